@@ -1,0 +1,83 @@
+// Command netcore-connect is Benthos with the plugins that take Netcore CE
+// journey webhooks to Meiro Events. Every Benthos subcommand works (run,
+// lint, test, echo, list, streams, blobl); run without a config runs the
+// embedded default pipeline, config/netcore-to-meiro.yaml.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/netcore-connect/netcore-connect/config"
+	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
+)
+
+// Set at build time: go build -ldflags "-X main.version=1.2.3 -X main.dateBuilt=...".
+var (
+	version   = ""
+	dateBuilt = "unknown"
+)
+
+func main() {
+	opts := []service.CLIOptFunc{
+		service.CLIOptSetBinaryName("netcore-connect"),
+		service.CLIOptSetProductName("netcore-connect"),
+		service.CLIOptSetVersion(buildVersion(), dateBuilt),
+		service.CLIOptSetDocumentationURL("https://github.com/netcore-connect/netcore-connect"),
+	}
+	if path, err := defaultConfigFile(); err == nil {
+		opts = append(opts, service.CLIOptSetDefaultConfigPaths(path))
+	} else {
+		fmt.Fprintf(os.Stderr, "netcore-connect: the embedded default config is unavailable: %v\n", err)
+	}
+	service.RunCLI(context.Background(), opts...)
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+// defaultConfigFile writes the embedded default pipeline where Benthos can
+// read it when no config is named (Benthos reads configs from files only).
+// The name carries a hash of the content, so it is written once per version.
+func defaultConfigFile() (string, error) {
+	dir := filepath.Join(os.TempDir(), "netcore-connect")
+	path := filepath.Join(dir, "netcore-to-meiro-"+config.DefaultHash()+".yaml")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "default-*.yaml")
+	if err != nil {
+		return "", fmt.Errorf("writing default config: %w", err)
+	}
+	_, err = tmp.Write(config.Default)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Rename is atomic: a concurrent start never reads half a file.
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("writing default config: %w", err)
+	}
+	return path, nil
+}

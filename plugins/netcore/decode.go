@@ -1,0 +1,214 @@
+package netcore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/netcore-connect/netcore-connect/internal/rawjson"
+)
+
+// Post is one Netcore post, decoded and checked once on the request path:
+// the JSON of its data field and that JSON split into panels of raw events.
+type Post struct {
+	Data   []byte
+	Panels []Panel
+}
+
+// Panel is one key of a post: a panel (journey) name and its events, each
+// the exact bytes of one JSON object as Netcore sent it.
+type Panel struct {
+	Name   string
+	Events [][]byte
+}
+
+// EventCount is the number of events across all panels.
+func (p *Post) EventCount() int {
+	n := 0
+	for _, panel := range p.Panels {
+		n += len(panel.Events)
+	}
+	return n
+}
+
+// RejectError is a post the receiver refuses, with the HTTP status and a
+// message that tells the sender what is wrong.
+type RejectError struct {
+	Status int
+	Reason string
+}
+
+func (e *RejectError) Error() string { return e.Reason }
+
+func badRequest(format string, args ...any) *RejectError {
+	return &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf(format, args...)}
+}
+
+// DecodeBody reads a request body as Netcore posts it: a form with the JSON
+// in its data field, or the JSON itself. The content type picks the format;
+// without one (or with text/plain or application/octet-stream) the body is
+// sniffed: JSON when it starts with '{', a form otherwise.
+//
+// A form whose data field does not decode to valid JSON, while the body is
+// "data=" followed by valid JSON, is taken as a sender that forgot to
+// percent-encode (a raw '&' inside a value splits such a form): the JSON after
+// "data=" is used as it stands.
+func DecodeBody(contentType string, body []byte) (*Post, error) {
+	switch bodyFormat(contentType, body) {
+	case formatJSON:
+		return DecodeData(body)
+	case formatForm:
+		data, err := formData(body)
+		if err == nil {
+			if err = checkJSON(data); err == nil {
+				return splitPanels(data)
+			}
+		}
+		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok && checkJSON(raw) == nil {
+			return splitPanels(raw)
+		}
+		return nil, err
+	default:
+		return nil, &RejectError{
+			Status: http.StatusUnsupportedMediaType,
+			Reason: fmt.Sprintf("unsupported content type %q: post application/x-www-form-urlencoded with a data field, or application/json", contentType),
+		}
+	}
+}
+
+// DecodeData checks that data is a Netcore payload, a JSON object whose
+// every member is an array of objects, and splits it into panels.
+func DecodeData(data []byte) (*Post, error) {
+	if err := checkJSON(data); err != nil {
+		return nil, err
+	}
+	return splitPanels(data)
+}
+
+func checkJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
+	}
+	if !json.Valid(data) {
+		return badRequest("data is not valid JSON: %s", syntaxError(data))
+	}
+	return nil
+}
+
+// splitPanels walks data, already checked to be valid JSON.
+func splitPanels(data []byte) (*Post, error) {
+	post := &Post{Data: data}
+	err := rawjson.Members(data, func(rawKey, value []byte) error {
+		name, err := rawjson.Key(rawKey)
+		if err != nil {
+			return badRequest("panel name %q: %s", rawKey, err)
+		}
+		if kind := rawjson.Kind(value); kind != "array" {
+			return badRequest("panel %q is a JSON %s, not an array of events", name, kind)
+		}
+		panel := Panel{Name: name}
+		err = rawjson.Elements(value, func(i int, event []byte) error {
+			if kind := rawjson.Kind(event); kind != "object" {
+				return badRequest("panel %q event %d is a JSON %s, not an object", name, i, kind)
+			}
+			panel.Events = append(panel.Events, event)
+			return nil
+		})
+		post.Panels = append(post.Panels, panel)
+		return err
+	})
+	if errors.Is(err, rawjson.ErrNotObject) {
+		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", rawjson.Kind(bytes.TrimLeft(data, " \t\r\n")))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return post, nil
+}
+
+type format int
+
+const (
+	formatUnsupported format = iota
+	formatForm
+	formatJSON
+)
+
+func bodyFormat(contentType string, body []byte) format {
+	mediaType := ""
+	if contentType != "" {
+		// An unparsable header is treated like a missing one: the body decides.
+		mediaType, _, _ = mime.ParseMediaType(contentType)
+	}
+	switch {
+	case mediaType == "application/x-www-form-urlencoded":
+		return formatForm
+	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
+		return formatJSON
+	case mediaType == "" || mediaType == "text/plain" || mediaType == "application/octet-stream":
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+			return formatJSON
+		}
+		return formatForm
+	default:
+		return formatUnsupported
+	}
+}
+
+// formData returns the decoded value of the single data field of a form.
+// Other fields are ignored; a second data field is refused rather than
+// silently dropping one of them.
+func formData(body []byte) ([]byte, error) {
+	var data []byte
+	found := false
+	for pair := range bytes.SplitSeq(body, []byte("&")) {
+		key, value, _ := bytes.Cut(pair, []byte("="))
+		if k, err := url.QueryUnescape(string(key)); err != nil || k != "data" {
+			continue
+		}
+		if found {
+			return nil, badRequest("form has more than one data field")
+		}
+		v, err := url.QueryUnescape(string(value))
+		if err != nil {
+			return nil, badRequest("data field has invalid percent-encoding: %s", err)
+		}
+		data, found = []byte(v), true
+	}
+	if !found {
+		return nil, badRequest("form has no data field: Netcore posts data=<JSON>")
+	}
+	return data, nil
+}
+
+// syntaxError explains why data is not valid JSON; only called once json.Valid
+// said no, so the cost stays off the path of good posts.
+func syntaxError(data []byte) string {
+	var v json.RawMessage
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "unknown error"
+}
+
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}

@@ -1,0 +1,570 @@
+package netcore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	wiFieldAddress           = "address"
+	wiFieldPath              = "path"
+	wiFieldAllowedIPs        = "allowed_ips"
+	wiFieldTrustedProxies    = "trusted_proxies"
+	wiFieldMaxBodyBytes      = "max_body_bytes"
+	wiFieldReadHeaderTimeout = "read_header_timeout"
+	wiFieldReadTimeout       = "read_timeout"
+	wiFieldWriteTimeout      = "write_timeout"
+	wiFieldIdleTimeout       = "idle_timeout"
+	wiFieldAckTimeout        = "ack_timeout"
+	wiFieldRetryAfter        = "retry_after"
+	wiFieldRateLimit         = "rate_limit"
+	wiFieldTLS               = "tls"
+	wiFieldTLSEnabled        = "enabled"
+	wiFieldTLSCertFile       = "cert_file"
+	wiFieldTLSKeyFile        = "key_file"
+	wiFieldRejectedFile      = "rejected_file"
+	wiFieldRejectedMaxBytes  = "rejected_max_bytes"
+	wiFieldLogPosts          = "log_posts"
+)
+
+func webhookInputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Network").
+		Summary("Receives Netcore CE journey webhooks over HTTP and answers each post only once the pipeline has taken responsibility for its events.").
+		Description(`
+Netcore posts batches as `+"`application/x-www-form-urlencoded`"+` with one field, `+"`data`"+`, whose value is JSON of the form `+"`{\"<panel_name>\": [event, ...], ...}`"+`. A raw JSON body (`+"`application/json`"+`) is taken too, and a body without a content type is sniffed. A sender that forgot to percent-encode (a raw `+"`&`"+` inside a value splits such a form) is still understood: when the form's data field is not valid JSON but the body is `+"`data=`"+` followed by valid JSON, that JSON is used as it stands.
+
+Each request is checked in this order: client address (the socket peer, or, when the peer is one of `+"`trusted_proxies`"+`, the first address in `+"`X-Forwarded-For`"+` read from the right that is not a trusted proxy) against `+"`allowed_ips`"+`; path; method; rate limit; size; content type; then the body is decoded and validated once. Each accepted post becomes one message whose body is the JSON of the data field; the `+"`netcore_explode`"+` processor splits it into events without decoding it again.
+
+== Answers
+
+- 200: the pipeline acknowledged the post (with a disk buffer: every event is on disk). The body is JSON with the number of events and the request id.
+- 400: the body is not a Netcore post; the message says exactly what is wrong (invalid percent-encoding, invalid JSON or UTF-8, a top level that is not an object, a panel that is not an array, an event that is not an object, no data field).
+- 403: the client address is not in `+"`allowed_ips`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`. 415: a content type that is neither a form nor JSON.
+- 429 with `+"`Retry-After`"+`: the `+"`rate_limit`"+` resource refused the post.
+- 503 with `+"`Retry-After`"+`: the pipeline did not store the post (it failed, was full, did not answer within `+"`ack_timeout`"+`) or the receiver is shutting down.
+
+Every answer carries an `+"`X-Request-Id`"+` header, also found in the logs and in the message metadata.
+
+== Delivery guarantees
+
+A 200 is sent only after the pipeline acknowledged the post, never before. With no buffer, that is when the output accepted every event; with a disk buffer, when every event is stored. After a 503 for an ack timeout the post may still be delivered later, so a sender that retries can cause repeats: use a buffer that removes them.
+
+Rejected posts (400, 413, 415) are logged with a short excerpt and, when `+"`rejected_file`"+` is set, kept whole in that file as JSON lines, so nothing a sender posts vanishes without a trace.
+
+== Metadata
+
+Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `+"`netcore_received_at`"+` (RFC 3339, UTC).`).
+		Fields(
+			service.NewStringField(wiFieldAddress).
+				Description("The address to listen on, `host:port`.").
+				Default("0.0.0.0:8080"),
+			service.NewStringField(wiFieldPath).
+				Description("The path Netcore posts to. Other paths are answered 404.").
+				Default("/netcore"),
+			service.NewStringListField(wiFieldAllowedIPs).
+				Description("IP addresses and CIDR prefixes, IPv4 or IPv6, allowed to post; any other client gets 403. An entry may hold several separated by commas, so that one environment variable can fill the list. IPv4-mapped IPv6 clients are matched as IPv4. The default admits loopback only; to admit every address, list `0.0.0.0/0` and `::/0`.").
+				Example([]string{"127.0.0.1/8", "::1"}).
+				Example([]string{"${NETCORE_ALLOWED_IPS}"}).
+				Default([]string{"127.0.0.0/8", "::1"}),
+			service.NewStringListField(wiFieldTrustedProxies).
+				Description("CIDR prefixes of the reverse proxies or load balancers in front of this receiver. Only when the socket peer is one of them is `X-Forwarded-For` read to find the client; from any other peer it is ignored, so it cannot be forged. Comma-separated entries are split as for `allowed_ips`.").
+				Example([]string{"10.0.0.0/8"}).
+				Default([]string{}),
+			service.NewIntField(wiFieldMaxBodyBytes).
+				Description("The largest body accepted, in bytes; a larger one is answered 413 without being read.").
+				Default(10<<20),
+			service.NewDurationField(wiFieldReadHeaderTimeout).
+				Description("How long a client may take to send its headers. Cuts connections that trickle headers in (slowloris).").
+				Advanced().
+				Default("5s"),
+			service.NewDurationField(wiFieldReadTimeout).
+				Description("How long a client may take to send a whole request, body included.").
+				Advanced().
+				Default("20s"),
+			service.NewDurationField(wiFieldWriteTimeout).
+				Description("How long after its headers a request may take until its answer is written. Keep it above `read_timeout` plus `ack_timeout`.").
+				Advanced().
+				Default("35s"),
+			service.NewDurationField(wiFieldIdleTimeout).
+				Description("How long an idle keep-alive connection stays open.").
+				Advanced().
+				Default("30s"),
+			service.NewDurationField(wiFieldAckTimeout).
+				Description("How long to wait for the pipeline to acknowledge a post before answering 503.").
+				Default("10s"),
+			service.NewDurationField(wiFieldRetryAfter).
+				Description("The `Retry-After` sent with 503 answers.").
+				Advanced().
+				Default("5s"),
+			service.NewStringField(wiFieldRateLimit).
+				Description("An optional `rate_limit` resource consulted once per post; a refused post is answered 429 with `Retry-After`.").
+				Optional(),
+			service.NewObjectField(wiFieldTLS,
+				service.NewBoolField(wiFieldTLSEnabled).Description("Serve HTTPS instead of HTTP.").Default(false),
+				service.NewStringField(wiFieldTLSCertFile).Description("PEM certificate (chain) file.").Default(""),
+				service.NewStringField(wiFieldTLSKeyFile).Description("PEM private key file.").Default(""),
+			).Description("Serve HTTPS. Netcore can post to an https URL; terminate TLS here when no proxy does it.").
+				Advanced(),
+			service.NewStringField(wiFieldRejectedFile).
+				Description("A file where rejected posts (400, 413, 415) are appended whole as JSON lines, with the reason, client and request id. Empty keeps them in the logs only, as excerpts.").
+				Example("${NETCORE_DATA_DIR:./data}/rejected/posts.jsonl").
+				Default(""),
+			service.NewIntField(wiFieldRejectedMaxBytes).
+				Description("The size at which the rejected-posts file is rotated to `NAME.1`; at most twice this is kept.").
+				Advanced().
+				Default(100<<20),
+			service.NewBoolField(wiFieldLogPosts).
+				Description("Log one line per accepted post (request id, client, panels, event counts, bytes, status). Rejected posts are always logged.").
+				Default(true),
+		).
+		Example("Receive from Netcore behind a load balancer", "", `
+input:
+  netcore_webhook:
+    address: 0.0.0.0:8080
+    path: /netcore
+    allowed_ips: [ "${NETCORE_ALLOWED_IPS}" ]
+    trusted_proxies: [ 10.0.0.0/8 ]
+    rejected_file: ./data/rejected/posts.jsonl
+  processors:
+    - netcore_explode: {}
+`)
+}
+
+func init() {
+	service.MustRegisterBatchInput("netcore_webhook", webhookInputSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchInput, error) {
+			return newWebhookInputFromConfig(conf, res)
+		})
+}
+
+// webhookConfig is the parsed configuration of a netcore_webhook input.
+type webhookConfig struct {
+	address           string
+	path              string
+	allowed           addressSet
+	trustedProxies    addressSet
+	maxBodyBytes      int64
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	ackTimeout        time.Duration
+	retryAfter        time.Duration
+	rateLimit         string
+	tlsEnabled        bool
+	tlsCertFile       string
+	tlsKeyFile        string
+	rejectedFile      string
+	rejectedMaxBytes  int64
+	logPosts          bool
+}
+
+func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
+	if c.address, err = conf.FieldString(wiFieldAddress); err != nil {
+		return c, err
+	}
+	if c.path, err = conf.FieldString(wiFieldPath); err != nil {
+		return c, err
+	}
+	if !strings.HasPrefix(c.path, "/") {
+		return c, fmt.Errorf("%s %q must start with /", wiFieldPath, c.path)
+	}
+	for field, set := range map[string]*addressSet{wiFieldAllowedIPs: &c.allowed, wiFieldTrustedProxies: &c.trustedProxies} {
+		entries, err := conf.FieldStringList(field)
+		if err != nil {
+			return c, err
+		}
+		if *set, err = parseAddressSet(entries); err != nil {
+			return c, fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	if len(c.allowed) == 0 {
+		return c, fmt.Errorf("%s is empty, so nobody could post: list the sender addresses, or 0.0.0.0/0 and ::/0 to allow all", wiFieldAllowedIPs)
+	}
+	maxBody, err := conf.FieldInt(wiFieldMaxBodyBytes)
+	if err != nil {
+		return c, err
+	}
+	if maxBody <= 0 {
+		return c, fmt.Errorf("%s must be positive, got %d", wiFieldMaxBodyBytes, maxBody)
+	}
+	c.maxBodyBytes = int64(maxBody)
+	for field, d := range map[string]*time.Duration{
+		wiFieldReadHeaderTimeout: &c.readHeaderTimeout,
+		wiFieldReadTimeout:       &c.readTimeout,
+		wiFieldWriteTimeout:      &c.writeTimeout,
+		wiFieldIdleTimeout:       &c.idleTimeout,
+		wiFieldAckTimeout:        &c.ackTimeout,
+		wiFieldRetryAfter:        &c.retryAfter,
+	} {
+		if *d, err = conf.FieldDuration(field); err != nil {
+			return c, err
+		}
+	}
+	if conf.Contains(wiFieldRateLimit) {
+		if c.rateLimit, err = conf.FieldString(wiFieldRateLimit); err != nil {
+			return c, err
+		}
+	}
+	tlsConf := conf.Namespace(wiFieldTLS)
+	if c.tlsEnabled, err = tlsConf.FieldBool(wiFieldTLSEnabled); err != nil {
+		return c, err
+	}
+	if c.tlsCertFile, err = tlsConf.FieldString(wiFieldTLSCertFile); err != nil {
+		return c, err
+	}
+	if c.tlsKeyFile, err = tlsConf.FieldString(wiFieldTLSKeyFile); err != nil {
+		return c, err
+	}
+	if c.tlsEnabled && (c.tlsCertFile == "" || c.tlsKeyFile == "") {
+		return c, errors.New("tls is enabled but cert_file or key_file is empty")
+	}
+	if c.rejectedFile, err = conf.FieldString(wiFieldRejectedFile); err != nil {
+		return c, err
+	}
+	maxRejected, err := conf.FieldInt(wiFieldRejectedMaxBytes)
+	if err != nil {
+		return c, err
+	}
+	c.rejectedMaxBytes = int64(maxRejected)
+	c.logPosts, err = conf.FieldBool(wiFieldLogPosts)
+	return c, err
+}
+
+// webhookInput serves Netcore's posts and hands each accepted one to the
+// pipeline through posts, where ReadBatch picks it up.
+type webhookInput struct {
+	conf     webhookConfig
+	res      *service.Resources
+	log      *service.Logger
+	rejected *rejectedFile
+
+	posts    chan handoff
+	stopping chan struct{}
+	stopOnce sync.Once
+
+	mu     sync.Mutex
+	server *http.Server
+}
+
+// handoff carries one post to the pipeline and its acknowledgement back.
+type handoff struct {
+	batch service.MessageBatch
+	acked chan error // buffered: the ack never blocks on a handler gone away
+}
+
+func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*webhookInput, error) {
+	c, err := webhookConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	if c.rateLimit != "" && !res.HasRateLimit(c.rateLimit) {
+		return nil, fmt.Errorf("rate_limit resource %q is not defined", c.rateLimit)
+	}
+	w := &webhookInput{
+		conf:     c,
+		res:      res,
+		log:      res.Logger(),
+		posts:    make(chan handoff),
+		stopping: make(chan struct{}),
+	}
+	if c.rejectedFile != "" {
+		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
+	}
+	return w, nil
+}
+
+// Connect starts the HTTP server. Errors that will not go away on their own
+// (a port in use, unreadable certificates) are reported here, at start.
+func (w *webhookInput) Connect(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.server != nil {
+		return nil
+	}
+	srv := &http.Server{
+		Handler:           w,
+		ReadHeaderTimeout: w.conf.readHeaderTimeout,
+		ReadTimeout:       w.conf.readTimeout,
+		WriteTimeout:      w.conf.writeTimeout,
+		IdleTimeout:       w.conf.idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", w.conf.address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", w.conf.address, err)
+	}
+	scheme := "http"
+	serve := func() error { return srv.Serve(ln) }
+	if w.conf.tlsEnabled {
+		scheme = "https"
+		serve = func() error { return srv.ServeTLS(ln, w.conf.tlsCertFile, w.conf.tlsKeyFile) }
+	}
+	w.server = srv
+	go func() {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Errorf("Netcore webhook server stopped: %v", err)
+		}
+	}()
+	w.log.Infof("Receiving Netcore posts at %s://%s%s", scheme, ln.Addr(), w.conf.path)
+	return nil
+}
+
+// ReadBatch hands the next accepted post to the pipeline. Its ack function
+// tells the waiting request how to answer.
+func (w *webhookInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	select {
+	case h := <-w.posts:
+		return h.batch, func(_ context.Context, err error) error {
+			h.acked <- err
+			return nil
+		}, nil
+	case <-w.stopping:
+		return nil, nil, service.ErrEndOfInput
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// Close stops taking posts (new ones are answered 503), then waits for the
+// requests in flight to be answered.
+func (w *webhookInput) Close(ctx context.Context) error {
+	w.stopOnce.Do(func() { close(w.stopping) })
+	w.mu.Lock()
+	srv := w.server
+	w.mu.Unlock()
+	var err error
+	if srv != nil {
+		if err = srv.Shutdown(ctx); err != nil {
+			err = fmt.Errorf("shutting down Netcore webhook server: %w", err)
+		}
+	}
+	if w.rejected != nil {
+		err = errors.Join(err, w.rejected.close())
+	}
+	return err
+}
+
+// answer is how a request ends: what is sent back and what is logged.
+type answer struct {
+	status     int
+	reason     string // for errors, sent to the client and logged
+	retryAfter time.Duration
+	post       *Post
+	body       []byte // kept for rejected posts
+	bodyBytes  int64
+}
+
+func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	requestID := newRequestID()
+	rw.Header().Set("X-Request-Id", requestID)
+
+	client, err := clientAddress(r, w.conf.trustedProxies)
+	var a answer
+	if err != nil {
+		a = answer{status: http.StatusForbidden, reason: err.Error()}
+	} else {
+		a = w.handle(r, client, requestID, received)
+	}
+	w.respond(rw, requestID, a)
+	w.record(r, requestID, client, received, a)
+}
+
+// handle runs the checks in the documented order and, for a good post, waits
+// for the pipeline's acknowledgement.
+func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
+	if !w.conf.allowed.contains(client) {
+		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
+	}
+	if r.URL.Path != w.conf.path {
+		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}
+	}
+	if r.Method != http.MethodPost {
+		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}
+	}
+	if wait, limited := w.rateLimited(r.Context()); limited {
+		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}
+	}
+	if r.ContentLength > w.conf.maxBodyBytes {
+		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
+			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, w.conf.maxBodyBytes))
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+		}
+		return answer{status: http.StatusBadRequest, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
+	}
+	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			rej = badRequest("%s", err)
+		}
+		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+
+	msg := service.NewMessage(post.Data)
+	msg.MetaSetMut("netcore_client_ip", client.String())
+	msg.MetaSetMut("netcore_request_id", requestID)
+	msg.MetaSetMut("netcore_received_at", received.UTC().Format(time.RFC3339Nano))
+	msg = withPost(msg, post)
+	return w.store(r.Context(), msg, post, int64(len(body)))
+}
+
+// store hands the post to the pipeline and waits for its acknowledgement,
+// bounded by ack_timeout. Only a nil ack becomes a 200.
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Post, size int64) answer {
+	unavailable := func(reason string) answer {
+		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
+	}
+	timeout := time.NewTimer(w.conf.ackTimeout)
+	defer timeout.Stop()
+	h := handoff{batch: service.MessageBatch{msg}, acked: make(chan error, 1)}
+	select {
+	case w.posts <- h:
+	case <-w.stopping:
+		return unavailable("shutting down; post again shortly")
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("the pipeline did not take the post within %s", w.conf.ackTimeout))
+	case <-ctx.Done():
+		return unavailable("client went away before the post was stored")
+	}
+	select {
+	case err := <-h.acked:
+		if err != nil {
+			return unavailable(fmt.Sprintf("events were not stored: %v", err))
+		}
+		return answer{status: http.StatusOK, post: post, bodyBytes: size}
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
+	}
+}
+
+func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
+	if w.conf.rateLimit == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	var rlErr error
+	if err := w.res.AccessRateLimit(ctx, w.conf.rateLimit, func(rl service.RateLimit) {
+		wait, rlErr = rl.Access(ctx)
+	}); err != nil || rlErr != nil {
+		// A broken limiter must not turn posts away: they are still bounded
+		// by everything after it.
+		w.log.Warnf("rate_limit %s: %v", w.conf.rateLimit, errors.Join(err, rlErr))
+		return 0, false
+	}
+	return wait, wait > 0
+}
+
+func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answer) {
+	rw.Header().Set("Content-Type", "application/json")
+	if a.retryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
+	}
+	if a.status == http.StatusMethodNotAllowed {
+		rw.Header().Set("Allow", http.MethodPost)
+	}
+	rw.WriteHeader(a.status)
+	var reply any
+	if a.status == http.StatusOK {
+		reply = struct {
+			Status    string `json:"status"`
+			Events    int    `json:"events"`
+			RequestID string `json:"request_id"`
+		}{"stored", a.post.EventCount(), requestID}
+	} else {
+		reply = struct {
+			Error     string `json:"error"`
+			RequestID string `json:"request_id"`
+		}{a.reason, requestID}
+	}
+	enc := json.NewEncoder(rw)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(reply)
+}
+
+// logExcerptBytes caps how much of a rejected body reaches the log.
+const logExcerptBytes = 256
+
+// record logs the request and keeps rejected bodies for inspection.
+func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
+	clientIP := ""
+	if client.IsValid() {
+		clientIP = client.String()
+	}
+	fields := []any{
+		"request_id", requestID,
+		"client_ip", clientIP,
+		"status", a.status,
+		"bytes", a.bodyBytes,
+		"duration_ms", time.Since(received).Milliseconds(),
+	}
+	if a.post != nil {
+		fields = append(fields, "events", a.post.EventCount(), "panels", panelCounts(a.post))
+	}
+	switch {
+	case a.status == http.StatusOK:
+		if w.conf.logPosts {
+			w.log.With(fields...).Info("Netcore post stored")
+		}
+	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
+		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
+	default:
+		excerpt := a.body
+		if len(excerpt) > logExcerptBytes {
+			excerpt = excerpt[:logExcerptBytes]
+		}
+		w.log.With(append(fields, "reason", a.reason, "excerpt", string(excerpt))...).Warn("Netcore post rejected")
+		if w.rejected != nil && len(a.body) > 0 {
+			err := w.rejected.keep(rejectedPost{
+				Time: received.UTC(), RequestID: requestID, ClientIP: clientIP, Status: a.status,
+				Reason: a.reason, ContentType: r.Header.Get("Content-Type"), BodyBytes: a.bodyBytes,
+			}, a.body)
+			if err != nil {
+				w.log.Errorf("Keeping rejected post %s: %v", requestID, err)
+			}
+		}
+	}
+}
+
+// panelCounts summarises a post for the log, as "panel:events" pairs.
+func panelCounts(p *Post) string {
+	var sb strings.Builder
+	for i, panel := range p.Panels {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(panel.Name)
+		sb.WriteByte(':')
+		sb.WriteString(strconv.Itoa(len(panel.Events)))
+	}
+	return sb.String()
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

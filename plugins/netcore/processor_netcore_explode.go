@@ -1,0 +1,290 @@
+package netcore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/rawjson"
+)
+
+const (
+	epFieldTimezone       = "timezone"
+	epFieldPanelField     = "panel_field"
+	epFieldEventTimeField = "event_time_field"
+	epFieldEventIDField   = "event_id_field"
+)
+
+func explodeProcessorSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Parsing").
+		Summary("Splits a Netcore post into one message per event, adding the panel name, the event time and a stable event id.").
+		Description(`
+The input is a post's JSON, `+"`{\"<panel_name>\": [event, ...], ...}`"+`, as the `+"`netcore_webhook`"+` input emits it (its decoded form is reused, so the post is not parsed twice) or from any other input. Every element of every panel array becomes one message, in the order sent. A post with no events yields no messages, which acknowledges it.
+
+Each message body is the event object exactly as Netcore sent it, every field and number unchanged (big integers and decimals are never turned into floating point; only insignificant white space is removed), plus three fields, each left out when the event already has a field of that name:
+
+- `+"`panel_name`"+`: the panel (key of the post) the event came in.
+- `+"`event_time`"+`: RFC 3339 time in UTC from `+"`event_params.ts`"+`, a 12-digit `+"`yyMMddHHmmss`"+` number or string read in `+"`timezone`"+`. When `+"`ts`"+` is missing or malformed it is the time the post was received, and the metadata `+"`netcore_event_time_source`"+` says `+"`received_at`"+` instead of `+"`ts`"+`.
+- `+"`event_id`"+`: a hash of the panel name and the event's bytes, so the same event sent again gets the same id (for removing repeats downstream).
+
+Metadata added to each message: `+"`netcore_panel`"+`, `+"`netcore_event_index`"+` (position in its panel, from 0), `+"`netcore_event_id`"+`, `+"`netcore_event_time_source`"+`; metadata of the post (`+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+`, `+"`netcore_received_at`"+`) is kept.
+
+Place it in the input's `+"`processors`"+`, before any buffer, so that each event is stored, retried and acknowledged on its own. A body that is not a Netcore post fails the processor with a message that says why.`).
+		Fields(
+			service.NewStringField(epFieldTimezone).
+				Description("The IANA time zone that `event_params.ts` is written in. Netcore's documentation does not say; India Standard Time is what Netcore's panels show.").
+				Default("Asia/Kolkata"),
+			service.NewStringField(epFieldPanelField).
+				Description("The name of the added panel field; empty to leave it out.").
+				Default("panel_name"),
+			service.NewStringField(epFieldEventTimeField).
+				Description("The name of the added event time field; empty to leave it out.").
+				Default("event_time"),
+			service.NewStringField(epFieldEventIDField).
+				Description("The name of the added event id field; empty to leave it out.").
+				Default("event_id"),
+		).
+		Example("Explode at the input", "", `
+input:
+  netcore_webhook: {}
+  processors:
+    - netcore_explode:
+        timezone: Asia/Kolkata
+`)
+}
+
+func init() {
+	service.MustRegisterProcessor("netcore_explode", explodeProcessorSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.Processor, error) {
+			return newExplodeProcessorFromConfig(conf)
+		})
+}
+
+// explodeConfig is the parsed configuration of a netcore_explode processor.
+type explodeConfig struct {
+	location       *time.Location
+	panelField     string
+	eventTimeField string
+	eventIDField   string
+}
+
+func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcessor, error) {
+	var c explodeConfig
+	zone, err := conf.FieldString(epFieldTimezone)
+	if err != nil {
+		return nil, err
+	}
+	if c.location, err = time.LoadLocation(zone); err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", zone, err)
+	}
+	for field, name := range map[string]*string{
+		epFieldPanelField:     &c.panelField,
+		epFieldEventTimeField: &c.eventTimeField,
+		epFieldEventIDField:   &c.eventIDField,
+	} {
+		if *name, err = conf.FieldString(field); err != nil {
+			return nil, err
+		}
+	}
+	return &explodeProcessor{
+		conf:           c,
+		panelField:     quotedName(c.panelField),
+		eventTimeField: quotedName(c.eventTimeField),
+		eventIDField:   quotedName(c.eventIDField),
+	}, nil
+}
+
+type explodeProcessor struct {
+	conf explodeConfig
+	// The added field names as JSON strings, nil when switched off.
+	panelField, eventTimeField, eventIDField []byte
+}
+
+func quotedName(name string) []byte {
+	if name == "" {
+		return nil
+	}
+	q, _ := json.Marshal(name) // a string always encodes
+	return q
+}
+
+func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
+	post, err := postOf(msg)
+	if err != nil {
+		return nil, err
+	}
+	received := receivedAt(msg)
+	batch := make(service.MessageBatch, 0, post.EventCount())
+	for _, panel := range post.Panels {
+		quotedPanel, err := json.Marshal(panel.Name)
+		if err != nil {
+			return nil, fmt.Errorf("encoding panel name: %w", err)
+		}
+		for i, raw := range panel.Events {
+			ev, err := p.explodeEvent(panel.Name, quotedPanel, raw, received)
+			if err != nil {
+				return nil, fmt.Errorf("panel %q event %d: %w", panel.Name, i, err)
+			}
+			out := msg.Copy()
+			out.SetBytes(ev.body)
+			out.MetaSetMut("netcore_panel", panel.Name)
+			out.MetaSetMut("netcore_event_index", i)
+			out.MetaSetMut("netcore_event_id", ev.id)
+			out.MetaSetMut("netcore_event_time_source", ev.timeSource)
+			batch = append(batch, out)
+		}
+	}
+	return batch, nil
+}
+
+func (p *explodeProcessor) Close(context.Context) error { return nil }
+
+type explodedEvent struct {
+	body       []byte
+	id         string
+	timeSource string
+}
+
+// Sources of event_time, as reported in netcore_event_time_source.
+const (
+	timeSourceTS       = "ts"
+	timeSourceReceived = "received_at"
+)
+
+func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time) (explodedEvent, error) {
+	var compact bytes.Buffer
+	compact.Grow(len(raw) + 128)
+	if err := json.Compact(&compact, raw); err != nil {
+		return explodedEvent{}, fmt.Errorf("event is not valid JSON: %w", err)
+	}
+	ev := explodedEvent{id: eventID(panel, compact.Bytes()), timeSource: timeSourceReceived}
+	eventTime := received
+
+	// One walk over the top level finds event_params and which of our
+	// field names the event already uses (those are never overwritten).
+	var hasPanel, hasTime, hasID bool
+	err := rawjson.Members(compact.Bytes(), func(rawKey, value []byte) error {
+		key, err := rawjson.Key(rawKey)
+		if err != nil {
+			return err
+		}
+		if key == "event_params" {
+			if t, ok := p.eventParamsTime(value); ok {
+				eventTime, ev.timeSource = t, timeSourceTS
+			}
+		}
+		hasPanel = hasPanel || key == p.conf.panelField
+		hasTime = hasTime || key == p.conf.eventTimeField
+		hasID = hasID || key == p.conf.eventIDField
+		return nil
+	})
+	if err != nil {
+		return explodedEvent{}, err
+	}
+
+	body := compact.Bytes()
+	body = body[:len(body)-1] // the closing brace, put back below
+	empty := len(body) == 1
+	add := func(quotedName, value []byte) {
+		if !empty {
+			body = append(body, ',')
+		}
+		empty = false
+		body = append(body, quotedName...)
+		body = append(body, ':')
+		body = append(body, value...)
+	}
+	if p.panelField != nil && !hasPanel {
+		add(p.panelField, quotedPanel)
+	}
+	if p.eventTimeField != nil && !hasTime {
+		add(p.eventTimeField, append(eventTime.UTC().AppendFormat([]byte{'"'}, time.RFC3339), '"'))
+	}
+	if p.eventIDField != nil && !hasID {
+		add(p.eventIDField, []byte(`"`+ev.id+`"`))
+	}
+	ev.body = append(body, '}')
+	return ev, nil
+}
+
+// eventParamsTime reads event_params.ts: yyMMddHHmmss as a 12-digit number
+// or string, in the configured zone.
+func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
+	if rawjson.Kind(params) != "object" {
+		return time.Time{}, false
+	}
+	ts, ok := rawjson.Field(params, "ts")
+	if !ok {
+		return time.Time{}, false
+	}
+	if len(ts) == 14 && ts[0] == '"' && ts[13] == '"' {
+		ts = ts[1:13]
+	}
+	if len(ts) != 12 {
+		return time.Time{}, false
+	}
+	for _, c := range ts {
+		if c < '0' || c > '9' {
+			return time.Time{}, false
+		}
+	}
+	t, err := time.ParseInLocation("060102150405", string(ts), p.conf.location)
+	return t, err == nil
+}
+
+// eventID is a stable id for an event: the same panel and bytes, sent again,
+// give the same id.
+func eventID(panel string, event []byte) string {
+	h := sha256.New()
+	h.Write([]byte(panel))
+	h.Write([]byte{0})
+	h.Write(event)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// receivedAt is when the post arrived, as the webhook input recorded it, or
+// now for posts from other inputs.
+func receivedAt(msg *service.Message) time.Time {
+	if v, ok := msg.MetaGet("netcore_received_at"); ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	return time.Now()
+}
+
+// postKey is the message context key under which the webhook input passes
+// its decoded post to netcore_explode, so that a post is decoded only once.
+type postKey struct{}
+
+func withPost(msg *service.Message, post *Post) *service.Message {
+	return msg.WithContext(context.WithValue(msg.Context(), postKey{}, post))
+}
+
+// postOf returns the post the message carries. The decoded post from the
+// input is reused only while the body is still the very bytes it was decoded
+// from; a body changed by an earlier processor, or from another input, is
+// decoded here.
+func postOf(msg *service.Message) (*Post, error) {
+	body, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	if post, ok := msg.Context().Value(postKey{}).(*Post); ok && sameBytes(body, post.Data) {
+		return post, nil
+	}
+	return DecodeData(body)
+}
+
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
