@@ -6,8 +6,8 @@ package config
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	_ "embed"
+	"encoding/hex"
 )
 
 // Default is netcore-to-meiro.yaml, the pipeline run when no config is named.
