@@ -32,6 +32,7 @@ func main() {
 		service.CLIOptSetProductName("netcore-connect"),
 		service.CLIOptSetVersion(buildVersion(), dateBuilt),
 		service.CLIOptSetDocumentationURL("https://github.com/netcore-connect/netcore-connect"),
+		service.CLIOptSetEnvVarLookup(lookupNonEmpty),
 	}
 	if path, err := defaultConfigFile(); err == nil {
 		opts = append(opts, service.CLIOptSetDefaultConfigPaths(path))
@@ -39,6 +40,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "netcore-connect: the embedded default config is unavailable: %v\n", err)
 	}
 	service.RunCLI(context.Background(), opts...)
+}
+
+// lookupNonEmpty treats an empty environment variable as unset, so that a
+// required one such as MEIRO_EVENTS_URL="" stops the start with a clear error
+// instead of running with an empty value.
+func lookupNonEmpty(_ context.Context, key string) (string, bool) {
+	v, ok := os.LookupEnv(key)
+	return v, ok && v != ""
 }
 
 func buildVersion() string {

@@ -1,0 +1,242 @@
+// Package tests drives the built netcore-connect binary over real HTTP on
+// loopback: Netcore's side is an HTTP client posting the shared samples,
+// Meiro Events is a real HTTP server in the test.
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the netcore-connect built once for all tests.
+var binary string
+
+// builtVersion is stamped into the binary, to check --version.
+const builtVersion = "1.2.3-test"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "netcore-connect-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "netcore-connect")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+builtVersion, "-o", binary, "../cmd/netcore-connect")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building netcore-connect:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is the repository, one level above this package.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a running netcore-connect.
+type process struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	webhook        string // the URL Netcore posts to
+	admin          string // the admin server's base URL
+	exited         chan struct{}
+}
+
+// startProcess runs `netcore-connect run [config]` (the embedded default
+// when config is empty) with env, on fresh loopback ports, and waits until
+// the admin server says it is ready.
+func startProcess(t *testing.T, env map[string]string, config string) *process {
+	t.Helper()
+	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
+	p := &process{
+		stdout:  &syncBuffer{},
+		stderr:  &syncBuffer{},
+		webhook: "http://" + webhookAddr + "/netcore",
+		admin:   "http://" + adminAddr,
+		exited:  make(chan struct{}),
+	}
+	args := []string{"run", "--set", "http.address=" + adminAddr}
+	if config != "" {
+		args = append(args, config)
+	}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Dir = t.TempDir()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+filepath.Join(p.cmd.Dir, "data"))
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("netcore-connect stderr:\n%s", p.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			t.Fatalf("netcore-connect exited at start:\n%s", p.stderr.String())
+		default:
+		}
+		if resp, err := http.Get(p.admin + "/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("netcore-connect not ready after 20s:\n%s", p.stderr.String())
+	return nil
+}
+
+// stop ends the process with SIGTERM, as an orchestrator would.
+func (p *process) stop(t *testing.T) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Error("netcore-connect did not stop within 30s of SIGTERM")
+	}
+}
+
+// meiro is a stand-in for Meiro Events: a real HTTP server on loopback that
+// records every event posted to it and answers with what respond says.
+type meiro struct {
+	*httptest.Server
+	mu      sync.Mutex
+	events  [][]byte
+	respond func(body []byte) int
+}
+
+func newMeiro(t *testing.T) *meiro {
+	t.Helper()
+	m := &meiro{respond: func([]byte) int { return http.StatusOK }}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		m.mu.Lock()
+		status := m.respond(body)
+		if status < 300 {
+			m.events = append(m.events, body)
+		}
+		m.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *meiro) received() [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([][]byte(nil), m.events...)
+}
+
+// post sends body to the webhook and returns the status and answer.
+func post(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("posting: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func newPost(t *testing.T, target, contentType string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req
+}
+
+// decodeExact decodes JSON keeping every number as the text it was sent as.
+func decodeExact(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v map[string]any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("decoding %s: %v", b, err)
+	}
+	return v
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// samplesDir holds realistic Netcore posts: NAME.json is the data field,
+// NAME.form the exact form body that carries it.
+const samplesDir = "testdata/samples"
