@@ -17,6 +17,8 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/netcore-connect/netcore-connect/config"
+	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
+	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 

@@ -1,0 +1,175 @@
+// Package deadletter is the dead_letter output: events that the destination
+// refused for good, written to disk durably for inspection and replay.
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	dlFieldDir            = "dir"
+	dlFieldMetadataPrefix = "metadata_prefix"
+)
+
+func deadLetterSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Local").
+		Summary("Writes events that were refused for good (dead letters) to JSON lines files, fsync'd before the event is acknowledged.").
+		Description(`
+Each batch becomes a new file `+"`<dir>/<UTC time>-<n>.jsonl`"+`, written under a temporary name, fsync'd and then renamed into place, so a file that can be seen is complete and never written again. That makes replaying safe while the pipeline runs: `+"`config/replay-dead-letters.yaml`"+` reads the files, sends their events again and deletes each file once all of its events are delivered.
+
+Each line is a JSON object:
+
+- `+"`dead_lettered_at`"+`: when it was written (RFC 3339, UTC);
+- `+"`error`"+`: why it failed, from the `+"`fallback_error`"+` metadata that the `+"`fallback`"+` output sets;
+- `+"`metadata`"+`: the message metadata whose keys start with `+"`metadata_prefix`"+`;
+- `+"`event`"+`: the event itself, as JSON when it is JSON (numbers unchanged), as a string otherwise.
+
+Use it as the last tier of a `+"`fallback`"+` output, for the answers that retrying cannot fix.`).
+		Fields(
+			service.NewStringField(dlFieldDir).
+				Description("The folder of dead letter files; created if missing.").
+				Example("${NETCORE_DATA_DIR:./data}/dead-letter"),
+			service.NewStringField(dlFieldMetadataPrefix).
+				Description("Metadata keys with this prefix are kept in each line; empty keeps all.").
+				Default("netcore_"),
+		).
+		Example("Dead letters after Meiro Events", "", `
+output:
+  fallback:
+    - http_client:
+        url: ${MEIRO_EVENTS_URL}
+        drop_on: [ 400, 422 ]
+    - dead_letter:
+        dir: ./data/dead-letter
+`)
+}
+
+func init() {
+	service.MustRegisterBatchOutput("dead_letter", deadLetterSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			out, err := newDeadLetterFromConfig(conf, res)
+			return out, service.BatchPolicy{}, 1, err
+		})
+}
+
+type deadLetter struct {
+	dir    string
+	prefix string
+	log    *service.Logger
+	count  *service.MetricCounter
+	seq    atomic.Uint64
+}
+
+func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources) (*deadLetter, error) {
+	dir, err := conf.FieldString(dlFieldDir)
+	if err != nil {
+		return nil, err
+	}
+	prefix, err := conf.FieldString(dlFieldMetadataPrefix)
+	if err != nil {
+		return nil, err
+	}
+	return &deadLetter{
+		dir:    dir,
+		prefix: prefix,
+		log:    res.Logger(),
+		count:  res.Metrics().NewCounter("netcore_events_dead_lettered_total"),
+	}, nil
+}
+
+func (d *deadLetter) Connect(context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+		return fmt.Errorf("creating dead letter folder: %w", err)
+	}
+	return nil
+}
+
+// line is one dead letter.
+type line struct {
+	DeadLetteredAt time.Time         `json:"dead_lettered_at"`
+	Error          string            `json:"error"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	Event          any               `json:"event"`
+}
+
+func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
+	now := time.Now().UTC()
+	var buf []byte
+	for _, msg := range batch {
+		body, err := msg.AsBytes()
+		if err != nil {
+			return err
+		}
+		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
+		l.Error, _ = msg.MetaGet("fallback_error")
+		_ = msg.MetaWalk(func(k, v string) error {
+			if strings.HasPrefix(k, d.prefix) {
+				l.Metadata[k] = v
+			}
+			return nil
+		})
+		if json.Valid(body) {
+			l.Event = json.RawMessage(body)
+		} else {
+			l.Event = string(body)
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return fmt.Errorf("encoding dead letter: %w", err)
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), d.seq.Add(1))
+	if err := writeDurably(d.dir, name, buf); err != nil {
+		return err
+	}
+	d.count.Incr(int64(len(batch)))
+	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), filepath.Join(d.dir, name))
+	return nil
+}
+
+// writeDurably writes a whole file that appears under its name only once
+// it is complete and on disk.
+func writeDurably(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".writing-*")
+	if err != nil {
+		return fmt.Errorf("creating dead letter file: %w", err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing dead letter file: %w", err)
+	}
+	// The rename is durable only once the folder is synced.
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing dead letter folder: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing dead letter folder: %w", err)
+	}
+	return nil
+}
+
+func (d *deadLetter) Close(context.Context) error { return nil }

@@ -1,0 +1,199 @@
+// Package diskqueue is the disk_queue buffer: Benthos's buffer over a bbolt
+// file, so that a post is acknowledged only once its events are on disk.
+package diskqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	dqFieldPath           = "path"
+	dqFieldMaxBytes       = "max_bytes"
+	dqFieldMaxEvents      = "max_events"
+	dqFieldDedupeKey      = "dedupe_key"
+	dqFieldDedupeWindow   = "dedupe_window"
+	dqFieldDedupeMaxIDs   = "dedupe_max_ids"
+	dqFieldRetryInitial   = "retry_initial_interval"
+	dqFieldRetryMax       = "retry_max_interval"
+	dqFieldCheckOnStart   = "check_on_start"
+	dedupeKeyDefault      = "netcore_event_id"
+	defaultMaxQueueBytes  = 1 << 30
+	defaultMaxQueueEvents = 10_000_000
+)
+
+func diskQueueSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Utility").
+		Summary("Stores messages in a file on disk and acknowledges them to the input only once they are there: with `netcore_webhook`, the 200 to Netcore means \"on disk\".").
+		Description(`
+A first-in, first-out queue of records in a https://github.com/etcd-io/bbolt[bbolt] file. Each message is one record with a checksum. All messages of a batch (the events of one post) are written in one transaction; transactions are group-committed (whatever arrives while one commits goes into the next, with no fixed delay) and fsync'd, and only then is the batch acknowledged to the input.
+
+Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat.
+
+== Delivery guarantees
+
+At least once. Nothing acknowledged to the input is lost by a crash, kill -9 or power loss (fsync before the acknowledgement). Records leased for delivery but not yet acknowledged when the process stops are delivered again after the restart, so the output may see an event twice: Meiro Events can drop repeats by `+"`event_id`"+`.
+
+== Bounds
+
+When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of records, writes fail at once and `+"`netcore_webhook`"+` answers 503 with `+"`Retry-After`"+`. A disk error is a 503 too, never a 200. The file does not shrink when records are deleted; its free pages are reused.
+
+== Repeats
+
+A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file, so this survives restarts; at most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first.
+
+== Damage
+
+A record whose checksum fails when read is moved aside into the file's `+"`damaged`"+` bucket (kept, logged at error level, counted in `+"`netcore_records_damaged_total`"+`) and never delivered. With `+"`check_on_start`"+`, a file whose structure is damaged stops the start with an error that names the file and the damage. Shutting down does not wait for the queue to drain: what waits is delivered after the next start.`).
+		Fields(
+			service.NewStringField(dqFieldPath).
+				Description("The queue file. Its folder is created if missing. One process at a time: a second one fails to start.").
+				Example("${NETCORE_DATA_DIR:./data}/queue/events.db"),
+			service.NewIntField(dqFieldMaxBytes).
+				Description("The most bytes of records held; beyond it posts are answered 503.").
+				Default(defaultMaxQueueBytes),
+			service.NewIntField(dqFieldMaxEvents).
+				Description("The most events held; beyond it posts are answered 503.").
+				Default(defaultMaxQueueEvents),
+			service.NewStringField(dqFieldDedupeKey).
+				Description("The metadata key whose value identifies an event for removing repeats; empty to keep every repeat.").
+				Default(dedupeKeyDefault),
+			service.NewDurationField(dqFieldDedupeWindow).
+				Description("How long a stored event id is remembered; `0s` to keep every repeat.").
+				Default("10m"),
+			service.NewIntField(dqFieldDedupeMaxIDs).
+				Description("The most event ids remembered; the oldest are forgotten first.").
+				Advanced().
+				Default(1_000_000),
+			service.NewDurationField(dqFieldRetryInitial).
+				Description("The wait before a failed event is delivered again; it doubles with each failure.").
+				Default("1s"),
+			service.NewDurationField(dqFieldRetryMax).
+				Description("The longest wait between deliveries of a failed event.").
+				Default("1m"),
+			service.NewBoolField(dqFieldCheckOnStart).
+				Description("Check the whole file's structure at start (time grows with the file's size).").
+				Advanced().
+				Default(true),
+		).
+		Example("Durable ingest", "", `
+buffer:
+  disk_queue:
+    path: ${NETCORE_DATA_DIR:./data}/queue/events.db
+    max_bytes: 1073741824
+`)
+}
+
+func init() {
+	service.MustRegisterBatchBuffer("disk_queue", diskQueueSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchBuffer, error) {
+			return newDiskQueueFromConfig(conf, res)
+		})
+}
+
+func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey string, err error) {
+	if c.path, err = conf.FieldString(dqFieldPath); err != nil {
+		return c, "", err
+	}
+	ints := map[string]*int64{dqFieldMaxBytes: &c.maxBytes, dqFieldMaxEvents: &c.maxEvents, dqFieldDedupeMaxIDs: &c.dedupeMaxIDs}
+	for field, v := range ints {
+		n, err := conf.FieldInt(field)
+		if err != nil {
+			return c, "", err
+		}
+		if n <= 0 {
+			return c, "", fmt.Errorf("%s must be positive, got %d", field, n)
+		}
+		*v = int64(n)
+	}
+	durations := map[string]*time.Duration{dqFieldDedupeWindow: &c.dedupeWindow, dqFieldRetryInitial: &c.retryInitial, dqFieldRetryMax: &c.retryMax}
+	for field, d := range durations {
+		if *d, err = conf.FieldDuration(field); err != nil {
+			return c, "", err
+		}
+	}
+	if c.retryInitial <= 0 || c.retryMax < c.retryInitial {
+		return c, "", fmt.Errorf("%s must be positive and at most %s", dqFieldRetryInitial, dqFieldRetryMax)
+	}
+	if c.checkOnStart, err = conf.FieldBool(dqFieldCheckOnStart); err != nil {
+		return c, "", err
+	}
+	dedupeKey, err = conf.FieldString(dqFieldDedupeKey)
+	return c, dedupeKey, err
+}
+
+// diskQueue is the Benthos face of a queue.
+type diskQueue struct {
+	q         *queue
+	dedupeKey string
+}
+
+func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
+	c, dedupeKey, err := queueConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	log := res.Logger()
+	damaged := res.Metrics().NewCounter("netcore_records_damaged_total")
+	deduplicated := res.Metrics().NewCounter("netcore_events_deduplicated_total")
+	c.onDamaged = func(seq uint64, cause error) {
+		damaged.Incr(1)
+		log.Errorf("Queue record %d is damaged (%v): moved aside to the damaged bucket of %s, not delivered", seq, cause, c.path)
+	}
+	c.onDeduplicated = func(n int) { deduplicated.Incr(int64(n)) }
+	q, err := openQueue(c)
+	if err != nil {
+		return nil, err
+	}
+	if events, bytes := q.stats(); events > 0 {
+		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
+	}
+	return &diskQueue{q: q, dedupeKey: dedupeKey}, nil
+}
+
+// WriteBatch stores a batch and acknowledges it once it is on disk. A full
+// or closed queue refuses it at once.
+func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ack service.AckFunc) error {
+	records := make([][]byte, len(batch))
+	ids := make([]string, len(batch))
+	for i, msg := range batch {
+		rec, err := encodeRecord(msg)
+		if err != nil {
+			return err
+		}
+		records[i] = rec
+		if d.dedupeKey != "" {
+			ids[i], _ = msg.MetaGet(d.dedupeKey)
+		}
+	}
+	return d.q.put(records, ids, func(err error) {
+		_ = ack(context.Background(), err)
+	})
+}
+
+// ReadBatch leases the next event: a batch of one, acknowledged on its own.
+func (d *diskQueue) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	l, err := d.q.next(ctx)
+	if errors.Is(err, errClosed) {
+		return nil, nil, service.ErrEndOfBuffer
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return service.MessageBatch{l.msg}, func(_ context.Context, err error) error {
+		d.q.ack(l, err)
+		return nil
+	}, nil
+}
+
+// EndOfInput stops reads at once instead of draining: everything waiting is
+// on disk and is delivered after the next start.
+func (d *diskQueue) EndOfInput() { d.q.endReads() }
+
+func (d *diskQueue) Close(ctx context.Context) error { return d.q.close(ctx) }

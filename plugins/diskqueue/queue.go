@@ -1,0 +1,527 @@
+package diskqueue
+
+import (
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets of the queue file.
+var (
+	bucketEvents  = []byte("events")  // sequence (8 bytes) → record
+	bucketDamaged = []byte("damaged") // records whose checksum failed, kept for inspection
+	bucketIDs     = []byte("ids")     // event id → stored at (unix nanos), for removing repeats
+	bucketExpiry  = []byte("expiry")  // stored at (8 bytes) + event id → nothing, oldest first
+)
+
+// ErrFull is returned by put when the queue holds max_events or max_bytes.
+var ErrFull = errors.New("queue is full")
+
+var errClosed = errors.New("queue is closed")
+
+// queueConfig bounds and tunes a queue.
+type queueConfig struct {
+	path           string
+	maxBytes       int64
+	maxEvents      int64
+	dedupeWindow   time.Duration // 0: repeats are not removed
+	dedupeMaxIDs   int64
+	retryInitial   time.Duration
+	retryMax       time.Duration
+	checkOnStart   bool
+	onDamaged      func(seq uint64, err error)
+	onDeduplicated func(n int)
+}
+
+// queue is a FIFO of records in a bbolt file.
+//
+// Durability: put returns (through done) only after the transaction holding
+// the records is committed and fsync'd; a record is deleted only once its
+// delivery is acknowledged. Everything between is on disk, so a crash at any
+// moment loses nothing that put reported stored; records leased but not yet
+// acknowledged are delivered again after a restart (at least once).
+//
+// One goroutine, the committer, makes every write. Whatever piles up while a
+// commit is under way (new posts, acknowledged deletes) goes into the next
+// transaction together: group commit, with no fixed delay to wait out.
+type queue struct {
+	db   *bolt.DB
+	conf queueConfig
+
+	mu        sync.Mutex
+	pending   pendingWrites
+	ready     []uint64 // committed and not leased, oldest first
+	retries   retryHeap
+	events    int64 // stored and reserved
+	bytes     int64
+	ended     bool // no more reads: the input ended or the queue closed
+	closed    bool
+	wakeRead  chan struct{}
+	wakeWrite chan struct{}
+
+	stop          chan struct{}
+	committerDone chan struct{}
+	closeOnce     sync.Once
+	idCount       int64 // committer only
+	lastSweep     time.Time
+}
+
+type pendingWrites struct {
+	puts    []*putOp
+	deletes []uint64
+	damaged []uint64
+}
+
+// putOp is a post's records waiting for the committer.
+type putOp struct {
+	records [][]byte
+	ids     []string // dedupe key of each record, "" for none
+	size    int64
+	done    func(error)
+}
+
+// lease is a record handed out for delivery, as its message.
+type lease struct {
+	seq      uint64
+	attempts int
+	size     int64
+	msg      *service.Message
+}
+
+func openQueue(conf queueConfig) (*queue, error) {
+	if err := os.MkdirAll(filepath.Dir(conf.path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating folder for queue file %s: %w", conf.path, err)
+	}
+	db, err := bolt.Open(conf.path, 0o600, &bolt.Options{
+		Timeout:      2 * time.Second,
+		FreelistType: bolt.FreelistMapType,
+		// The free list is rebuilt on open instead of written on every commit.
+		NoFreelistSync: true,
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
+		}
+		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
+	}
+	q := &queue{
+		db:            db,
+		conf:          conf,
+		wakeRead:      make(chan struct{}, 1),
+		wakeWrite:     make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		committerDone: make(chan struct{}),
+	}
+	if err := q.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
+	}
+	go q.commitLoop()
+	return q, nil
+}
+
+// load checks the file when asked, creates the buckets and reads what waits
+// for delivery.
+func (q *queue) load() error {
+	if q.conf.checkOnStart {
+		var damage []error
+		err := q.db.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				damage = append(damage, err)
+			}
+			return nil
+		})
+		if err = errors.Join(append([]error{err}, damage...)...); err != nil {
+			return fmt.Errorf("the file is damaged (move it aside to start with an empty queue; its events are then not delivered): %w", err)
+		}
+	}
+	return q.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketIDs, bucketExpiry} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+			q.ready = append(q.ready, binary.BigEndian.Uint64(k))
+			q.events++
+			q.bytes += int64(len(v))
+			return nil
+		})
+		q.idCount = int64(tx.Bucket(bucketExpiry).Stats().KeyN)
+		return err
+	})
+}
+
+// stats reports what the queue holds.
+func (q *queue) stats() (events, bytes int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.events, q.bytes
+}
+
+// put stores records and calls done once they are on disk, or with the
+// error that kept them off it. A full or closed queue fails at once.
+func (q *queue) put(records [][]byte, ids []string, done func(error)) error {
+	var size int64
+	for _, r := range records {
+		size += int64(len(r))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return errClosed
+	}
+	if q.events+int64(len(records)) > q.conf.maxEvents || q.bytes+size > q.conf.maxBytes {
+		return fmt.Errorf("%w: %d events, %d bytes waiting (limits %d events, %d bytes)",
+			ErrFull, q.events, q.bytes, q.conf.maxEvents, q.conf.maxBytes)
+	}
+	q.events += int64(len(records))
+	q.bytes += size
+	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, done: done})
+	signal(q.wakeWrite)
+	return nil
+}
+
+// next blocks until a record can be delivered, and leases it.
+func (q *queue) next(ctx context.Context) (*lease, error) {
+	for {
+		q.mu.Lock()
+		if q.ended {
+			q.mu.Unlock()
+			return nil, errClosed
+		}
+		seq, attempts, wait, ok := q.popLocked(time.Now())
+		q.mu.Unlock()
+		if ok {
+			l := &lease{seq: seq, attempts: attempts}
+			rec, err := q.read(seq)
+			if err != nil {
+				q.ack(l, err) // the file could not be read: try again later
+				return nil, err
+			}
+			if rec == nil {
+				continue
+			}
+			l.size = int64(len(rec))
+			if l.msg, err = decodeRecord(rec); err != nil {
+				q.quarantine(seq, l.size, err)
+				continue
+			}
+			return l, nil
+		}
+		if !q.waitForWork(ctx, wait) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// waitForWork waits for a wake-up, or until wait has passed when it is set.
+// It says false when ctx ended first.
+func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
+	var due <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		due = t.C
+	}
+	select {
+	case <-q.wakeRead:
+	case <-due:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// popLocked takes the next record due: retries whose time has come first
+// (they are the oldest), then new records. Without one it says how long
+// until the next retry is due (0: none waits).
+func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
+	if len(q.retries) > 0 {
+		if r := q.retries[0]; !r.due.After(now) {
+			heap.Pop(&q.retries)
+			return r.seq, r.attempts, 0, true
+		}
+		wait = q.retries[0].due.Sub(now)
+	}
+	if len(q.ready) > 0 {
+		seq = q.ready[0]
+		q.ready = q.ready[1:]
+		if len(q.ready) == 0 {
+			q.ready = nil // let the backing array go
+		}
+		return seq, 0, 0, true
+	}
+	return 0, 0, wait, false
+}
+
+// read copies a record out of the file; nil when there is none.
+func (q *queue) read(seq uint64) ([]byte, error) {
+	var rec []byte
+	err := q.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketEvents).Get(seqKey(seq)); v != nil {
+			rec = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading record %d: %w", seq, err)
+	}
+	return rec, nil
+}
+
+// ack settles a lease: delivered records are deleted, failed ones come back
+// after a backoff that doubles with each attempt up to retryMax.
+func (q *queue) ack(l *lease, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err == nil {
+		q.events--
+		q.bytes -= l.size
+		q.pending.deletes = append(q.pending.deletes, l.seq)
+		signal(q.wakeWrite)
+		return
+	}
+	backoff := q.conf.retryInitial << min(l.attempts, 30)
+	if backoff > q.conf.retryMax || backoff <= 0 {
+		backoff = q.conf.retryMax
+	}
+	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: time.Now().Add(backoff)})
+	signal(q.wakeRead)
+}
+
+// quarantine moves a damaged record aside, where it is kept but never
+// delivered.
+func (q *queue) quarantine(seq uint64, size int64, cause error) {
+	q.mu.Lock()
+	q.events--
+	q.bytes -= size
+	q.pending.damaged = append(q.pending.damaged, seq)
+	signal(q.wakeWrite)
+	q.mu.Unlock()
+	if q.conf.onDamaged != nil {
+		q.conf.onDamaged(seq, cause)
+	}
+}
+
+// endReads makes next return at once: the pipeline is stopping. What waits
+// stays on disk for the next start.
+func (q *queue) endReads() {
+	q.mu.Lock()
+	q.ended = true
+	q.mu.Unlock()
+	signal(q.wakeRead)
+}
+
+// close commits what is pending, then closes the file. Safe to call twice.
+func (q *queue) close(ctx context.Context) error {
+	var err error
+	q.closeOnce.Do(func() {
+		q.mu.Lock()
+		q.closed, q.ended = true, true
+		q.mu.Unlock()
+		signal(q.wakeRead)
+		close(q.stop)
+		select {
+		case <-q.committerDone:
+		case <-ctx.Done():
+			err = fmt.Errorf("closing queue: pending writes not committed: %w", ctx.Err())
+			return
+		}
+		err = q.db.Close()
+	})
+	return err
+}
+
+func (q *queue) commitLoop() {
+	defer close(q.committerDone)
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-q.wakeWrite:
+		case <-sweep.C:
+		case <-q.stop:
+			q.commit() // what was put before close is still stored and acknowledged
+			return
+		}
+		q.commit()
+	}
+}
+
+// commit writes everything pending in one transaction.
+func (q *queue) commit() {
+	q.mu.Lock()
+	work := q.pending
+	q.pending = pendingWrites{}
+	q.mu.Unlock()
+
+	now := time.Now()
+	sweepDue := q.conf.dedupeWindow > 0 && now.Sub(q.lastSweep) >= time.Second
+	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 && !sweepDue {
+		return
+	}
+	stored := make([][]uint64, len(work.puts))
+	dups := make([]int, len(work.puts))
+	dupBytes := make([]int64, len(work.puts))
+	var idsAdded, idsRemoved int64
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		idsAdded, idsRemoved = 0, 0
+		events, ids, expiry := tx.Bucket(bucketEvents), tx.Bucket(bucketIDs), tx.Bucket(bucketExpiry)
+		stamp := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		for i, op := range work.puts {
+			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
+			for j, rec := range op.records {
+				id := op.ids[j]
+				if id != "" && q.conf.dedupeWindow > 0 {
+					if ids.Get([]byte(id)) != nil {
+						dups[i]++
+						dupBytes[i] += int64(len(rec))
+						continue
+					}
+					if err := ids.Put([]byte(id), stamp); err != nil {
+						return err
+					}
+					if err := expiry.Put(append(stamp[:8:8], id...), nil); err != nil {
+						return err
+					}
+					idsAdded++
+				}
+				seq, err := events.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := events.Put(seqKey(seq), rec); err != nil {
+					return err
+				}
+				stored[i] = append(stored[i], seq)
+			}
+		}
+		for _, seq := range work.deletes {
+			if err := events.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
+			return err
+		}
+		if sweepDue {
+			n, err := q.sweepIDs(ids, expiry, now, q.idCount+idsAdded)
+			idsRemoved = n
+			return err
+		}
+		return nil
+	})
+	if sweepDue && err == nil {
+		q.lastSweep = now
+	}
+
+	q.mu.Lock()
+	if err != nil {
+		// Deletes and moves are retried with the next commit; the puts
+		// failed and their posts are refused.
+		q.pending.deletes = append(q.pending.deletes, work.deletes...)
+		q.pending.damaged = append(q.pending.damaged, work.damaged...)
+		for _, op := range work.puts {
+			q.events -= int64(len(op.records))
+			q.bytes -= op.size
+		}
+	} else {
+		q.idCount += idsAdded - idsRemoved
+		for i := range work.puts {
+			q.ready = append(q.ready, stored[i]...)
+			q.events -= int64(dups[i])
+			q.bytes -= dupBytes[i]
+		}
+	}
+	q.mu.Unlock()
+	signal(q.wakeRead)
+	for i, op := range work.puts {
+		if err == nil && dups[i] > 0 && q.conf.onDeduplicated != nil {
+			q.conf.onDeduplicated(dups[i])
+		}
+		op.done(err)
+	}
+}
+
+func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
+	for _, seq := range seqs {
+		k := seqKey(seq)
+		if v := from.Get(k); v != nil {
+			if err := to.Put(k, append([]byte(nil), v...)); err != nil {
+				return err
+			}
+			if err := from.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sweepIDs forgets event ids older than the dedupe window, and the oldest
+// beyond dedupeMaxIDs, so that the index stays bounded on disk.
+func (q *queue) sweepIDs(ids, expiry *bolt.Bucket, now time.Time, count int64) (int64, error) {
+	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
+	// Keys are collected first: deleting under a moving cursor skips keys.
+	var old [][]byte
+	c := expiry.Cursor()
+	for k, _ := c.First(); k != nil && len(old) < maxSweep; k, _ = c.Next() {
+		if binary.BigEndian.Uint64(k) >= cutoff && count-int64(len(old)) <= q.conf.dedupeMaxIDs {
+			break
+		}
+		old = append(old, append([]byte(nil), k...))
+	}
+	for _, k := range old {
+		if err := ids.Delete(k[8:]); err != nil {
+			return 0, err
+		}
+		if err := expiry.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(old)), nil
+}
+
+// maxSweep bounds the ids forgotten in one commit, so that a sweep after a
+// long pause does not make one huge transaction.
+const maxSweep = 10000
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// signal wakes a waiter without blocking; one pending wake is enough.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+type retryItem struct {
+	seq      uint64
+	attempts int
+	due      time.Time
+}
+
+// retryHeap orders nacked records by when they may be tried again.
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

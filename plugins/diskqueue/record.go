@@ -1,0 +1,100 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// A record is one message on disk:
+//
+//	crc32c (4 bytes, big endian) of everything after it
+//	version (1 byte, 1)
+//	number of metadata pairs (uvarint), then each key and value (uvarint length, bytes)
+//	the message body (the rest)
+//
+// The checksum catches a record damaged on disk, so that it is moved aside
+// instead of being delivered wrong.
+const recordVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errChecksum = errors.New("checksum mismatch")
+
+func encodeRecord(msg *service.Message) ([]byte, error) {
+	body, err := msg.AsBytes()
+	if err != nil {
+		return nil, fmt.Errorf("reading message: %w", err)
+	}
+	var pairs [][2]string
+	_ = msg.MetaWalk(func(k, v string) error {
+		pairs = append(pairs, [2]string{k, v})
+		return nil
+	})
+	size := 4 + 1 + binary.MaxVarintLen64 + len(body)
+	for _, p := range pairs {
+		size += 2*binary.MaxVarintLen64 + len(p[0]) + len(p[1])
+	}
+	rec := make([]byte, 4, size)
+	rec = append(rec, recordVersion)
+	rec = binary.AppendUvarint(rec, uint64(len(pairs)))
+	for _, p := range pairs {
+		rec = binary.AppendUvarint(rec, uint64(len(p[0])))
+		rec = append(rec, p[0]...)
+		rec = binary.AppendUvarint(rec, uint64(len(p[1])))
+		rec = append(rec, p[1]...)
+	}
+	rec = append(rec, body...)
+	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
+	return rec, nil
+}
+
+// decodeRecord checks a record and rebuilds its message. The message owns
+// rec, which must not be reused.
+func decodeRecord(rec []byte) (*service.Message, error) {
+	if len(rec) < 5 {
+		return nil, fmt.Errorf("record of %d bytes is too short", len(rec))
+	}
+	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
+		return nil, errChecksum
+	}
+	if rec[4] != recordVersion {
+		return nil, fmt.Errorf("unknown record version %d", rec[4])
+	}
+	rest := rec[5:]
+	next := func() ([]byte, error) {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(len(rest)-w) {
+			return nil, errors.New("malformed metadata")
+		}
+		field := rest[w : w+int(n)]
+		rest = rest[w+int(n):]
+		return field, nil
+	}
+	count, w := binary.Uvarint(rest)
+	if w <= 0 {
+		return nil, errors.New("malformed metadata count")
+	}
+	rest = rest[w:]
+	type pair struct{ k, v []byte }
+	pairs := make([]pair, 0, min(count, 64))
+	for range count {
+		k, err := next()
+		if err != nil {
+			return nil, err
+		}
+		v, err := next()
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, pair{k, v})
+	}
+	msg := service.NewMessage(rest)
+	for _, p := range pairs {
+		msg.MetaSetMut(string(p.k), string(p.v))
+	}
+	return msg, nil
+}
