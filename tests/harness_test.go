@@ -86,13 +86,21 @@ type process struct {
 	stdout, stderr *syncBuffer
 	webhook        string // the URL Netcore posts to
 	admin          string // the admin server's base URL
+	dataDir        string // NETCORE_DATA_DIR
 	exited         chan struct{}
 }
 
-// startProcess runs `netcore-connect run [config]` (the embedded default
-// when config is empty) with env, on fresh loopback ports, and waits until
-// the admin server says it is ready.
-func startProcess(t *testing.T, env map[string]string, config string) *process {
+// options say how to start netcore-connect.
+type options struct {
+	env    map[string]string
+	config string // empty: the embedded default pipeline
+	dir    string // working folder, holding data/; empty: a new one
+	set    []string
+}
+
+// startProcess runs `netcore-connect run` on fresh loopback ports and waits
+// until the admin server says it is ready.
+func startProcess(t *testing.T, o options) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	p := &process{
@@ -103,14 +111,21 @@ func startProcess(t *testing.T, env map[string]string, config string) *process {
 		exited:  make(chan struct{}),
 	}
 	args := []string{"run", "--set", "http.address=" + adminAddr}
-	if config != "" {
-		args = append(args, config)
+	for _, s := range o.set {
+		args = append(args, "--set", s)
 	}
+	if o.config != "" {
+		args = append(args, o.config)
+	}
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	p.dataDir = filepath.Join(o.dir, "data")
 	p.cmd = exec.Command(binary, args...)
-	p.cmd.Dir = t.TempDir()
+	p.cmd.Dir = o.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+filepath.Join(p.cmd.Dir, "data"))
-	for k, v := range env {
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir)
+	for k, v := range o.env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
 	if err := p.cmd.Start(); err != nil {
@@ -142,8 +157,19 @@ func startProcess(t *testing.T, env map[string]string, config string) *process {
 	return nil
 }
 
+// kill ends the process with SIGKILL: no chance to flush or clean up.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
 // stop ends the process with SIGTERM, as an orchestrator would.
 func (p *process) stop(t *testing.T) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
@@ -158,9 +184,10 @@ func (p *process) stop(t *testing.T) {
 // records every event posted to it and answers with what respond says.
 type meiro struct {
 	*httptest.Server
-	mu      sync.Mutex
-	events  [][]byte
-	respond func(body []byte) int
+	mu       sync.Mutex
+	events   [][]byte
+	attempts int
+	respond  func(body []byte) int
 }
 
 func newMeiro(t *testing.T) *meiro {
@@ -173,6 +200,7 @@ func newMeiro(t *testing.T) *meiro {
 			return
 		}
 		m.mu.Lock()
+		m.attempts++
 		status := m.respond(body)
 		if status < 300 {
 			m.events = append(m.events, body)
@@ -182,6 +210,33 @@ func newMeiro(t *testing.T) *meiro {
 	}))
 	t.Cleanup(m.Close)
 	return m
+}
+
+// env points the default pipeline at this Meiro Events.
+func (m *meiro) env() map[string]string {
+	return map[string]string{"MEIRO_EVENTS_URL": m.URL + "/collect"}
+}
+
+func (m *meiro) setRespond(fn func(body []byte) int) {
+	m.mu.Lock()
+	m.respond = fn
+	m.mu.Unlock()
+}
+
+// byID counts the accepted events by event_id.
+func (m *meiro) byID(t *testing.T) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, body := range m.received() {
+		var ev struct {
+			EventID string `json:"event_id"`
+		}
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Fatalf("Meiro Events got an event that is not JSON: %s", body)
+		}
+		ids[ev.EventID]++
+	}
+	return ids
 }
 
 func (m *meiro) received() [][]byte {
