@@ -1,0 +1,379 @@
+package diskqueue
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	bolt "go.etcd.io/bbolt"
+)
+
+func testConfig(t *testing.T) queueConfig {
+	t.Helper()
+	return queueConfig{
+		path:         filepath.Join(t.TempDir(), "queue", "events.db"),
+		maxBytes:     1 << 20,
+		maxEvents:    1000,
+		dedupeWindow: time.Minute,
+		dedupeMaxIDs: 1000,
+		retryInitial: 20 * time.Millisecond,
+		retryMax:     80 * time.Millisecond,
+		checkOnStart: true,
+	}
+}
+
+func open(t *testing.T, c queueConfig) *queue {
+	t.Helper()
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.close(context.Background()) })
+	return q
+}
+
+func record(t *testing.T, body string, meta ...string) []byte {
+	t.Helper()
+	msg := service.NewMessage([]byte(body))
+	for i := 0; i+1 < len(meta); i += 2 {
+		msg.MetaSetMut(meta[i], meta[i+1])
+	}
+	rec, err := encodeRecord(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// store puts bodies (ids as given, "" for none) and waits until they are
+// on disk.
+func store(t *testing.T, q *queue, bodies []string, ids []string) error {
+	t.Helper()
+	recs := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		recs[i] = record(t, b)
+	}
+	if ids == nil {
+		ids = make([]string, len(bodies))
+	}
+	done := make(chan error, 1)
+	if err := q.put(recs, ids, func(err error) { done <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("put never acknowledged")
+		return nil
+	}
+}
+
+func take(t *testing.T, q *queue) (*lease, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	l, err := q.next(ctx)
+	if err != nil {
+		t.Fatalf("next: %v", err)
+	}
+	b, _ := l.msg.AsBytes()
+	return l, string(b)
+}
+
+func TestQueueIsFIFOAndKeepsMetadata(t *testing.T) {
+	q := open(t, testConfig(t))
+	recs := [][]byte{record(t, `{"a":1}`, "netcore_panel", "p", "netcore_event_id", "x"), record(t, `{"b":2}`)}
+	done := make(chan error, 1)
+	if err := q.put(recs, []string{"", ""}, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l, body := take(t, q)
+	if body != `{"a":1}` {
+		t.Fatalf("first out %s", body)
+	}
+	if v, _ := l.msg.MetaGet("netcore_panel"); v != "p" {
+		t.Errorf("metadata netcore_panel %q, want p", v)
+	}
+	if _, body := take(t, q); body != `{"b":2}` {
+		t.Errorf("second out %s", body)
+	}
+}
+
+func TestQueueSurvivesReopen(t *testing.T) {
+	c := testConfig(t)
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store(t, q, []string{"one", "two", "three"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := take(t, q)
+	q.ack(l, nil) // "one" delivered
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+
+	q = open(t, c)
+	if events, _ := q.stats(); events != 2 {
+		t.Errorf("%d events after reopen, want 2", events)
+	}
+	for _, want := range []string{"two", "three"} {
+		if _, body := take(t, q); body != want {
+			t.Errorf("got %s, want %s", body, want)
+		}
+	}
+}
+
+func TestQueueRedeliversNackedRecordsAfterBackoff(t *testing.T) {
+	q := open(t, testConfig(t))
+	if err := store(t, q, []string{"flaky"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var gaps []time.Duration
+	last := time.Now()
+	for range 4 {
+		l, body := take(t, q)
+		if body != "flaky" {
+			t.Fatalf("got %s", body)
+		}
+		gaps = append(gaps, time.Since(last))
+		last = time.Now()
+		q.ack(l, errors.New("meiro down"))
+	}
+	// 20ms, 40ms, then capped at 80ms: never immediately, never longer than the cap by much.
+	for i, want := range []time.Duration{0, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
+		if gaps[i] < want {
+			t.Errorf("attempt %d came after %s, before its backoff of %s", i, gaps[i], want)
+		}
+	}
+	if events, _ := q.stats(); events != 1 {
+		t.Errorf("a nacked record must stay: %d events", events)
+	}
+}
+
+func TestQueueRefusesWhenFull(t *testing.T) {
+	c := testConfig(t)
+	c.maxEvents = 3
+	q := open(t, c)
+	if err := store(t, q, []string{"1", "2", "3"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := store(t, q, []string{"4"}, nil)
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("got %v, want ErrFull", err)
+	}
+	l, _ := take(t, q)
+	q.ack(l, nil)
+	if err := store(t, q, []string{"4"}, nil); err != nil {
+		t.Errorf("after a delivery there is room again: %v", err)
+	}
+
+	c = testConfig(t)
+	c.maxBytes = 100
+	q = open(t, c)
+	if err := store(t, q, []string{strings.Repeat("x", 200)}, nil); !errors.Is(err, ErrFull) {
+		t.Errorf("over max_bytes: got %v, want ErrFull", err)
+	}
+}
+
+func TestQueueStoresRepeatsOnce(t *testing.T) {
+	c := testConfig(t)
+	var deduped int
+	c.onDeduplicated = func(n int) { deduped += n }
+	q := open(t, c)
+	if err := store(t, q, []string{"a", "b"}, []string{"id-a", "id-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store(t, q, []string{"a", "b", "c"}, []string{"id-a", "id-b", "id-c"}); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := q.stats(); events != 3 || deduped != 2 {
+		t.Errorf("%d events stored, %d repeats, want 3 and 2", events, deduped)
+	}
+	// Delivered ids are still remembered within the window, across a restart.
+	for range 3 {
+		l, _ := take(t, q)
+		q.ack(l, nil)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q = open(t, c)
+	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := q.stats(); events != 0 {
+		t.Errorf("a repeat after a restart was stored: %d events", events)
+	}
+}
+
+func TestQueueForgetsIDsAfterTheWindow(t *testing.T) {
+	c := testConfig(t)
+	c.dedupeWindow = 50 * time.Millisecond
+	q := open(t, c)
+	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the window and a sweep
+	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := q.stats(); events != 2 {
+		t.Errorf("%d events, want the repeat stored again after the window", events)
+	}
+}
+
+func TestQueueMovesDamagedRecordsAside(t *testing.T) {
+	c := testConfig(t)
+	var damaged []uint64
+	c.onDamaged = func(seq uint64, err error) { damaged = append(damaged, seq) }
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store(t, q, []string{"good-1", "bad", "good-2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Damage the second record in place, through bbolt, as a bad sector would.
+	db, err := bolt.Open(c.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		first, _ := b.Cursor().First()
+		k, v := b.Cursor().Seek(seqKey(binaryNext(first)))
+		bad := append([]byte(nil), v...)
+		bad[len(bad)-1] ^= 0xff
+		return b.Put(k, bad)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	q = open(t, c)
+	for _, want := range []string{"good-1", "good-2"} {
+		l, body := take(t, q)
+		if body != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+		q.ack(l, nil)
+	}
+	if len(damaged) != 1 {
+		t.Fatalf("damaged reported %v, want one record", damaged)
+	}
+	if events, _ := q.stats(); events != 0 {
+		t.Errorf("%d events left", events)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(c.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketDamaged).Stats().KeyN; n != 1 {
+			t.Errorf("%d records kept in the damaged bucket, want 1", n)
+		}
+		return nil
+	})
+}
+
+func binaryNext(k []byte) uint64 {
+	var n uint64
+	for _, b := range k {
+		n = n<<8 | uint64(b)
+	}
+	return n + 1
+}
+
+func TestQueueFileThatCannotBeOpenedIsNamed(t *testing.T) {
+	c := testConfig(t)
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path, []byte(strings.Repeat("garbage!", 2048)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := openQueue(c)
+	if err == nil || !strings.Contains(err.Error(), c.path) {
+		t.Errorf("got %v, want an error naming %s", err, c.path)
+	}
+}
+
+func TestQueueFileInUseIsRefused(t *testing.T) {
+	c := testConfig(t)
+	open(t, c)
+	_, err := openQueue(c)
+	if err == nil || !strings.Contains(err.Error(), "another netcore-connect") {
+		t.Errorf("got %v, want a refusal saying the file is in use", err)
+	}
+}
+
+func TestQueueEndReadsAndCloseWhileWaiting(t *testing.T) {
+	q := open(t, testConfig(t))
+	got := make(chan error, 1)
+	go func() {
+		_, err := q.next(context.Background())
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	q.endReads()
+	select {
+	case err := <-got:
+		if !errors.Is(err, errClosed) {
+			t.Errorf("got %v, want errClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("next kept waiting after endReads")
+	}
+	if err := store(t, q, []string{"late"}, nil); err != nil {
+		t.Errorf("writes still stored after endReads: %v", err)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := store(t, q, []string{"after close"}, nil); !errors.Is(err, errClosed) {
+		t.Errorf("write after close: got %v, want errClosed", err)
+	}
+}
+
+func TestRecordChecksum(t *testing.T) {
+	rec := record(t, `{"n":12345678901234567890123}`, "k", "v")
+	msg, err := decodeRecord(append([]byte(nil), rec...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := msg.AsBytes(); string(b) != `{"n":12345678901234567890123}` {
+		t.Errorf("body %s", b)
+	}
+	for i := range rec {
+		bad := append([]byte(nil), rec...)
+		bad[i] ^= 0x01
+		if _, err := decodeRecord(bad); err == nil {
+			t.Fatalf("a flipped bit at byte %d went unnoticed", i)
+		}
+	}
+	if _, err := decodeRecord(rec[:3]); err == nil {
+		t.Error("a truncated record went unnoticed")
+	}
+}
