@@ -34,7 +34,7 @@ func diskQueueSpec() *service.ConfigSpec {
 		Description(`
 A first-in, first-out queue of records in a https://github.com/etcd-io/bbolt[bbolt] file. Each message is one record with a checksum. All messages of a batch (the events of one post) are written in one transaction; transactions are group-committed (whatever arrives while one commits goes into the next, with no fixed delay) and fsync'd, and only then is the batch acknowledged to the input.
 
-Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat.
+Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat. While deliveries fail the queue probes: it hands out one event at a time, pausing between failed probes on the same doubling schedule, so that a destination that is down is not sent the whole backlog again and again; the first delivery that succeeds makes everything waiting due at once.
 
 == Delivery guarantees
 

@@ -64,6 +64,12 @@ type queue struct {
 	events    int64 // stored and reserved
 	bytes     int64
 	ended     bool // no more reads: the input ended or the queue closed
+	leased    int  // records handed out and not yet settled
+	// While deliveries fail, the queue probes: one record at a time, with a
+	// pause that doubles after each failed probe, instead of sending the
+	// whole backlog at a destination that is down. The first success ends it.
+	failures    int
+	pausedUntil time.Time
 	closed    bool
 	wakeRead  chan struct{}
 	wakeWrite chan struct{}
@@ -93,6 +99,7 @@ type putOp struct {
 type lease struct {
 	seq      uint64
 	attempts int
+	probe    bool // handed out while deliveries were failing
 	size     int64
 	msg      *service.Message
 }
@@ -200,15 +207,22 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			return nil, errClosed
 		}
 		seq, attempts, wait, ok := q.popLocked(time.Now())
+		probe := q.failures > 0
+		if ok {
+			q.leased++
+		}
 		q.mu.Unlock()
 		if ok {
-			l := &lease{seq: seq, attempts: attempts}
+			l := &lease{seq: seq, attempts: attempts, probe: probe}
 			rec, err := q.read(seq)
 			if err != nil {
 				q.ack(l, err) // the file could not be read: try again later
 				return nil, err
 			}
-			if rec == nil {
+			if rec == nil { // cannot happen while we hold the lease
+				q.mu.Lock()
+				q.leased--
+				q.mu.Unlock()
 				continue
 			}
 			l.size = int64(len(rec))
@@ -246,6 +260,14 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 // (they are the oldest), then new records. Without one it says how long
 // until the next retry is due (0: none waits).
 func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
+	if q.failures > 0 {
+		if q.leased > 0 {
+			return 0, 0, 0, false // a probe is out: its ack wakes us
+		}
+		if pause := q.pausedUntil.Sub(now); pause > 0 {
+			return 0, 0, pause, false
+		}
+	}
 	if len(q.retries) > 0 {
 		if r := q.retries[0]; !r.due.After(now) {
 			heap.Pop(&q.retries)
@@ -279,30 +301,51 @@ func (q *queue) read(seq uint64) ([]byte, error) {
 	return rec, nil
 }
 
-// ack settles a lease: delivered records are deleted, failed ones come back
-// after a backoff that doubles with each attempt up to retryMax.
+// ack settles a lease: a delivered record is deleted; a failed one comes
+// back after a backoff that doubles with each of its attempts, up to
+// retryMax, and the queue starts probing (see queue.failures).
 func (q *queue) ack(l *lease, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.leased--
+	now := time.Now()
 	if err == nil {
 		q.events--
 		q.bytes -= l.size
 		q.pending.deletes = append(q.pending.deletes, l.seq)
 		signal(q.wakeWrite)
+		if q.failures > 0 {
+			// The destination is back: what waits for a retry goes now.
+			q.failures, q.pausedUntil = 0, time.Time{}
+			for i := range q.retries {
+				q.retries[i].due = now
+			}
+		}
+		signal(q.wakeRead)
 		return
 	}
-	backoff := q.conf.retryInitial << min(l.attempts, 30)
-	if backoff > q.conf.retryMax || backoff <= 0 {
-		backoff = q.conf.retryMax
+	if l.probe || q.failures == 0 {
+		q.failures++
+		q.pausedUntil = now.Add(q.backoff(q.failures - 1))
 	}
-	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: time.Now().Add(backoff)})
+	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: now.Add(q.backoff(l.attempts))})
 	signal(q.wakeRead)
+}
+
+// backoff is retryInitial doubled n times, at most retryMax.
+func (q *queue) backoff(n int) time.Duration {
+	d := q.conf.retryInitial << min(n, 30)
+	if d > q.conf.retryMax || d <= 0 {
+		return q.conf.retryMax
+	}
+	return d
 }
 
 // quarantine moves a damaged record aside, where it is kept but never
 // delivered.
 func (q *queue) quarantine(seq uint64, size int64, cause error) {
 	q.mu.Lock()
+	q.leased--
 	q.events--
 	q.bytes -= size
 	q.pending.damaged = append(q.pending.damaged, seq)

@@ -377,3 +377,46 @@ func TestRecordChecksum(t *testing.T) {
 		t.Error("a truncated record went unnoticed")
 	}
 }
+
+func TestQueueProbesOneAtATimeWhileDeliveriesFail(t *testing.T) {
+	q := open(t, testConfig(t)) // backoff 20ms doubling to 80ms
+	if err := store(t, q, []string{"1", "2", "3", "4", "5"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var leases []*lease
+	for range 5 {
+		l, _ := take(t, q)
+		leases = append(leases, l)
+	}
+	for _, l := range leases {
+		q.ack(l, errors.New("503"))
+	}
+	none := func(within time.Duration) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		l, err := q.next(ctx)
+		if err == nil {
+			q.ack(l, errors.New("unexpected lease"))
+		}
+		return err != nil
+	}
+	if !none(10 * time.Millisecond) {
+		t.Fatal("a record was handed out during the pause after a failed round")
+	}
+	probe, _ := take(t, q)
+	if !none(60 * time.Millisecond) {
+		t.Fatal("a second record was handed out while a probe was out")
+	}
+	q.ack(probe, nil) // the destination is back
+	start := time.Now()
+	for range 4 {
+		l, _ := take(t, q)
+		q.ack(l, nil)
+	}
+	if d := time.Since(start); d > 15*time.Millisecond {
+		t.Errorf("after a successful probe the backlog took %s to come, want at once", d)
+	}
+	if events, _ := q.stats(); events != 0 {
+		t.Errorf("%d events left", events)
+	}
+}
