@@ -368,3 +368,44 @@ func readLines(t *testing.T, dir string) string {
 func countLines(t *testing.T, dir string) int {
 	return strings.Count(readLines(t, dir), "\n")
 }
+
+// The scenario, shortened: Meiro Events down, load, kill -9 in the
+// middle, restart on the same data, Meiro Events back; every acknowledged
+// event arrives, and a post sent twice arrives once.
+func TestOutageKill9RestartRecovery(t *testing.T) {
+	m := newMeiro(t)
+	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
+	dir := t.TempDir()
+	p := startProcess(t, options{env: m.env(), dir: dir})
+
+	stop := make(chan struct{})
+	acked := load(p.webhook, "outage", 8, stop)
+	time.Sleep(1500 * time.Millisecond)
+	p.kill()
+	close(stop)
+	markers := acked()
+
+	p = startProcess(t, options{env: m.env(), dir: dir})
+	stop = make(chan struct{})
+	moreAcked := load(p.webhook, "after", 4, stop)
+	time.Sleep(time.Second)
+	close(stop)
+	markers = append(markers, moreAcked()...)
+
+	twice, twiceMarkers := markedPost("twice", 2)
+	for range 2 {
+		if status, err := postJSON(p.webhook, twice); err != nil || status != http.StatusOK {
+			t.Fatalf("post: %v %d", err, status)
+		}
+	}
+	m.setRespond(func([]byte) int { return http.StatusOK })
+	waitDelivered(t, m, append(markers, twiceMarkers...), 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	got := markersAt(t, m)
+	for _, mk := range twiceMarkers {
+		if got[mk] != 1 {
+			t.Errorf("%s delivered %d times, want once", mk, got[mk])
+		}
+	}
+	t.Logf("%d acknowledged events delivered after an outage, kill -9 and restart", len(markers))
+}

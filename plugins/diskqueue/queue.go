@@ -57,22 +57,22 @@ type queue struct {
 	db   *bolt.DB
 	conf queueConfig
 
-	mu        sync.Mutex
-	pending   pendingWrites
-	ready     []uint64 // committed and not leased, oldest first
-	retries   retryHeap
-	events    int64 // stored and reserved
-	bytes     int64
-	ended     bool // no more reads: the input ended or the queue closed
-	leased    int  // records handed out and not yet settled
+	mu      sync.Mutex
+	pending pendingWrites
+	ready   []uint64 // committed and not leased, oldest first
+	retries retryHeap
+	events  int64 // stored and reserved
+	bytes   int64
+	ended   bool // no more reads: the input ended or the queue closed
+	leased  int  // records handed out and not yet settled
 	// While deliveries fail, the queue probes: one record at a time, with a
 	// pause that doubles after each failed probe, instead of sending the
 	// whole backlog at a destination that is down. The first success ends it.
 	failures    int
 	pausedUntil time.Time
-	closed    bool
-	wakeRead  chan struct{}
-	wakeWrite chan struct{}
+	closed      bool
+	wakeRead    chan struct{}
+	wakeWrite   chan struct{}
 
 	stop          chan struct{}
 	committerDone chan struct{}
