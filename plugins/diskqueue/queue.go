@@ -70,6 +70,7 @@ type queue struct {
 	// whole backlog at a destination that is down. The first success ends it.
 	failures    int
 	pausedUntil time.Time
+	probeSince  time.Time
 	closed      bool
 	wakeRead    chan struct{}
 	wakeWrite   chan struct{}
@@ -261,12 +262,15 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 // until the next retry is due (0: none waits).
 func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
 	if q.failures > 0 {
-		if q.leased > 0 {
-			return 0, 0, 0, false // a probe is out: its ack wakes us
+		// A probe is out: its ack wakes us. One held back longer than
+		// retryMax (say, by an output that batches) does not stall the queue.
+		if q.leased > 0 && now.Sub(q.probeSince) < q.conf.retryMax {
+			return 0, 0, q.conf.retryMax - now.Sub(q.probeSince), false
 		}
 		if pause := q.pausedUntil.Sub(now); pause > 0 {
 			return 0, 0, pause, false
 		}
+		q.probeSince = now
 	}
 	if len(q.retries) > 0 {
 		if r := q.retries[0]; !r.due.After(now) {
@@ -314,13 +318,15 @@ func (q *queue) ack(l *lease, err error) {
 		q.bytes -= l.size
 		q.pending.deletes = append(q.pending.deletes, l.seq)
 		signal(q.wakeWrite)
-		if q.failures > 0 {
+		if l.probe {
 			// The destination is back: what waits for a retry goes now.
-			q.failures, q.pausedUntil = 0, time.Time{}
+			// (Other successes leave retries to their own backoff, so that
+			// one event that keeps failing is not tried again each time.)
 			for i := range q.retries {
 				q.retries[i].due = now
 			}
 		}
+		q.failures, q.pausedUntil = 0, time.Time{}
 		signal(q.wakeRead)
 		return
 	}
@@ -376,11 +382,13 @@ func (q *queue) close(ctx context.Context) error {
 		close(q.stop)
 		select {
 		case <-q.committerDone:
+			err = q.db.Close()
 		case <-ctx.Done():
-			err = fmt.Errorf("closing queue: pending writes not committed: %w", ctx.Err())
-			return
+			// The file is still closed, and its lock released, once the
+			// last commit ends.
+			go func() { <-q.committerDone; _ = q.db.Close() }()
+			err = fmt.Errorf("closing queue: pending writes not yet committed: %w", ctx.Err())
 		}
-		err = q.db.Close()
 	})
 	return err
 }
@@ -409,9 +417,13 @@ func (q *queue) commit() {
 	q.mu.Unlock()
 
 	now := time.Now()
-	sweepDue := q.conf.dedupeWindow > 0 && now.Sub(q.lastSweep) >= time.Second
-	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 && !sweepDue {
-		return
+	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
+	sweepDue := q.conf.dedupeWindow > 0 && now.Sub(q.lastSweep) >= sweepEvery
+	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
+		if !sweepDue || !q.sweepNeeded(cutoff) {
+			q.lastSweep = now // an idle queue makes no commits
+			return
+		}
 	}
 	stored := make([][]uint64, len(work.puts))
 	dups := make([]int, len(work.puts))
@@ -426,18 +438,16 @@ func (q *queue) commit() {
 			for j, rec := range op.records {
 				id := op.ids[j]
 				if id != "" && q.conf.dedupeWindow > 0 {
-					if ids.Get([]byte(id)) != nil {
+					repeat, added, err := remember(ids, expiry, []byte(id), stamp, cutoff)
+					if err != nil {
+						return err
+					}
+					if repeat {
 						dups[i]++
 						dupBytes[i] += int64(len(rec))
 						continue
 					}
-					if err := ids.Put([]byte(id), stamp); err != nil {
-						return err
-					}
-					if err := expiry.Put(append(stamp[:8:8], id...), nil); err != nil {
-						return err
-					}
-					idsAdded++
+					idsAdded += added
 				}
 				seq, err := events.NextSequence()
 				if err != nil {
@@ -458,7 +468,7 @@ func (q *queue) commit() {
 			return err
 		}
 		if sweepDue {
-			n, err := q.sweepIDs(ids, expiry, now, q.idCount+idsAdded)
+			n, err := q.sweepIDs(ids, expiry, cutoff, q.idCount+idsAdded)
 			idsRemoved = n
 			return err
 		}
@@ -511,10 +521,45 @@ func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
 	return nil
 }
 
+// remember records that id was stored at stamp, unless it was already
+// stored after cutoff (within the dedupe window): then it is a repeat. An id
+// last stored before the window is remembered anew. added is 1 for an id
+// the index did not hold.
+func remember(ids, expiry *bolt.Bucket, id, stamp []byte, cutoff uint64) (repeat bool, added int64, err error) {
+	added = 1
+	if old := ids.Get(id); old != nil {
+		if binary.BigEndian.Uint64(old) >= cutoff {
+			return true, 0, nil
+		}
+		if err := expiry.Delete(append(old[:8:8], id...)); err != nil {
+			return false, 0, err
+		}
+		added = 0
+	}
+	if err := ids.Put(id, stamp); err != nil {
+		return false, 0, err
+	}
+	return false, added, expiry.Put(append(stamp[:8:8], id...), nil)
+}
+
+// sweepNeeded says whether the id index holds ids to forget: one older than
+// cutoff, or more than dedupeMaxIDs.
+func (q *queue) sweepNeeded(cutoff uint64) bool {
+	if q.idCount > q.conf.dedupeMaxIDs {
+		return true
+	}
+	needed := false
+	_ = q.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketExpiry).Cursor().First()
+		needed = k != nil && binary.BigEndian.Uint64(k) < cutoff
+		return nil
+	})
+	return needed
+}
+
 // sweepIDs forgets event ids older than the dedupe window, and the oldest
 // beyond dedupeMaxIDs, so that the index stays bounded on disk.
-func (q *queue) sweepIDs(ids, expiry *bolt.Bucket, now time.Time, count int64) (int64, error) {
-	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
+func (q *queue) sweepIDs(ids, expiry *bolt.Bucket, cutoff uint64, count int64) (int64, error) {
 	// Keys are collected first: deleting under a moving cursor skips keys.
 	var old [][]byte
 	c := expiry.Cursor()
@@ -536,8 +581,14 @@ func (q *queue) sweepIDs(ids, expiry *bolt.Bucket, now time.Time, count int64) (
 }
 
 // maxSweep bounds the ids forgotten in one commit, so that a sweep after a
-// long pause does not make one huge transaction.
+// long pause does not make one huge transaction; the next sweeps go on.
+// Expired ids left over meanwhile are still not taken for repeats
+// (remember compares times).
 const maxSweep = 10000
+
+// sweepEvery is how often forgotten ids are swept; a little under the
+// committer's one-second tick, so that no tick is skipped.
+const sweepEvery = 900 * time.Millisecond
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 

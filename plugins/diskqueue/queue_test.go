@@ -227,7 +227,7 @@ func TestQueueForgetsIDsAfterTheWindow(t *testing.T) {
 	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1200 * time.Millisecond) // past the window and a sweep
+	time.Sleep(100 * time.Millisecond) // past the window, whether or not a sweep ran
 	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -419,4 +419,30 @@ func TestQueueProbesOneAtATimeWhileDeliveriesFail(t *testing.T) {
 	if events, _ := q.stats(); events != 0 {
 		t.Errorf("%d events left", events)
 	}
+}
+
+func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {
+	c := testConfig(t)
+	c.retryInitial, c.retryMax = 200*time.Millisecond, time.Second
+	q := open(t, c)
+	if err := store(t, q, []string{"poison", "ok-1", "ok-2", "ok-3"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	poison, _ := take(t, q)
+	ok1, _ := take(t, q)
+	q.ack(poison, errors.New("500"))
+	q.ack(ok1, nil) // deliveries work: no probing, no pause
+	for _, want := range []string{"ok-2", "ok-3"} {
+		l, body := take(t, q)
+		if body != want || time.Since(start) > 100*time.Millisecond {
+			t.Fatalf("got %q after %s, want %s at once", body, time.Since(start), want)
+		}
+		q.ack(l, nil)
+	}
+	l, body := take(t, q)
+	if body != "poison" || time.Since(start) < 190*time.Millisecond {
+		t.Errorf("got %q after %s, want poison after its own backoff", body, time.Since(start))
+	}
+	q.ack(l, nil)
 }
