@@ -213,6 +213,8 @@ func TestValidateConfigPrintsEventsAndSummaries(t *testing.T) {
 			t.Errorf("stdout line is not a whole event: %s", line)
 		}
 	}
+	// The summary is logged just after the answer is sent.
+	waitFor(t, "the post's summary line", 5*time.Second, func() bool { return strings.Contains(p.stderr.String(), "status=200") })
 	logs := p.stderr.String()
 	for _, want := range []string{"client_ip=127.0.0.1", `panels="cart_abandon:2,email_open:1"`, "events=3", "status=200", "bytes="} {
 		if !strings.Contains(logs, want) {
