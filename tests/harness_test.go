@@ -223,22 +223,6 @@ func (m *meiro) setRespond(fn func(body []byte) int) {
 	m.mu.Unlock()
 }
 
-// byID counts the accepted events by event_id.
-func (m *meiro) byID(t *testing.T) map[string]int {
-	t.Helper()
-	ids := map[string]int{}
-	for _, body := range m.received() {
-		var ev struct {
-			EventID string `json:"event_id"`
-		}
-		if err := json.Unmarshal(body, &ev); err != nil {
-			t.Fatalf("Meiro Events got an event that is not JSON: %s", body)
-		}
-		ids[ev.EventID]++
-	}
-	return ids
-}
-
 func (m *meiro) received() [][]byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -132,6 +132,26 @@ func Field(v []byte, name string) ([]byte, bool) {
 // errStop ends a walk early once Field has what it looks for.
 var errStop = errors.New("stop")
 
+// AppendCompact appends v to dst without the white space outside strings,
+// leaving every other byte (numbers, escapes) exactly as it was. Unlike
+// json.Compact it does not check syntax again: v must already be valid.
+func AppendCompact(dst, v []byte) []byte {
+	start := 0 // start of the run of bytes not yet copied
+	for i := 0; i < len(v); {
+		switch v[i] {
+		case '"':
+			i = skipString(v, i)
+		case ' ', '\t', '\n', '\r':
+			dst = append(dst, v[start:i]...)
+			i = skipSpace(v, i)
+			start = i
+		default:
+			i++
+		}
+	}
+	return append(dst, v[start:]...)
+}
+
 func skipSpace(v []byte, i int) int {
 	for i < len(v) {
 		switch v[i] {

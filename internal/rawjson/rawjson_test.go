@@ -1,6 +1,8 @@
 package rawjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -231,6 +233,25 @@ func TestKind(t *testing.T) {
 	for _, tt := range tests {
 		if got := Kind([]byte(tt.in)); got != tt.want {
 			t.Errorf("Kind(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestAppendCompact(t *testing.T) {
+	tests := map[string]string{
+		"{}": "{}",
+		" { \"a\" : 1 ,\n\t\"b\" : [ 1 , 2 ] }\r\n":      `{"a":1,"b":[1,2]}`,
+		`{"s":"  spaces  \" and \\ \n kept "}`:           `{"s":"  spaces  \" and \\ \n kept "}`,
+		`{"n": 12345678901234567890123 , "d": -0.0e+10}`: `{"n":12345678901234567890123,"d":-0.0e+10}`,
+		`["a b", "c\\"]`: `["a b","c\\"]`,
+	}
+	for in, want := range tests {
+		if got := string(AppendCompact([]byte("prefix:"), []byte(in))); got != "prefix:"+want {
+			t.Errorf("AppendCompact(%q) = %q, want %q", in, got, "prefix:"+want)
+		}
+		var compacted bytes.Buffer
+		if err := json.Compact(&compacted, []byte(in)); err == nil && compacted.String() != want {
+			t.Errorf("test is wrong: json.Compact(%q) = %q", in, compacted.String())
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Buckets of the queue file.
@@ -116,7 +117,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		NoFreelistSync: true,
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
 		}
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)

@@ -1,7 +1,6 @@
 package netcore
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -160,18 +159,15 @@ const (
 )
 
 func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time) (explodedEvent, error) {
-	var compact bytes.Buffer
-	compact.Grow(len(raw) + 128)
-	if err := json.Compact(&compact, raw); err != nil {
-		return explodedEvent{}, fmt.Errorf("event is not valid JSON: %w", err)
-	}
-	ev := explodedEvent{id: eventID(panel, compact.Bytes()), timeSource: timeSourceReceived}
+	// Room for the added fields, so that appending them does not copy.
+	compact := rawjson.AppendCompact(make([]byte, 0, len(raw)+128), raw)
+	ev := explodedEvent{id: eventID(panel, compact), timeSource: timeSourceReceived}
 	eventTime := received
 
 	// One walk over the top level finds event_params and which of our
 	// field names the event already uses (those are never overwritten).
 	var hasPanel, hasTime, hasID bool
-	err := rawjson.Members(compact.Bytes(), func(rawKey, value []byte) error {
+	err := rawjson.Members(compact, func(rawKey, value []byte) error {
 		key, err := rawjson.Key(rawKey)
 		if err != nil {
 			return err
@@ -190,8 +186,7 @@ func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, r
 		return explodedEvent{}, err
 	}
 
-	body := compact.Bytes()
-	body = body[:len(body)-1] // the closing brace, put back below
+	body := compact[:len(compact)-1] // the closing brace, put back below
 	empty := len(body) == 1
 	add := func(quotedName, value []byte) {
 		if !empty {
