@@ -222,3 +222,35 @@ func TestValidateConfigPrintsEventsAndSummaries(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchedDeliverySendsArraysOfExactEvents(t *testing.T) {
+	m := newMeiro(t)
+	env := m.env()
+	env["MEIRO_BATCH_SIZE"] = "5"
+	p := startProcess(t, options{env: env})
+	body, markers := markedPost("batched", 12)
+	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
+		t.Fatalf("post: %v %d", err, status)
+	}
+	count := func() (events int, arrays int) {
+		for _, b := range m.received() {
+			var batch []json.RawMessage
+			if err := json.Unmarshal(b, &batch); err != nil {
+				t.Fatalf("batched mode sent something that is not an array: %s", b)
+			}
+			events += len(batch)
+			arrays++
+		}
+		return events, arrays
+	}
+	waitFor(t, "12 events in arrays", 10*time.Second, func() bool { n, _ := count(); return n >= len(markers) })
+	events, arrays := count()
+	if events != len(markers) || arrays < 3 {
+		t.Errorf("%d events in %d requests, want %d in at least 3 (at most 5 each)", events, arrays, len(markers))
+	}
+	for _, b := range m.received() {
+		if !strings.Contains(string(b), `"big":12345678901234567890`) {
+			t.Errorf("numbers changed in %s", b)
+		}
+	}
+}
