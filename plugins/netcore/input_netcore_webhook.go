@@ -40,6 +40,8 @@ const (
 	wiFieldRejectedFile      = "rejected_file"
 	wiFieldRejectedMaxBytes  = "rejected_max_bytes"
 	wiFieldLogPosts          = "log_posts"
+	wiFieldMaxEventsPerPost  = "max_events_per_post"
+	wiFieldMaxInFlight       = "max_in_flight"
 )
 
 func webhookInputSpec() *service.ConfigSpec {
@@ -56,9 +58,9 @@ Each request is checked in this order: client address (the socket peer, or, when
 
 - 200: the pipeline acknowledged the post (with a disk buffer: every event is on disk). The body is JSON with the number of events and the request id.
 - 400: the body is not a Netcore post; the message says exactly what is wrong (invalid percent-encoding, invalid JSON or UTF-8, a top level that is not an object, a panel that is not an array, an event that is not an object, no data field).
-- 403: the client address is not in `+"`allowed_ips`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`. 415: a content type that is neither a form nor JSON.
+- 403: the client address is not in `+"`allowed_ips`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
 - 429 with `+"`Retry-After`"+`: the `+"`rate_limit`"+` resource refused the post.
-- 503 with `+"`Retry-After`"+`: the pipeline did not store the post (it failed, was full, did not answer within `+"`ack_timeout`"+`) or the receiver is shutting down.
+- 503 with `+"`Retry-After`"+`: the pipeline did not store the post (it failed, was full, did not answer within `+"`ack_timeout`"+`), `+"`max_in_flight`"+` posts are already being stored, or the receiver is shutting down.
 
 Every answer carries an `+"`X-Request-Id`"+` header, also found in the logs and in the message metadata.
 
@@ -90,6 +92,13 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 			service.NewIntField(wiFieldMaxBodyBytes).
 				Description("The largest body accepted, in bytes; a larger one is answered 413 without being read.").
 				Default(10<<20),
+			service.NewIntField(wiFieldMaxEventsPerPost).
+				Description("The most events one post may hold; a post with more is answered 413. It bounds the memory one post can take (a body of tiny events explodes into many messages).").
+				Default(100_000),
+			service.NewIntField(wiFieldMaxInFlight).
+				Description("The most posts being read, checked and stored at once; beyond it a post is answered 503 with `Retry-After` at once, so that a flood cannot exhaust memory.").
+				Advanced().
+				Default(1024),
 			service.NewDurationField(wiFieldReadHeaderTimeout).
 				Description("How long a client may take to send its headers. Cuts connections that trickle headers in (slowloris).").
 				Advanced().
@@ -174,6 +183,8 @@ type webhookConfig struct {
 	rejectedFile      string
 	rejectedMaxBytes  int64
 	logPosts          bool
+	maxEventsPerPost  int
+	maxInFlight       int
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
@@ -244,8 +255,18 @@ func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err e
 		return c, err
 	}
 	c.rejectedMaxBytes = int64(maxRejected)
-	c.logPosts, err = conf.FieldBool(wiFieldLogPosts)
-	return c, err
+	if c.logPosts, err = conf.FieldBool(wiFieldLogPosts); err != nil {
+		return c, err
+	}
+	for field, v := range map[string]*int{wiFieldMaxEventsPerPost: &c.maxEventsPerPost, wiFieldMaxInFlight: &c.maxInFlight} {
+		if *v, err = conf.FieldInt(field); err != nil {
+			return c, err
+		}
+		if *v <= 0 {
+			return c, fmt.Errorf("%s must be positive, got %d", field, *v)
+		}
+	}
+	return c, nil
 }
 
 // webhookInput serves Netcore's posts and hands each accepted one to the
@@ -257,6 +278,7 @@ type webhookInput struct {
 	rejected *rejectedFile
 
 	posts    chan handoff
+	inFlight chan struct{} // a slot per post being handled
 	stopping chan struct{}
 	stopOnce sync.Once
 
@@ -283,6 +305,7 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		res:      res,
 		log:      res.Logger(),
 		posts:    make(chan handoff),
+		inFlight: make(chan struct{}, c.maxInFlight),
 		stopping: make(chan struct{}),
 	}
 	if c.rejectedFile != "" {
@@ -403,6 +426,13 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	if wait, limited := w.rateLimited(r.Context()); limited {
 		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}
 	}
+	select {
+	case w.inFlight <- struct{}{}:
+		defer func() { <-w.inFlight }()
+	default:
+		return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
+			reason: fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)}
+	}
 	if r.ContentLength > w.conf.maxBodyBytes {
 		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
 			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
@@ -422,6 +452,10 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 			rej = badRequest("%s", err)
 		}
 		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
 	}
 
 	msg := service.NewMessage(post.Data)
