@@ -279,3 +279,12 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // samplesDir holds realistic Netcore posts: NAME.json is the data field,
 // NAME.form the exact form body that carries it.
 const samplesDir = "testdata/samples"
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
