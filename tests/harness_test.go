@@ -5,6 +5,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -188,12 +189,34 @@ type meiro struct {
 	events   [][]byte
 	attempts int
 	respond  func(body []byte) int
+	tls      bool
 }
 
+// resetConnection, returned by respond, makes Meiro Events drop the
+// connection without an answer.
+const resetConnection = -1
+
 func newMeiro(t *testing.T) *meiro {
+	return startMeiro(t, false)
+}
+
+// newMeiroTLS serves over HTTPS with a certificate of its own; its CA is
+// written to a file for the pipeline to trust.
+func newMeiroTLS(t *testing.T) (*meiro, string) {
+	m := startMeiro(t, true)
+	caFile := filepath.Join(t.TempDir(), "meiro-ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.Certificate().Raw})
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return m, caFile
+}
+
+func startMeiro(t *testing.T, useTLS bool) *meiro {
 	t.Helper()
-	m := &meiro{respond: func([]byte) int { return http.StatusOK }}
-	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	m := &meiro{respond: func([]byte) int { return http.StatusOK }, tls: useTLS}
+	m.Server = httptest.NewUnstartedServer(nil)
+	m.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 			w.WriteHeader(http.StatusBadRequest)
@@ -201,13 +224,30 @@ func newMeiro(t *testing.T) *meiro {
 		}
 		m.mu.Lock()
 		m.attempts++
-		status := m.respond(body)
-		if status < 300 {
-			m.events = append(m.events, body)
-		}
+		respond := m.respond
 		m.mu.Unlock()
+		status := respond(body) // outside the lock: it may take its time
+		if status == resetConnection {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				if tcp, ok := conn.(*net.TCPConn); ok {
+					_ = tcp.SetLinger(0) // RST, not FIN
+				}
+				conn.Close()
+			}
+			return
+		}
+		if status < 300 {
+			m.mu.Lock()
+			m.events = append(m.events, body)
+			m.mu.Unlock()
+		}
 		w.WriteHeader(status)
-	}))
+	})
+	if m.tls {
+		m.Server.StartTLS()
+	} else {
+		m.Server.Start()
+	}
 	t.Cleanup(m.Close)
 	return m
 }
