@@ -5,8 +5,8 @@ package tests
 
 import (
 	"bytes"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
