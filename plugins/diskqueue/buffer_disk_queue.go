@@ -50,7 +50,7 @@ A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explo
 
 == Damage
 
-A record whose checksum fails when read is moved aside into the file's `+"`damaged`"+` bucket (kept, logged at error level, counted in `+"`netcore_records_damaged_total`"+`) and never delivered. With `+"`check_on_start`"+`, a file whose structure is damaged stops the start with an error that names the file and the damage. Shutting down does not wait for the queue to drain: what waits is delivered after the next start.`).
+A record whose checksum fails when read is moved aside into the file's `+"`damaged`"+` bucket (kept, logged at error level, counted in `+"`netcore_records_damaged_total`"+`) and never delivered. A file whose structure is damaged (bbolt cannot read one of its pages) stops the start with an error that names the file and the damage; with `+"`check_on_start`"+` every page is read at start, so that such damage is found then rather than later. Move the file aside to start again with an empty queue. Shutting down does not wait for the queue to drain: what waits is delivered after the next start.`).
 		Fields(
 			service.NewStringField(dqFieldPath).
 				Description("The queue file. Its folder is created if missing. One process at a time: a second one fails to start.").
@@ -78,7 +78,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("The longest wait between deliveries of a failed event.").
 				Default("1m"),
 			service.NewBoolField(dqFieldCheckOnStart).
-				Description("Check the whole file's structure at start (time grows with the file's size).").
+				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
 				Default(true),
 		).

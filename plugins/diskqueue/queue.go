@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"encoding/binary"
@@ -110,16 +111,8 @@ func openQueue(conf queueConfig) (*queue, error) {
 	if err := os.MkdirAll(filepath.Dir(conf.path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating folder for queue file %s: %w", conf.path, err)
 	}
-	db, err := bolt.Open(conf.path, 0o600, &bolt.Options{
-		Timeout:      2 * time.Second,
-		FreelistType: bolt.FreelistMapType,
-		// The free list is rebuilt on open instead of written on every commit.
-		NoFreelistSync: true,
-	})
+	db, err := openDB(conf.path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
-		}
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
 	}
 	q := &queue{
@@ -138,25 +131,48 @@ func openQueue(conf queueConfig) (*queue, error) {
 	return q, nil
 }
 
-// load checks the file when asked, creates the buckets and reads what waits
-// for delivery.
-func (q *queue) load() error {
-	if q.conf.checkOnStart {
-		var damage []error
-		err := q.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				damage = append(damage, err)
-			}
-			return nil
-		})
-		if err = errors.Join(append([]error{err}, damage...)...); err != nil {
-			return fmt.Errorf("the file is damaged (move it aside to start with an empty queue; its events are then not delivered): %w", err)
+// openDB opens the bbolt file. bbolt panics on some damaged pages; that
+// is turned into an error here, so that the start stops with a message.
+func openDB(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", errDamaged, r)
 		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      2 * time.Second,
+		FreelistType: bolt.FreelistMapType,
+		// The free list is kept in the file (the default): rebuilding it on
+		// open reads every page in a goroutine of bbolt's own, where a
+		// damaged page would crash the process instead of stopping the start.
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
 	}
+	return db, err
+}
+
+var errDamaged = errors.New("the file is damaged; move it aside to start with an empty queue (its events are then not delivered)")
+
+// load creates the buckets and reads what waits for delivery. With
+// checkOnStart it reads every page of the file first, so that damage stops
+// the start instead of surfacing later.
+func (q *queue) load() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", errDamaged, r)
+		}
+	}()
 	return q.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketIDs, bucketExpiry} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			b, err := tx.CreateBucketIfNotExists(name)
+			if err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+			if q.conf.checkOnStart && !bytes.Equal(name, bucketEvents) {
+				if err := b.ForEach(func(k, v []byte) error { return nil }); err != nil {
+					return err
+				}
 			}
 		}
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
