@@ -46,7 +46,7 @@ When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of rec
 
 == Repeats
 
-A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file, so this survives restarts; at most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first.
+A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file, so this survives restarts, and in memory for lookups; at most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first (under a sustained rate above `+"`dedupe_max_ids`"+` per window the effective window is shorter).
 
 == Damage
 
@@ -68,9 +68,9 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("How long a stored event id is remembered; `0s` to keep every repeat.").
 				Default("10m"),
 			service.NewIntField(dqFieldDedupeMaxIDs).
-				Description("The most event ids remembered; the oldest are forgotten first.").
+				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, about 100 bytes each.").
 				Advanced().
-				Default(1_000_000),
+				Default(500_000),
 			service.NewDurationField(dqFieldRetryInitial).
 				Description("The wait before a failed event is delivered again; it doubles with each failure.").
 				Default("1s"),

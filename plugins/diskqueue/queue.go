@@ -21,8 +21,7 @@ import (
 var (
 	bucketEvents  = []byte("events")  // sequence (8 bytes) → record
 	bucketDamaged = []byte("damaged") // records whose checksum failed, kept for inspection
-	bucketIDs     = []byte("ids")     // event id → stored at (unix nanos), for removing repeats
-	bucketExpiry  = []byte("expiry")  // stored at (8 bytes) + event id → nothing, oldest first
+	bucketExpiry  = []byte("expiry")  // stored at (8 bytes) + event id → nothing: see idIndex
 )
 
 // ErrFull is returned by put when the queue holds max_events or max_bytes.
@@ -80,7 +79,7 @@ type queue struct {
 	stop          chan struct{}
 	committerDone chan struct{}
 	closeOnce     sync.Once
-	idCount       int64 // committer only
+	ids           *idIndex // committer only
 	lastSweep     time.Time
 }
 
@@ -122,6 +121,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		wakeWrite:     make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		committerDone: make(chan struct{}),
+		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
 		db.Close()
@@ -164,12 +164,12 @@ func (q *queue) load() (err error) {
 		}
 	}()
 	return q.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketIDs, bucketExpiry} {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketExpiry} {
 			b, err := tx.CreateBucketIfNotExists(name)
 			if err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
-			if q.conf.checkOnStart && !bytes.Equal(name, bucketEvents) {
+			if q.conf.checkOnStart && bytes.Equal(name, bucketDamaged) {
 				if err := b.ForEach(func(k, v []byte) error { return nil }); err != nil {
 					return err
 				}
@@ -181,8 +181,10 @@ func (q *queue) load() (err error) {
 			q.bytes += int64(len(v))
 			return nil
 		})
-		q.idCount = int64(tx.Bucket(bucketExpiry).Stats().KeyN)
-		return err
+		if err != nil {
+			return err
+		}
+		return q.ids.load(tx.Bucket(bucketExpiry))
 	})
 }
 
@@ -435,9 +437,9 @@ func (q *queue) commit() {
 
 	now := time.Now()
 	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
-	sweepDue := q.conf.dedupeWindow > 0 && now.Sub(q.lastSweep) >= sweepEvery
+	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
 	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
-		if !sweepDue || !q.sweepNeeded(cutoff) {
+		if !sweepDue || !q.ids.sweepNeeded(q.db, cutoff) {
 			q.lastSweep = now // an idle queue makes no commits
 			return
 		}
@@ -445,17 +447,15 @@ func (q *queue) commit() {
 	stored := make([][]uint64, len(work.puts))
 	dups := make([]int, len(work.puts))
 	dupBytes := make([]int64, len(work.puts))
-	var idsAdded, idsRemoved int64
 	err := q.db.Update(func(tx *bolt.Tx) error {
-		idsAdded, idsRemoved = 0, 0
-		events, ids, expiry := tx.Bucket(bucketEvents), tx.Bucket(bucketIDs), tx.Bucket(bucketExpiry)
-		stamp := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+		q.ids.begin()
+		events, expiry := tx.Bucket(bucketEvents), tx.Bucket(bucketExpiry)
 		for i, op := range work.puts {
 			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
 			for j, rec := range op.records {
 				id := op.ids[j]
-				if id != "" && q.conf.dedupeWindow > 0 {
-					repeat, added, err := remember(ids, expiry, []byte(id), stamp, cutoff)
+				if id != "" && q.ids.enabled() {
+					repeat, err := q.ids.remember(expiry, id, uint64(now.UnixNano()), cutoff)
 					if err != nil {
 						return err
 					}
@@ -464,7 +464,6 @@ func (q *queue) commit() {
 						dupBytes[i] += int64(len(rec))
 						continue
 					}
-					idsAdded += added
 				}
 				seq, err := events.NextSequence()
 				if err != nil {
@@ -485,9 +484,7 @@ func (q *queue) commit() {
 			return err
 		}
 		if sweepDue {
-			n, err := q.sweepIDs(ids, expiry, cutoff, q.idCount+idsAdded)
-			idsRemoved = n
-			return err
+			return q.ids.sweep(expiry, cutoff)
 		}
 		return nil
 	})
@@ -506,7 +503,7 @@ func (q *queue) commit() {
 			q.bytes -= op.size
 		}
 	} else {
-		q.idCount += idsAdded - idsRemoved
+		q.ids.commit()
 		for i := range work.puts {
 			q.ready = append(q.ready, stored[i]...)
 			q.events -= int64(dups[i])
@@ -536,65 +533,6 @@ func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
 		}
 	}
 	return nil
-}
-
-// remember records that id was stored at stamp, unless it was already
-// stored after cutoff (within the dedupe window): then it is a repeat. An id
-// last stored before the window is remembered anew. added is 1 for an id
-// the index did not hold.
-func remember(ids, expiry *bolt.Bucket, id, stamp []byte, cutoff uint64) (repeat bool, added int64, err error) {
-	added = 1
-	if old := ids.Get(id); old != nil {
-		if binary.BigEndian.Uint64(old) >= cutoff {
-			return true, 0, nil
-		}
-		if err := expiry.Delete(append(old[:8:8], id...)); err != nil {
-			return false, 0, err
-		}
-		added = 0
-	}
-	if err := ids.Put(id, stamp); err != nil {
-		return false, 0, err
-	}
-	return false, added, expiry.Put(append(stamp[:8:8], id...), nil)
-}
-
-// sweepNeeded says whether the id index holds ids to forget: one older than
-// cutoff, or more than dedupeMaxIDs.
-func (q *queue) sweepNeeded(cutoff uint64) bool {
-	if q.idCount > q.conf.dedupeMaxIDs {
-		return true
-	}
-	needed := false
-	_ = q.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketExpiry).Cursor().First()
-		needed = k != nil && binary.BigEndian.Uint64(k) < cutoff
-		return nil
-	})
-	return needed
-}
-
-// sweepIDs forgets event ids older than the dedupe window, and the oldest
-// beyond dedupeMaxIDs, so that the index stays bounded on disk.
-func (q *queue) sweepIDs(ids, expiry *bolt.Bucket, cutoff uint64, count int64) (int64, error) {
-	// Keys are collected first: deleting under a moving cursor skips keys.
-	var old [][]byte
-	c := expiry.Cursor()
-	for k, _ := c.First(); k != nil && len(old) < maxSweep; k, _ = c.Next() {
-		if binary.BigEndian.Uint64(k) >= cutoff && count-int64(len(old)) <= q.conf.dedupeMaxIDs {
-			break
-		}
-		old = append(old, append([]byte(nil), k...))
-	}
-	for _, k := range old {
-		if err := ids.Delete(k[8:]); err != nil {
-			return 0, err
-		}
-		if err := expiry.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return int64(len(old)), nil
 }
 
 // maxSweep bounds the ids forgotten in one commit, so that a sweep after a
