@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -29,6 +30,7 @@ var (
 )
 
 func main() {
+	keepConnectionsAlive()
 	opts := []service.CLIOptFunc{
 		service.CLIOptSetBinaryName("netcore-connect"),
 		service.CLIOptSetProductName("netcore-connect"),
@@ -42,6 +44,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "netcore-connect: the embedded default config is unavailable: %v\n", err)
 	}
 	service.RunCLI(context.Background(), opts...)
+}
+
+// keepConnectionsAlive lets HTTP outputs reuse their connections. Core's
+// http_client sends through http.DefaultTransport (unless it sets up TLS or
+// a proxy), which keeps only 2 idle connections per host: with 64 requests
+// in flight to Meiro Events almost every request opened a new connection
+// (measured: 31,688 connections for 37,030 events). Keep as many idle
+// connections as requests can be in flight.
+func keepConnectionsAlive() {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 1024
+	}
 }
 
 // lookupNonEmpty treats an empty environment variable as unset, so that a
