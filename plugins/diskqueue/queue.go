@@ -61,11 +61,13 @@ type queue struct {
 	mu      sync.Mutex
 	pending pendingWrites
 	ready   []uint64 // committed and not leased, oldest first
-	retries retryHeap
-	events  int64 // stored and reserved
-	bytes   int64
-	ended   bool // no more reads: the input ended or the queue closed
-	leased  int  // records handed out and not yet settled
+	// readAhead holds records of ready read before their turn.
+	readAhead map[uint64][]byte
+	retries   retryHeap
+	events    int64 // stored and reserved
+	bytes     int64
+	ended     bool // no more reads: the input ended or the queue closed
+	leased    int  // records handed out and not yet settled
 	// While deliveries fail, the queue probes: one record at a time, with a
 	// pause that doubles after each failed probe, instead of sending the
 	// whole backlog at a destination that is down. The first success ends it.
@@ -121,6 +123,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		wakeWrite:     make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		committerDone: make(chan struct{}),
+		readAhead:     map[uint64][]byte{},
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
@@ -228,34 +231,66 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 		}
 		seq, attempts, wait, ok := q.popLocked(time.Now())
 		probe := q.failures > 0
+		var rec []byte
+		var upcoming []uint64
 		if ok {
 			q.leased++
+			rec = q.readAhead[seq]
+			delete(q.readAhead, seq)
+			if rec == nil {
+				upcoming = append(upcoming, q.ready[:min(len(q.ready), readAheadSize)]...)
+			}
 		}
 		q.mu.Unlock()
-		if ok {
-			l := &lease{seq: seq, attempts: attempts, probe: probe}
-			rec, err := q.read(seq)
-			if err != nil {
+		if !ok {
+			if !q.waitForWork(ctx, wait) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		l := &lease{seq: seq, attempts: attempts, probe: probe}
+		if rec == nil {
+			var err error
+			if rec, err = q.readAheadOf(seq, upcoming); err != nil {
 				q.ack(l, err) // the file could not be read: try again later
 				return nil, err
 			}
-			if rec == nil { // cannot happen while we hold the lease
-				q.mu.Lock()
-				q.leased--
-				q.mu.Unlock()
-				continue
-			}
-			l.size = int64(len(rec))
-			if l.msg, err = decodeRecord(rec); err != nil {
-				q.quarantine(seq, l.size, err)
-				continue
-			}
-			return l, nil
 		}
-		if !q.waitForWork(ctx, wait) {
-			return nil, ctx.Err()
+		if rec == nil { // cannot happen while we hold the lease
+			q.mu.Lock()
+			q.leased--
+			q.mu.Unlock()
+			continue
+		}
+		l.size = int64(len(rec))
+		var err error
+		if l.msg, err = decodeRecord(rec); err != nil {
+			q.quarantine(seq, l.size, err)
+			continue
+		}
+		return l, nil
+	}
+}
+
+// readAheadSize is how many records one read transaction fetches: the one
+// wanted and those due after it, so that a transaction is not paid per event.
+const readAheadSize = 128
+
+// readAheadOf reads seq and upcoming records in one transaction, keeps the
+// upcoming ones for their turn and returns seq's.
+func (q *queue) readAheadOf(seq uint64, upcoming []uint64) ([]byte, error) {
+	recs, err := q.read(append([]uint64{seq}, upcoming...))
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	for i, s := range upcoming {
+		if recs[i+1] != nil {
+			q.readAhead[s] = recs[i+1]
 		}
 	}
+	q.mu.Unlock()
+	return recs[0], nil
 }
 
 // waitForWork waits for a wake-up, or until wait has passed when it is set.
@@ -309,19 +344,22 @@ func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Du
 	return 0, 0, wait, false
 }
 
-// read copies a record out of the file; nil when there is none.
-func (q *queue) read(seq uint64) ([]byte, error) {
-	var rec []byte
+// read copies records out of the file; nil for one that is not there.
+func (q *queue) read(seqs []uint64) ([][]byte, error) {
+	recs := make([][]byte, len(seqs))
 	err := q.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketEvents).Get(seqKey(seq)); v != nil {
-			rec = append([]byte(nil), v...)
+		b := tx.Bucket(bucketEvents)
+		for i, seq := range seqs {
+			if v := b.Get(seqKey(seq)); v != nil {
+				recs[i] = append([]byte(nil), v...)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading record %d: %w", seq, err)
+		return nil, fmt.Errorf("reading records from %d: %w", seqs[0], err)
 	}
-	return rec, nil
+	return recs, nil
 }
 
 // ack settles a lease: a delivered record is deleted; a failed one comes
