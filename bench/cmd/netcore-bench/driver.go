@@ -20,7 +20,8 @@ import (
 // driver runs the systems one after another and measures them.
 type driver struct {
 	self         string // this program, for the bare server
-	binary       string // netcore-connect, for stock and ours
+	binary       string // netcore-connect, for ours
+	stockBinary  string // Benthos core alone (bench/cmd/stock-benthos), for stock
 	stockConfig  string
 	sinkURL      string
 	sink         *sink
@@ -127,8 +128,13 @@ func runCommand(ctx context.Context, args []string) error {
 		return fmt.Errorf("creating a temporary folder: %w", err)
 	}
 	defer os.RemoveAll(d.tmp)
-	if slices.ContainsFunc(systems, delivers) { // bare alone needs no netcore-connect
-		if d.binary, err = buildBinary(ctx, f.binary, f.repo); err != nil {
+	if slices.Contains(systems, systemOurs) {
+		if d.binary, err = buildBinary(ctx, f.binary, f.repo, "./cmd/netcore-connect", "ncc-bench"); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(systems, systemStock) {
+		if d.stockBinary, err = buildBinary(ctx, "", f.repo, "./bench/cmd/stock-benthos", "stock-benthos-bench"); err != nil {
 			return err
 		}
 	}
@@ -266,23 +272,24 @@ func (d *driver) drain(ctx context.Context, want int, exited <-chan struct{}) (s
 	}
 }
 
-// buildBinary returns binary if set, otherwise builds netcore-connect.
-func buildBinary(ctx context.Context, binary, repo string) (string, error) {
+// buildBinary returns binary if set, otherwise builds the package pkg of
+// repo to name in the temporary folder.
+func buildBinary(ctx context.Context, binary, repo, pkg, name string) (string, error) {
 	if binary != "" {
 		if _, err := os.Stat(binary); err != nil {
 			return "", fmt.Errorf("-binary: %w", err)
 		}
 		return filepath.Abs(binary)
 	}
-	out := filepath.Join(os.TempDir(), "ncc-bench")
+	out := filepath.Join(os.TempDir(), name)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/netcore-connect")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = repo
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	fmt.Fprintf(os.Stderr, "building %s from %s ...\n", out, filepath.Join(repo, "cmd/netcore-connect"))
+	fmt.Fprintf(os.Stderr, "building %s from %s ...\n", out, filepath.Join(repo, pkg))
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building netcore-connect (run from the repository root, or set -repo or -binary): %w", err)
+		return "", fmt.Errorf("building %s (run from the repository root, or set -repo): %w", pkg, err)
 	}
 	return out, nil
 }

@@ -46,7 +46,7 @@ func (d *driver) launch(ctx context.Context, system, logPath string) (*launched,
 	case systemBare:
 		argv = []string{d.self, "bare-server", "-addr", webhook}
 	case systemStock:
-		argv = []string{d.binary, "run", "--set", "http.address=" + admin, d.stockConfig}
+		argv = []string{d.stockBinary, "run", "--set", "http.address=" + admin, d.stockConfig}
 		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL}
 	case systemOurs:
 		// A fresh data folder per run, so that the queue starts empty.
