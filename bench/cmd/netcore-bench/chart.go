@@ -23,6 +23,7 @@ var chartSeries = []series{
 	{systemOurs, "ours, acknowledged", "#3182bd", false, func(r record) float64 { return r.AckEventsPerSec }},
 	{systemStock, "stock, delivered", "#e6550d", true, func(r record) float64 { return r.DeliveredPerSec }},
 	{systemOurs, "ours, delivered", "#3182bd", true, func(r record) float64 { return r.DeliveredPerSec }},
+	{systemOursBatched, "ours batched, delivered", "#31a354", true, func(r record) float64 { return r.DeliveredPerSec }},
 }
 
 // Chart geometry, in pixels.

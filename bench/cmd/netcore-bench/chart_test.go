@@ -36,9 +36,9 @@ func TestChartIsWellFormed(t *testing.T) {
 			elements[start.Name.Local]++
 		}
 	}
-	// Five series in each of two panels, three points each.
-	if elements["polyline"] != 10 || elements["circle"] != 30 {
-		t.Errorf("%d lines and %d points, want 10 and 30", elements["polyline"], elements["circle"])
+	// Every series in each of two panels, three points each.
+	if want := 2 * len(chartSeries); elements["polyline"] != want || elements["circle"] != 3*want {
+		t.Errorf("%d lines and %d points, want %d and %d", elements["polyline"], elements["circle"], want, 3*want)
 	}
 	for _, label := range []string{"ours, delivered", "1 event a post", "10 events a post", "concurrent senders", "64"} {
 		if !strings.Contains(svg, label) {

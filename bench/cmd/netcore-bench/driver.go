@@ -48,7 +48,7 @@ type runFlags struct {
 // newRunFlagSet declares the flags of run into f.
 func newRunFlagSet(f *runFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&f.systems, "systems", strings.Join(allSystems, ","), "systems to measure, comma-separated: bare, stock, ours")
+	fs.StringVar(&f.systems, "systems", strings.Join(allSystems, ","), "systems to measure, comma-separated: bare, stock, ours, ours-batched")
 	fs.StringVar(&f.concurrency, "concurrency", "1,16,64", "numbers of concurrent senders, each with one post in flight, comma-separated")
 	fs.StringVar(&f.eventsPerPost, "events-per-post", "10", "events in each post, comma-separated (e.g. 1,10,100)")
 	fs.IntVar(&f.repeat, "repeat", 1, "runs of each system in each cell; the systems take turns, starting with a different one each time")
@@ -128,7 +128,7 @@ func runCommand(ctx context.Context, args []string) error {
 		return fmt.Errorf("creating a temporary folder: %w", err)
 	}
 	defer os.RemoveAll(d.tmp)
-	if slices.Contains(systems, systemOurs) {
+	if slices.Contains(systems, systemOurs) || slices.Contains(systems, systemOursBatched) {
 		if d.binary, err = buildBinary(ctx, f.binary, f.repo, "./cmd/netcore-connect", "ncc-bench"); err != nil {
 			return err
 		}

@@ -43,6 +43,8 @@ type ratio struct {
 	OursOverBareIngest float64 `json:"ours_over_bare_ack_events"`
 	// ours ÷ stock, delivered events/s: end-to-end delivery against stock Benthos.
 	OursOverStockDelivered float64 `json:"ours_over_stock_delivered_events"`
+	// ours-batched ÷ stock, delivered events/s: with MEIRO_BATCH_SIZE.
+	BatchedOverStockDelivered float64 `json:"ours_batched_over_stock_delivered_events"`
 }
 
 // cell is one (concurrency, events per post) combination.
@@ -72,6 +74,9 @@ func (d *driver) writeReports(f *runFlags, records []record, started time.Time) 
 				median(records, systemBare, c, func(r record) float64 { return r.AckEventsPerSec })),
 			OursOverStockDelivered: divide(
 				median(records, systemOurs, c, func(r record) float64 { return r.DeliveredPerSec }),
+				median(records, systemStock, c, func(r record) float64 { return r.DeliveredPerSec })),
+			BatchedOverStockDelivered: divide(
+				median(records, systemOursBatched, c, func(r record) float64 { return r.DeliveredPerSec }),
 				median(records, systemStock, c, func(r record) float64 { return r.DeliveredPerSec })),
 		})
 	}
@@ -123,7 +128,7 @@ func writeMarkdown(w io.Writer, rep report) {
 	fmt.Fprintln(w, "| senders | events/post | ours ÷ bare, acked events/s | ours ÷ stock, delivered events/s |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|")
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "| %d | %d | %s | %s |\n", r.Concurrency, r.EventsPerPost, formatRatio(r.OursOverBareIngest), formatRatio(r.OursOverStockDelivered))
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s |\n", r.Concurrency, r.EventsPerPost, formatRatio(r.OursOverBareIngest), formatRatio(r.OursOverStockDelivered), formatRatio(r.BatchedOverStockDelivered))
 	}
 
 	fmt.Fprintln(w, "\n## Notes")

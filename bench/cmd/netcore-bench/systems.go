@@ -15,9 +15,14 @@ const (
 	systemBare  = "bare"  // the parse ceiling: bare-server, nothing durable, no delivery
 	systemStock = "stock" // stock Benthos: http_server → parse → http_client, answers after delivery
 	systemOurs  = "ours"  // netcore-connect's default pipeline: disk queue, answers once stored
+	// the same with MEIRO_BATCH_SIZE: up to batchSize events a request, as JSON arrays
+	systemOursBatched = "ours-batched"
 )
 
-var allSystems = []string{systemBare, systemStock, systemOurs}
+// batchSize is MEIRO_BATCH_SIZE for ours-batched.
+const batchSize = 100
+
+var allSystems = []string{systemBare, systemStock, systemOurs, systemOursBatched}
 
 // delivers says whether a system sends the events on to the sink.
 func delivers(system string) bool { return system != systemBare }
@@ -48,13 +53,16 @@ func (d *driver) launch(ctx context.Context, system, logPath string) (*launched,
 	case systemStock:
 		argv = []string{d.stockBinary, "run", "--set", "http.address=" + admin, d.stockConfig}
 		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL}
-	case systemOurs:
+	case systemOurs, systemOursBatched:
 		// A fresh data folder per run, so that the queue starts empty.
 		if l.dataDir, err = os.MkdirTemp(d.tmp, "ours-data-"); err != nil {
 			return nil, fmt.Errorf("creating the data folder: %w", err)
 		}
 		argv = []string{d.binary, "run", "--set", "http.address=" + admin}
 		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + l.dataDir}
+		if system == systemOursBatched {
+			env = append(env, fmt.Sprintf("MEIRO_BATCH_SIZE=%d", batchSize))
+		}
 	default:
 		return nil, fmt.Errorf("unknown system %q", system)
 	}
