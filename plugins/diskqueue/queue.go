@@ -145,6 +145,7 @@ func openDB(path string) (db *bolt.DB, err error) {
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      2 * time.Second,
 		FreelistType: bolt.FreelistMapType,
+		PageSize:     16 << 10,
 		// The free list is kept in the file (the default): rebuilding it on
 		// open reads every page in a goroutine of bbolt's own, where a
 		// damaged page would crash the process instead of stopping the start.
