@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Every page of a queue file holding events is garbled in turn, as a
+// Every page (16 KiB) of a queue file holding events is garbled in turn, as a
 // failing disk might. Each time, the queue must either refuse to open with
 // an error that names the file, or open and hand out only intact events
 // (checked by their content), never panic and never hang.
@@ -40,7 +40,7 @@ func TestQueueSurvivesAGarbledPageAnywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const pageSize = 4096
+	const pageSize = 16 << 10 // as openDB creates files
 	refused, opened := 0, 0
 	for page := range len(pristine) / pageSize {
 		garbled := append([]byte(nil), pristine...)
@@ -70,7 +70,7 @@ func TestQueueSurvivesAGarbledPageAnywhere(t *testing.T) {
 			opened++
 			defer pq.close(context.Background())
 			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 				l, err := pq.next(ctx)
 				cancel()
 				if err != nil {

@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"bytes"
 	"container/heap"
 	"context"
 	"encoding/binary"
@@ -159,24 +158,23 @@ func openDB(path string) (db *bolt.DB, err error) {
 var errDamaged = errors.New("the file is damaged; move it aside to start with an empty queue (its events are then not delivered)")
 
 // load creates the buckets and reads what waits for delivery. With
-// checkOnStart it reads every page of the file first, so that damage stops
-// the start instead of surfacing later.
+// checkOnStart it first reads every page of the file and checks its
+// structure, so that damage stops the start instead of surfacing later.
 func (q *queue) load() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w (%v)", errDamaged, r)
 		}
 	}()
+	if q.conf.checkOnStart {
+		if err := q.check(); err != nil {
+			return err
+		}
+	}
 	return q.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketExpiry} {
-			b, err := tx.CreateBucketIfNotExists(name)
-			if err != nil {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
-			}
-			if q.conf.checkOnStart && bytes.Equal(name, bucketDamaged) {
-				if err := b.ForEach(func(k, v []byte) error { return nil }); err != nil {
-					return err
-				}
 			}
 		}
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
@@ -189,6 +187,30 @@ func (q *queue) load() (err error) {
 			return err
 		}
 		return q.ids.load(tx.Bucket(bucketExpiry))
+	})
+}
+
+// check reads every key and value, here, where a panic of bbolt on a
+// damaged page is recovered by load; then bbolt's own check compares the
+// free list with the pages in use. (That check runs in a goroutine of its
+// own, where a panic could not be recovered: the walk first makes sure it
+// will not meet a page it cannot read.)
+func (q *queue) check() error {
+	return q.db.View(func(tx *bolt.Tx) error {
+		err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(_, _ []byte) error { return nil })
+		})
+		if err != nil {
+			return err
+		}
+		var damage []error
+		for err := range tx.Check() {
+			damage = append(damage, err)
+		}
+		if len(damage) > 0 {
+			return fmt.Errorf("%w: %w", errDamaged, errors.Join(damage...))
+		}
+		return nil
 	})
 }
 
