@@ -105,6 +105,7 @@ func TestClientAddress(t *testing.T) {
 		name    string
 		remote  string
 		xff     []string // X-Forwarded-For header lines
+		fwd     string   // a Forwarded (RFC 7239) header, never believed
 		trusted string
 		want    string
 		err     string
@@ -134,6 +135,8 @@ func TestClientAddress(t *testing.T) {
 		{name: "IPv4-mapped peer trusted by IPv4 entry", remote: "[::ffff:127.0.0.1]:4000", xff: []string{"198.51.100.7"}, trusted: "127.0.0.1", want: "198.51.100.7"},
 		{name: "IPv4 peer trusted by mapped prefix", remote: "10.0.0.2:80", xff: []string{"198.51.100.7"}, trusted: "::ffff:10.0.0.0/104", want: "198.51.100.7"},
 		{name: "peer without port", remote: "203.0.113.5", err: `peer "203.0.113.5"`},
+		{name: "Forwarded from an untrusted peer ignored", remote: "203.0.113.5:4000", fwd: "for=198.51.100.7", want: "203.0.113.5"},
+		{name: "Forwarded from a trusted peer ignored too", remote: "10.0.0.2:80", fwd: "for=198.51.100.7", trusted: "10.0.0.0/8", want: "10.0.0.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +144,9 @@ func TestClientAddress(t *testing.T) {
 			r.RemoteAddr = tt.remote
 			for _, line := range tt.xff {
 				r.Header.Add("X-Forwarded-For", line)
+			}
+			if tt.fwd != "" {
+				r.Header.Set("Forwarded", tt.fwd)
 			}
 			got, err := clientAddress(r, mustAddressSet(t, tt.trusted))
 			if tt.err != "" {
