@@ -21,6 +21,7 @@ import (
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
+	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
 )
 
 // Set at build time: go build -ldflags "-X main.version=1.2.3 -X main.dateBuilt=...".

@@ -80,12 +80,9 @@ func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources)
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetter{
-		dir:    dir,
-		prefix: prefix,
-		log:    res.Logger(),
-		count:  res.Metrics().NewCounter("netcore_events_dead_lettered_total"),
-	}, nil
+	count := res.Metrics().NewCounter("netcore_events_dead_lettered_total")
+	count.Incr(0) // exported from the start, for dashboards and alerts
+	return &deadLetter{dir: dir, prefix: prefix, log: res.Logger(), count: count}, nil
 }
 
 func (d *deadLetter) Connect(context.Context) error {

@@ -132,6 +132,8 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 type diskQueue struct {
 	q         *queue
 	dedupeKey string
+	// Events acknowledged by the output: delivered, or kept as dead letters.
+	delivered *service.MetricCounter
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -147,6 +149,20 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 		log.Errorf("Queue record %d is damaged (%v): moved aside to the damaged bucket of %s, not delivered", seq, cause, c.path)
 	}
 	c.onDeduplicated = func(n int) { deduplicated.Incr(int64(n)) }
+	queueEvents := res.Metrics().NewGauge("netcore_queue_events")
+	queueBytes := res.Metrics().NewGauge("netcore_queue_bytes")
+	queueOldest := res.Metrics().NewGauge("netcore_queue_oldest_seconds")
+	c.onStats = func(events, bytes int64, oldest time.Duration) {
+		queueEvents.Set(events)
+		queueBytes.Set(bytes)
+		queueOldest.SetFloat64(oldest.Seconds())
+	}
+	delivered := res.Metrics().NewCounter("netcore_events_delivered_total")
+	// Every counter is exported from the start, at 0, so that dashboards
+	// and alerts see it before the first event.
+	for _, counter := range []*service.MetricCounter{damaged, deduplicated, delivered} {
+		counter.Incr(0)
+	}
 	q, err := openQueue(c)
 	if err != nil {
 		return nil, err
@@ -154,7 +170,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey}, nil
+	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: delivered}, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -162,8 +178,9 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ack service.AckFunc) error {
 	records := make([][]byte, len(batch))
 	ids := make([]string, len(batch))
+	now := time.Now()
 	for i, msg := range batch {
-		rec, err := encodeRecord(msg)
+		rec, err := encodeRecord(msg, now)
 		if err != nil {
 			return err
 		}
@@ -188,6 +205,9 @@ func (d *diskQueue) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 	}
 	return service.MessageBatch{l.msg}, func(_ context.Context, err error) error {
 		d.q.ack(l, err)
+		if err == nil {
+			d.delivered.Incr(1)
+		}
 		return nil
 	}, nil
 }

@@ -40,6 +40,9 @@ type queueConfig struct {
 	checkOnStart   bool
 	onDamaged      func(seq uint64, err error)
 	onDeduplicated func(n int)
+	// onStats is told each second what waits: events, bytes, and how long
+	// the oldest has waited.
+	onStats func(events, bytes int64, oldest time.Duration)
 }
 
 // queue is a FIFO of records in a bbolt file.
@@ -129,6 +132,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		db.Close()
 		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
+	q.reportStats()
 	go q.commitLoop()
 	return q, nil
 }
@@ -481,12 +485,32 @@ func (q *queue) commitLoop() {
 		select {
 		case <-q.wakeWrite:
 		case <-sweep.C:
+			q.reportStats()
 		case <-q.stop:
 			q.commit() // what was put before close is still stored and acknowledged
 			return
 		}
 		q.commit()
 	}
+}
+
+// reportStats tells onStats what waits; the oldest record is the first in
+// the file, since sequence numbers grow and failed records keep theirs.
+func (q *queue) reportStats() {
+	if q.conf.onStats == nil {
+		return
+	}
+	events, bytes := q.stats()
+	var oldest time.Duration
+	_ = q.db.View(func(tx *bolt.Tx) error {
+		if _, v := tx.Bucket(bucketEvents).Cursor().First(); v != nil {
+			if at, ok := recordStoredAt(v); ok {
+				oldest = max(time.Since(at), 0)
+			}
+		}
+		return nil
+	})
+	q.conf.onStats(events, bytes, oldest)
 }
 
 // commit writes everything pending in one transaction.

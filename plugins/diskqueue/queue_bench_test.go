@@ -51,7 +51,7 @@ func BenchmarkQueuePut(b *testing.B) {
 							msg := service.NewMessage([]byte(event))
 							ids[j] = fmt.Sprintf("post-%d-event-%d", i, j)
 							msg.MetaSetMut("netcore_event_id", ids[j])
-							recs[j], _ = encodeRecord(msg)
+							recs[j], _ = encodeRecord(msg, time.Now())
 						}
 						t0 := time.Now()
 						done := make(chan error, 1)

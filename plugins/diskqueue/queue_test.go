@@ -43,7 +43,7 @@ func record(t *testing.T, body string, meta ...string) []byte {
 	for i := 0; i+1 < len(meta); i += 2 {
 		msg.MetaSetMut(meta[i], meta[i+1])
 	}
-	rec, err := encodeRecord(msg)
+	rec, err := encodeRecord(msg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

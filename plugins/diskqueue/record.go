@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -13,6 +14,7 @@ import (
 //
 //	crc32c (4 bytes, big endian) of everything after it
 //	version (1 byte, 1)
+//	stored at (8 bytes, unix nanoseconds, big endian), for the queue's age
 //	number of metadata pairs (uvarint), then each key and value (uvarint length, bytes)
 //	the message body (the rest)
 //
@@ -20,11 +22,22 @@ import (
 // instead of being delivered wrong.
 const recordVersion = 1
 
+// recordHeader is the size of the checksum, version and stored-at time.
+const recordHeader = 4 + 1 + 8
+
+// recordStoredAt reads when a record was stored, without checking it.
+func recordStoredAt(rec []byte) (time.Time, bool) {
+	if len(rec) < recordHeader {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(rec[5:recordHeader]))), true
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var errChecksum = errors.New("checksum mismatch")
 
-func encodeRecord(msg *service.Message) ([]byte, error) {
+func encodeRecord(msg *service.Message, storedAt time.Time) ([]byte, error) {
 	body, err := msg.AsBytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading message: %w", err)
@@ -34,12 +47,13 @@ func encodeRecord(msg *service.Message) ([]byte, error) {
 		pairs = append(pairs, [2]string{k, v})
 		return nil
 	})
-	size := 4 + 1 + binary.MaxVarintLen64 + len(body)
+	size := recordHeader + binary.MaxVarintLen64 + len(body)
 	for _, p := range pairs {
 		size += 2*binary.MaxVarintLen64 + len(p[0]) + len(p[1])
 	}
 	rec := make([]byte, 4, size)
 	rec = append(rec, recordVersion)
+	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
 	rec = binary.AppendUvarint(rec, uint64(len(pairs)))
 	for _, p := range pairs {
 		rec = binary.AppendUvarint(rec, uint64(len(p[0])))
@@ -55,7 +69,7 @@ func encodeRecord(msg *service.Message) ([]byte, error) {
 // decodeRecord checks a record and rebuilds its message. The message owns
 // rec, which must not be reused.
 func decodeRecord(rec []byte) (*service.Message, error) {
-	if len(rec) < 5 {
+	if len(rec) < recordHeader {
 		return nil, fmt.Errorf("record of %d bytes is too short", len(rec))
 	}
 	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
@@ -64,7 +78,7 @@ func decodeRecord(rec []byte) (*service.Message, error) {
 	if rec[4] != recordVersion {
 		return nil, fmt.Errorf("unknown record version %d", rec[4])
 	}
-	rest := rec[5:]
+	rest := rec[recordHeader:]
 	next := func() ([]byte, error) {
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || n > uint64(len(rest)-w) {

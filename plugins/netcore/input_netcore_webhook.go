@@ -279,8 +279,13 @@ type webhookInput struct {
 
 	posts    chan handoff
 	inFlight chan struct{} // a slot per post being handled
-	stopping chan struct{}
-	stopOnce sync.Once
+
+	mPosts     *service.MetricCounter // by status
+	mReceived  *service.MetricCounter // events of stored posts, by panel
+	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
+	mAck       *service.MetricTimer   // receipt to answer, for posts handed to the pipeline
+	stopping   chan struct{}
+	stopOnce   sync.Once
 
 	mu     sync.Mutex
 	server *http.Server
@@ -307,6 +312,11 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		posts:    make(chan handoff),
 		inFlight: make(chan struct{}, c.maxInFlight),
 		stopping: make(chan struct{}),
+
+		mPosts:     res.Metrics().NewCounter("netcore_posts_total", "status"),
+		mReceived:  res.Metrics().NewCounter("netcore_events_received_total", "panel"),
+		mPostBytes: res.Metrics().NewTimer("netcore_post_bytes"),
+		mAck:       res.Metrics().NewTimer("netcore_ack_seconds"),
 	}
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
@@ -542,8 +552,21 @@ func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answe
 // logExcerptBytes caps how much of a rejected body reaches the log.
 const logExcerptBytes = 256
 
-// record logs the request and keeps rejected bodies for inspection.
+// record counts and logs the request, and keeps rejected bodies for
+// inspection.
 func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
+	w.mPosts.Incr(1, strconv.Itoa(a.status))
+	if a.bodyBytes > 0 {
+		w.mPostBytes.Timing(a.bodyBytes)
+	}
+	if a.post != nil {
+		w.mAck.Timing(time.Since(received).Nanoseconds())
+	}
+	if a.status == http.StatusOK {
+		for _, panel := range a.post.Panels {
+			w.mReceived.Incr(int64(len(panel.Events)), panel.Name)
+		}
+	}
 	clientIP := ""
 	if client.IsValid() {
 		clientIP = client.String()

@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// metricNames are the metrics an operator's dashboards and alerts rely on.
+var metricNames = []string{
+	"netcore_posts_total", "netcore_events_received_total", "netcore_post_bytes", "netcore_ack_seconds",
+	"netcore_queue_events", "netcore_queue_bytes", "netcore_queue_oldest_seconds",
+	"netcore_events_delivered_total", "netcore_events_dead_lettered_total",
+	"netcore_events_deduplicated_total", "netcore_records_damaged_total",
+}
+
+// sumMetric adds up every series of a metric whose labels contain match.
+func sumMetric(metrics, name, match string) float64 {
+	var sum float64
+	re := regexp.MustCompile(`(?m)^` + name + `(\{[^}]*\})? (\S+)$`)
+	for _, m := range re.FindAllStringSubmatch(metrics, -1) {
+		if strings.Contains(m[1], match) {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+func scrape(t *testing.T, p *process) string {
+	t.Helper()
+	resp, err := http.Get(p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func TestMetricsCountWhatArrived(t *testing.T) {
+	m := newMeiro(t)
+	env := m.env()
+	env["NETCORE_ALLOWED_IPS"] = "127.0.0.1"
+	p := startProcess(t, options{env: env})
+
+	events := 0
+	for _, name := range []string{"app_identify", "custom_activity", "sms_click", "two_panels"} {
+		form, err := os.ReadFile(filepath.Join(samplesDir, name+".form"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := post(t, newPost(t, p.webhook, "application/x-www-form-urlencoded", bytes.NewReader(form))); status != http.StatusOK {
+			t.Fatalf("%s: %d", name, status)
+		}
+		events += len(sampleEvents(t, name))
+	}
+	// From 127.0.0.2: still loopback, but not on the allowlist.
+	outsider := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}}
+	resp, err := outsider.Post(p.webhook, "application/json", strings.NewReader(`{"p":[{}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a post from 127.0.0.2: %d, want 403", resp.StatusCode)
+	}
+	waitFor(t, "every event delivered", 10*time.Second, func() bool { return len(m.received()) == events })
+	waitFor(t, "the metrics to catch up", 5*time.Second, func() bool {
+		return sumMetric(scrape(t, p), "netcore_events_delivered_total", "") == float64(events)
+	})
+
+	metrics := scrape(t, p)
+	for _, name := range metricNames {
+		if !regexp.MustCompile(`(?m)^` + name + `(_bucket|_count|_sum)?(\{|\s)`).MatchString(metrics) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if got := sumMetric(metrics, "netcore_events_received_total", ""); got != float64(events) {
+		t.Errorf("netcore_events_received_total %v, want %d", got, events)
+	}
+	if got := sumMetric(metrics, "netcore_events_received_total", `panel="cart_abandon"`); got != 2 {
+		t.Errorf("cart_abandon received %v, want 2", got)
+	}
+	if got := sumMetric(metrics, "netcore_posts_total", `status="403"`); got != 1 {
+		t.Errorf("403s counted %v, want 1", got)
+	}
+	if got := sumMetric(metrics, "netcore_posts_total", `status="200"`); got != 4 {
+		t.Errorf("200s counted %v, want 4", got)
+	}
+	if got := sumMetric(metrics, "netcore_queue_events", ""); got != 0 {
+		t.Errorf("netcore_queue_events %v once all is delivered, want 0", got)
+	}
+	if got := sumMetric(metrics, "netcore_ack_seconds_count", ""); got != 4 {
+		t.Errorf("netcore_ack_seconds counted %v posts, want 4", got)
+	}
+}
