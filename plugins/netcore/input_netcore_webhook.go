@@ -42,6 +42,10 @@ const (
 	wiFieldLogPosts          = "log_posts"
 	wiFieldMaxEventsPerPost  = "max_events_per_post"
 	wiFieldMaxInFlight       = "max_in_flight"
+	wiFieldInspect           = "inspect"
+	wiFieldInspectAddress    = "address"
+	wiFieldInspectPosts      = "posts"
+	wiFieldInspectMask       = "mask_personal"
 )
 
 func webhookInputSpec() *service.ConfigSpec {
@@ -139,6 +143,17 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Description("The size at which the rejected-posts file is rotated to `NAME.1`; at most twice this is kept.").
 				Advanced().
 				Default(100<<20),
+			service.NewObjectField(wiFieldInspect,
+				service.NewStringField(wiFieldInspectAddress).
+					Description("Where the inspector listens, `host:port`; empty turns it off. Only loopback clients and those in `allowed_ips` may open it.").
+					Default(""),
+				service.NewIntField(wiFieldInspectPosts).
+					Description("How many of the latest posts it keeps (in memory; events of posts over 256 KiB are not kept).").
+					Default(100),
+				service.NewBoolField(wiFieldInspectMask).
+					Description("Mask personal fields when showing events: the identity fields of `event_params` (identity, foreignkey, email, mobile, phone) and every value of `att_params`.").
+					Default(true),
+			).Description("A small read-only web page listing the latest posts received (time, client, status, panels, event counts), each openable to show its events: for checking what Netcore sends."),
 			service.NewBoolField(wiFieldLogPosts).
 				Description("Log one line per accepted post (request id, client, panels, event counts, bytes, status). Rejected posts are always logged.").
 				Default(true),
@@ -185,6 +200,9 @@ type webhookConfig struct {
 	logPosts          bool
 	maxEventsPerPost  int
 	maxInFlight       int
+	inspectAddress    string
+	inspectPosts      int
+	inspectMask       bool
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
@@ -258,12 +276,29 @@ func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err e
 	if c.logPosts, err = conf.FieldBool(wiFieldLogPosts); err != nil {
 		return c, err
 	}
-	for field, v := range map[string]*int{wiFieldMaxEventsPerPost: &c.maxEventsPerPost, wiFieldMaxInFlight: &c.maxInFlight} {
-		if *v, err = conf.FieldInt(field); err != nil {
-			return c, err
-		}
-		if *v <= 0 {
-			return c, fmt.Errorf("%s must be positive, got %d", field, *v)
+	if c.maxEventsPerPost, err = conf.FieldInt(wiFieldMaxEventsPerPost); err != nil {
+		return c, err
+	}
+	if c.maxInFlight, err = conf.FieldInt(wiFieldMaxInFlight); err != nil {
+		return c, err
+	}
+	inspect := conf.Namespace(wiFieldInspect)
+	if c.inspectAddress, err = inspect.FieldString(wiFieldInspectAddress); err != nil {
+		return c, err
+	}
+	if c.inspectPosts, err = inspect.FieldInt(wiFieldInspectPosts); err != nil {
+		return c, err
+	}
+	if c.inspectMask, err = inspect.FieldBool(wiFieldInspectMask); err != nil {
+		return c, err
+	}
+	for field, v := range map[string]int{
+		wiFieldMaxEventsPerPost: c.maxEventsPerPost,
+		wiFieldMaxInFlight:      c.maxInFlight,
+		wiFieldInspect + "." + wiFieldInspectPosts: c.inspectPosts,
+	} {
+		if v <= 0 {
+			return c, fmt.Errorf("%s must be positive, got %d", field, v)
 		}
 	}
 	return c, nil
@@ -287,8 +322,10 @@ type webhookInput struct {
 	stopping   chan struct{}
 	stopOnce   sync.Once
 
-	mu     sync.Mutex
-	server *http.Server
+	inspector *inspector // nil when off
+
+	mu      sync.Mutex
+	servers []*http.Server // the receiver's, then the inspector's
 }
 
 // handoff carries one post to the pipeline and its acknowledgement back.
@@ -321,43 +358,65 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
 	}
+	if c.inspectAddress != "" {
+		w.inspector = newInspector(c.inspectPosts, c.inspectMask, c.allowed, c.trustedProxies)
+	}
 	return w, nil
 }
 
-// Connect starts the HTTP server. Errors that will not go away on their own
-// (a port in use, unreadable certificates) are reported here, at start.
+// Connect starts the HTTP server, and the inspector's when it is on.
+// Errors that will not go away on their own (a port in use, unreadable
+// certificates) are reported here, at start.
 func (w *webhookInput) Connect(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.server != nil {
+	if len(w.servers) > 0 {
 		return nil
 	}
-	srv := &http.Server{
-		Handler:           w,
-		ReadHeaderTimeout: w.conf.readHeaderTimeout,
-		ReadTimeout:       w.conf.readTimeout,
-		WriteTimeout:      w.conf.writeTimeout,
-		IdleTimeout:       w.conf.idleTimeout,
-		MaxHeaderBytes:    64 << 10,
-	}
+	receiver := w.newServer(w)
+	receiver.ReadTimeout, receiver.WriteTimeout = w.conf.readTimeout, w.conf.writeTimeout
 	ln, err := net.Listen("tcp", w.conf.address)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", w.conf.address, err)
 	}
 	scheme := "http"
-	serve := func() error { return srv.Serve(ln) }
+	serve := func() error { return receiver.Serve(ln) }
 	if w.conf.tlsEnabled {
 		scheme = "https"
-		serve = func() error { return srv.ServeTLS(ln, w.conf.tlsCertFile, w.conf.tlsKeyFile) }
+		serve = func() error { return receiver.ServeTLS(ln, w.conf.tlsCertFile, w.conf.tlsKeyFile) }
 	}
-	w.server = srv
-	go func() {
-		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			w.log.Errorf("Netcore webhook server stopped: %v", err)
+	servers := []*http.Server{receiver}
+	if w.inspector != nil {
+		inspectLn, err := net.Listen("tcp", w.conf.inspectAddress)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("inspector: listening on %s: %w", w.conf.inspectAddress, err)
 		}
-	}()
+		inspectServer := w.newServer(w.inspector)
+		servers = append(servers, inspectServer)
+		go w.serve("inspector", func() error { return inspectServer.Serve(inspectLn) })
+		w.log.Infof("Inspector of the latest posts at http://%s/", inspectLn.Addr())
+	}
+	w.servers = servers
+	go w.serve("Netcore webhook server", serve)
 	w.log.Infof("Receiving Netcore posts at %s://%s%s", scheme, ln.Addr(), w.conf.path)
 	return nil
+}
+
+// newServer is an HTTP server with the timeouts that cut slow clients.
+func (w *webhookInput) newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: w.conf.readHeaderTimeout,
+		IdleTimeout:       w.conf.idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func (w *webhookInput) serve(name string, serve func() error) {
+	if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		w.log.Errorf("%s stopped: %v", name, err)
+	}
 }
 
 // ReadBatch hands the next accepted post to the pipeline. Its ack function
@@ -381,12 +440,12 @@ func (w *webhookInput) ReadBatch(ctx context.Context) (service.MessageBatch, ser
 func (w *webhookInput) Close(ctx context.Context) error {
 	w.stopOnce.Do(func() { close(w.stopping) })
 	w.mu.Lock()
-	srv := w.server
+	servers := w.servers
 	w.mu.Unlock()
 	var err error
-	if srv != nil {
-		if err = srv.Shutdown(ctx); err != nil {
-			err = fmt.Errorf("shutting down Netcore webhook server: %w", err)
+	for _, srv := range servers {
+		if serr := srv.Shutdown(ctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("shutting down an HTTP server: %w", serr))
 		}
 	}
 	if w.rejected != nil {
@@ -567,6 +626,9 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 			w.mReceived.Incr(int64(len(panel.Events)), panel.Name)
 		}
 	}
+	if w.inspector != nil {
+		w.inspector.add(inspected(requestID, received, client, a))
+	}
 	clientIP := ""
 	if client.IsValid() {
 		clientIP = client.String()
@@ -604,6 +666,28 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 			}
 		}
 	}
+}
+
+// inspectBodyLimit is the largest post whose events the inspector keeps.
+const inspectBodyLimit = 256 << 10
+
+// inspected is what the inspector keeps of a request.
+func inspected(requestID string, received time.Time, client netip.Addr, a answer) inspectedPost {
+	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes}
+	if client.IsValid() {
+		p.Client = client.String()
+	}
+	if a.post != nil {
+		p.Panels = a.post.Panels
+		if len(a.post.Data) > inspectBodyLimit {
+			p.Panels = make([]Panel, len(a.post.Panels))
+			for i, panel := range a.post.Panels {
+				p.Panels[i] = Panel{Name: panel.Name, Events: make([][]byte, len(panel.Events))}
+			}
+		}
+	}
+	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])
+	return p
 }
 
 // panelCounts summarises a post for the log, as "panel:events" pairs.

@@ -1,0 +1,121 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// headlessDOM opens url in headless Chromium and returns the page's DOM
+// after it loaded: what a person opening the page would see.
+func headlessDOM(t *testing.T, url string) string {
+	t.Helper()
+	var browser string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			browser = path
+			break
+		}
+	}
+	if browser == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium: .ci/run installs Debian's chromium package")
+		}
+		t.Skip("no Chromium on this machine (apt-get install chromium); CI runs this test")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return string(out)
+}
+
+func TestInspectorListsTheLatestPostsInABrowser(t *testing.T) {
+	m := newMeiro(t)
+	inspectAddr := freeAddr(t)
+	env := m.env()
+	env["NETCORE_ALLOWED_IPS"] = "127.0.0.1"
+	env["NETCORE_INSPECT_ADDRESS"] = inspectAddr
+	// 127.0.0.2 stands for a proxy, to show the inspector a client that is
+	// neither loopback nor allowlisted (the machine has no other address).
+	env["NETCORE_TRUSTED_PROXIES"] = "127.0.0.2/32"
+	p := startProcess(t, options{env: env})
+
+	wantPanels := map[string]bool{}
+	for _, name := range []string{"app_identify", "custom_activity", "sms_click", "two_panels"} {
+		form, err := os.ReadFile(filepath.Join(samplesDir, name+".form"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := post(t, newPost(t, p.webhook, "application/x-www-form-urlencoded", bytes.NewReader(form))); status != http.StatusOK {
+			t.Fatalf("%s: %d", name, status)
+		}
+		for _, ev := range sampleEvents(t, name) {
+			wantPanels[ev.panel] = true
+		}
+	}
+	outsider := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}}
+	resp, err := outsider.Post(p.webhook, "application/json", strings.NewReader(`{"p":[{}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	dom := headlessDOM(t, "http://"+inspectAddr+"/")
+	rows := regexp.MustCompile(`(?s)<tr class="post[^"]*">.*?</tr>`).FindAllString(dom, -1)
+	if len(rows) != 5 {
+		t.Fatalf("the page lists %d posts, want 5:\n%s", len(rows), dom)
+	}
+	for panel := range wantPanels {
+		if !strings.Contains(dom, panel+" (") {
+			t.Errorf("the page does not list panel %s", panel)
+		}
+	}
+	if !strings.Contains(rows[0], "<td>403</td>") || !strings.Contains(rows[0], "127.0.0.2") {
+		t.Errorf("the newest row is not the refused post from 127.0.0.2: %s", rows[0])
+	}
+
+	// The two-panel post, opened from its link: its events, personal fields masked.
+	var link string
+	for _, row := range rows {
+		if strings.Contains(row, "cart_abandon (2)") {
+			link = regexp.MustCompile(`href="(/posts/[0-9a-f]+)"`).FindStringSubmatch(row)[1]
+		}
+	}
+	detail := headlessDOM(t, "http://"+inspectAddr+link)
+	if n := strings.Count(detail, `<h3 class="event">`); n != 3 {
+		t.Errorf("the post page shows %d events, want 3", n)
+	}
+	if !strings.Contains(detail, "240302090100") || !strings.Contains(detail, "•••") || strings.Contains(detail, "a@example.com") {
+		t.Errorf("want the events with identities masked:\n%s", detail)
+	}
+
+	// Open to loopback and allowlisted clients only.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+inspectAddr+"/", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	resp, err = outsider.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the inspector answered %d to 203.0.113.9, want 403", resp.StatusCode)
+	}
+}
