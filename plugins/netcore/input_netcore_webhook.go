@@ -293,8 +293,8 @@ func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err e
 		return c, err
 	}
 	for field, v := range map[string]int{
-		wiFieldMaxEventsPerPost: c.maxEventsPerPost,
-		wiFieldMaxInFlight:      c.maxInFlight,
+		wiFieldMaxEventsPerPost:                    c.maxEventsPerPost,
+		wiFieldMaxInFlight:                         c.maxInFlight,
 		wiFieldInspect + "." + wiFieldInspectPosts: c.inspectPosts,
 	} {
 		if v <= 0 {
