@@ -108,3 +108,26 @@ func TestMetricsCountWhatArrived(t *testing.T) {
 		t.Errorf("netcore_ack_seconds counted %v posts, want 4", got)
 	}
 }
+
+// The dashboard and alerts must only use metrics that exist.
+func TestDeployFilesUseExportedMetrics(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "*"))
+	if len(files) < 2 {
+		t.Fatalf("deploy/ holds %v, want the dashboard and the alerts", files)
+	}
+	known := map[string]bool{}
+	for _, n := range metricNames {
+		known[n] = true
+	}
+	for _, f := range files {
+		used := regexp.MustCompile(`netcore_[a-z_]+`).FindAllString(string(readFile(t, f)), -1)
+		if len(used) == 0 {
+			t.Errorf("%s uses no netcore metric", f)
+		}
+		for _, name := range used {
+			if base := regexp.MustCompile(`_(bucket|count|sum)$`).ReplaceAllString(name, ""); !known[base] {
+				t.Errorf("%s uses %s, which is not exported", filepath.Base(f), name)
+			}
+		}
+	}
+}
