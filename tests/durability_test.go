@@ -126,7 +126,11 @@ func TestEventsWaitOnDiskWhileMeiroEventsIsDown(t *testing.T) {
 		}
 		all = append(all, markers...)
 	}
-	time.Sleep(2 * time.Second)
+	outage := 2 * time.Second
+	if *long {
+		outage = 3 * time.Minute
+	}
+	time.Sleep(outage)
 	if len(m.received()) != 0 {
 		t.Fatal("events accepted while Meiro Events was down")
 	}
