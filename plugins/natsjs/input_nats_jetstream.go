@@ -1,0 +1,203 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	ijFieldDurable       = "durable"
+	ijFieldFilterSubject = "filter_subject"
+	ijFieldAckWait       = "ack_wait"
+	ijFieldMaxDeliver    = "max_deliver"
+	ijFieldBackoff       = "backoff"
+	ijFieldMaxAckPending = "max_ack_pending"
+)
+
+func inputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Consumes a NATS JetStream stream through a durable pull consumer, one message at a time, acknowledging each only once the output accepted it.").
+		Description(`
+Every instance with the same `+"`durable`"+` name shares the consumer: run as many deliverers as needed, each event goes to one of them. An event the output fails is handed back (nak) and delivered again after the next `+"`backoff`"+` step, by any instance; one whose instance dies is delivered again after `+"`ack_wait`"+`.
+
+Metadata: the headers of the message (the `+"`netcore_*`"+` metadata from the `+"`nats_jetstream`"+` output), plus `+"`nats_subject`"+`, `+"`nats_sequence`"+` (stream sequence) and `+"`nats_num_delivered`"+` (this delivery's number, from 1). `+"`max_deliver`"+` stops redelivery; route the last failed delivery to dead letters in the output by checking `+"`nats_num_delivered`"+` (as `+"`config/scale-out/deliver.yaml`"+` does). The stream and the consumer are created if missing.`).
+		Fields(streamFields()...).
+		Fields(
+			service.NewStringField(ijFieldDurable).
+				Description("The durable consumer's name, shared by all instances.").
+				Default("meiro-events"),
+			service.NewStringField(ijFieldFilterSubject).
+				Description("Only messages of this subject; empty for the whole stream.").
+				Default(""),
+			service.NewDurationField(ijFieldAckWait).
+				Description("How long a delivered message may stay unacknowledged before JetStream delivers it again (an instance that died).").
+				Default("60s"),
+			service.NewIntField(ijFieldMaxDeliver).
+				Description("The most deliveries of one message; -1 for no limit.").
+				Default(-1),
+			service.NewStringListField(ijFieldBackoff).
+				Description("Waits before a failed message is delivered again, one per failure; the last repeats.").
+				Default([]string{"1s", "2s", "5s", "10s", "30s"}),
+			service.NewIntField(ijFieldMaxAckPending).
+				Description("Messages delivered and not yet acknowledged, across all instances.").
+				Default(1024),
+		).
+		Example("Deliver from the cluster", "", `
+input:
+  nats_jetstream:
+    urls: [ "${NATS_URL}" ]
+    durable: meiro-events
+`)
+}
+
+func init() {
+	service.MustRegisterBatchInput("nats_jetstream", inputSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchInput, error) {
+			return newInputFromConfig(conf, res)
+		})
+}
+
+type input struct {
+	conf     streamConfig
+	consumer jetstream.ConsumerConfig
+	backoff  []time.Duration
+	log      *service.Logger
+
+	mu   sync.Mutex
+	nc   *nats.Conn
+	iter jetstream.MessagesContext
+}
+
+func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*input, error) {
+	c, err := streamConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{conf: c, log: res.Logger()}
+	cc := jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if cc.Durable, err = conf.FieldString(ijFieldDurable); err != nil {
+		return nil, err
+	}
+	if cc.FilterSubject, err = conf.FieldString(ijFieldFilterSubject); err != nil {
+		return nil, err
+	}
+	if cc.AckWait, err = conf.FieldDuration(ijFieldAckWait); err != nil {
+		return nil, err
+	}
+	if cc.MaxDeliver, err = conf.FieldInt(ijFieldMaxDeliver); err != nil {
+		return nil, err
+	}
+	if cc.MaxAckPending, err = conf.FieldInt(ijFieldMaxAckPending); err != nil {
+		return nil, err
+	}
+	waits, err := conf.FieldStringList(ijFieldBackoff)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range waits {
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			return nil, fmt.Errorf("backoff %q: %w", w, err)
+		}
+		in.backoff = append(in.backoff, d)
+	}
+	if len(in.backoff) == 0 {
+		return nil, errors.New("backoff needs at least one wait")
+	}
+	in.consumer = cc
+	return in, nil
+}
+
+func (in *input) Connect(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.nc != nil {
+		return nil
+	}
+	nc, js, err := in.conf.connect(ctx, "netcore-connect deliver", in.log)
+	if err != nil {
+		return err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, in.conf.stream.Name, in.consumer)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("creating consumer %s on %s: %w", in.consumer.Durable, in.conf.stream.Name, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("consuming %s: %w", in.conf.stream.Name, err)
+	}
+	in.nc, in.iter = nc, iter
+	return nil
+}
+
+func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	in.mu.Lock()
+	iter := in.iter
+	in.mu.Unlock()
+	if iter == nil {
+		return nil, nil, service.ErrNotConnected
+	}
+	// Next has no context: stop it when ours ends.
+	stop := context.AfterFunc(ctx, iter.Stop)
+	defer stop()
+	m, err := iter.Next()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		in.mu.Lock()
+		in.closeLocked()
+		in.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: %w", service.ErrNotConnected, err)
+	}
+	msg := service.NewMessage(m.Data())
+	for k, vs := range m.Headers() {
+		if len(vs) > 0 {
+			msg.MetaSetMut(k, vs[0])
+		}
+	}
+	delivered := uint64(1)
+	if md, err := m.Metadata(); err == nil {
+		delivered = md.NumDelivered
+		msg.MetaSetMut("nats_sequence", strconv.FormatUint(md.Sequence.Stream, 10))
+	}
+	msg.MetaSetMut("nats_subject", m.Subject())
+	msg.MetaSetMut("nats_num_delivered", strconv.FormatUint(delivered, 10))
+	return service.MessageBatch{msg}, func(_ context.Context, err error) error {
+		if err == nil {
+			return m.DoubleAck(context.Background())
+		}
+		step := min(int(delivered)-1, len(in.backoff)-1)
+		return m.NakWithDelay(in.backoff[max(step, 0)])
+	}, nil
+}
+
+func (in *input) closeLocked() {
+	if in.iter != nil {
+		in.iter.Stop()
+		in.iter = nil
+	}
+	if in.nc != nil {
+		in.nc.Close()
+		in.nc = nil
+	}
+}
+
+func (in *input) Close(context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.closeLocked()
+	return nil
+}

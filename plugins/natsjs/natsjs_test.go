@@ -1,0 +1,144 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// runServer starts a real NATS server with JetStream, in process, on a
+// loopback port of its own.
+func runServer(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
+
+func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	outConf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: TEST\nmax_bytes: 100000", url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := newOutputFromConfig(outConf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close(ctx)
+	event := func(id string) *service.Message {
+		m := service.NewMessage([]byte(`{"id":"` + id + `","n":12345678901234567890}`))
+		m.MetaSetMut("netcore_event_id", id)
+		m.MetaSetMut("netcore_panel", "cart")
+		m.MetaSetMut("other", "not sent")
+		return m
+	}
+	// e1 twice (a repeated post), then e2.
+	for _, batch := range []service.MessageBatch{{event("e1"), event("e2")}, {event("e1")}} {
+		if err := out.WriteBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	inConf, err := inputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: TEST\nbackoff: [ 50ms ]", url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInputFromConfig(inConf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(ctx)
+	read := func() (*service.Message, service.AckFunc) {
+		t.Helper()
+		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer rcancel()
+		b, ack, err := in.ReadBatch(rctx)
+		if err != nil {
+			t.Fatalf("ReadBatch: %v", err)
+		}
+		return b[0], ack
+	}
+	first, ack := read()
+	body, _ := first.AsBytes()
+	if string(body) != `{"id":"e1","n":12345678901234567890}` {
+		t.Errorf("body %s", body)
+	}
+	if v, _ := first.MetaGet("netcore_panel"); v != "cart" {
+		t.Errorf("netcore_panel %q, want cart", v)
+	}
+	if _, ok := first.MetaGet("other"); ok {
+		t.Error("metadata without the prefix was sent")
+	}
+	// A failed delivery comes back, counted.
+	if err := ack(ctx, errors.New("meiro down")); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		m, ack := read()
+		id, _ := m.MetaGet("netcore_event_id")
+		n, _ := m.MetaGet("nats_num_delivered")
+		ids = append(ids, id+"#"+n)
+		if err := ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(ids) != "[e2#1 e1#2]" && fmt.Sprint(ids) != "[e1#2 e2#1]" {
+		t.Errorf("got %v, want e2 once and e1 again as its 2nd delivery", ids)
+	}
+	// Nothing more: the repeated e1 was stored once.
+	rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer rcancel()
+	if b, _, err := in.ReadBatch(rctx); err == nil {
+		t.Errorf("a repeat was delivered: %v", b)
+	}
+}
+
+func TestOutputFailsWhenTheStreamIsFull(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: SMALL\nmax_bytes: 2000\nmsg_id: ''", url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := newOutputFromConfig(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close(ctx)
+	var failed error
+	for i := 0; i < 100 && failed == nil; i++ {
+		failed = out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))})
+	}
+	if failed == nil {
+		t.Fatal("a full stream kept accepting events")
+	}
+}

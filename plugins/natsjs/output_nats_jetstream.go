@@ -1,0 +1,176 @@
+package natsjs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	ojFieldSubject        = "subject"
+	ojFieldMsgID          = "msg_id"
+	ojFieldMetadataPrefix = "metadata_prefix"
+	ojFieldMaxInFlight    = "max_in_flight"
+)
+
+func outputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Publishes each message to a NATS JetStream stream and acknowledges it upstream only once the stream has stored it.").
+		Description(`
+Behind `+"`netcore_webhook`"+` this makes the 200 to Netcore mean "stored in the cluster": with a stream of 3 replicas, on a majority of 3 servers. A publish the stream refuses (full, no quorum, no server) fails the post, which is answered 503, and Netcore posts it again.
+
+Each message is published with `+"`Nats-Msg-Id`"+` set to `+"`msg_id`"+` (the event id), so that the stream stores an event once within its duplicate window even when a post is sent twice or a publish is retried. Metadata whose keys start with `+"`metadata_prefix`"+` travel as headers and come back as metadata in the `+"`nats_jetstream`"+` input. The stream is created if it is missing.`).
+		Fields(streamFields()...).
+		Fields(
+			service.NewInterpolatedStringField(ojFieldSubject).
+				Description("The subject to publish to; it must fall within the stream's subjects.").
+				Default("netcore.events.received"),
+			service.NewInterpolatedStringField(ojFieldMsgID).
+				Description("The message id JetStream removes repeats by; empty publishes without one.").
+				Default("${! @netcore_event_id }"),
+			service.NewStringField(ojFieldMetadataPrefix).
+				Description("Metadata keys with this prefix are sent as headers; empty sends none.").
+				Default("netcore_"),
+			service.NewIntField(ojFieldMaxInFlight).
+				Description("Batches published in parallel.").
+				Default(64),
+		).
+		Example("Ingest into a 3-node cluster", "", `
+output:
+  nats_jetstream:
+    urls: [ "${NATS_URL}" ]
+    replicas: 3
+`)
+}
+
+func init() {
+	service.MustRegisterBatchOutput("nats_jetstream", outputSpec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			maxInFlight, err := conf.FieldInt(ojFieldMaxInFlight)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			out, err := newOutputFromConfig(conf, res)
+			return out, service.BatchPolicy{}, maxInFlight, err
+		})
+}
+
+type output struct {
+	conf    streamConfig
+	subject *service.InterpolatedString
+	msgID   *service.InterpolatedString
+	prefix  string
+	log     *service.Logger
+
+	mu sync.Mutex
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*output, error) {
+	c, err := streamConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	o := &output{conf: c, log: res.Logger()}
+	if o.subject, err = conf.FieldInterpolatedString(ojFieldSubject); err != nil {
+		return nil, err
+	}
+	if o.msgID, err = conf.FieldInterpolatedString(ojFieldMsgID); err != nil {
+		return nil, err
+	}
+	if o.prefix, err = conf.FieldString(ojFieldMetadataPrefix); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *output) Connect(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.nc != nil {
+		return nil
+	}
+	nc, js, err := o.conf.connect(ctx, "netcore-connect ingest", o.log)
+	if err != nil {
+		return err
+	}
+	o.nc, o.js = nc, js
+	return nil
+}
+
+// WriteBatch publishes every message and waits for the stream's acks.
+func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	o.mu.Lock()
+	js := o.js
+	o.mu.Unlock()
+	if js == nil {
+		return service.ErrNotConnected
+	}
+	acks := make([]jetstream.PubAckFuture, 0, len(batch))
+	for i, msg := range batch {
+		m, err := o.natsMsg(batch, i, msg)
+		if err != nil {
+			return err
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("publishing to %s: %w", m.Subject, err)
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("stream %s did not store the event: %w", o.conf.stream.Name, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (o *output) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {
+	subject, err := batch.TryInterpolatedString(i, o.subject)
+	if err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	body, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(subject)
+	m.Data = body
+	if id, err := batch.TryInterpolatedString(i, o.msgID); err != nil {
+		return nil, fmt.Errorf("msg_id: %w", err)
+	} else if id != "" {
+		m.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	if o.prefix != "" {
+		_ = msg.MetaWalk(func(k, v string) error {
+			if strings.HasPrefix(k, o.prefix) {
+				m.Header.Set(k, v)
+			}
+			return nil
+		})
+	}
+	return m, nil
+}
+
+func (o *output) Close(context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.nc != nil {
+		o.nc.Close()
+		o.nc, o.js = nil, nil
+	}
+	return nil
+}

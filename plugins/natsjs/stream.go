@@ -1,0 +1,153 @@
+// Package natsjs holds the nats_jetstream input and output: netcore-connect
+// on NATS JetStream when one machine is not enough, so that no single disk
+// holds the only copy of an event.
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Fields shared by the input and the output: where the servers are and the
+// stream the events live in, created when it is missing.
+const (
+	fieldURLs            = "urls"
+	fieldStream          = "stream"
+	fieldSubjects        = "subjects"
+	fieldReplicas        = "replicas"
+	fieldMaxBytes        = "max_bytes"
+	fieldDuplicateWindow = "duplicate_window"
+	fieldCredentialsFile = "credentials_file"
+	fieldRootCAsFile     = "root_cas_file"
+)
+
+func streamFields() []*service.ConfigField {
+	return []*service.ConfigField{
+		service.NewStringListField(fieldURLs).
+			Description("NATS server URLs; an entry may hold several separated by commas, so that `NATS_URL` fills the list. The client fails over between them.").
+			Example([]string{"nats://127.0.0.1:4222"}).
+			Example([]string{"${NATS_URL}"}),
+		service.NewStringField(fieldStream).
+			Description("The JetStream stream holding the events.").
+			Default("NETCORE_EVENTS"),
+		service.NewStringListField(fieldSubjects).
+			Description("The stream's subjects, used when the stream is created.").
+			Default([]string{"netcore.events.>"}),
+		service.NewIntField(fieldReplicas).
+			Description("Copies of each event in the cluster, when the stream is created: 3 on a 3-node cluster, so that losing a node (or its disk) loses nothing.").
+			Default(1),
+		service.NewIntField(fieldMaxBytes).
+			Description("The stream's size limit, when it is created. A full stream refuses new events (discard new): the receiver answers 503 and Netcore posts again, rather than old events being dropped.").
+			Default(1 << 30),
+		service.NewDurationField(fieldDuplicateWindow).
+			Description("How long the stream remembers message ids (`Nats-Msg-Id`, the event id), when it is created: an event published again within it is stored once.").
+			Default("10m"),
+		service.NewStringField(fieldCredentialsFile).
+			Description("A NATS credentials file (JWT and NKey).").
+			Default(""),
+		service.NewStringField(fieldRootCAsFile).
+			Description("PEM file of the CAs to trust for TLS to the servers (`tls://` URLs).").
+			Default(""),
+	}
+}
+
+// streamConfig is the parsed connection and stream settings.
+type streamConfig struct {
+	urls            string
+	stream          jetstream.StreamConfig
+	credentialsFile string
+	rootCAsFile     string
+}
+
+func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err error) {
+	entries, err := conf.FieldStringList(fieldURLs)
+	if err != nil {
+		return c, err
+	}
+	var urls []string
+	for _, e := range entries {
+		for u := range strings.SplitSeq(e, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+	}
+	if len(urls) == 0 {
+		return c, errors.New("urls is empty: name at least one NATS server")
+	}
+	c.urls = strings.Join(urls, ",")
+	if c.stream.Name, err = conf.FieldString(fieldStream); err != nil {
+		return c, err
+	}
+	if c.stream.Subjects, err = conf.FieldStringList(fieldSubjects); err != nil {
+		return c, err
+	}
+	if c.stream.Replicas, err = conf.FieldInt(fieldReplicas); err != nil {
+		return c, err
+	}
+	maxBytes, err := conf.FieldInt(fieldMaxBytes)
+	if err != nil {
+		return c, err
+	}
+	c.stream.MaxBytes = int64(maxBytes)
+	if c.stream.Duplicates, err = conf.FieldDuration(fieldDuplicateWindow); err != nil {
+		return c, err
+	}
+	c.stream.Storage = jetstream.FileStorage
+	c.stream.Discard = jetstream.DiscardNew
+	c.stream.Retention = jetstream.LimitsPolicy
+	if c.credentialsFile, err = conf.FieldString(fieldCredentialsFile); err != nil {
+		return c, err
+	}
+	c.rootCAsFile, err = conf.FieldString(fieldRootCAsFile)
+	return c, err
+}
+
+// connect opens a connection that reconnects for ever, and makes sure the
+// stream exists.
+func (c streamConfig) connect(ctx context.Context, name string, log *service.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warnf("NATS disconnected: %v", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Infof("NATS reconnected to %s", nc.ConnectedUrlRedacted()) }),
+	}
+	if c.credentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.credentialsFile))
+	}
+	if c.rootCAsFile != "" {
+		opts = append(opts, nats.RootCAs(c.rootCAsFile))
+	}
+	nc, err := nats.Connect(c.urls, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to NATS: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	if _, err := js.Stream(ctx, c.stream.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = js.CreateStream(ctx, c.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			nc.Close()
+			return nil, nil, fmt.Errorf("creating stream %s: %w", c.stream.Name, err)
+		}
+		log.Infof("Created JetStream stream %s (subjects %v, replicas %d)", c.stream.Name, c.stream.Subjects, c.stream.Replicas)
+	} else if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("looking up stream %s: %w", c.stream.Name, err)
+	}
+	return nc, js, nil
+}
