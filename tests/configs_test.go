@@ -13,8 +13,10 @@ import (
 func TestConfigsLintAndPassTheirUnitTests(t *testing.T) {
 	root := repoRoot(t)
 	configs, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
-	if err != nil || len(configs) == 0 {
-		t.Fatalf("no configs found: %v", err)
+	scaleOut, _ := filepath.Glob(filepath.Join(root, "config", "scale-out", "*.yaml"))
+	configs = append(configs, scaleOut...)
+	if err != nil || len(scaleOut) == 0 {
+		t.Fatalf("configs not found: %v", err)
 	}
 	var pipelines []string
 	for _, c := range configs {
@@ -26,7 +28,7 @@ func TestConfigsLintAndPassTheirUnitTests(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(binary, args...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "MEIRO_EVENTS_URL=http://127.0.0.1:1/collect")
+		cmd.Env = append(os.Environ(), "MEIRO_EVENTS_URL=http://127.0.0.1:1/collect", "NATS_URL=nats://127.0.0.1:1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("netcore-connect %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
