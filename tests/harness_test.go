@@ -47,13 +47,13 @@ func TestMain(m *testing.M) {
 }
 
 // repoRoot is the repository, one level above this package.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,7 +101,7 @@ type options struct {
 
 // startProcess runs `netcore-connect run` on fresh loopback ports and waits
 // until the admin server says it is ready.
-func startProcess(t *testing.T, o options) *process {
+func startProcess(t testing.TB, o options) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	p := &process{
@@ -165,7 +165,7 @@ func (p *process) kill() {
 }
 
 // stop ends the process with SIGTERM, as an orchestrator would.
-func (p *process) stop(t *testing.T) {
+func (p *process) stop(t testing.TB) {
 	select {
 	case <-p.exited:
 		return
@@ -196,13 +196,13 @@ type meiro struct {
 // connection without an answer.
 const resetConnection = -1
 
-func newMeiro(t *testing.T) *meiro {
+func newMeiro(t testing.TB) *meiro {
 	return startMeiro(t, false)
 }
 
 // newMeiroTLS serves over HTTPS with a certificate of its own; its CA is
 // written to a file for the pipeline to trust.
-func newMeiroTLS(t *testing.T) (*meiro, string) {
+func newMeiroTLS(t testing.TB) (*meiro, string) {
 	m := startMeiro(t, true)
 	caFile := filepath.Join(t.TempDir(), "meiro-ca.pem")
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.Certificate().Raw})
@@ -212,7 +212,7 @@ func newMeiroTLS(t *testing.T) (*meiro, string) {
 	return m, caFile
 }
 
-func startMeiro(t *testing.T, useTLS bool) *meiro {
+func startMeiro(t testing.TB, useTLS bool) *meiro {
 	t.Helper()
 	m := &meiro{respond: func([]byte) int { return http.StatusOK }, tls: useTLS}
 	m.Server = httptest.NewUnstartedServer(nil)
@@ -270,7 +270,7 @@ func (m *meiro) received() [][]byte {
 }
 
 // post sends body to the webhook and returns the status and answer.
-func post(t *testing.T, req *http.Request) (int, string) {
+func post(t testing.TB, req *http.Request) (int, string) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -281,7 +281,7 @@ func post(t *testing.T, req *http.Request) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func newPost(t *testing.T, target, contentType string, body io.Reader) *http.Request {
+func newPost(t testing.TB, target, contentType string, body io.Reader) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, target, body)
 	if err != nil {
@@ -294,7 +294,7 @@ func newPost(t *testing.T, target, contentType string, body io.Reader) *http.Req
 }
 
 // decodeExact decodes JSON keeping every number as the text it was sent as.
-func decodeExact(t *testing.T, b []byte) map[string]any {
+func decodeExact(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -305,7 +305,7 @@ func decodeExact(t *testing.T, b []byte) map[string]any {
 	return v
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -320,7 +320,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // NAME.form the exact form body that carries it.
 const samplesDir = "testdata/samples"
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
