@@ -355,7 +355,7 @@ func runWithin(cmd *exec.Cmd, timeout time.Duration) ([]byte, error) {
 	}
 }
 
-func readLines(t *testing.T, dir string) string {
+func readLines(t testing.TB, dir string) string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 	var all strings.Builder
@@ -369,7 +369,7 @@ func readLines(t *testing.T, dir string) string {
 	return all.String()
 }
 
-func countLines(t *testing.T, dir string) int {
+func countLines(t testing.TB, dir string) int {
 	return strings.Count(readLines(t, dir), "\n")
 }
 

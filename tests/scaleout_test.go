@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,5 +189,25 @@ func measureIngestAndDelivery(b *testing.B, m *meiro, target string) {
 		b.ReportMetric(r.EventsPerSec(), "acked_events/s")
 		b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99_ms")
 		b.ReportMetric(float64(len(m.received()))/delivered.Seconds(), "delivered_events/s")
+	}
+}
+
+// An event Meiro Events keeps failing is delivered at most
+// NETCORE_MAX_DELIVER times, then kept as a dead letter.
+func TestScaleOutDeadLettersAfterMaxDeliveries(t *testing.T) {
+	nodes := startCluster(t)
+	m := newMeiro(t)
+	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
+	env := map[string]string{"NATS_URL": clusterURLs(nodes), "MEIRO_EVENTS_URL": m.URL + "/collect", "NETCORE_MAX_DELIVER": "2"}
+	ingest := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "ingest.yaml")})
+	deliver := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "deliver.yaml")})
+	body, _ := markedPost("max-deliver", 1)
+	if status, err := postJSON(ingest.webhook, body); err != nil || status != http.StatusOK {
+		t.Fatalf("post: %d %v", status, err)
+	}
+	deadDir := filepath.Join(deliver.dataDir, "dead-letter")
+	waitFor(t, "a dead letter after 2 deliveries", 30*time.Second, func() bool { return countLines(t, deadDir) == 1 })
+	if lines := readLines(t, deadDir); !strings.Contains(lines, "max-deliver-0") || !strings.Contains(lines, "(503)") {
+		t.Errorf("want the event and its last error (503) in the dead letter: %s", lines)
 	}
 }
