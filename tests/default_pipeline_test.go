@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,14 +58,12 @@ func sampleEvents(t *testing.T, name string) []expectedEvent {
 	return out
 }
 
-func TestDefaultPipelineDeliversEverySampleEventOnce(t *testing.T) {
-	m := newMeiro(t)
-	p := startProcess(t, options{env: m.env()})
-
-	names := []string{"app_identify", "custom_activity", "sms_click", "two_panels"}
-	var want []expectedEvent
-	for _, name := range names {
-		// Exactly as Netcore posts: the form body from the samples.
+// postSamples posts every sample exactly as Netcore does (the form bodies),
+// checks each is answered 200 with its event count, and returns the events.
+func postSamples(t *testing.T, p *process) []expectedEvent {
+	t.Helper()
+	var all []expectedEvent
+	for _, name := range []string{"app_identify", "custom_activity", "sms_click", "two_panels"} {
 		form, err := os.ReadFile(filepath.Join(samplesDir, name+".form"))
 		if err != nil {
 			t.Fatal(err)
@@ -74,8 +73,23 @@ func TestDefaultPipelineDeliversEverySampleEventOnce(t *testing.T) {
 		if status != http.StatusOK || !strings.Contains(answer, fmt.Sprintf(`"events":%d`, len(events))) {
 			t.Fatalf("%s: got %d %s, want 200 with %d events", name, status, answer, len(events))
 		}
-		want = append(want, events...)
+		all = append(all, events...)
 	}
+	return all
+}
+
+// fromOtherAddress is a client whose connections come from 127.0.0.2: still
+// loopback, but another address than the tests' own, for the allowlist.
+func fromOtherAddress() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}}
+}
+
+func TestDefaultPipelineDeliversEverySampleEventOnce(t *testing.T) {
+	m := newMeiro(t)
+	p := startProcess(t, options{env: m.env()})
+	want := postSamples(t, p)
 	// The 200 says "on disk"; delivery follows.
 	waitFor(t, "every event at Meiro Events", 10*time.Second, func() bool { return len(m.received()) >= len(want) })
 	time.Sleep(300 * time.Millisecond) // room for a repeat to show up

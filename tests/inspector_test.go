@@ -3,11 +3,9 @@ package tests
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,21 +55,10 @@ func TestInspectorListsTheLatestPostsInABrowser(t *testing.T) {
 	p := startProcess(t, options{env: env})
 
 	wantPanels := map[string]bool{}
-	for _, name := range []string{"app_identify", "custom_activity", "sms_click", "two_panels"} {
-		form, err := os.ReadFile(filepath.Join(samplesDir, name+".form"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, _ := post(t, newPost(t, p.webhook, "application/x-www-form-urlencoded", bytes.NewReader(form))); status != http.StatusOK {
-			t.Fatalf("%s: %d", name, status)
-		}
-		for _, ev := range sampleEvents(t, name) {
-			wantPanels[ev.panel] = true
-		}
+	for _, ev := range postSamples(t, p) {
+		wantPanels[ev.panel] = true
 	}
-	outsider := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
-	}).DialContext}}
+	outsider := fromOtherAddress()
 	resp, err := outsider.Post(p.webhook, "application/json", strings.NewReader(`{"p":[{}]}`))
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,8 @@
 package tests
 
 import (
-	"bytes"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -55,21 +52,9 @@ func TestMetricsCountWhatArrived(t *testing.T) {
 	env["NETCORE_ALLOWED_IPS"] = "127.0.0.1"
 	p := startProcess(t, options{env: env})
 
-	events := 0
-	for _, name := range []string{"app_identify", "custom_activity", "sms_click", "two_panels"} {
-		form, err := os.ReadFile(filepath.Join(samplesDir, name+".form"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, _ := post(t, newPost(t, p.webhook, "application/x-www-form-urlencoded", bytes.NewReader(form))); status != http.StatusOK {
-			t.Fatalf("%s: %d", name, status)
-		}
-		events += len(sampleEvents(t, name))
-	}
+	events := len(postSamples(t, p))
 	// From 127.0.0.2: still loopback, but not on the allowlist.
-	outsider := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
-	}).DialContext}}
+	outsider := fromOtherAddress()
 	resp, err := outsider.Post(p.webhook, "application/json", strings.NewReader(`{"p":[{}]}`))
 	if err != nil {
 		t.Fatal(err)
