@@ -29,23 +29,30 @@ func runServer(t *testing.T) string {
 	return s.ClientURL()
 }
 
-func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
-	url := runServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	outConf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: TEST\nmax_bytes: 100000", url), nil)
+// connectedOutput is a nats_jetstream output from yaml, connected.
+func connectedOutput(ctx context.Context, t *testing.T, yaml string) *output {
+	t.Helper()
+	conf, err := outputSpec().ParseYAML(yaml, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := newOutputFromConfig(outConf, service.MockResources())
+	out, err := newOutputFromConfig(conf, service.MockResources())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close(ctx)
+	t.Cleanup(func() { _ = out.Close(context.Background()) })
+	return out
+}
+
+func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: TEST\nmax_bytes: 100000", url))
 	event := func(id string) *service.Message {
 		m := service.NewMessage([]byte(`{"id":"` + id + `","n":12345678901234567890}`))
 		m.MetaSetMut("netcore_event_id", id)
@@ -122,18 +129,7 @@ func TestOutputFailsWhenTheStreamIsFull(t *testing.T) {
 	url := runServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: SMALL\nmax_bytes: 2000\nmsg_id: ''", url), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := newOutputFromConfig(conf, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close(ctx)
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: SMALL\nmax_bytes: 2000\nmsg_id: ''", url))
 	var failed error
 	for i := 0; i < 100 && failed == nil; i++ {
 		failed = out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))})
