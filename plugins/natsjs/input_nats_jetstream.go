@@ -75,6 +75,7 @@ type input struct {
 
 	mu   sync.Mutex
 	nc   *nats.Conn
+	cons jetstream.Consumer
 	iter jetstream.MessagesContext
 }
 
@@ -118,27 +119,31 @@ func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*in
 	return in, nil
 }
 
+// Connect connects and creates the consumer, or, once connected, only
+// starts a new message iterator after the last one failed.
 func (in *input) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.nc != nil {
+	if in.iter != nil {
 		return nil
 	}
-	nc, js, err := in.conf.connect(ctx, "netcore-connect deliver", in.log)
-	if err != nil {
-		return err
+	if in.nc == nil {
+		nc, js, err := in.conf.connect(ctx, "netcore-connect deliver", in.log)
+		if err != nil {
+			return err
+		}
+		cons, err := js.CreateOrUpdateConsumer(ctx, in.conf.stream.Name, in.consumer)
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("creating consumer %s on %s: %w", in.consumer.Durable, in.conf.stream.Name, err)
+		}
+		in.nc, in.cons = nc, cons
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, in.conf.stream.Name, in.consumer)
+	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256))
 	if err != nil {
-		nc.Close()
-		return fmt.Errorf("creating consumer %s on %s: %w", in.consumer.Durable, in.conf.stream.Name, err)
-	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		nc.Close()
 		return fmt.Errorf("consuming %s: %w", in.conf.stream.Name, err)
 	}
-	in.nc, in.iter = nc, iter
+	in.iter = iter
 	return nil
 }
 
@@ -149,16 +154,22 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	if iter == nil {
 		return nil, nil, service.ErrNotConnected
 	}
-	// Next has no context: stop it when ours ends.
-	stop := context.AfterFunc(ctx, iter.Stop)
-	defer stop()
-	m, err := iter.Next()
+	m, err := iter.Next(jetstream.NextContext(ctx))
+	for errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+		// A failover can pause heartbeats; the iterator goes on.
+		m, err = iter.Next(jetstream.NextContext(ctx))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
+		// Only the iterator is renewed (by Connect): the connection, and the
+		// acks of messages still at the output, stay.
 		in.mu.Lock()
-		in.closeLocked()
+		if in.iter == iter {
+			iter.Stop()
+			in.iter = nil
+		}
 		in.mu.Unlock()
 		return nil, nil, fmt.Errorf("%w: %w", service.ErrNotConnected, err)
 	}
@@ -191,7 +202,7 @@ func (in *input) closeLocked() {
 	}
 	if in.nc != nil {
 		in.nc.Close()
-		in.nc = nil
+		in.nc, in.cons = nil, nil
 	}
 }
 

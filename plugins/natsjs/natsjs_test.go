@@ -125,16 +125,45 @@ func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
 	}
 }
 
-func TestOutputFailsWhenTheStreamIsFull(t *testing.T) {
+func TestAFullStreamRefusesUntilEventsAreDelivered(t *testing.T) {
 	url := runServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: SMALL\nmax_bytes: 2000\nmsg_id: ''", url))
+	stored := 0
 	var failed error
-	for i := 0; i < 100 && failed == nil; i++ {
-		failed = out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))})
+	for failed == nil && stored < 100 {
+		if failed = out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))}); failed == nil {
+			stored++
+		}
 	}
 	if failed == nil {
 		t.Fatal("a full stream kept accepting events")
+	}
+
+	inConf, err := inputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: SMALL", url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInputFromConfig(inConf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(ctx)
+	for range stored {
+		_, ack, err := in.ReadBatch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Delivered events leave the stream (work-queue retention): room again.
+	if err := out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))}); err != nil {
+		t.Errorf("after every event was delivered the stream still refuses: %v", err)
 	}
 }

@@ -102,7 +102,10 @@ func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err err
 	}
 	c.stream.Storage = jetstream.FileStorage
 	c.stream.Discard = jetstream.DiscardNew
-	c.stream.Retention = jetstream.LimitsPolicy
+	// Work-queue retention deletes each event once the (single, shared)
+	// consumer acknowledged it, so max_bytes bounds what waits, not what
+	// ever passed through.
+	c.stream.Retention = jetstream.WorkQueuePolicy
 	if c.credentialsFile, err = conf.FieldString(fieldCredentialsFile); err != nil {
 		return c, err
 	}
@@ -134,12 +137,15 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to NATS: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	// A publish whose ack never comes (a lost message in a leader change)
+	// fails after this instead of holding its post for ever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("opening JetStream: %w", err)
 	}
-	if _, err := js.Stream(ctx, c.stream.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+	stream, err := js.Stream(ctx, c.stream.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err = js.CreateStream(ctx, c.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			nc.Close()
 			return nil, nil, fmt.Errorf("creating stream %s: %w", c.stream.Name, err)
@@ -148,6 +154,8 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 	} else if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("looking up stream %s: %w", c.stream.Name, err)
+	} else if r := stream.CachedInfo().Config.Retention; r != jetstream.WorkQueuePolicy {
+		log.Warnf("Stream %s keeps events by %v, not as a work queue: delivered events are not removed and it will fill up", c.stream.Name, r)
 	}
 	return nc, js, nil
 }
