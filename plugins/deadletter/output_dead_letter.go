@@ -3,6 +3,7 @@
 package deadletter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,11 +122,15 @@ func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) e
 		} else {
 			l.Event = string(body)
 		}
-		b, err := json.Marshal(l)
-		if err != nil {
+		// Not json.Marshal: it would escape <, > and & inside the event's
+		// strings, and the event must stay as it was sent.
+		var line bytes.Buffer
+		enc := json.NewEncoder(&line)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(l); err != nil {
 			return fmt.Errorf("encoding dead letter: %w", err)
 		}
-		buf = append(append(buf, b...), '\n')
+		buf = append(buf, line.Bytes()...)
 	}
 	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), d.seq.Add(1))
 	if err := writeDurably(d.dir, name, buf); err != nil {

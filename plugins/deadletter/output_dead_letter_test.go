@@ -31,7 +31,7 @@ func TestDeadLetterWritesCompleteFilesWithTheExactEvent(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dead-letter")
 	d := newTestDeadLetter(t, dir)
 
-	event := service.NewMessage([]byte(`{"id":12345678901234567890123,"price":45999.50}`))
+	event := service.NewMessage([]byte(`{"id":12345678901234567890123,"price":45999.50,"city":"Pune&Nashik <x>"}`))
 	event.MetaSetMut("fallback_error", "HTTP request returned unexpected response code (400): 400 Bad Request")
 	event.MetaSetMut("netcore_event_id", "abc")
 	event.MetaSetMut("http_status_code", "400")
@@ -62,7 +62,7 @@ func TestDeadLetterWritesCompleteFilesWithTheExactEvent(t *testing.T) {
 		lines = append(lines, l)
 	}
 	first := lines[0]
-	if string(first["event"]) != `{"id":12345678901234567890123,"price":45999.50}` {
+	if string(first["event"]) != `{"id":12345678901234567890123,"price":45999.50,"city":"Pune&Nashik <x>"}` {
 		t.Errorf("event changed: %s", first["event"])
 	}
 	if !strings.Contains(string(first["error"]), "response code (400)") {

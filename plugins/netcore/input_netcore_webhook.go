@@ -3,6 +3,7 @@ package netcore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -315,6 +316,7 @@ type webhookInput struct {
 	posts    chan handoff
 	inFlight chan struct{} // a slot per post being handled
 
+	panels     panelLabels
 	mPosts     *service.MetricCounter // by status
 	mReceived  *service.MetricCounter // events of stored posts, by panel
 	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
@@ -375,15 +377,23 @@ func (w *webhookInput) Connect(ctx context.Context) error {
 	}
 	receiver := w.newServer(w)
 	receiver.ReadTimeout, receiver.WriteTimeout = w.conf.readTimeout, w.conf.writeTimeout
+	scheme := "http"
+	if w.conf.tlsEnabled {
+		// Loaded here so that a bad certificate stops the start.
+		cert, err := tls.LoadX509KeyPair(w.conf.tlsCertFile, w.conf.tlsKeyFile)
+		if err != nil {
+			return fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		receiver.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
 	ln, err := net.Listen("tcp", w.conf.address)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", w.conf.address, err)
 	}
-	scheme := "http"
 	serve := func() error { return receiver.Serve(ln) }
 	if w.conf.tlsEnabled {
-		scheme = "https"
-		serve = func() error { return receiver.ServeTLS(ln, w.conf.tlsCertFile, w.conf.tlsKeyFile) }
+		serve = func() error { return receiver.ServeTLS(ln, "", "") }
 	}
 	servers := []*http.Server{receiver}
 	if w.inspector != nil {
@@ -512,7 +522,9 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
 				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
 		}
-		return answer{status: http.StatusBadRequest, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
+		// The body did not arrive whole (too slow, or cut): nothing is wrong
+		// with the post itself, so the sender is told to post it again.
+		return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
 	}
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
 	if err != nil {
@@ -623,7 +635,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	}
 	if a.status == http.StatusOK {
 		for _, panel := range a.post.Panels {
-			w.mReceived.Incr(int64(len(panel.Events)), panel.Name)
+			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
 		}
 	}
 	if w.inspector != nil {
@@ -668,6 +680,36 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	}
 }
 
+// panelLabels bounds the panel label of netcore_events_received_total: the
+// first maxPanelLabels panel names seen are labels, any later one counts as
+// "other", and names are cut to maxPanelLabelLen. Senders choose the names,
+// and each label is a series kept for ever.
+type panelLabels struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+const (
+	maxPanelLabels   = 200
+	maxPanelLabelLen = 100
+)
+
+func (p *panelLabels) label(name string) string {
+	if len(name) > maxPanelLabelLen {
+		name = name[:maxPanelLabelLen]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	if !p.seen[name] && len(p.seen) >= maxPanelLabels {
+		return "other"
+	}
+	p.seen[name] = true
+	return name
+}
+
 // inspectBodyLimit is the largest post whose events the inspector keeps.
 const inspectBodyLimit = 256 << 10
 
@@ -678,12 +720,9 @@ func inspected(requestID string, received time.Time, client netip.Addr, a answer
 		p.Client = client.String()
 	}
 	if a.post != nil {
-		p.Panels = a.post.Panels
-		if len(a.post.Data) > inspectBodyLimit {
-			p.Panels = make([]Panel, len(a.post.Panels))
-			for i, panel := range a.post.Panels {
-				p.Panels[i] = Panel{Name: panel.Name, Events: make([][]byte, len(panel.Events))}
-			}
+		p.Summary, p.Events = panelSummary(a.post.Panels), a.post.EventCount()
+		if len(a.post.Data) <= inspectBodyLimit {
+			p.Panels = a.post.Panels
 		}
 	}
 	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])

@@ -377,6 +377,26 @@ func TestWebhookTLS(t *testing.T) {
 	}
 }
 
+func TestWebhookRefusesToStartWithABadCertificate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := webhookInputSpec().ParseYAML(fmt.Sprintf("address: %s\ntls: { enabled: true, cert_file: %s, key_file: %s }", freeAddr(t), bad, bad), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newWebhookInputFromConfig(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(context.Background())
+	if err := in.Connect(context.Background()); err == nil || !strings.Contains(err.Error(), "TLS certificate") {
+		t.Errorf("Connect: %v, want an error about the certificate", err)
+	}
+}
+
 func TestWebhookConfigErrors(t *testing.T) {
 	tests := map[string]string{
 		"allowed_ips: []":                  "nobody could post",

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +37,9 @@ type inspectedPost struct {
 	Status    int
 	Reason    string
 	Bytes     int64
-	Panels    []Panel // events of an accepted post
+	Summary   string  // panels with their event counts
+	Events    int     // events in the post
+	Panels    []Panel // the events themselves, for posts up to inspectBodyLimit
 	Excerpt   string  // start of a rejected body
 }
 
@@ -75,8 +79,7 @@ func (in *inspector) find(id string) (inspectedPost, bool) {
 }
 
 func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	client, err := clientAddress(r, in.trusted)
-	if err != nil || !(client.IsLoopback() || in.allowed.contains(client)) {
+	if !in.admits(r) {
 		http.Error(rw, "the inspector is open to loopback and allowlisted clients only", http.StatusForbidden)
 		return
 	}
@@ -101,11 +104,36 @@ func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// admits lets in a loopback peer that is not a trusted proxy, or a client in
+// the allowlist (found as for posts, through trusted proxies). Loopback is
+// judged on the socket peer alone, so that no X-Forwarded-For can claim it,
+// and a proxy on the same host does not open the page to everyone behind
+// it. Only IP addresses and localhost are accepted as Host: a page in the
+// operator's browser that points a name of its own at this address (DNS
+// rebinding) gets nothing.
+func (in *inspector) admits(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && host != "localhost" {
+		return false
+	}
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		if a := peer.Addr().Unmap(); a.IsLoopback() && !in.trusted.contains(a) {
+			return true
+		}
+	}
+	client, err := clientAddress(r, in.trusted)
+	return err == nil && in.allowed.contains(client)
+}
+
 // postDetail is a post with its events ready to show.
 type postDetail struct {
 	inspectedPost
-	Events []shownEvent
-	Masked bool
+	Events   []shownEvent
+	Masked   bool
+	TooLarge bool // events not kept
 }
 
 type shownEvent struct {
@@ -115,15 +143,15 @@ type shownEvent struct {
 }
 
 func (in *inspector) detail(p inspectedPost) postDetail {
-	d := postDetail{inspectedPost: p, Masked: in.mask}
+	d := postDetail{inspectedPost: p, Masked: in.mask, TooLarge: p.Events > 0 && p.Panels == nil}
 	for _, panel := range p.Panels {
 		for i, ev := range panel.Events {
-			shown := "(not kept: the post was over 256 KiB)"
-			if ev != nil {
-				shown = in.show(ev)
-			}
-			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, JSON: shown})
+			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, JSON: in.show(ev)})
 		}
+	}
+	if in.mask && d.Excerpt != "" {
+		// A rejected body is not parsed, so it cannot be masked.
+		d.Excerpt = "(not shown while personal fields are masked: see the rejected-posts file)"
 	}
 	return d
 }
@@ -171,6 +199,7 @@ func maskPersonal(ev map[string]any) {
 	}
 }
 
+// panelSummary is "panel (events), ...".
 func panelSummary(panels []Panel) string {
 	parts := make([]string, len(panels))
 	for i, p := range panels {
@@ -179,13 +208,8 @@ func panelSummary(panels []Panel) string {
 	return strings.Join(parts, ", ")
 }
 
-func eventCount(panels []Panel) int {
-	return (&Post{Panels: panels}).EventCount()
-}
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"panels": panelSummary,
-	"events": eventCount,
 	"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 }).Parse(`
 {{define "style"}}<style>
@@ -198,7 +222,7 @@ table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #
 <p>Newest first; reload to refresh. Personal fields are masked when the inspector is set to.</p>
 <table id="posts"><thead><tr><th>time</th><th>client</th><th>status</th><th>panels (events)</th><th>events</th><th>bytes</th><th></th></tr></thead><tbody>
 {{range .}}<tr class="post{{if ne .Status 200}} bad{{end}}"><td>{{when .Time}}</td><td>{{.Client}}</td><td>{{.Status}}</td>
-<td class="panels">{{if .Panels}}{{panels .Panels}}{{else}}{{.Reason}}{{end}}</td><td>{{events .Panels}}</td><td>{{.Bytes}}</td>
+<td class="panels">{{if .Summary}}{{.Summary}}{{else}}{{.Reason}}{{end}}</td><td>{{.Events}}</td><td>{{.Bytes}}</td>
 <td><a href="/posts/{{.RequestID}}">{{.RequestID}}</a></td></tr>
 {{else}}<tr><td colspan="7">No post received yet.</td></tr>{{end}}
 </tbody></table></body></html>{{end}}
@@ -206,7 +230,8 @@ table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #
 <body><p><a href="/">← latest posts</a></p><h1>Post {{.RequestID}}</h1>
 <table><tr><th>time</th><td>{{when .Time}}</td></tr><tr><th>client</th><td>{{.Client}}</td></tr>
 <tr><th>status</th><td>{{.Status}}</td></tr>{{if .Reason}}<tr><th>reason</th><td class="bad">{{.Reason}}</td></tr>{{end}}
-<tr><th>bytes</th><td>{{.Bytes}}</td></tr><tr><th>panels</th><td>{{panels .Panels}}</td></tr></table>
+<tr><th>bytes</th><td>{{.Bytes}}</td></tr><tr><th>panels</th><td>{{.Summary}}</td></tr></table>
+{{if .TooLarge}}<p>The events of posts over 256 KiB are not kept.</p>{{end}}
 {{if .Events}}<h2>Events, one message each{{if .Masked}} (personal fields masked){{end}}</h2>
 {{range .Events}}<h3 class="event">{{.Panel}} #{{.Index}}</h3><pre>{{.JSON}}</pre>{{end}}{{end}}
 {{if .Excerpt}}<h2>Start of the body</h2><pre>{{.Excerpt}}</pre>{{end}}

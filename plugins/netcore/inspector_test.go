@@ -9,13 +9,14 @@ import (
 )
 
 func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
-	in := newInspector(3, true, nil, nil)
+	in := newInspector(3, true, nil, mustAddressSet(t, "10.0.0.0/8"))
 	for i := range 5 {
 		post, err := DecodeData([]byte(fmt.Sprintf(`{"p%d":[{"event_params":{"identity":"a@example.com","ts":240301101500,"big":12345678901234567890},"att_params":{"MOBILE":"919800000001"}}]}`, i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.add(inspectedPost{RequestID: fmt.Sprint("req", i), Status: 200, Panels: post.Panels})
+		in.add(inspectedPost{RequestID: fmt.Sprint("req", i), Status: 200, Panels: post.Panels,
+			Summary: panelSummary(post.Panels), Events: post.EventCount()})
 	}
 	latest := in.latest()
 	if len(latest) != 3 || latest[0].RequestID != "req4" || latest[2].RequestID != "req2" {
@@ -24,7 +25,7 @@ func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
 	get := func(path string) string {
 		rec := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.RemoteAddr = "127.0.0.1:5000"
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8081"
 		in.ServeHTTP(rec, r)
 		return rec.Body.String()
 	}
@@ -41,11 +42,35 @@ func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
 		t.Errorf("a post pushed out is still shown: %s", got)
 	}
 
-	rec := httptest.NewRecorder()
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.RemoteAddr = "203.0.113.9:5000"
-	in.ServeHTTP(rec, r)
-	if rec.Code != http.StatusForbidden {
-		t.Errorf("a client neither loopback nor allowlisted got %d, want 403", rec.Code)
+	refused := []struct{ name, remote, host, xff string }{
+		{"neither loopback nor allowlisted", "203.0.113.9:5000", "203.0.113.1:8081", ""},
+		{"loopback claimed through a trusted proxy", "10.0.0.2:5000", "10.0.0.1:8081", "127.0.0.1"},
+		{"a name as Host (DNS rebinding)", "127.0.0.1:5000", "evil.example:8081", ""},
+	}
+	for _, c := range refused {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr, r.Host = c.remote, c.host
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		in.ServeHTTP(rec, r)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: got %d, want 403", c.name, rec.Code)
+		}
+	}
+}
+
+func TestInspectorBehindAProxyOnTheSameHost(t *testing.T) {
+	in := newInspector(3, true, mustAddressSet(t, "198.51.100.0/24"), mustAddressSet(t, "127.0.0.1"))
+	for xff, want := range map[string]int{"203.0.113.9": http.StatusForbidden, "198.51.100.7": http.StatusOK} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "192.0.2.1"
+		r.Header.Set("X-Forwarded-For", xff)
+		in.ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Errorf("client %s through a local proxy: got %d, want %d", xff, rec.Code, want)
+		}
 	}
 }

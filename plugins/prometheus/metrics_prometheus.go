@@ -79,9 +79,9 @@ func (e *exporter) HandlerFunc() http.HandlerFunc {
 }
 
 // family returns the collector registered under name, creating it with
-// create the first time. A name asked for again with other label keys (which
-// Benthos does not do) gets a collector that is not exported, rather than a
-// registration panic.
+// create the first time. A name asked for again with other label keys, or
+// as another kind of metric (a user's metric processor could), gets a
+// collector that is not exported, rather than a panic.
 func (e *exporter) family(name string, labels []string, create func(name string, labels []string) prom.Collector) prom.Collector {
 	name = metricName(name)
 	labels = labelNames(labels)
@@ -100,18 +100,26 @@ func (e *exporter) family(name string, labels []string, create func(name string,
 }
 
 func (e *exporter) NewCounterCtor(name string, labelKeys ...string) service.MetricsExporterCounterCtor {
-	vec := e.family(name, labelKeys, func(name string, labels []string) prom.Collector {
+	newVec := func(name string, labels []string) prom.Collector {
 		return prom.NewCounterVec(prom.CounterOpts{Name: name, Help: "Counter " + name}, labels)
-	}).(*prom.CounterVec)
+	}
+	vec, ok := e.family(name, labelKeys, newVec).(*prom.CounterVec)
+	if !ok { // the name is taken by another kind of metric: not exported
+		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.CounterVec)
+	}
 	return func(labelValues ...string) service.MetricsExporterCounter {
 		return counter{vec.WithLabelValues(labelValues...)}
 	}
 }
 
 func (e *exporter) NewGaugeCtor(name string, labelKeys ...string) service.MetricsExporterGaugeCtor {
-	vec := e.family(name, labelKeys, func(name string, labels []string) prom.Collector {
+	newVec := func(name string, labels []string) prom.Collector {
 		return prom.NewGaugeVec(prom.GaugeOpts{Name: name, Help: "Gauge " + name}, labels)
-	}).(*prom.GaugeVec)
+	}
+	vec, ok := e.family(name, labelKeys, newVec).(*prom.GaugeVec)
+	if !ok { // the name is taken by another kind of metric: not exported
+		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.GaugeVec)
+	}
 	return func(labelValues ...string) service.MetricsExporterGauge {
 		return gauge{vec.WithLabelValues(labelValues...)}
 	}
@@ -125,9 +133,13 @@ func (e *exporter) NewTimerCtor(name string, labelKeys ...string) service.Metric
 	case strings.HasSuffix(name, "_bytes"):
 		buckets = prom.ExponentialBuckets(256, 4, 10) // 256 B to 64 MiB
 	}
-	vec := e.family(name, labelKeys, func(name string, labels []string) prom.Collector {
+	newVec := func(name string, labels []string) prom.Collector {
 		return prom.NewHistogramVec(prom.HistogramOpts{Name: name, Help: "Histogram " + name, Buckets: buckets}, labels)
-	}).(*prom.HistogramVec)
+	}
+	vec, ok := e.family(name, labelKeys, newVec).(*prom.HistogramVec)
+	if !ok { // the name is taken by another kind of metric: not exported
+		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.HistogramVec)
+	}
 	return func(labelValues ...string) service.MetricsExporterTimer {
 		return timer{obs: vec.WithLabelValues(labelValues...), unit: unit}
 	}

@@ -48,3 +48,17 @@ func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
 		t.Error("a family asked for with other labels was exported")
 	}
 }
+
+func TestExporterSurvivesANameUsedForTwoKinds(t *testing.T) {
+	conf, err := prometheusSpec().ParseYAML("add_go_metrics: false\nadd_process_metrics: false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporterFromConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.NewCounterCtor("twice")().Incr(1)
+	e.NewGaugeCtor("twice")().Set(5) // must not panic
+	e.NewTimerCtor("twice")().Timing(5)
+}
