@@ -208,9 +208,8 @@ func panelSummary(panels []Panel) string {
 	return strings.Join(parts, ", ")
 }
 
-
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 }).Parse(`
 {{define "style"}}<style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
