@@ -63,7 +63,7 @@ Each request is checked in this order: client address (the socket peer, or, when
 
 - 200: the pipeline acknowledged the post (with a disk buffer: every event is on disk). The body is JSON with the number of events and the request id.
 - 400: the body is not a Netcore post; the message says exactly what is wrong (invalid percent-encoding, invalid JSON or UTF-8, a top level that is not an object, a panel that is not an array, an event that is not an object, no data field).
-- 403: the client address is not in `+"`allowed_ips`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
+- 403: the client address is not in `+"`allowed_ips`"+`. 408: the body did not arrive whole within `+"`read_timeout`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
 - 429 with `+"`Retry-After`"+`: the `+"`rate_limit`"+` resource refused the post.
 - 503 with `+"`Retry-After`"+`: the pipeline did not store the post (it failed, was full, did not answer within `+"`ack_timeout`"+`), `+"`max_in_flight`"+` posts are already being stored, or the receiver is shutting down.
 
