@@ -82,14 +82,16 @@ func (e *exporter) HandlerFunc() http.HandlerFunc {
 // create the first time. A name asked for again with other label keys, or
 // as another kind of metric (a user's metric processor could), gets a
 // collector that is not exported, rather than a panic.
-func (e *exporter) family(name string, labels []string, create func(name string, labels []string) prom.Collector) prom.Collector {
-	name = metricName(name)
-	labels = labelNames(labels)
+func family[T prom.Collector](e *exporter, name string, labelKeys []string, create func(name string, labels []string) T) T {
+	name, labels := metricName(name), labelNames(labelKeys)
 	key := name + "{" + strings.Join(labels, ",") + "}"
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c, ok := e.families[key]; ok {
-		return c
+		if same, ok := c.(T); ok {
+			return same
+		}
+		return create(name, labels) // another kind under this name: kept out
 	}
 	c := create(name, labels)
 	if err := e.reg.Register(c); err != nil {
@@ -100,26 +102,18 @@ func (e *exporter) family(name string, labels []string, create func(name string,
 }
 
 func (e *exporter) NewCounterCtor(name string, labelKeys ...string) service.MetricsExporterCounterCtor {
-	newVec := func(name string, labels []string) prom.Collector {
+	vec := family(e, name, labelKeys, func(name string, labels []string) *prom.CounterVec {
 		return prom.NewCounterVec(prom.CounterOpts{Name: name, Help: "Counter " + name}, labels)
-	}
-	vec, ok := e.family(name, labelKeys, newVec).(*prom.CounterVec)
-	if !ok { // the name is taken by another kind of metric: not exported
-		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.CounterVec)
-	}
+	})
 	return func(labelValues ...string) service.MetricsExporterCounter {
 		return counter{vec.WithLabelValues(labelValues...)}
 	}
 }
 
 func (e *exporter) NewGaugeCtor(name string, labelKeys ...string) service.MetricsExporterGaugeCtor {
-	newVec := func(name string, labels []string) prom.Collector {
+	vec := family(e, name, labelKeys, func(name string, labels []string) *prom.GaugeVec {
 		return prom.NewGaugeVec(prom.GaugeOpts{Name: name, Help: "Gauge " + name}, labels)
-	}
-	vec, ok := e.family(name, labelKeys, newVec).(*prom.GaugeVec)
-	if !ok { // the name is taken by another kind of metric: not exported
-		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.GaugeVec)
-	}
+	})
 	return func(labelValues ...string) service.MetricsExporterGauge {
 		return gauge{vec.WithLabelValues(labelValues...)}
 	}
@@ -133,13 +127,9 @@ func (e *exporter) NewTimerCtor(name string, labelKeys ...string) service.Metric
 	case strings.HasSuffix(name, "_bytes"):
 		buckets = prom.ExponentialBuckets(256, 4, 10) // 256 B to 64 MiB
 	}
-	newVec := func(name string, labels []string) prom.Collector {
+	vec := family(e, name, labelKeys, func(name string, labels []string) *prom.HistogramVec {
 		return prom.NewHistogramVec(prom.HistogramOpts{Name: name, Help: "Histogram " + name, Buckets: buckets}, labels)
-	}
-	vec, ok := e.family(name, labelKeys, newVec).(*prom.HistogramVec)
-	if !ok { // the name is taken by another kind of metric: not exported
-		vec = newVec(metricName(name), labelNames(labelKeys)).(*prom.HistogramVec)
-	}
+	})
 	return func(labelValues ...string) service.MetricsExporterTimer {
 		return timer{obs: vec.WithLabelValues(labelValues...), unit: unit}
 	}

@@ -7,7 +7,9 @@ import (
 	"testing"
 )
 
-func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
+// newTestExporter exports only what a test records.
+func newTestExporter(t *testing.T) *exporter {
+	t.Helper()
 	conf, err := prometheusSpec().ParseYAML("add_go_metrics: false\nadd_process_metrics: false", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -16,6 +18,11 @@ func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
+	e := newTestExporter(t)
 	e.NewCounterCtor("netcore_posts_total", "path", "status")("root.input", "200").Incr(3)
 	e.NewGaugeCtor("netcore_queue_events")().Set(42)
 	e.NewTimerCtor("netcore_ack_seconds")().Timing(2_000_000) // 2 ms, in nanoseconds
@@ -50,14 +57,7 @@ func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
 }
 
 func TestExporterSurvivesANameUsedForTwoKinds(t *testing.T) {
-	conf, err := prometheusSpec().ParseYAML("add_go_metrics: false\nadd_process_metrics: false", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := newExporterFromConfig(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newTestExporter(t)
 	e.NewCounterCtor("twice")().Incr(1)
 	e.NewGaugeCtor("twice")().Set(5) // must not panic
 	e.NewTimerCtor("twice")().Timing(5)
