@@ -47,6 +47,24 @@ func connectedOutput(ctx context.Context, t *testing.T, yaml string) *output {
 	return out
 }
 
+// connectedInput is a nats_jetstream input from yaml, connected.
+func connectedInput(ctx context.Context, t *testing.T, yaml string) *input {
+	t.Helper()
+	conf, err := inputSpec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInputFromConfig(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close(context.Background()) })
+	return in
+}
+
 func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
 	url := runServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -67,18 +85,7 @@ func TestOutputAndInputCarryEventsOnceWithTheirMetadata(t *testing.T) {
 		}
 	}
 
-	inConf, err := inputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: TEST\nbackoff: [ 50ms ]", url), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newInputFromConfig(inConf, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close(ctx)
+	in := connectedInput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: TEST\nbackoff: [ 50ms ]", url))
 	read := func() (*service.Message, service.AckFunc) {
 		t.Helper()
 		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
@@ -141,18 +148,7 @@ func TestAFullStreamRefusesUntilEventsAreDelivered(t *testing.T) {
 		t.Fatal("a full stream kept accepting events")
 	}
 
-	inConf, err := inputSpec().ParseYAML(fmt.Sprintf("urls: [ %q ]\nstream: SMALL", url), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newInputFromConfig(inConf, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close(ctx)
+	in := connectedInput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: SMALL", url))
 	for range stored {
 		_, ack, err := in.ReadBatch(ctx)
 		if err != nil {
