@@ -653,7 +653,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		"duration_ms", time.Since(received).Milliseconds(),
 	}
 	if a.post != nil {
-		fields = append(fields, "events", a.post.EventCount(), "panels", panelCounts(a.post))
+		fields = append(fields, "events", a.post.EventCount(), "panels", panelList(a.post.Panels, "%s:%d", ","))
 	}
 	switch {
 	case a.status == http.StatusOK:
@@ -720,27 +720,13 @@ func inspected(requestID string, received time.Time, client netip.Addr, a answer
 		p.Client = client.String()
 	}
 	if a.post != nil {
-		p.Summary, p.Events = panelSummary(a.post.Panels), a.post.EventCount()
+		p.Summary, p.Events = panelList(a.post.Panels, "%s (%d)", ", "), a.post.EventCount()
 		if len(a.post.Data) <= inspectBodyLimit {
 			p.Panels = a.post.Panels
 		}
 	}
 	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])
 	return p
-}
-
-// panelCounts summarises a post for the log, as "panel:events" pairs.
-func panelCounts(p *Post) string {
-	var sb strings.Builder
-	for i, panel := range p.Panels {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(panel.Name)
-		sb.WriteByte(':')
-		sb.WriteString(strconv.Itoa(len(panel.Events)))
-	}
-	return sb.String()
 }
 
 func newRequestID() string {

@@ -199,13 +199,14 @@ func maskPersonal(ev map[string]any) {
 	}
 }
 
-// panelSummary is "panel (events), ...".
-func panelSummary(panels []Panel) string {
+// panelList names each panel with its event count, as format (a %s for
+// the name, a %d for the count), joined by sep: for logs and the inspector.
+func panelList(panels []Panel, format, sep string) string {
 	parts := make([]string, len(panels))
 	for i, p := range panels {
-		parts[i] = fmt.Sprintf("%s (%d)", p.Name, len(p.Events))
+		parts[i] = fmt.Sprintf(format, p.Name, len(p.Events))
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, sep)
 }
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{

@@ -16,7 +16,7 @@ func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.add(inspectedPost{RequestID: fmt.Sprint("req", i), Status: 200, Panels: post.Panels,
-			Summary: panelSummary(post.Panels), Events: post.EventCount()})
+			Summary: panelList(post.Panels, "%s (%d)", ", "), Events: post.EventCount()})
 	}
 	latest := in.latest()
 	if len(latest) != 3 || latest[0].RequestID != "req4" || latest[2].RequestID != "req2" {
