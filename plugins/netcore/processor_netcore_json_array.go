@@ -14,7 +14,7 @@ func jsonArrayProcessorSpec() *service.ConfigSpec {
 		Categories("Parsing").
 		Summary("Joins a batch of JSON messages into one message holding a JSON array of them, every byte of each kept as it was.").
 		Description(`
-For destinations that take several events in one request. Unlike core's `+"`archive: {format: json_array}`"+`, the events are not parsed and written again: their fields keep their order and their numbers their exact text, and it costs a copy. A batch of one message is left as it is (an object, not an array of one), so the same pipeline serves both modes. Every message must be valid JSON; the processor fails the batch otherwise. The metadata of the first message is kept.
+For destinations that take several events in one request. Unlike core's `+"`archive: {format: json_array}`"+`, the events are not parsed and written again: their fields keep their order and their numbers their exact text, and it costs a copy. Set `+"`batch_size`"+` to the output's batching count: above 1, every batch becomes an array, even a batch of one (a batch flushed by its period), so the destination always gets arrays; at 1, each message is left as it is, so the same pipeline serves both modes. Every message must be valid JSON; the processor fails the batch otherwise. The metadata of the first message is kept.
 
 Use it in an output's `+"`batching.processors`"+`.`).
 		Example("Up to 100 events a request", "", `
@@ -25,21 +25,28 @@ output:
       count: 100
       period: 20ms
       processors:
-        - netcore_json_array: {}
-`)
+        - netcore_json_array:
+            batch_size: 100
+`).
+		Field(service.NewIntField("batch_size").
+			Description("The output's batching count. Above 1 every batch becomes a JSON array; at 1 messages are left as they are.").
+			Default(1))
 }
 
 func init() {
 	service.MustRegisterBatchProcessor("netcore_json_array", jsonArrayProcessorSpec(),
-		func(*service.ParsedConfig, *service.Resources) (service.BatchProcessor, error) {
-			return jsonArrayProcessor{}, nil
+		func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchProcessor, error) {
+			size, err := conf.FieldInt("batch_size")
+			return jsonArrayProcessor{batching: size > 1}, err
 		})
 }
 
-type jsonArrayProcessor struct{}
+type jsonArrayProcessor struct {
+	batching bool // every batch, even of one, becomes an array
+}
 
-func (jsonArrayProcessor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	if len(batch) < 2 {
+func (p jsonArrayProcessor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	if len(batch) == 0 || (len(batch) == 1 && !p.batching) {
 		return []service.MessageBatch{batch}, nil
 	}
 	size := 2

@@ -8,7 +8,7 @@ import (
 )
 
 func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
-	p := jsonArrayProcessor{}
+	p := jsonArrayProcessor{batching: true}
 	batch := service.MessageBatch{
 		service.NewMessage([]byte(`{"z":1,"a":12345678901234567890123}`)),
 		service.NewMessage([]byte(`{"price":45999.50}`)),
@@ -29,8 +29,12 @@ func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
 	}
 
 	single, err := p.ProcessBatch(context.Background(), service.MessageBatch{service.NewMessage([]byte(`{"a":1}`))})
-	if err != nil || bodyOf(t, single[0][0]) != `{"a":1}` {
-		t.Errorf("a batch of one must stay an object: %v %v", single, err)
+	if err != nil || bodyOf(t, single[0][0]) != `[{"a":1}]` {
+		t.Errorf("when batching, a batch of one is an array too: %v %v", single, err)
+	}
+	alone, err := jsonArrayProcessor{}.ProcessBatch(context.Background(), service.MessageBatch{service.NewMessage([]byte(`{"a":1}`))})
+	if err != nil || bodyOf(t, alone[0][0]) != `{"a":1}` {
+		t.Errorf("without batching a message stays an object: %v %v", alone, err)
 	}
 
 	bad := service.MessageBatch{service.NewMessage([]byte(`{"a":1}`)), service.NewMessage([]byte(`nope`))}
