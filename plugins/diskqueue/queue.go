@@ -481,18 +481,33 @@ func (q *queue) commitLoop() {
 	defer close(q.committerDone)
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	var flushDeletes <-chan time.Time // set while deletes wait for company
 	for {
+		force := false
 		select {
 		case <-q.wakeWrite:
+		case <-flushDeletes:
+			flushDeletes, force = nil, true
 		case <-sweep.C:
 			q.reportStats()
 		case <-q.stop:
-			q.commit() // what was put before close is still stored and acknowledged
+			q.commit(true) // what was put before close is still stored and acknowledged
 			return
 		}
-		q.commit()
+		if q.commit(force) && flushDeletes == nil {
+			flushDeletes = time.After(deleteDelay)
+		}
 	}
 }
+
+// Deletes of delivered records wait up to deleteDelay (or until deleteBatch
+// of them pile up) for a commit to ride with. Alone they cost an fsync'd
+// commit every few events while a backlog drains, and losing them in a crash
+// only means those events are delivered again, which at least once allows.
+const (
+	deleteDelay = 100 * time.Millisecond
+	deleteBatch = 4096
+)
 
 // reportStats tells onStats what waits; the oldest record is the first in
 // the file, since sequence numbers grow and failed records keep theirs.
@@ -513,9 +528,14 @@ func (q *queue) reportStats() {
 	q.conf.onStats(events, bytes, oldest)
 }
 
-// commit writes everything pending in one transaction.
-func (q *queue) commit() {
+// commit writes everything pending in one transaction. Unless forced, it
+// leaves deletes that wait alone for later and says so.
+func (q *queue) commit(force bool) (deferred bool) {
 	q.mu.Lock()
+	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
+		q.mu.Unlock()
+		return true
+	}
 	work := q.pending
 	q.pending = pendingWrites{}
 	q.mu.Unlock()
@@ -526,7 +546,7 @@ func (q *queue) commit() {
 	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
 		if !sweepDue || !q.ids.sweepNeeded(q.db, cutoff) {
 			q.lastSweep = now // an idle queue makes no commits
-			return
+			return false
 		}
 	}
 	stored := make([][]uint64, len(work.puts))
@@ -603,6 +623,7 @@ func (q *queue) commit() {
 		}
 		op.done(err)
 	}
+	return false
 }
 
 func moveAside(from, to *bolt.Bucket, seqs []uint64) error {

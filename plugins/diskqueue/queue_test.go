@@ -137,6 +137,37 @@ func TestQueueSurvivesReopen(t *testing.T) {
 	}
 }
 
+// Deletes of delivered records are committed lazily, but they are
+// committed: the file does not keep delivered events while the queue idles.
+func TestQueueDeletesDeliveredRecordsWhileIdle(t *testing.T) {
+	q := open(t, testConfig(t))
+	if err := store(t, q, []string{"one", "two"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		l, _ := take(t, q)
+		q.ack(l, nil)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var inFile int
+		err := q.db.View(func(tx *bolt.Tx) error {
+			inFile = tx.Bucket(bucketEvents).Stats().KeyN
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inFile == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d delivered records still in the file after 3s", inFile)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestQueueRedeliversNackedRecordsAfterBackoff(t *testing.T) {
 	q := open(t, testConfig(t))
 	if err := store(t, q, []string{"flaky"}, nil); err != nil {
