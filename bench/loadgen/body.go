@@ -23,23 +23,34 @@ const eventTemplate = `{"channel":"custom_activity","custom_params":{},` +
 // anything per post: the constant pieces are percent-encoded once, and the
 // only variable part, prefix-counter, is escaped once (the prefix) or needs
 // no escaping (the decimal digits). So building a post costs a few appends,
-// and the load generator measures the server, not itself.
+// and the load generator measures the server, not itself. For events alone
+// it makes the bare JSON event, nothing escaped.
 type bodyBuilder struct {
-	head   string   // data= and the escaped {"<panel>":[
-	pieces []string // the escaped event template, split around its {ID} slots
-	sep    string   // the escaped comma between events
-	tail   string   // the escaped ]}
-	id     string   // the escaped prefix and dash that start every id
-	size   int      // capacity hint for one body of eventsPerPost events
+	contentType string
+	head        string   // data= and the escaped {"<panel>":[
+	pieces      []string // the escaped event template, split around its {ID} slots
+	sep         string   // the escaped comma between events
+	tail        string   // the escaped ]}
+	id          string   // the escaped prefix and dash that start every id
+	size        int      // capacity hint for one body of eventsPerPost events
 }
 
-func newBodyBuilder(panel, prefix string, eventsPerPost int) *bodyBuilder {
+func newBodyBuilder(panel, prefix string, eventsPerPost int, eventsAlone bool) *bodyBuilder {
+	if eventsAlone {
+		return &bodyBuilder{
+			contentType: "application/json",
+			pieces:      strings.Split(eventTemplate, "{ID}"),
+			id:          prefix + "-",
+			size:        len(eventTemplate) + 2*(len(prefix)+21),
+		}
+	}
 	quotedPanel := strconv.Quote(panel)
 	b := &bodyBuilder{
-		head: "data=" + url.QueryEscape("{"+quotedPanel+":["),
-		sep:  url.QueryEscape(","),
-		tail: url.QueryEscape("]}"),
-		id:   url.QueryEscape(prefix + "-"),
+		contentType: "application/x-www-form-urlencoded",
+		head:        "data=" + url.QueryEscape("{"+quotedPanel+":["),
+		sep:         url.QueryEscape(","),
+		tail:        url.QueryEscape("]}"),
+		id:          url.QueryEscape(prefix + "-"),
 	}
 	for _, p := range strings.Split(eventTemplate, "{ID}") {
 		b.pieces = append(b.pieces, url.QueryEscape(p))

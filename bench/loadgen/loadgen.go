@@ -22,13 +22,17 @@ import (
 
 // Config says what to send, how hard and for how long.
 type Config struct {
-	URL           string        // where to POST
-	Concurrency   int           // senders, each with one post in flight
-	EventsPerPost int           // events in each post
-	Duration      time.Duration // no post starts after this; posts in flight finish
-	Panel         string        // the panel name the events come under; default product_search
-	Prefix        string        // starts every event id; default random, so runs never repeat ids
-	Timeout       time.Duration // of one post; default 30s
+	URL           string // where to POST
+	Concurrency   int    // senders, each with one post in flight
+	EventsPerPost int    // events in each post
+	// EventsAlone posts each event by itself as a JSON object, the way a
+	// pipeline delivers it to Meiro Events, instead of Netcore forms: for
+	// measuring a destination directly. EventsPerPost is then 1.
+	EventsAlone bool
+	Duration    time.Duration // no post starts after this; posts in flight finish
+	Panel       string        // the panel name the events come under; default product_search
+	Prefix      string        // starts every event id; default random, so runs never repeat ids
+	Timeout     time.Duration // of one post; default 30s
 }
 
 // Result is what the senders saw.
@@ -77,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
-	bodies := newBodyBuilder(cfg.Panel, cfg.Prefix, cfg.EventsPerPost)
+	bodies := newBodyBuilder(cfg.Panel, cfg.Prefix, cfg.EventsPerPost, cfg.EventsAlone)
 
 	var next atomic.Uint64 // the number of the next event, shared by the senders
 	workers := make([]*worker, cfg.Concurrency)
@@ -90,7 +94,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				first := next.Add(uint64(cfg.EventsPerPost)) - uint64(cfg.EventsPerPost)
-				w.post(ctx, client, cfg.URL, bodies.build(first, cfg.EventsPerPost))
+				w.post(ctx, client, cfg.URL, bodies.contentType, bodies.build(first, cfg.EventsPerPost))
 			}
 		})
 	}
@@ -119,6 +123,9 @@ func (cfg *Config) setDefaults() error {
 	if cfg.URL == "" {
 		return errors.New("loadgen: no URL")
 	}
+	if cfg.EventsAlone {
+		cfg.EventsPerPost = 1
+	}
 	if cfg.Concurrency < 1 || cfg.EventsPerPost < 1 || cfg.Duration <= 0 {
 		return fmt.Errorf("loadgen: concurrency (%d), events per post (%d) and duration (%s) must be positive",
 			cfg.Concurrency, cfg.EventsPerPost, cfg.Duration)
@@ -146,13 +153,13 @@ type worker struct {
 	latencies  []time.Duration
 }
 
-func (w *worker) post(ctx context.Context, client *http.Client, url string, body []byte) {
+func (w *worker) post(ctx context.Context, client *http.Client, url, contentType string, body []byte) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		w.fail(ctx, err)
 		return
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", contentType)
 	sent := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {

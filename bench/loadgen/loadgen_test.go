@@ -94,6 +94,43 @@ func TestRunCountsWhatTheServerSaw(t *testing.T) {
 	}
 }
 
+func TestRunPostsEventsAloneAsJSON(t *testing.T) {
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	bad := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			MsgID string `json:"msgid"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		err := json.Unmarshal(body, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || ev.MsgID == "" || r.Header.Get("Content-Type") != "application/json" {
+			bad++
+			http.Error(w, "not an event", http.StatusBadRequest)
+			return
+		}
+		ids[ev.MsgID] = true
+	}))
+	defer srv.Close()
+
+	res, err := Run(context.Background(), Config{
+		URL: srv.URL, Concurrency: 2, EventsAlone: true, Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != 0 || res.Posts == 0 {
+		t.Fatalf("%d requests were not a JSON event; %d answered 200", bad, res.Posts)
+	}
+	if res.Events != res.Posts || len(ids) != res.Posts {
+		t.Errorf("Events = %d for %d requests, %d distinct ids: want one event a request", res.Events, res.Posts, len(ids))
+	}
+}
+
 func TestRunCountsConnectionErrors(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	addr := srv.URL
@@ -113,7 +150,7 @@ func TestRunCountsConnectionErrors(t *testing.T) {
 }
 
 func TestBodySize(t *testing.T) {
-	b := newBodyBuilder("product_search", "abc", 1)
+	b := newBodyBuilder("product_search", "abc", 1, false)
 	form, err := url.ParseQuery(string(b.build(1234567, 1)))
 	if err != nil {
 		t.Fatal(err)

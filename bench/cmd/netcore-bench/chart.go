@@ -21,6 +21,7 @@ var chartSeries = []series{
 	{systemBare, "bare, acknowledged", "#7f7f7f", false, func(r record) float64 { return r.AckEventsPerSec }},
 	{systemStock, "stock, acknowledged", "#e6550d", false, func(r record) float64 { return r.AckEventsPerSec }},
 	{systemOurs, "ours, acknowledged", "#3182bd", false, func(r record) float64 { return r.AckEventsPerSec }},
+	{systemDirect, "direct (ceiling), delivered", "#000000", true, func(r record) float64 { return r.DeliveredPerSec }},
 	{systemStock, "stock, delivered", "#e6550d", true, func(r record) float64 { return r.DeliveredPerSec }},
 	{systemOurs, "ours, delivered", "#3182bd", true, func(r record) float64 { return r.DeliveredPerSec }},
 	{systemOursBatched, "ours batched, delivered", "#31a354", true, func(r record) float64 { return r.DeliveredPerSec }},

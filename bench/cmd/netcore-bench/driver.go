@@ -48,7 +48,7 @@ type runFlags struct {
 // newRunFlagSet declares the flags of run into f.
 func newRunFlagSet(f *runFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&f.systems, "systems", strings.Join(allSystems, ","), "systems to measure, comma-separated: bare, stock, ours, ours-batched")
+	fs.StringVar(&f.systems, "systems", strings.Join(allSystems, ","), "systems to measure, comma-separated: bare, direct, stock, ours, ours-batched")
 	fs.StringVar(&f.concurrency, "concurrency", "1,16,64", "numbers of concurrent senders, each with one post in flight, comma-separated")
 	fs.StringVar(&f.eventsPerPost, "events-per-post", "10", "events in each post, comma-separated (e.g. 1,10,100)")
 	fs.IntVar(&f.repeat, "repeat", 1, "runs of each system in each cell; the systems take turns, starting with a different one each time")
@@ -185,6 +185,9 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 	rec := record{System: system, Concurrency: concurrency, EventsPerPost: size, Run: run,
 		LogFile: filepath.Join(d.logDir, fmt.Sprintf("%s-c%d-e%d-r%d.log", system, concurrency, size, run))}
 	d.sink.reset()
+	if system == systemDirect {
+		return d.runDirect(ctx, rec)
+	}
 	sys, err := d.launch(ctx, system, rec.LogFile)
 	if err != nil {
 		rec.Err = err.Error()
@@ -196,6 +199,7 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 		rec.Err = err.Error()
 		return rec
 	}
+	peakAnon := watchAnonRSS(sys.pid())
 
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		URL: sys.postURL, Concurrency: concurrency, EventsPerPost: size, Duration: d.duration,
@@ -211,6 +215,7 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 	}
 
 	// Memory and CPU are read before the stop, which would end the process.
+	rec.PeakAnonMiB = float64(peakAnon()) / (1 << 20)
 	if hwm, err := peakRSS(sys.pid()); err == nil {
 		rec.PeakRSSMiB = float64(hwm) / (1 << 20)
 	} else {
@@ -228,6 +233,36 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 		rec.StopErr = err.Error()
 	}
 	if rec.Log, err = sys.readLog(); err != nil {
+		rec.Err = joinErr(rec.Err, err.Error())
+	}
+	return rec
+}
+
+// runDirect measures the delivery ceiling: the senders post each event alone
+// to the sink, nothing in between, so it is what one event a request costs
+// this machine with Go's HTTP client on one end and the sink on the other.
+// No child runs: the CPU is the driver's own, senders and sink together.
+func (d *driver) runDirect(ctx context.Context, rec record) record {
+	cpuBefore, err := cpuTime(os.Getpid())
+	if err != nil {
+		rec.Err = err.Error()
+		return rec
+	}
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		URL: d.sinkURL, Concurrency: rec.Concurrency, EventsAlone: true, Duration: d.duration,
+		Prefix: fmt.Sprintf("%s-c%d-e%d-r%d-%d", rec.System, rec.Concurrency, rec.EventsPerPost, rec.Run, time.Now().UnixNano()),
+	})
+	if err != nil {
+		rec.Err = fmt.Sprintf("load generator: %v", err)
+	}
+	rec.setLoad(res)
+	rec.setDelivery(d.sink.stats(), drainComplete, res.Started)
+	if cpuAfter, err := cpuTime(os.Getpid()); err == nil {
+		rec.CPUSeconds = (cpuAfter - cpuBefore).Seconds()
+		if rec.AckEvents > 0 {
+			rec.CPUSecondsPer1kEvents = rec.CPUSeconds / float64(rec.AckEvents) * 1000
+		}
+	} else {
 		rec.Err = joinErr(rec.Err, err.Error())
 	}
 	return rec

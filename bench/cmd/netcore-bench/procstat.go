@@ -43,23 +43,59 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-// peakRSS is a process's peak resident memory (VmHWM) in bytes.
-func peakRSS(pid int) (int64, error) {
+// peakRSS is a process's peak resident memory (VmHWM) in bytes: its heap
+// and stacks, and the pages of files it maps (the queue file, for ours).
+func peakRSS(pid int) (int64, error) { return statusBytes(pid, "VmHWM") }
+
+// anonRSS is a process's resident anonymous memory (RssAnon) in bytes: its
+// heap and stacks, without the pages of mapped files, which the kernel can
+// drop at will.
+func anonRSS(pid int) (int64, error) { return statusBytes(pid, "RssAnon") }
+
+// statusBytes reads a "Field:   123 kB" line of /proc/PID/status.
+func statusBytes(pid int, field string) (int64, error) {
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("reading peak memory: %w", err)
+		return 0, fmt.Errorf("reading memory: %w", err)
 	}
 	for line := range strings.Lines(string(b)) {
-		value, ok := strings.CutPrefix(line, "VmHWM:")
+		value, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s: VmHWM: %w", path, err)
+			return 0, fmt.Errorf("%s: %s: %w", path, field, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("%s: no VmHWM line", path)
+	return 0, fmt.Errorf("%s: no %s line", path, field)
+}
+
+// watchAnonRSS samples a process's anonymous memory every 100 ms, since
+// /proc keeps the peak of the total only. The returned func stops the
+// sampling and gives the highest value seen.
+func watchAnonRSS(pid int) (peak func() int64) {
+	stop, done := make(chan struct{}), make(chan int64)
+	go func() {
+		var highest int64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if n, err := anonRSS(pid); err == nil {
+				highest = max(highest, n)
+			}
+			select {
+			case <-stop:
+				done <- highest
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-done
+	}
 }

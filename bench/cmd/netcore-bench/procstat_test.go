@@ -32,3 +32,20 @@ func TestProcStatOfThisProcess(t *testing.T) {
 		t.Error("no error for a process that does not exist")
 	}
 }
+
+func TestWatchAnonRSSSeesAHeapThatCameAndWent(t *testing.T) {
+	peak := watchAnonRSS(os.Getpid())
+	before, err := anonRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make([]byte, 64<<20)
+	for i := range held {
+		held[i] = 1 // touched, so resident
+	}
+	time.Sleep(300 * time.Millisecond) // a few samples
+	held = nil
+	if got := peak(); got < before+48<<20 {
+		t.Errorf("peak anonymous memory %d MiB, want at least %d MiB + the 64 MiB held", got>>20, before>>20)
+	}
+}

@@ -39,8 +39,9 @@ type record struct {
 	DrainAfterLoadSecs float64 `json:"drain_after_load_seconds,omitempty"` // last delivery after the senders stopped
 
 	// The system's process.
-	PeakRSSMiB            float64    `json:"peak_rss_mib"`
-	CPUSeconds            float64    `json:"cpu_seconds"` // from ready to the end of delivery
+	PeakRSSMiB            float64    `json:"peak_rss_mib"`      // with mapped file pages
+	PeakAnonMiB           float64    `json:"peak_anon_rss_mib"` // heap and stacks, sampled every 100 ms
+	CPUSeconds            float64    `json:"cpu_seconds"`       // from ready to the end of delivery
 	CPUSecondsPer1kEvents float64    `json:"cpu_seconds_per_1k_events"`
 	Log                   logSummary `json:"log"`
 	LogFile               string     `json:"log_file"`

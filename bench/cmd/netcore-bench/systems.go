@@ -12,9 +12,12 @@ import (
 
 // The systems under test.
 const (
-	systemBare  = "bare"  // the parse ceiling: bare-server, nothing durable, no delivery
-	systemStock = "stock" // stock Benthos: http_server → parse → http_client, answers after delivery
-	systemOurs  = "ours"  // netcore-connect's default pipeline: disk queue, answers once stored
+	systemBare = "bare" // the parse ceiling: bare-server, nothing durable, no delivery
+	// the delivery ceiling: the senders post each event alone straight to
+	// the sink with Go's HTTP client, nothing in between
+	systemDirect = "direct"
+	systemStock  = "stock" // stock Benthos: http_server → parse → http_client, answers after delivery
+	systemOurs   = "ours"  // netcore-connect's default pipeline: disk queue, answers once stored
 	// the same with MEIRO_BATCH_SIZE: up to batchSize events a request, as JSON arrays
 	systemOursBatched = "ours-batched"
 )
@@ -22,7 +25,7 @@ const (
 // batchSize is MEIRO_BATCH_SIZE for ours-batched.
 const batchSize = 100
 
-var allSystems = []string{systemBare, systemStock, systemOurs, systemOursBatched}
+var allSystems = []string{systemBare, systemDirect, systemStock, systemOurs, systemOursBatched}
 
 // delivers says whether a system sends the events on to the sink.
 func delivers(system string) bool { return system != systemBare }
