@@ -139,15 +139,11 @@ func runCommand(ctx context.Context, args []string) error {
 		}
 	}
 
-	d.sink = newSink()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	stopSink, err := d.startSink()
 	if err != nil {
-		return fmt.Errorf("starting the sink: %w", err)
+		return err
 	}
-	sinkServer := newServer(d.sink, d.sink.connState)
-	go func() { _ = sinkServer.Serve(ln) }() // ends with Close below
-	defer sinkServer.Close()
-	d.sinkURL = "http://" + ln.Addr().String() + "/collect"
+	defer stopSink()
 
 	started := time.Now()
 	var records []record
@@ -177,6 +173,19 @@ func runCommand(ctx context.Context, args []string) error {
 			len(failed), len(records), failed[0].System, describeCell(failed[0].Concurrency, failed[0].EventsPerPost), failed[0].Err)
 	}
 	return nil
+}
+
+// startSink starts the stand-in for Meiro Events on a loopback port.
+func (d *driver) startSink() (stop func(), err error) {
+	d.sink = newSink()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("starting the sink: %w", err)
+	}
+	srv := newServer(d.sink, d.sink.connState)
+	go func() { _ = srv.Serve(ln) }() // ends with Close
+	d.sinkURL = "http://" + ln.Addr().String() + "/collect"
+	return func() { _ = srv.Close() }, nil
 }
 
 // runOne measures one system in one cell. Failures are recorded in the

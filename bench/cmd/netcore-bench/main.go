@@ -20,6 +20,7 @@ const usage = `netcore-bench: throughput of netcore-connect against the bare par
 
 Usage:
   netcore-bench run [flags]            run the benchmark (from the repository root)
+  netcore-bench outage [flags]         memory and backlog of ours while Meiro Events is down, then the catch-up
   netcore-bench bare-server -addr A    the parse ceiling: decode posts, count events, answer 200
   netcore-bench sink -addr A           a stand-in for Meiro Events: answer 200, count events
 
@@ -45,6 +46,8 @@ func main() {
 	switch cmd, args := flag.Arg(0), flag.Args()[1:]; cmd {
 	case "run":
 		err = runCommand(ctx, args)
+	case "outage":
+		err = outageCommand(ctx, args)
 	case "bare-server":
 		err = bareServerCommand(ctx, args)
 	case "sink":

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,8 @@ import (
 // that "delivered" means distinct events, and a system that sends some
 // twice shows it.
 type sink struct {
+	down atomic.Bool // answer 503 to everything, as a Meiro Events that is down
+
 	mu       sync.Mutex
 	requests int
 	events   int                 // including repeats
@@ -46,6 +49,10 @@ type sinkStats struct {
 func newSink() *sink { return &sink{ids: map[string]struct{}{}} }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		http.Error(w, "the stand-in for Meiro Events is down", http.StatusServiceUnavailable)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPostBytes))
 	if err == nil {
 		var ids [][]byte

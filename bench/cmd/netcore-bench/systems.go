@@ -33,8 +33,9 @@ func delivers(system string) bool { return system != systemBare }
 // launched is a started system.
 type launched struct {
 	*child
-	postURL string // where Netcore posts go
-	dataDir string // to remove after the run; empty if none
+	postURL  string // where Netcore posts go
+	adminURL string // Benthos's admin server (/metrics), for stock and ours
+	dataDir  string // to remove after the run; empty if none
 }
 
 // launch starts a system on fresh loopback ports, with its output in
@@ -49,7 +50,7 @@ func (d *driver) launch(ctx context.Context, system, logPath string) (*launched,
 		return nil, err
 	}
 	var argv, env []string
-	l := &launched{postURL: "http://" + webhook + "/netcore"}
+	l := &launched{postURL: "http://" + webhook + "/netcore", adminURL: "http://" + admin}
 	switch system {
 	case systemBare:
 		argv = []string{d.self, "bare-server", "-addr", webhook}
