@@ -230,14 +230,7 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 	} else {
 		rec.Err = joinErr(rec.Err, err.Error())
 	}
-	if cpuAfter, err := cpuTime(sys.pid()); err == nil {
-		rec.CPUSeconds = (cpuAfter - cpuBefore).Seconds()
-		if rec.AckEvents > 0 {
-			rec.CPUSecondsPer1kEvents = rec.CPUSeconds / float64(rec.AckEvents) * 1000
-		}
-	} else {
-		rec.Err = joinErr(rec.Err, err.Error())
-	}
+	rec.setCPU(sys.pid(), cpuBefore)
 	if err := sys.shutdown(d.stopGrace); err != nil {
 		rec.StopErr = err.Error()
 	}
@@ -266,14 +259,7 @@ func (d *driver) runDirect(ctx context.Context, rec record) record {
 	}
 	rec.setLoad(res)
 	rec.setDelivery(d.sink.stats(), drainComplete, res.Started)
-	if cpuAfter, err := cpuTime(os.Getpid()); err == nil {
-		rec.CPUSeconds = (cpuAfter - cpuBefore).Seconds()
-		if rec.AckEvents > 0 {
-			rec.CPUSecondsPer1kEvents = rec.CPUSeconds / float64(rec.AckEvents) * 1000
-		}
-	} else {
-		rec.Err = joinErr(rec.Err, err.Error())
-	}
+	rec.setCPU(os.Getpid(), cpuBefore)
 	return rec
 }
 

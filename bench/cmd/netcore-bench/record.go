@@ -74,6 +74,19 @@ func (r *record) setDelivery(st sinkStats, outcome string, started time.Time) {
 	r.DrainAfterLoadSecs = max(0, r.DeliverySeconds-r.LoadSeconds)
 }
 
+// setCPU records the CPU pid used since it had used before.
+func (r *record) setCPU(pid int, before time.Duration) {
+	after, err := cpuTime(pid)
+	if err != nil {
+		r.Err = joinErr(r.Err, err.Error())
+		return
+	}
+	r.CPUSeconds = (after - before).Seconds()
+	if r.AckEvents > 0 {
+		r.CPUSecondsPer1kEvents = r.CPUSeconds / float64(r.AckEvents) * 1000
+	}
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // summary is one line of progress.
