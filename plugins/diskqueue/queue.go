@@ -490,6 +490,7 @@ func (q *queue) commitLoop() {
 			flushDeletes, force = nil, true
 		case <-sweep.C:
 			q.reportStats()
+			_ = q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil })
 		case <-q.stop:
 			q.commit(true) // what was put before close is still stored and acknowledged
 			return

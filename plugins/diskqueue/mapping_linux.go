@@ -1,0 +1,24 @@
+package diskqueue
+
+import (
+	"syscall"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// releaseMappedPages lets go of the queue file's pages that bbolt's memory
+// map holds in this process. bbolt reads through the map, and each commit
+// reads the page the previous one wrote, so without this the process's RSS
+// grows with every byte written until bbolt remaps the file (up to the
+// whole file, a GiB by default). The pages are clean page cache of a
+// read-only shared map: dropping them loses nothing, a later read maps them
+// again from the cache.
+//
+// tx must be open: a transaction holds bbolt's remap lock, so the map
+// cannot move or shrink under the call.
+func releaseMappedPages(db *bolt.DB, tx *bolt.Tx) {
+	if size := tx.Size(); size > 0 {
+		// An error (there is none for a valid range) only leaves the pages mapped.
+		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, db.Info().Data, uintptr(size), syscall.MADV_DONTNEED)
+	}
+}
