@@ -69,21 +69,19 @@ func (d *driver) writeReports(f *runFlags, records []record, started time.Time) 
 		Runs: records,
 	}
 	for _, c := range cells(records) {
+		// over is a's median of value ÷ b's, in this cell.
+		over := func(a, b string, value func(record) float64) float64 {
+			return divide(median(records, a, c, value), median(records, b, c, value))
+		}
+		acked := func(r record) float64 { return r.AckEventsPerSec }
+		delivered := func(r record) float64 { return r.DeliveredPerSec }
 		rep.Ratios = append(rep.Ratios, ratio{
-			Concurrency:   c.concurrency,
-			EventsPerPost: c.size,
-			OursOverBareIngest: divide(
-				median(records, systemOurs, c, func(r record) float64 { return r.AckEventsPerSec }),
-				median(records, systemBare, c, func(r record) float64 { return r.AckEventsPerSec })),
-			OursOverStockDelivered: divide(
-				median(records, systemOurs, c, func(r record) float64 { return r.DeliveredPerSec }),
-				median(records, systemStock, c, func(r record) float64 { return r.DeliveredPerSec })),
-			DirectOverStockDelivered: divide(
-				median(records, systemDirect, c, func(r record) float64 { return r.DeliveredPerSec }),
-				median(records, systemStock, c, func(r record) float64 { return r.DeliveredPerSec })),
-			BatchedOverStockDelivered: divide(
-				median(records, systemOursBatched, c, func(r record) float64 { return r.DeliveredPerSec }),
-				median(records, systemStock, c, func(r record) float64 { return r.DeliveredPerSec })),
+			Concurrency:               c.concurrency,
+			EventsPerPost:             c.size,
+			OursOverBareIngest:        over(systemOurs, systemBare, acked),
+			OursOverStockDelivered:    over(systemOurs, systemStock, delivered),
+			DirectOverStockDelivered:  over(systemDirect, systemStock, delivered),
+			BatchedOverStockDelivered: over(systemOursBatched, systemStock, delivered),
 		})
 	}
 
