@@ -65,7 +65,9 @@ var goalSpecs = []goalSpec{
 		func(g goalRun) float64 { return bigPostFigure(g.BigPost, g.BigPost.Status, g.BigPost.Seconds) },
 		func(x float64) bool { return x > 0 && x <= 5 }},
 	{"small post sent 1 s into it: seconds to its 200", "within 1 s", "s",
-		func(g goalRun) float64 { return bigPostFigure(g.BigPost, g.BigPost.SmallStatus, g.BigPost.SmallSeconds) },
+		func(g goalRun) float64 {
+			return bigPostFigure(g.BigPost, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
+		},
 		func(x float64) bool { return x > 0 && x <= 1 }},
 }
 
