@@ -20,7 +20,10 @@ import (
 var (
 	bucketEvents  = []byte("events")  // sequence (8 bytes) → record
 	bucketDamaged = []byte("damaged") // records whose checksum failed, kept for inspection
-	bucketExpiry  = []byte("expiry")  // stored at (8 bytes) + event id → nothing: see idIndex
+	bucketDedupe  = []byte("dedupe")  // stored at (8 bytes) + block number (8 bytes) → event ids: see idIndex
+	// ids as files written before the dedupe bucket kept them: stored at
+	// (8 bytes) + event id → nothing; moved into dedupe at open
+	bucketExpiry = []byte("expiry")
 )
 
 // ErrFull is returned by put when the queue holds max_events or max_bytes.
@@ -176,7 +179,7 @@ func (q *queue) load() (err error) {
 		}
 	}
 	return q.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketExpiry} {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
@@ -190,7 +193,10 @@ func (q *queue) load() (err error) {
 		if err != nil {
 			return err
 		}
-		return q.ids.load(tx.Bucket(bucketExpiry))
+		if err := migrateExpiry(tx); err != nil {
+			return err
+		}
+		return q.ids.load(tx.Bucket(bucketDedupe))
 	})
 }
 
@@ -545,7 +551,7 @@ func (q *queue) commit(force bool) (deferred bool) {
 	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
 	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
 	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
-		if !sweepDue || !q.ids.sweepNeeded(q.db, cutoff) {
+		if !sweepDue || !q.ids.sweepNeeded(cutoff) {
 			q.lastSweep = now // an idle queue makes no commits
 			return false
 		}
@@ -555,17 +561,13 @@ func (q *queue) commit(force bool) (deferred bool) {
 	dupBytes := make([]int64, len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.ids.begin()
-		events, expiry := tx.Bucket(bucketEvents), tx.Bucket(bucketExpiry)
+		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 		for i, op := range work.puts {
 			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
 			for j, rec := range op.records {
 				id := op.ids[j]
 				if id != "" && q.ids.enabled() {
-					repeat, err := q.ids.remember(expiry, id, uint64(now.UnixNano()), cutoff)
-					if err != nil {
-						return err
-					}
-					if repeat {
+					if q.ids.remember(id, cutoff) {
 						dups[i]++
 						dupBytes[i] += int64(len(rec))
 						continue
@@ -589,8 +591,11 @@ func (q *queue) commit(force bool) (deferred bool) {
 		if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
 			return err
 		}
+		if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
+			return err
+		}
 		if sweepDue {
-			return q.ids.sweep(expiry, cutoff)
+			return q.ids.sweep(dedupe, cutoff)
 		}
 		return nil
 	})
@@ -625,6 +630,15 @@ func (q *queue) commit(force bool) (deferred bool) {
 		op.done(err)
 	}
 	return false
+}
+
+// appendOnly tunes a bucket whose keys only ever grow (sequence numbers,
+// times): pages are filled whole before a new one is started, instead of
+// bbolt's default of splitting at half, which for appends leaves every page
+// half empty: twice the pages to write, and twice the file.
+func appendOnly(b *bolt.Bucket) *bolt.Bucket {
+	b.FillPercent = 1.0
+	return b
 }
 
 func moveAside(from, to *bolt.Bucket, seqs []uint64) error {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/bench/loadgen"
@@ -23,6 +24,9 @@ const (
 	goalP99Senders   = 16 // senders of burst's latency phase
 	goalEventsInPost = 10
 )
+
+// goalScenarios are the names of the scenarios, for -scenarios.
+var goalScenarios = []string{"bare", "direct", "stock", "burst", "steady", "big-post"}
 
 // goalRun is one repetition of every goal scenario.
 type goalRun struct {
@@ -61,6 +65,8 @@ type bigPost struct {
 
 type goalFlags struct {
 	repeat                    int
+	scenarios                 string
+	binaries                  string
 	duration, p99Duration     time.Duration
 	bigPost                   int
 	binary, repo, stockConfig string
@@ -74,7 +80,8 @@ func goalsCommand(ctx context.Context, args []string) error {
 	fs.IntVar(&f.repeat, "repeat", 2, "repetitions; the scenarios take turns, starting with a different one each time")
 	fs.DurationVar(&f.duration, "duration", 5*time.Second, "how long the senders post in each scenario")
 	fs.DurationVar(&f.p99Duration, "p99-duration", 3*time.Second, "how long 16 senders post after burst's 64, for the latency")
-	fs.IntVar(&f.bigPost, "big-post", 100_000, "events in the big post; 0 to skip it")
+	fs.IntVar(&f.bigPost, "big-post", 100_000, "events in the big post")
+	fs.StringVar(&f.scenarios, "scenarios", strings.Join(goalScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(goalScenarios, ", ")+" (drain follows burst)")
 	fs.StringVar(&f.binary, "binary", "", "`path` of the netcore-connect to run; empty: build ./cmd/netcore-connect of -repo")
 	fs.StringVar(&f.repo, "repo", ".", "the repository root `folder`")
 	fs.StringVar(&f.stockConfig, "stock-config", "bench/configs/stock-benthos.yaml", "the stock Benthos pipeline `file`")
@@ -85,7 +92,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if f.repeat < 1 || f.duration <= 0 || f.p99Duration <= 0 || f.bigPost < 0 {
+	if f.repeat < 1 || f.duration <= 0 || f.p99Duration <= 0 || f.bigPost < 1 {
 		return errors.New("-repeat, -duration and -p99-duration must be positive")
 	}
 	d, cleanup, err := newGoalDriver(ctx, f)
@@ -98,18 +105,24 @@ func goalsCommand(ctx context.Context, args []string) error {
 	var runs []goalRun
 	for rep := range f.repeat {
 		g := goalRun{Run: rep + 1}
-		scenarios := []func(){
-			func() { g.Bare = d.runOne(ctx, systemBare, goalSenders, goalEventsInPost, rep+1) },
-			func() { g.Direct = d.runOne(ctx, systemDirect, goalSenders, goalEventsInPost, rep+1) },
-			func() { g.Stock = d.runOne(ctx, systemStock, goalSenders, goalEventsInPost, rep+1) },
-			func() { g.Burst, g.Burst16, g.Drain = d.burstThenDrain(ctx, rep+1, f.p99Duration) },
-			func() {
+		all := map[string]func(){
+			"bare":   func() { g.Bare = d.runOne(ctx, systemBare, goalSenders, goalEventsInPost, rep+1) },
+			"direct": func() { g.Direct = d.runOne(ctx, systemDirect, goalSenders, goalEventsInPost, rep+1) },
+			"stock":  func() { g.Stock = d.runOne(ctx, systemStock, goalSenders, goalEventsInPost, rep+1) },
+			"burst":  func() { g.Burst, g.Burst16, g.Drain = d.burstThenDrain(ctx, rep+1, f.p99Duration) },
+			"steady": func() {
 				g.Steady = d.runOne(ctx, systemOurs, goalSenders, goalEventsInPost, rep+1)
 				g.Steady.System = "steady"
 			},
+			"big-post": func() { g.BigPost = d.bigPost(ctx, rep+1, f.bigPost) },
 		}
-		if f.bigPost > 0 {
-			scenarios = append(scenarios, func() { g.BigPost = d.bigPost(ctx, rep+1, f.bigPost) })
+		var scenarios []func()
+		for _, name := range strings.Split(f.scenarios, ",") {
+			run, ok := all[strings.TrimSpace(name)]
+			if !ok {
+				return fmt.Errorf("-scenarios: unknown scenario %q (want some of %s)", name, strings.Join(goalScenarios, ", "))
+			}
+			scenarios = append(scenarios, run)
 		}
 		// Taking turns spreads any drift of the shared machine over all.
 		for i := range scenarios {
