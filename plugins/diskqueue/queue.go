@@ -117,7 +117,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 	if err := os.MkdirAll(filepath.Dir(conf.path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating folder for queue file %s: %w", conf.path, err)
 	}
-	db, err := openDB(conf.path)
+	db, err := openDB(conf.path, conf.maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
 	}
@@ -142,7 +142,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 
 // openDB opens the bbolt file. bbolt panics on some damaged pages; that
 // is turned into an error here, so that the start stops with a message.
-func openDB(path string) (db *bolt.DB, err error) {
+func openDB(path string, maxBytes int64) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w (%v)", errDamaged, r)
@@ -152,6 +152,12 @@ func openDB(path string) (db *bolt.DB, err error) {
 		Timeout:      2 * time.Second,
 		FreelistType: bolt.FreelistMapType,
 		PageSize:     16 << 10,
+		// The map is sized at open for a full queue, so that bbolt does not
+		// remap while the file grows: a remap copies every key and value of
+		// the commit under way to the heap (a big post's whole 50 MB, again
+		// at each doubling) and waits for every read transaction to end. The
+		// map is address space only; RSS counts the pages read.
+		InitialMmapSize: int(min(max(2*maxBytes, 256<<20), 16<<30)),
 		// The free list is kept in the file (the default): rebuilding it on
 		// open reads every page in a goroutine of bbolt's own, where a
 		// damaged page would crash the process instead of stopping the start.
