@@ -162,6 +162,9 @@ func openDB(path string, maxBytes int64) (db *bolt.DB, err error) {
 		// open reads every page in a goroutine of bbolt's own, where a
 		// damaged page would crash the process instead of stopping the start.
 	})
+	if err == nil {
+		db.AllocSize = growthStep(0) // see growthStep; set again by each commit
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
 	}
@@ -566,6 +569,7 @@ func (q *queue) commit(force bool) (deferred bool) {
 	dups := make([]int, len(work.puts))
 	dupBytes := make([]int64, len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
+		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
 		q.ids.begin()
 		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 		for i, op := range work.puts {
@@ -636,6 +640,15 @@ func (q *queue) commit(force bool) (deferred bool) {
 		op.done(err)
 	}
 	return false
+}
+
+// growthStep is how far beyond what it needs the file grows when a commit
+// runs past its end: a quarter of its size, from 64 KiB to 64 MiB. Each
+// growth costs an fsync of the file's size, so a file that keeps growing
+// grows in steps; bbolt's own step (16 MiB, with the map sized for a full
+// queue) would make even an empty queue's file 16 MiB.
+func growthStep(size int64) int {
+	return int(min(max(size/4, 64<<10), 64<<20))
 }
 
 // appendOnly tunes a bucket whose keys only ever grow (sequence numbers,
