@@ -34,17 +34,17 @@ func keyOf(id string) eventKey {
 // value the ids, 16 bytes each. A commit writes one record however many
 // events it holds, always at the end of the B+tree (time-ordered keys), so
 // the cost of a post grows linearly with its size; forgetting the oldest
-// ids deletes whole blocks from the start. In memory a map from the 16-byte
-// id to its block number (no pointers: the garbage collector skips it)
-// answers lookups, rebuilt from the bucket when the queue opens; it holds at
-// most about maxIDs, oldest blocks forgotten first.
+// ids deletes whole blocks from the start. In memory an idTable from the
+// 16-byte id to when it was stored (outside the Go heap) answers lookups,
+// rebuilt from the bucket when the queue opens; it holds at most about
+// maxIDs, oldest blocks forgotten first.
 //
 // Only the committer goroutine uses it. Changes made inside a transaction
 // are staged and applied to the map only once the transaction commits.
 type idIndex struct {
 	window int64 // nanoseconds; 0 turns repeats detection off
 	maxIDs int
-	ids    map[eventKey]uint64 // id → stored at (unix nanos), that of its block
+	ids    *idTable // id → stored at (unix nanos), that of its block
 	blocks []idBlock           // on disk, oldest first
 	held   int                 // ids in blocks, counting one stored again twice
 
@@ -68,7 +68,7 @@ type forgottenID struct {
 }
 
 func newIDIndex(window int64, maxIDs int) *idIndex {
-	return &idIndex{window: window, maxIDs: maxIDs, ids: map[eventKey]uint64{}, staged: map[eventKey]struct{}{}}
+	return &idIndex{window: window, maxIDs: maxIDs, ids: newIDTable(), staged: map[eventKey]struct{}{}}
 }
 
 func (x *idIndex) enabled() bool { return x.window > 0 }
@@ -83,7 +83,7 @@ func (x *idIndex) load(dedupe *bolt.Bucket) error {
 		x.blocks = append(x.blocks, b)
 		x.held += b.n
 		for i := 0; i < len(v); i += len(eventKey{}) {
-			x.ids[eventKey(v[i:i+len(eventKey{})])] = b.at
+			x.ids.set(eventKey(v[i:i+len(eventKey{})]), b.at)
 		}
 		return nil
 	})
@@ -150,7 +150,7 @@ func (x *idIndex) remember(id string, cutoff uint64) (repeat bool) {
 	if _, ok := x.staged[k]; ok {
 		return true
 	}
-	if at, ok := x.ids[k]; ok && at >= cutoff {
+	if at, ok := x.ids.get(k); ok && at >= cutoff {
 		return true
 	}
 	x.staged[k] = struct{}{}
@@ -202,9 +202,7 @@ func (x *idIndex) sweep(dedupe *bolt.Bucket, cutoff uint64) error {
 // commit applies the staged changes once their transaction is on disk.
 func (x *idIndex) commit() {
 	for _, f := range x.forgetting {
-		if x.ids[f.id] == f.at { // not stored again since
-			delete(x.ids, f.id)
-		}
+		x.ids.deleteIf(f.id, f.at) // unless stored again since
 	}
 	for _, b := range x.blocks[:x.forgotten] {
 		x.held -= b.n
@@ -212,15 +210,19 @@ func (x *idIndex) commit() {
 	x.blocks = x.blocks[x.forgotten:]
 	if len(x.stagedIDs) > 0 {
 		for k := range x.staged {
-			x.ids[k] = x.stagedAt
+			x.ids.set(k, x.stagedAt)
 		}
 		x.blocks = append(x.blocks, idBlock{at: x.stagedAt, seq: x.stagedSeq, n: len(x.staged)})
 		x.held += len(x.staged)
 	}
 	if cap(x.stagedIDs) > 1<<20 {
-		x.stagedIDs = nil // a big post's block is not kept for the next
+		// A big post's block and staging map are not kept for the next.
+		x.stagedIDs, x.staged = nil, map[eventKey]struct{}{}
 	}
 }
+
+// close frees the table; the index is unusable after.
+func (x *idIndex) close() { x.ids.free() }
 
 func blockKey(at, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), at), seq)

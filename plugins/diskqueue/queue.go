@@ -132,6 +132,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
+		q.ids.close()
 		db.Close()
 		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
@@ -494,6 +495,7 @@ func (q *queue) close(ctx context.Context) error {
 
 func (q *queue) commitLoop() {
 	defer close(q.committerDone)
+	defer q.ids.close()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	var flushDeletes <-chan time.Time // set while deletes wait for company
