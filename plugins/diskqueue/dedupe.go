@@ -44,9 +44,9 @@ func keyOf(id string) eventKey {
 type idIndex struct {
 	window int64 // nanoseconds; 0 turns repeats detection off
 	maxIDs int
-	ids    *idTable // id → stored at (unix nanos), that of its block
-	blocks []idBlock           // on disk, oldest first
-	held   int                 // ids in blocks, counting one stored again twice
+	ids    *idTable  // id → stored at (unix nanos), that of its block
+	blocks []idBlock // on disk, oldest first
+	held   int       // ids in blocks, counting one stored again twice
 
 	staged     map[eventKey]struct{} // stored by the transaction under way
 	stagedIDs  []byte                // the same, in order: its block
