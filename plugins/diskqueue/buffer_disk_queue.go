@@ -46,7 +46,7 @@ When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of rec
 
 == Repeats
 
-A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file, so this survives restarts, and in memory for lookups; at most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first (under a sustained rate above `+"`dedupe_max_ids`"+` per window the effective window is shorter).
+A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file (one record of 16-byte ids per commit, so a big post costs in proportion to its size), so this survives restarts, and in memory for lookups, in a table outside the Go heap; an id of other than 32 hex digits is kept as 16 bytes of its SHA-256. At most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first (under a sustained rate above `+"`dedupe_max_ids`"+` per window the effective window is shorter).
 
 == Damage
 
@@ -68,7 +68,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("How long a stored event id is remembered; `0s` to keep every repeat.").
 				Default("10m"),
 			service.NewIntField(dqFieldDedupeMaxIDs).
-				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, about 100 bytes each.").
+				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 40 to 80 bytes each (a table of 24-byte slots, at most 5/8 full).").
 				Advanced().
 				Default(500_000),
 			service.NewDurationField(dqFieldRetryInitial).

@@ -89,7 +89,7 @@ func (x *idIndex) load(dedupe *bolt.Bucket) error {
 	})
 }
 
-// migrate moves the ids of a queue file written before blocks (the expiry
+// migrateExpiry moves the ids of a queue file written before blocks (the expiry
 // bucket: stored-at + id → nothing) into blocks, one per stored-at time.
 func migrateExpiry(tx *bolt.Tx) error {
 	old := tx.Bucket(bucketExpiry)
