@@ -1,5 +1,3 @@
-// Package diskqueue is the disk_queue buffer: Benthos's buffer over a bbolt
-// file, so that a post is acknowledged only once its events are on disk.
 package diskqueue
 
 import (
