@@ -392,9 +392,19 @@ func (q *queue) read(seqs []uint64) ([][]byte, error) {
 	recs := make([][]byte, len(seqs))
 	err := q.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
+		size := 0
 		for i, seq := range seqs {
-			if v := b.Get(seqKey(seq)); v != nil {
-				recs[i] = append([]byte(nil), v...)
+			recs[i] = b.Get(seqKey(seq)) // in the map: valid in this transaction only
+			size += len(recs[i])
+		}
+		// One copy for all, one object for the garbage collector; each
+		// record capped, so that appending to one cannot reach the next.
+		arena := make([]byte, 0, size)
+		for i, v := range recs {
+			if v != nil {
+				start := len(arena)
+				arena = append(arena, v...)
+				recs[i] = arena[start:len(arena):len(arena)]
 			}
 		}
 		return nil

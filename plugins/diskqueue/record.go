@@ -40,14 +40,23 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var errChecksum = errors.New("checksum mismatch")
 
 func encodeRecord(msg *service.Message, storedAt time.Time) ([]byte, error) {
+	return appendRecord(nil, msg, storedAt)
+}
+
+// appendRecord appends the record of msg to dst, so that the records of a
+// post can share one allocation.
+func appendRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte, error) {
 	body, err := msg.AsBytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading message: %w", err)
 	}
+	start := len(dst)
+	if dst == nil {
+		dst = make([]byte, 0, recordHeader+1+len(body)+256)
+	}
 	// One walk appends the pairs after a one-byte count, right for up to
 	// 127 pairs (a uvarint under 128 is one byte); more take a second walk.
-	rec := make([]byte, 4, recordHeader+1+len(body)+256)
-	rec = append(rec, recordVersion)
+	rec := append(dst, 0, 0, 0, 0, recordVersion)
 	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
 	rec = append(rec, 0)
 	pairs := 0
@@ -59,15 +68,14 @@ func encodeRecord(msg *service.Message, storedAt time.Time) ([]byte, error) {
 		pairs++
 		return nil
 	})
-	if pairs >= 0x80 {
-		pairsStart := recordHeader + 1
-		fields := append([]byte(nil), rec[pairsStart:]...)
-		rec = append(binary.AppendUvarint(rec[:recordHeader], uint64(pairs)), fields...)
+	if countAt := start + recordHeader; pairs >= 0x80 {
+		fields := append([]byte(nil), rec[countAt+1:]...)
+		rec = append(binary.AppendUvarint(rec[:countAt], uint64(pairs)), fields...)
 	} else {
-		rec[recordHeader] = byte(pairs)
+		rec[countAt] = byte(pairs)
 	}
 	rec = append(rec, body...)
-	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
+	binary.BigEndian.PutUint32(rec[start:], crc32.Checksum(rec[start+4:], castagnoli))
 	return rec, nil
 }
 
