@@ -67,7 +67,6 @@ type bigPost struct {
 type goalFlags struct {
 	repeat                    int
 	scenarios                 string
-	binaries                  string
 	duration, p99Duration     time.Duration
 	bigPost                   int
 	binary, repo, stockConfig string
