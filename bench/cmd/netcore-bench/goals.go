@@ -31,6 +31,9 @@ var goalScenarios = []string{"bare", "direct", "stock", "burst", "steady", "big-
 // goalRun is one repetition of every goal scenario.
 type goalRun struct {
 	Run    int    `json:"run"`
+	// LoadAvg is /proc/loadavg before and after the run: what else the
+	// shared machine was running meanwhile.
+	LoadAvg [2]string `json:"load_average"`
 	Bare   record `json:"bare"`
 	Bare16 record `json:"bare_16"` // the parse ceiling's latency at 16 senders, beside burst's
 	Direct record `json:"direct"`
@@ -105,6 +108,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 	var runs []goalRun
 	for rep := range f.repeat {
 		g := goalRun{Run: rep + 1}
+		g.LoadAvg[0] = loadAverage()
 		all := map[string]func(){
 			"bare": func() {
 				g.Bare = d.runOne(ctx, systemBare, goalSenders, goalEventsInPost, rep+1)
@@ -134,6 +138,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 				break
 			}
 		}
+		g.LoadAvg[1] = loadAverage()
 		fmt.Fprintf(os.Stderr, "run %d: %s\n", rep+1, g.summary())
 		runs = append(runs, g)
 		if ctx.Err() != nil {
@@ -290,6 +295,15 @@ func (d *driver) bigPost(ctx context.Context, run, n int) bigPost {
 	st, _ := d.drain(ctx, n+1, sys.exited)
 	bp.Delivered = st.Distinct - min(st.Distinct, 1)
 	return bp
+}
+
+// loadAverage is the 1-minute load average of the machine, "?" if unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if fields := strings.Fields(string(b)); err == nil && len(fields) > 0 {
+		return fields[0]
+	}
+	return "?"
 }
 
 // postOnce posts body and returns the status of the answer.

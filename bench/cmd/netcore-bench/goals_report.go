@@ -154,6 +154,10 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 	}
 	fmt.Fprintln(w, "\n## Each run")
 	fmt.Fprintln(w)
+	for _, g := range rep.Runs {
+		fmt.Fprintf(w, "Run %d: 1-minute load average of the machine %s before, %s after (2 cores; above 2, other work was waiting for them too).\n", g.Run, g.LoadAvg[0], g.LoadAvg[1])
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| run | scenario | senders | acked events/s | p50 | p99 | delivered events/s | delivered / acked | non-200 | peak RSS | CPU µs / event |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, g := range rep.Runs {
