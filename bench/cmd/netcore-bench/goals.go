@@ -30,14 +30,14 @@ var goalScenarios = []string{"bare", "direct", "stock", "burst", "steady", "big-
 
 // goalRun is one repetition of every goal scenario.
 type goalRun struct {
-	Run    int    `json:"run"`
+	Run int `json:"run"`
 	// LoadAvg is /proc/loadavg before and after the run: what else the
 	// shared machine was running meanwhile.
 	LoadAvg [2]string `json:"load_average"`
-	Bare   record `json:"bare"`
-	Bare16 record `json:"bare_16"` // the parse ceiling's latency at 16 senders, beside burst's
-	Direct record `json:"direct"`
-	Stock  record `json:"stock"`
+	Bare    record    `json:"bare"`
+	Bare16  record    `json:"bare_16"` // the parse ceiling's latency at 16 senders, beside burst's
+	Direct  record    `json:"direct"`
+	Stock   record    `json:"stock"`
 	// Burst: ours with Meiro Events answering 503, 64 senders; Burst16 is
 	// the same process with 16 senders right after, for the latency.
 	Burst   record  `json:"burst"`
