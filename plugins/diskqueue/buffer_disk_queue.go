@@ -66,7 +66,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("How long a stored event id is remembered; `0s` to keep every repeat.").
 				Default("10m"),
 			service.NewIntField(dqFieldDedupeMaxIDs).
-				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 40 to 80 bytes each (a table of 24-byte slots, at most 5/8 full).").
+				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 32 to 64 bytes each (a table of 24-byte slots, at most 3/4 full).").
 				Advanced().
 				Default(500_000),
 			service.NewDurationField(dqFieldRetryInitial).

@@ -6,8 +6,7 @@ import "encoding/binary"
 // open-addressing hash table with linear probing, in memory outside the Go
 // heap (see allocTable). It holds no pointers and the garbage collector
 // never sees it, so its size is not multiplied by GOGC's headroom as a Go
-// map's would be: 24 bytes a slot, at most 5/8 full (a lookup of an id not
-// held, the common case, then reads about 4 slots), is what it costs.
+// map's would be: 24 bytes a slot, at most 3/4 full, is what it costs.
 //
 // A slot is the id (16 bytes) then stored-at (8 bytes, unix nanoseconds);
 // stored-at 0 marks a free slot (no event is stored at the epoch).
@@ -64,7 +63,7 @@ func (t *idTable) get(k eventKey) (uint64, bool) {
 
 // set records k as stored at at (not 0).
 func (t *idTable) set(k eventKey, at uint64) {
-	if 8*(t.n+1) > 5*int(t.mask+1) {
+	if 4*(t.n+1) > 3*int(t.mask+1) {
 		t.resize(2 * int(t.mask+1))
 	}
 	i, ok := t.find(&k)

@@ -508,6 +508,11 @@ func (q *queue) commitLoop() {
 	defer q.ids.close()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	// Each commit maps a few new pages (the path to the end of each
+	// bucket is written anew each time): at 1,000 commits a second that is
+	// tens of MB of RSS a second until they are let go.
+	release := time.NewTicker(releaseEvery)
+	defer release.Stop()
 	var flushDeletes <-chan time.Time // set while deletes wait for company
 	for {
 		force := false
@@ -517,7 +522,9 @@ func (q *queue) commitLoop() {
 			flushDeletes, force = nil, true
 		case <-sweep.C:
 			q.reportStats()
+		case <-release.C:
 			_ = q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil })
+			continue // nothing to commit for it
 		case <-q.stop:
 			q.commit(true) // what was put before close is still stored and acknowledged
 			return
@@ -527,6 +534,9 @@ func (q *queue) commitLoop() {
 		}
 	}
 }
+
+// releaseEvery is how often the queue file's mapped pages are let go.
+const releaseEvery = 250 * time.Millisecond
 
 // Deletes of delivered records wait up to deleteDelay (or until deleteBatch
 // of them pile up) for a commit to ride with. Alone they cost an fsync'd
