@@ -3,9 +3,12 @@
 //
 //   - buffer_disk_queue.go: the config spec and the Benthos face (WriteBatch
 //     stores a post's events, ReadBatch leases one event at a time);
-//   - queue.go: the queue over the bbolt file: the committer that group-commits
-//     puts and deletes, leases, retries with backoff, probing while deliveries
-//     fail, damaged records moved aside;
+//   - queue.go: the queue: puts, leases, retries with backoff, probing while
+//     deliveries fail, damaged records moved aside;
+//   - file.go: opening the bbolt file, checking it and reading what it holds
+//     at start;
+//   - commit.go: the committer, the one goroutine that writes to the file:
+//     group commits of puts, deletes and moves, sweeps of forgotten ids;
 //   - record.go: a record's layout on disk (checksum, stored-at, metadata,
 //     body);
 //   - dedupe.go: the ids of stored events, for removing repeats: blocks of

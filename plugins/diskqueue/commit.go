@@ -1,0 +1,213 @@
+package diskqueue
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// commitLoop is the committer: the one goroutine that writes to the queue
+// file, until close.
+func (q *queue) commitLoop() {
+	defer close(q.committerDone)
+	defer q.ids.close()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	// Each commit maps a few new pages (the path to the end of each
+	// bucket is written anew each time): at 1,000 commits a second that is
+	// tens of MB of RSS a second until they are let go.
+	release := time.NewTicker(releaseEvery)
+	defer release.Stop()
+	var flushDeletes <-chan time.Time // set while deletes wait for company
+	for {
+		force := false
+		select {
+		case <-q.wakeWrite:
+		case <-flushDeletes:
+			flushDeletes, force = nil, true
+		case <-sweep.C:
+			q.reportStats()
+		case <-release.C:
+			_ = q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil })
+			continue // nothing to commit for it
+		case <-q.stop:
+			q.commit(true) // what was put before close is still stored and acknowledged
+			return
+		}
+		if q.commit(force) && flushDeletes == nil {
+			flushDeletes = time.After(deleteDelay)
+		}
+	}
+}
+
+// releaseEvery is how often the queue file's mapped pages are let go.
+const releaseEvery = 250 * time.Millisecond
+
+// Deletes of delivered records wait up to deleteDelay (or until deleteBatch
+// of them pile up) for a commit to ride with. Alone they cost an fsync'd
+// commit every few events while a backlog drains, and losing them in a crash
+// only means those events are delivered again, which at least once allows.
+const (
+	deleteDelay = 100 * time.Millisecond
+	deleteBatch = 4096
+)
+
+// reportStats tells onStats what waits; the oldest record is the first in
+// the file, since sequence numbers grow and failed records keep theirs.
+func (q *queue) reportStats() {
+	if q.conf.onStats == nil {
+		return
+	}
+	events, bytes := q.stats()
+	var oldest time.Duration
+	_ = q.db.View(func(tx *bolt.Tx) error {
+		if _, v := tx.Bucket(bucketEvents).Cursor().First(); v != nil {
+			if at, ok := recordStoredAt(v); ok {
+				oldest = max(time.Since(at), 0)
+			}
+		}
+		return nil
+	})
+	q.conf.onStats(events, bytes, oldest)
+}
+
+// commit writes everything pending in one transaction. Unless forced, it
+// leaves deletes that wait alone for later and says so.
+func (q *queue) commit(force bool) (deferred bool) {
+	q.mu.Lock()
+	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
+		q.mu.Unlock()
+		return true
+	}
+	work := q.pending
+	q.pending = pendingWrites{}
+	q.mu.Unlock()
+
+	now := time.Now()
+	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
+	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
+	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
+		if !sweepDue || !q.ids.sweepNeeded(cutoff) {
+			q.lastSweep = now // an idle queue makes no commits
+			return false
+		}
+	}
+	stored := make([][]uint64, len(work.puts))
+	dups := make([]int, len(work.puts))
+	dupBytes := make([]int64, len(work.puts))
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
+		q.ids.begin()
+		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
+		for i, op := range work.puts {
+			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
+			for j, rec := range op.records {
+				id := op.ids[j]
+				if id != "" && q.ids.enabled() {
+					if q.ids.remember(id, cutoff) {
+						dups[i]++
+						dupBytes[i] += int64(len(rec))
+						continue
+					}
+				}
+				seq, err := events.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := events.Put(seqKey(seq), rec); err != nil {
+					return err
+				}
+				stored[i] = append(stored[i], seq)
+			}
+		}
+		for _, seq := range work.deletes {
+			if err := events.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
+			return err
+		}
+		if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
+			return err
+		}
+		if sweepDue {
+			return q.ids.sweep(dedupe, cutoff)
+		}
+		return nil
+	})
+	if sweepDue && err == nil {
+		q.lastSweep = now
+	}
+
+	q.mu.Lock()
+	if err != nil {
+		// Deletes and moves are retried with the next commit; the puts
+		// failed and their posts are refused.
+		q.pending.deletes = append(q.pending.deletes, work.deletes...)
+		q.pending.damaged = append(q.pending.damaged, work.damaged...)
+		for _, op := range work.puts {
+			q.events -= int64(len(op.records))
+			q.bytes -= op.size
+		}
+	} else {
+		q.ids.commit()
+		for i := range work.puts {
+			q.ready = append(q.ready, stored[i]...)
+			q.events -= int64(dups[i])
+			q.bytes -= dupBytes[i]
+		}
+	}
+	q.mu.Unlock()
+	signal(q.wakeRead)
+	for i, op := range work.puts {
+		if err == nil && dups[i] > 0 && q.conf.onDeduplicated != nil {
+			q.conf.onDeduplicated(dups[i])
+		}
+		op.done(err)
+	}
+	return false
+}
+
+// growthStep is how far beyond what it needs the file grows when a commit
+// runs past its end: a quarter of its size, from 64 KiB to 64 MiB. Each
+// growth costs an fsync of the file's size, so a file that keeps growing
+// grows in steps; bbolt's own step (16 MiB, with the map sized for a full
+// queue) would make even an empty queue's file 16 MiB.
+func growthStep(size int64) int {
+	return int(min(max(size/4, 64<<10), 64<<20))
+}
+
+// appendOnly tunes a bucket whose keys only ever grow (sequence numbers,
+// times): pages are filled whole before a new one is started, instead of
+// bbolt's default of splitting at half, which for appends leaves every page
+// half empty: twice the pages to write, and twice the file.
+func appendOnly(b *bolt.Bucket) *bolt.Bucket {
+	b.FillPercent = 1.0
+	return b
+}
+
+func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
+	for _, seq := range seqs {
+		k := seqKey(seq)
+		if v := from.Get(k); v != nil {
+			if err := to.Put(k, append([]byte(nil), v...)); err != nil {
+				return err
+			}
+			if err := from.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxSweep bounds the ids forgotten in one commit, so that a sweep after a
+// long pause does not make one huge transaction; the next sweeps go on.
+// Expired ids left over meanwhile are still not taken for repeats
+// (remember compares times).
+const maxSweep = 10000
+
+// sweepEvery is how often forgotten ids are swept; a little under the
+// committer's one-second tick, so that no tick is skipped.
+const sweepEvery = 900 * time.Millisecond

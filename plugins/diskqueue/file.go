@@ -1,0 +1,104 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// openDB opens the bbolt file. bbolt panics on some damaged pages; that
+// is turned into an error here, so that the start stops with a message.
+func openDB(path string, maxBytes int64) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", errDamaged, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      2 * time.Second,
+		FreelistType: bolt.FreelistMapType,
+		PageSize:     16 << 10,
+		// The map is sized at open for a full queue, so that bbolt does not
+		// remap while the file grows: a remap copies every key and value of
+		// the commit under way to the heap (a big post's whole 50 MB, again
+		// at each doubling) and waits for every read transaction to end. The
+		// map is address space only; RSS counts the pages read.
+		InitialMmapSize: int(min(max(2*maxBytes, 256<<20), 16<<30)),
+		// The free list is kept in the file (the default): rebuilding it on
+		// open reads every page in a goroutine of bbolt's own, where a
+		// damaged page would crash the process instead of stopping the start.
+	})
+	if err == nil {
+		db.AllocSize = growthStep(0) // see growthStep; set again by each commit
+	}
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
+	}
+	return db, err
+}
+
+var errDamaged = errors.New("the file is damaged; move it aside to start with an empty queue (its events are then not delivered)")
+
+// load creates the buckets and reads what waits for delivery. With
+// checkOnStart it first reads every page of the file and checks its
+// structure, so that damage stops the start instead of surfacing later.
+func (q *queue) load() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", errDamaged, r)
+		}
+	}()
+	if q.conf.checkOnStart {
+		if err := q.check(); err != nil {
+			return err
+		}
+	}
+	return q.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+			q.ready = append(q.ready, binary.BigEndian.Uint64(k))
+			q.events++
+			q.bytes += int64(len(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := migrateExpiry(tx); err != nil {
+			return err
+		}
+		return q.ids.load(tx.Bucket(bucketDedupe))
+	})
+}
+
+// check reads every key and value, here, where a panic of bbolt on a
+// damaged page is recovered by load; then bbolt's own check compares the
+// free list with the pages in use. (That check runs in a goroutine of its
+// own, where a panic could not be recovered: the walk first makes sure it
+// will not meet a page it cannot read.)
+func (q *queue) check() error {
+	return q.db.View(func(tx *bolt.Tx) error {
+		err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(_, _ []byte) error { return nil })
+		})
+		if err != nil {
+			return err
+		}
+		var damage []error
+		for err := range tx.Check() {
+			damage = append(damage, err)
+		}
+		if len(damage) > 0 {
+			return fmt.Errorf("%w: %w", errDamaged, errors.Join(damage...))
+		}
+		return nil
+	})
+}
