@@ -153,7 +153,9 @@ func (q *queue) commit(force bool) (deferred bool) {
 	} else {
 		q.ids.commit()
 		for i := range work.puts {
-			q.ready = append(q.ready, stored[i]...)
+			for _, seq := range stored[i] {
+				q.ready.push(seq)
+			}
 			q.events -= int64(dups[i])
 			q.bytes -= dupBytes[i]
 		}

@@ -64,7 +64,7 @@ func (q *queue) load() (err error) {
 			}
 		}
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-			q.ready = append(q.ready, binary.BigEndian.Uint64(k))
+			q.ready.push(binary.BigEndian.Uint64(k))
 			q.events++
 			q.bytes += int64(len(v))
 			return nil

@@ -64,7 +64,7 @@ type queue struct {
 
 	mu      sync.Mutex
 	pending pendingWrites
-	ready   []uint64 // committed and not leased, oldest first
+	ready   seqRuns // committed and not leased, oldest first
 	// readAhead holds records of ready read before their turn.
 	readAhead map[uint64][]byte
 	retries   retryHeap
@@ -187,7 +187,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			rec = q.readAhead[seq]
 			delete(q.readAhead, seq)
 			if rec == nil {
-				upcoming = append(upcoming, q.ready[:min(len(q.ready), readAheadSize)]...)
+				upcoming = q.ready.appendFirst(upcoming, readAheadSize)
 			}
 		}
 		q.mu.Unlock()
@@ -282,12 +282,7 @@ func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Du
 		}
 		wait = q.retries[0].due.Sub(now)
 	}
-	if len(q.ready) > 0 {
-		seq = q.ready[0]
-		q.ready = q.ready[1:]
-		if len(q.ready) == 0 {
-			q.ready = nil // let the backing array go
-		}
+	if seq, ok := q.ready.pop(); ok {
 		return seq, 0, 0, true
 	}
 	return 0, 0, wait, false
