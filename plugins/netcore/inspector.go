@@ -237,3 +237,22 @@ table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #
 {{if .Excerpt}}<h2>Start of the body</h2><pre>{{.Excerpt}}</pre>{{end}}
 </body></html>{{end}}
 `))
+
+// inspectBodyLimit is the largest post whose events the inspector keeps.
+const inspectBodyLimit = 256 << 10
+
+// inspected is what the inspector keeps of a request.
+func inspected(requestID string, received time.Time, client netip.Addr, a answer) inspectedPost {
+	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes}
+	if client.IsValid() {
+		p.Client = client.String()
+	}
+	if a.post != nil {
+		p.Summary, p.Events = panelList(a.post.Panels, "%s (%d)", ", "), a.post.EventCount()
+		if len(a.post.Data) <= inspectBodyLimit {
+			p.Panels = a.post.Panels
+		}
+	}
+	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])
+	return p
+}

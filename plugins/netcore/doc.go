@@ -1,0 +1,25 @@
+// Package netcore holds the stages that take a Netcore CE post apart: the
+// netcore_webhook input that receives it and the netcore_explode processor
+// that splits it into single events.
+//
+// Receiving (the netcore_webhook input):
+//   - input_netcore_webhook.go: the config spec, config parsing and the
+//     server's lifecycle (Connect, ReadBatch, Close);
+//   - webhook_request.go: the path of one request, from the client address
+//     to the answer (checks in the documented order, reading the body within
+//     its budget, waiting for the pipeline's acknowledgement);
+//   - webhook_record.go: what is kept of each request (metrics, the log line,
+//     rejected bodies), with refusal lines rate-limited;
+//   - body_budget.go: the bound on the bytes of bodies being read at once;
+//   - allowlist.go: client addresses, allowlists and trusted proxies;
+//   - decode.go: form and JSON bodies into a Post, with the exact reason a
+//     body is refused;
+//   - rejected.go: the file of rejected posts, kept whole for inspection;
+//   - inspector.go: the read-only page of the latest posts.
+//
+// Exploding (the netcore_explode processor, processor_netcore_explode.go):
+// one message per event, with panel_name, event_time and event_id added.
+//
+// Delivering: processor_netcore_json_array.go turns a batch into one JSON
+// array for endpoints that take arrays.
+package netcore

@@ -1,0 +1,199 @@
+package netcore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// answer is how a request ends: what is sent back and what is logged.
+type answer struct {
+	status     int
+	reason     string // for errors, sent to the client and logged
+	retryAfter time.Duration
+	post       *Post
+	body       []byte // kept for rejected posts
+	bodyBytes  int64
+}
+
+func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	requestID := newRequestID()
+	rw.Header().Set("X-Request-Id", requestID)
+
+	client, err := clientAddress(r, w.conf.trustedProxies)
+	var a answer
+	if err != nil {
+		a = answer{status: http.StatusForbidden, reason: err.Error()}
+	} else {
+		a = w.handle(r, client, requestID, received)
+	}
+	w.respond(rw, requestID, a)
+	w.record(r, requestID, client, received, a)
+}
+
+// readBody reads the whole body, up to limit bytes. A body of known length
+// is read into one buffer of that size: io.ReadAll alone grows its buffer
+// step by step, which was an eighth of all memory allocated under load.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	n, err := io.ReadFull(body, buf)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, r.ContentLength, err)
+		}
+		return buf[:n], err
+	}
+	return buf, nil
+}
+
+// handle runs the checks in the documented order and, for a good post, waits
+// for the pipeline's acknowledgement.
+func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
+	if !w.conf.allowed.contains(client) {
+		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
+	}
+	if r.URL.Path != w.conf.path {
+		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}
+	}
+	if r.Method != http.MethodPost {
+		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}
+	}
+	if wait, limited := w.rateLimited(r.Context()); limited {
+		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}
+	}
+	select {
+	case w.inFlight <- struct{}{}:
+		defer func() { <-w.inFlight }()
+	default:
+		return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
+			reason: fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)}
+	}
+	if r.ContentLength > w.conf.maxBodyBytes {
+		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
+			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
+	}
+	body, err := readBody(r, w.conf.maxBodyBytes)
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+		}
+		// The body did not arrive whole (too slow, or cut): nothing is wrong
+		// with the post itself, so the sender is told to post it again.
+		return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
+	}
+	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			rej = badRequest("%s", err)
+		}
+		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
+	}
+
+	msg := service.NewMessage(post.Data)
+	msg.MetaSetMut("netcore_client_ip", client.String())
+	msg.MetaSetMut("netcore_request_id", requestID)
+	msg.MetaSetMut("netcore_received_at", received.UTC().Format(time.RFC3339Nano))
+	msg = withPost(msg, post)
+	return w.store(r.Context(), msg, post, int64(len(body)))
+}
+
+// store hands the post to the pipeline and waits for its acknowledgement,
+// bounded by ack_timeout. Only a nil ack becomes a 200.
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Post, size int64) answer {
+	unavailable := func(reason string) answer {
+		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
+	}
+	timeout := time.NewTimer(w.conf.ackTimeout)
+	defer timeout.Stop()
+	h := handoff{batch: service.MessageBatch{msg}, acked: make(chan error, 1)}
+	select {
+	case w.posts <- h:
+	case <-w.stopping:
+		return unavailable("shutting down; post again shortly")
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("the pipeline did not take the post within %s", w.conf.ackTimeout))
+	case <-ctx.Done():
+		return unavailable("client went away before the post was stored")
+	}
+	select {
+	case err := <-h.acked:
+		if err != nil {
+			return unavailable(fmt.Sprintf("events were not stored: %v", err))
+		}
+		return answer{status: http.StatusOK, post: post, bodyBytes: size}
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
+	}
+}
+
+func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
+	if w.conf.rateLimit == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	var rlErr error
+	if err := w.res.AccessRateLimit(ctx, w.conf.rateLimit, func(rl service.RateLimit) {
+		wait, rlErr = rl.Access(ctx)
+	}); err != nil || rlErr != nil {
+		// A broken limiter must not turn posts away: they are still bounded
+		// by everything after it.
+		w.log.Warnf("rate_limit %s: %v", w.conf.rateLimit, errors.Join(err, rlErr))
+		return 0, false
+	}
+	return wait, wait > 0
+}
+
+func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answer) {
+	rw.Header().Set("Content-Type", "application/json")
+	if a.retryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
+	}
+	if a.status == http.StatusMethodNotAllowed {
+		rw.Header().Set("Allow", http.MethodPost)
+	}
+	rw.WriteHeader(a.status)
+	var reply any
+	if a.status == http.StatusOK {
+		reply = struct {
+			Status    string `json:"status"`
+			Events    int    `json:"events"`
+			RequestID string `json:"request_id"`
+		}{"stored", a.post.EventCount(), requestID}
+	} else {
+		reply = struct {
+			Error     string `json:"error"`
+			RequestID string `json:"request_id"`
+		}{a.reason, requestID}
+	}
+	enc := json.NewEncoder(rw)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(reply)
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
