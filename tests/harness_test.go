@@ -111,7 +111,7 @@ func startProcess(t testing.TB, o options) *process {
 		admin:   "http://" + adminAddr,
 		exited:  make(chan struct{}),
 	}
-	args := []string{"run", "--set", "http.address=" + adminAddr}
+	args := []string{"run"}
 	for _, s := range o.set {
 		args = append(args, "--set", s)
 	}
@@ -125,7 +125,7 @@ func startProcess(t testing.TB, o options) *process {
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = o.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir)
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
 	for k, v := range o.env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}

@@ -121,3 +121,11 @@ func forwardedFor(h http.Header) []string {
 	}
 	return hops
 }
+
+// CheckAddressList reports whether list, IPs and CIDR prefixes separated by
+// commas, would be accepted by allowed_ips and trusted_proxies, so that a bad
+// environment variable can be named before the config is read.
+func CheckAddressList(list string) error {
+	_, err := parseAddressSet([]string{list})
+	return err
+}

@@ -15,31 +15,32 @@ import (
 )
 
 const (
-	wiFieldAddress           = "address"
-	wiFieldPath              = "path"
-	wiFieldAllowedIPs        = "allowed_ips"
-	wiFieldTrustedProxies    = "trusted_proxies"
-	wiFieldMaxBodyBytes      = "max_body_bytes"
-	wiFieldReadHeaderTimeout = "read_header_timeout"
-	wiFieldReadTimeout       = "read_timeout"
-	wiFieldWriteTimeout      = "write_timeout"
-	wiFieldIdleTimeout       = "idle_timeout"
-	wiFieldAckTimeout        = "ack_timeout"
-	wiFieldRetryAfter        = "retry_after"
-	wiFieldRateLimit         = "rate_limit"
-	wiFieldTLS               = "tls"
-	wiFieldTLSEnabled        = "enabled"
-	wiFieldTLSCertFile       = "cert_file"
-	wiFieldTLSKeyFile        = "key_file"
-	wiFieldRejectedFile      = "rejected_file"
-	wiFieldRejectedMaxBytes  = "rejected_max_bytes"
-	wiFieldLogPosts          = "log_posts"
-	wiFieldMaxEventsPerPost  = "max_events_per_post"
-	wiFieldMaxInFlight       = "max_in_flight"
-	wiFieldInspect           = "inspect"
-	wiFieldInspectAddress    = "address"
-	wiFieldInspectPosts      = "posts"
-	wiFieldInspectMask       = "mask_personal"
+	wiFieldAddress              = "address"
+	wiFieldPath                 = "path"
+	wiFieldAllowedIPs           = "allowed_ips"
+	wiFieldTrustedProxies       = "trusted_proxies"
+	wiFieldMaxBodyBytes         = "max_body_bytes"
+	wiFieldReadHeaderTimeout    = "read_header_timeout"
+	wiFieldReadTimeout          = "read_timeout"
+	wiFieldWriteTimeout         = "write_timeout"
+	wiFieldIdleTimeout          = "idle_timeout"
+	wiFieldAckTimeout           = "ack_timeout"
+	wiFieldRetryAfter           = "retry_after"
+	wiFieldRateLimit            = "rate_limit"
+	wiFieldTLS                  = "tls"
+	wiFieldTLSEnabled           = "enabled"
+	wiFieldTLSCertFile          = "cert_file"
+	wiFieldTLSKeyFile           = "key_file"
+	wiFieldRejectedFile         = "rejected_file"
+	wiFieldRejectedMaxBytes     = "rejected_max_bytes"
+	wiFieldLogPosts             = "log_posts"
+	wiFieldMaxEventsPerPost     = "max_events_per_post"
+	wiFieldMaxInFlight          = "max_in_flight"
+	wiFieldMaxBodyBytesInFlight = "max_body_bytes_in_flight"
+	wiFieldInspect              = "inspect"
+	wiFieldInspectAddress       = "address"
+	wiFieldInspectPosts         = "posts"
+	wiFieldInspectMask          = "mask_personal"
 )
 
 func webhookInputSpec() *service.ConfigSpec {
@@ -97,6 +98,10 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Description("The most posts being read, checked and stored at once; beyond it a post is answered 503 with `Retry-After` at once, so that a flood cannot exhaust memory.").
 				Advanced().
 				Default(1024),
+			service.NewIntField(wiFieldMaxBodyBytesInFlight).
+				Description("The most bytes of request bodies held at once, across all connections: the memory budget of bodies being read and stored. A body of known length takes its whole length from it before a byte is read; past the budget a post is answered 503 with `Retry-After` without reading more. Must be at least `max_body_bytes`. Raise `GOMEMLIMIT` with it.").
+				Advanced().
+				Default(256<<20),
 			service.NewDurationField(wiFieldReadHeaderTimeout).
 				Description("How long a client may take to send its headers. Cuts connections that trickle headers in (slowloris).").
 				Advanced().
@@ -174,128 +179,169 @@ func init() {
 
 // webhookConfig is the parsed configuration of a netcore_webhook input.
 type webhookConfig struct {
-	address           string
-	path              string
-	allowed           addressSet
-	trustedProxies    addressSet
-	maxBodyBytes      int64
-	readHeaderTimeout time.Duration
-	readTimeout       time.Duration
-	writeTimeout      time.Duration
-	idleTimeout       time.Duration
-	ackTimeout        time.Duration
-	retryAfter        time.Duration
-	rateLimit         string
-	tlsEnabled        bool
-	tlsCertFile       string
-	tlsKeyFile        string
-	rejectedFile      string
-	rejectedMaxBytes  int64
-	logPosts          bool
-	maxEventsPerPost  int
-	maxInFlight       int
-	inspectAddress    string
-	inspectPosts      int
-	inspectMask       bool
+	address              string
+	path                 string
+	allowed              addressSet
+	trustedProxies       addressSet
+	maxBodyBytes         int64
+	readHeaderTimeout    time.Duration
+	readTimeout          time.Duration
+	writeTimeout         time.Duration
+	idleTimeout          time.Duration
+	ackTimeout           time.Duration
+	retryAfter           time.Duration
+	rateLimit            string
+	tlsEnabled           bool
+	tlsCertFile          string
+	tlsKeyFile           string
+	rejectedFile         string
+	rejectedMaxBytes     int64
+	logPosts             bool
+	maxEventsPerPost     int
+	maxInFlight          int
+	maxBodyBytesInFlight int64
+	inspectAddress       string
+	inspectPosts         int
+	inspectMask          bool
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
-	if c.address, err = conf.FieldString(wiFieldAddress); err != nil {
-		return c, err
-	}
-	if c.path, err = conf.FieldString(wiFieldPath); err != nil {
-		return c, err
-	}
-	if !strings.HasPrefix(c.path, "/") {
-		return c, fmt.Errorf("%s %q must start with /", wiFieldPath, c.path)
-	}
-	for field, set := range map[string]*addressSet{wiFieldAllowedIPs: &c.allowed, wiFieldTrustedProxies: &c.trustedProxies} {
-		entries, err := conf.FieldStringList(field)
-		if err != nil {
-			return c, err
-		}
-		if *set, err = parseAddressSet(entries); err != nil {
-			return c, fmt.Errorf("%s: %w", field, err)
-		}
-	}
-	if len(c.allowed) == 0 {
-		return c, fmt.Errorf("%s is empty, so nobody could post: list the sender addresses, or 0.0.0.0/0 and ::/0 to allow all", wiFieldAllowedIPs)
-	}
-	maxBody, err := conf.FieldInt(wiFieldMaxBodyBytes)
-	if err != nil {
-		return c, err
-	}
-	if maxBody <= 0 {
-		return c, fmt.Errorf("%s must be positive, got %d", wiFieldMaxBodyBytes, maxBody)
-	}
-	c.maxBodyBytes = int64(maxBody)
-	for field, d := range map[string]*time.Duration{
-		wiFieldReadHeaderTimeout: &c.readHeaderTimeout,
-		wiFieldReadTimeout:       &c.readTimeout,
-		wiFieldWriteTimeout:      &c.writeTimeout,
-		wiFieldIdleTimeout:       &c.idleTimeout,
-		wiFieldAckTimeout:        &c.ackTimeout,
-		wiFieldRetryAfter:        &c.retryAfter,
+	for _, parse := range []func(*service.ParsedConfig, *webhookConfig) error{
+		parseAddressing, parseLimits, parseTimeouts, parseTLS, parseKeeping,
 	} {
-		if *d, err = conf.FieldDuration(field); err != nil {
+		if err := parse(conf, &c); err != nil {
 			return c, err
-		}
-	}
-	if conf.Contains(wiFieldRateLimit) {
-		if c.rateLimit, err = conf.FieldString(wiFieldRateLimit); err != nil {
-			return c, err
-		}
-	}
-	tlsConf := conf.Namespace(wiFieldTLS)
-	if c.tlsEnabled, err = tlsConf.FieldBool(wiFieldTLSEnabled); err != nil {
-		return c, err
-	}
-	if c.tlsCertFile, err = tlsConf.FieldString(wiFieldTLSCertFile); err != nil {
-		return c, err
-	}
-	if c.tlsKeyFile, err = tlsConf.FieldString(wiFieldTLSKeyFile); err != nil {
-		return c, err
-	}
-	if c.tlsEnabled && (c.tlsCertFile == "" || c.tlsKeyFile == "") {
-		return c, errors.New("tls is enabled but cert_file or key_file is empty")
-	}
-	if c.rejectedFile, err = conf.FieldString(wiFieldRejectedFile); err != nil {
-		return c, err
-	}
-	maxRejected, err := conf.FieldInt(wiFieldRejectedMaxBytes)
-	if err != nil {
-		return c, err
-	}
-	c.rejectedMaxBytes = int64(maxRejected)
-	if c.logPosts, err = conf.FieldBool(wiFieldLogPosts); err != nil {
-		return c, err
-	}
-	if c.maxEventsPerPost, err = conf.FieldInt(wiFieldMaxEventsPerPost); err != nil {
-		return c, err
-	}
-	if c.maxInFlight, err = conf.FieldInt(wiFieldMaxInFlight); err != nil {
-		return c, err
-	}
-	inspect := conf.Namespace(wiFieldInspect)
-	if c.inspectAddress, err = inspect.FieldString(wiFieldInspectAddress); err != nil {
-		return c, err
-	}
-	if c.inspectPosts, err = inspect.FieldInt(wiFieldInspectPosts); err != nil {
-		return c, err
-	}
-	if c.inspectMask, err = inspect.FieldBool(wiFieldInspectMask); err != nil {
-		return c, err
-	}
-	for field, v := range map[string]int{
-		wiFieldMaxEventsPerPost:                    c.maxEventsPerPost,
-		wiFieldMaxInFlight:                         c.maxInFlight,
-		wiFieldInspect + "." + wiFieldInspectPosts: c.inspectPosts,
-	} {
-		if v <= 0 {
-			return c, fmt.Errorf("%s must be positive, got %d", field, v)
 		}
 	}
 	return c, nil
+}
+
+// parseAddressing reads where the receiver listens and who may post.
+func parseAddressing(conf *service.ParsedConfig, c *webhookConfig) (err error) {
+	if c.address, err = conf.FieldString(wiFieldAddress); err != nil {
+		return err
+	}
+	if c.path, err = conf.FieldString(wiFieldPath); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(c.path, "/") {
+		return fmt.Errorf("%s %q must start with /", wiFieldPath, c.path)
+	}
+	// A slice, not a map, so that of two bad fields the same one is
+	// reported every time.
+	for _, f := range []struct {
+		field string
+		set   *addressSet
+	}{{wiFieldAllowedIPs, &c.allowed}, {wiFieldTrustedProxies, &c.trustedProxies}} {
+		entries, err := conf.FieldStringList(f.field)
+		if err != nil {
+			return err
+		}
+		if *f.set, err = parseAddressSet(entries); err != nil {
+			return fmt.Errorf("%s: %w", f.field, err)
+		}
+	}
+	if len(c.allowed) == 0 {
+		return fmt.Errorf("%s is empty, so nobody could post: list the sender addresses, or 0.0.0.0/0 and ::/0 to allow all", wiFieldAllowedIPs)
+	}
+	if conf.Contains(wiFieldRateLimit) {
+		c.rateLimit, err = conf.FieldString(wiFieldRateLimit)
+	}
+	return err
+}
+
+// parseLimits reads the bounds on what one post, and all posts at once, may
+// hold.
+func parseLimits(conf *service.ParsedConfig, c *webhookConfig) (err error) {
+	var maxBody, maxBodies int
+	for _, f := range []struct {
+		field string
+		v     *int
+	}{
+		{wiFieldMaxBodyBytes, &maxBody},
+		{wiFieldMaxEventsPerPost, &c.maxEventsPerPost},
+		{wiFieldMaxInFlight, &c.maxInFlight},
+		{wiFieldMaxBodyBytesInFlight, &maxBodies},
+	} {
+		if *f.v, err = positiveInt(conf, f.field); err != nil {
+			return err
+		}
+	}
+	c.maxBodyBytes, c.maxBodyBytesInFlight = int64(maxBody), int64(maxBodies)
+	if c.maxBodyBytesInFlight < c.maxBodyBytes {
+		return fmt.Errorf("%s (%d) is below %s (%d), so the largest post could never be read: raise it", wiFieldMaxBodyBytesInFlight, maxBodies, wiFieldMaxBodyBytes, maxBody)
+	}
+	return nil
+}
+
+// positiveInt reads an integer field that must be over zero.
+func positiveInt(conf *service.ParsedConfig, field string) (int, error) {
+	v, err := conf.FieldInt(field)
+	if err == nil && v <= 0 {
+		err = fmt.Errorf("%s must be positive, got %d", field, v)
+	}
+	return v, err
+}
+
+func parseTimeouts(conf *service.ParsedConfig, c *webhookConfig) (err error) {
+	for _, f := range []struct {
+		field string
+		d     *time.Duration
+	}{
+		{wiFieldReadHeaderTimeout, &c.readHeaderTimeout},
+		{wiFieldReadTimeout, &c.readTimeout},
+		{wiFieldWriteTimeout, &c.writeTimeout},
+		{wiFieldIdleTimeout, &c.idleTimeout},
+		{wiFieldAckTimeout, &c.ackTimeout},
+		{wiFieldRetryAfter, &c.retryAfter},
+	} {
+		if *f.d, err = conf.FieldDuration(f.field); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseTLS(conf *service.ParsedConfig, c *webhookConfig) (err error) {
+	tlsConf := conf.Namespace(wiFieldTLS)
+	if c.tlsEnabled, err = tlsConf.FieldBool(wiFieldTLSEnabled); err != nil {
+		return err
+	}
+	if c.tlsCertFile, err = tlsConf.FieldString(wiFieldTLSCertFile); err != nil {
+		return err
+	}
+	if c.tlsKeyFile, err = tlsConf.FieldString(wiFieldTLSKeyFile); err != nil {
+		return err
+	}
+	if c.tlsEnabled && (c.tlsCertFile == "" || c.tlsKeyFile == "") {
+		return errors.New("tls is enabled but cert_file or key_file is empty: name both, or turn tls off")
+	}
+	return nil
+}
+
+// parseKeeping reads what is kept of posts: the rejected file, the log line
+// and the inspector.
+func parseKeeping(conf *service.ParsedConfig, c *webhookConfig) (err error) {
+	if c.rejectedFile, err = conf.FieldString(wiFieldRejectedFile); err != nil {
+		return err
+	}
+	maxRejected, err := conf.FieldInt(wiFieldRejectedMaxBytes)
+	if err != nil {
+		return err
+	}
+	c.rejectedMaxBytes = int64(maxRejected)
+	if c.logPosts, err = conf.FieldBool(wiFieldLogPosts); err != nil {
+		return err
+	}
+	inspect := conf.Namespace(wiFieldInspect)
+	if c.inspectAddress, err = inspect.FieldString(wiFieldInspectAddress); err != nil {
+		return err
+	}
+	if c.inspectPosts, err = positiveInt(inspect, wiFieldInspectPosts); err != nil {
+		return fmt.Errorf("%s: %w", wiFieldInspect, err)
+	}
+	c.inspectMask, err = inspect.FieldBool(wiFieldInspectMask)
+	return err
 }
 
 // webhookInput serves Netcore's posts and hands each accepted one to the
@@ -308,8 +354,10 @@ type webhookInput struct {
 
 	posts    chan handoff
 	inFlight chan struct{} // a slot per post being handled
+	bodies   bodyBudget    // bytes of bodies held by requests
 
 	panels     panelLabels
+	refusals   *refusalLines
 	mPosts     *service.MetricCounter // by status
 	mReceived  *service.MetricCounter // events of stored posts, by panel
 	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
@@ -343,6 +391,8 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		log:      res.Logger(),
 		posts:    make(chan handoff),
 		inFlight: make(chan struct{}, c.maxInFlight),
+		bodies:   bodyBudget{limit: c.maxBodyBytesInFlight},
+		refusals: newRefusalLines(),
 		stopping: make(chan struct{}),
 
 		mPosts:     res.Metrics().NewCounter("netcore_posts_total", "status"),

@@ -14,18 +14,7 @@ const logExcerptBytes = 256
 // record counts and logs the request, and keeps rejected bodies for
 // inspection.
 func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
-	w.mPosts.Incr(1, strconv.Itoa(a.status))
-	if a.bodyBytes > 0 {
-		w.mPostBytes.Timing(a.bodyBytes)
-	}
-	if a.post != nil {
-		w.mAck.Timing(time.Since(received).Nanoseconds())
-	}
-	if a.status == http.StatusOK {
-		for _, panel := range a.post.Panels {
-			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
-		}
-	}
+	w.count(received, a)
 	if w.inspector != nil {
 		w.inspector.add(inspected(requestID, received, client, a))
 	}
@@ -48,23 +37,52 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		if w.conf.logPosts {
 			w.log.With(fields...).Info("Netcore post stored")
 		}
+	case a.post == nil && len(a.body) == 0:
+		// Refused before a post was read: rate-limited, since a client can
+		// repeat these as fast as it likes.
+		if skipped, ok := w.refusals.admit(client, a.status, received); ok {
+			w.log.With(append(fields, "reason", a.reason, "refusals_not_logged", skipped)...).Warn("Netcore request refused")
+		}
 	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
 		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
 	default:
-		excerpt := a.body
-		if len(excerpt) > logExcerptBytes {
-			excerpt = excerpt[:logExcerptBytes]
+		w.keepRejected(r, requestID, clientIP, received, a, fields)
+	}
+}
+
+// count updates the metrics of a request.
+func (w *webhookInput) count(received time.Time, a answer) {
+	w.mPosts.Incr(1, strconv.Itoa(a.status))
+	if a.bodyBytes > 0 {
+		w.mPostBytes.Timing(a.bodyBytes)
+	}
+	if a.post != nil {
+		w.mAck.Timing(time.Since(received).Nanoseconds())
+	}
+	if a.status == http.StatusOK {
+		for _, panel := range a.post.Panels {
+			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
 		}
-		w.log.With(append(fields, "reason", a.reason, "excerpt", string(excerpt))...).Warn("Netcore post rejected")
-		if w.rejected != nil && len(a.body) > 0 {
-			err := w.rejected.keep(rejectedPost{
-				Time: received.UTC(), RequestID: requestID, ClientIP: clientIP, Status: a.status,
-				Reason: a.reason, ContentType: r.Header.Get("Content-Type"), BodyBytes: a.bodyBytes,
-			}, a.body)
-			if err != nil {
-				w.log.Errorf("Keeping rejected post %s: %v", requestID, err)
-			}
-		}
+	}
+}
+
+// keepRejected logs a rejected post with an excerpt and keeps its body whole
+// in the rejected file.
+func (w *webhookInput) keepRejected(r *http.Request, requestID, clientIP string, received time.Time, a answer, fields []any) {
+	excerpt := a.body
+	if len(excerpt) > logExcerptBytes {
+		excerpt = excerpt[:logExcerptBytes]
+	}
+	w.log.With(append(fields, "reason", a.reason, "excerpt", string(excerpt))...).Warn("Netcore post rejected")
+	if w.rejected == nil || len(a.body) == 0 {
+		return
+	}
+	err := w.rejected.keep(rejectedPost{
+		Time: received.UTC(), RequestID: requestID, ClientIP: clientIP, Status: a.status,
+		Reason: a.reason, ContentType: r.Header.Get("Content-Type"), BodyBytes: a.bodyBytes,
+	}, a.body)
+	if err != nil {
+		w.log.Errorf("Keeping rejected post %s: %v", requestID, err)
 	}
 }
 

@@ -43,23 +43,34 @@ func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.record(r, requestID, client, received, a)
 }
 
-// readBody reads the whole body, up to limit bytes. A body of known length
-// is read into one buffer of that size: io.ReadAll alone grows its buffer
-// step by step, which was an eighth of all memory allocated under load.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	if r.ContentLength <= 0 || r.ContentLength > limit {
-		return io.ReadAll(body)
+// readBody reads the whole body, up to max_body_bytes, within the budget for
+// bodies being read at once. A body of known length takes its length from
+// the budget before a byte is read and is read into one buffer of that size
+// (io.ReadAll alone grows its buffer step by step, which was an eighth of
+// all memory allocated under load); a body of unknown length takes from the
+// budget as it arrives. release gives back what was taken: call it when the
+// request ends, since the body is held until then.
+func (w *webhookInput) readBody(r *http.Request) (body []byte, release func(), err error) {
+	limited := http.MaxBytesReader(nil, r.Body, w.conf.maxBodyBytes)
+	if r.ContentLength <= 0 || r.ContentLength > w.conf.maxBodyBytes {
+		br := &budgetedReader{r: limited, budget: &w.bodies}
+		body, err = io.ReadAll(br)
+		return body, func() { w.bodies.give(br.held) }, err
 	}
-	buf := make([]byte, r.ContentLength)
-	n, err := io.ReadFull(body, buf)
+	size := r.ContentLength
+	if !w.bodies.take(size) {
+		return nil, func() {}, errBudgetSpent
+	}
+	release = func() { w.bodies.give(size) }
+	buf := make([]byte, size)
+	n, err := io.ReadFull(limited, buf)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, r.ContentLength, err)
+			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, size, err)
 		}
-		return buf[:n], err
+		return buf[:n], release, err
 	}
-	return buf, nil
+	return buf, release, nil
 }
 
 // handle runs the checks in the documented order and, for a good post, waits
@@ -88,8 +99,13 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
 			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
 	}
-	body, err := readBody(r, w.conf.maxBodyBytes)
+	body, release, err := w.readBody(r)
+	defer release()
 	if err != nil {
+		if errors.Is(err, errBudgetSpent) {
+			return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
+				reason: fmt.Sprintf("busy: bodies being read already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight)}
+		}
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
 				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
@@ -169,6 +185,11 @@ func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answe
 	rw.Header().Set("Content-Type", "application/json")
 	if a.retryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
+	}
+	if a.status == http.StatusForbidden {
+		// A refused client gets no keep-alive connection to repeat itself
+		// over: the server closes it after this answer.
+		rw.Header().Set("Connection", "close")
 	}
 	if a.status == http.StatusMethodNotAllowed {
 		rw.Header().Set("Allow", http.MethodPost)
