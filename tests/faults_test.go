@@ -76,7 +76,7 @@ func TestMeiroEventsFaultsLoseNothing(t *testing.T) {
 			if tt.tls {
 				var caFile string
 				m, caFile = newMeiroTLS(t)
-				set = []string{"output.fallback.0.http_client.tls.enabled=true", "output.fallback.0.http_client.tls.root_cas_file=" + caFile}
+				set = []string{"output.meiro_events.tls_root_cas_file=" + caFile}
 			}
 			m.setRespond(tt.respond)
 			p := startProcess(t, options{env: m.env(), set: set})

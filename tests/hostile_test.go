@@ -161,7 +161,7 @@ func TestMeiroEventsCredentialsAreNotLogged(t *testing.T) {
 		seen.Do(func() { gotAuth <- r.Header.Get("Authorization") })
 		w.WriteHeader(http.StatusUnauthorized)
 	})
-	p := startProcess(t, options{env: m.env(), set: []string{"output.fallback.0.http_client.headers.Authorization=Bearer s3cr3t-token"}})
+	p := startProcess(t, options{env: m.env(), set: []string{"output.meiro_events.headers.Authorization=Bearer s3cr3t-token"}})
 	if status, err := postJSON(p.webhook, []byte(`{"p":[{"a":1}]}`)); err != nil || status != http.StatusOK {
 		t.Fatalf("post: %d %v", status, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/netcore-connect/netcore-connect/config"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
+	_ "github.com/netcore-connect/netcore-connect/plugins/meiro"
 	_ "github.com/netcore-connect/netcore-connect/plugins/natsjs"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
 	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
