@@ -25,7 +25,7 @@ func postMarked(t *testing.T, p *process, prefix string, posts int) []string {
 	t.Helper()
 	var all []string
 	for i := range posts {
-		body, markers := markedPost(fmt.Sprintf("%s-%d", prefix, i), 5)
+		body, markers := markedBody(fmt.Sprintf("%s-%d", prefix, i), 5)
 		if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 			t.Fatalf("post %d: %d %v", i, status, err)
 		}
@@ -82,7 +82,7 @@ func TestMeiroEventsFaultsLoseNothing(t *testing.T) {
 			p := startProcess(t, options{env: m.env(), set: set})
 			markers := postMarked(t, p, "fault", 6)
 			waitDelivered(t, m, markers, 90*time.Second)
-			time.Sleep(300 * time.Millisecond)
+			waitQuiet(t, p, m)
 			for mk, n := range markersAt(t, m) {
 				if n != 1 {
 					t.Errorf("%s accepted %d times, want once", mk, n)
@@ -108,7 +108,11 @@ func TestKill9CyclesLoseNothingAcknowledged(t *testing.T) {
 		time.Sleep(time.Duration(300+137*c%700) * time.Millisecond)
 		p.kill()
 		close(stop)
-		acked = append(acked, result()...)
+		cycleAcked := result()
+		if len(cycleAcked) == 0 {
+			t.Fatalf("cycle %d: no post was acknowledged before the kill: the premise did not happen", c)
+		}
+		acked = append(acked, cycleAcked...)
 	}
 	startProcess(t, options{env: m.env(), dir: dir})
 	waitDelivered(t, m, acked, 120*time.Second)
@@ -154,7 +158,7 @@ func TestOverloadAnswersOnly200Or503AndDeliversAllAcknowledged(t *testing.T) {
 			defer wg.Done()
 			client := &http.Client{Timeout: 30 * time.Second}
 			for n := 0; time.Now().Before(deadline); n++ {
-				body, markers := markedPost(fmt.Sprintf("over-%d-%d", s, n), 10)
+				body, markers := markedBody(fmt.Sprintf("over-%d-%d", s, n), 10)
 				resp, err := client.Post(p.webhook, "application/json", strings.NewReader(string(body)))
 				if err != nil {
 					mu.Lock()
@@ -221,7 +225,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	var acked []string
 	got503 := false
 	for i := 0; i < 400 && !got503; i++ {
-		body, markers := markedPost(fmt.Sprintf("full-%d", i), 10)
+		body, markers := markedBody(fmt.Sprintf("full-%d", i), 10)
 		status, err := postJSON(p.webhook, body)
 		switch {
 		case err != nil:
@@ -240,7 +244,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	body, markers := markedPost("after-full", 10)
+	body, markers := markedBody("after-full", 10)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("with room again: %d %v, want 200", status, err)
 	}

@@ -263,6 +263,27 @@ func (m *meiro) setRespond(fn func(body []byte) int) {
 	m.mu.Unlock()
 }
 
+// attemptCount is how many requests Meiro Events has had.
+func (m *meiro) attemptCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attempts
+}
+
+// waitQuiet waits until p's queue holds nothing and Meiro Events has had no
+// request for a second: only then can a count see a repeat that comes late.
+func waitQuiet(t testing.TB, p *process, m *meiro) {
+	t.Helper()
+	last, changed := m.attemptCount(), time.Now()
+	waitFor(t, "an empty queue and Meiro Events quiet for 1s", 60*time.Second, func() bool {
+		if n := m.attemptCount(); n != last {
+			last, changed = n, time.Now()
+			return false
+		}
+		return time.Since(changed) >= time.Second && sumMetric(scrape(t, p), "netcore_queue_events", "") == 0
+	})
+}
+
 func (m *meiro) received() [][]byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()

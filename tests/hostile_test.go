@@ -124,7 +124,7 @@ func TestSlowlorisNeitherStarvesPostsNorStaysConnected(t *testing.T) {
 	time.Sleep(time.Second)
 	for i := range 20 {
 		start := time.Now()
-		body, _ := markedPost(fmt.Sprintf("real-%d", i), 3)
+		body, _ := markedBody(fmt.Sprintf("real-%d", i), 3)
 		status, err := postJSON(p.webhook, body)
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("real post %d during slowloris: %d %v", i, status, err)

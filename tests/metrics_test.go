@@ -32,7 +32,7 @@ func sumMetric(metrics, name, match string) float64 {
 	return sum
 }
 
-func scrape(t *testing.T, p *process) string {
+func scrape(t testing.TB, p *process) string {
 	t.Helper()
 	resp, err := http.Get(p.admin + "/metrics")
 	if err != nil {

@@ -201,7 +201,7 @@ func TestScaleOutDeadLettersAfterMaxDeliveries(t *testing.T) {
 	env := map[string]string{"NATS_URL": clusterURLs(nodes), "MEIRO_EVENTS_URL": m.URL + "/collect", "NETCORE_MAX_DELIVER": "2"}
 	ingest := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "ingest.yaml")})
 	deliver := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "deliver.yaml")})
-	body, _ := markedPost("max-deliver", 1)
+	body, _ := markedBody("max-deliver", 1)
 	if status, err := postJSON(ingest.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("post: %d %v", status, err)
 	}

@@ -119,6 +119,18 @@ func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*in
 	return in, nil
 }
 
+// A pull request that the cluster loses (sent while the consumer's leader is
+// being elected, as right after a start or a failover) is noticed only when
+// two heartbeats are missed, and nothing is delivered to this instance until
+// then. With nats.go's defaults (30 s expiry, 15 s heartbeats) that was 30 s
+// of silence: an event failing twice took over 30 s to reach its dead letter
+// in a loaded CI run. Short pulls and 1 s heartbeats bound it to about 2 s,
+// for an idle cost of one pull request every 5 s.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // Connect connects and creates the consumer, or, once connected, only
 // starts a new message iterator after the last one failed.
 func (in *input) Connect(ctx context.Context) error {
@@ -139,7 +151,8 @@ func (in *input) Connect(ctx context.Context) error {
 		}
 		in.nc, in.cons = nc, cons
 	}
-	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256))
+	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", in.conf.stream.Name, err)
 	}
