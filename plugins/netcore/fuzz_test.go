@@ -17,6 +17,7 @@ import (
 // still holds every top-level field it was sent with.
 //
 //	go test ./plugins/netcore/ -run '^$' -fuzz FuzzDecodeAndExplode -fuzztime 1m
+//
 // Its seed corpus, in testdata/fuzz/FuzzDecodeAndExplode/, holds the samples
 // of tests/testdata/samples (as form and as sniffed bodies) and the edge
 // cases that once broke a decoder: go test runs every seed each time, and
