@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -43,7 +45,7 @@ Use it as the last tier of a `+"`fallback`"+` output, for the answers that retry
 				Example("${NETCORE_DATA_DIR:./data}/dead-letter"),
 			service.NewStringField(dlFieldMetadataPrefix).
 				Description("Metadata keys with this prefix are kept in each line; empty keeps all.").
-				Default("netcore_"),
+				Default(stage.MetaPrefix),
 		).
 		Example("Dead letters after Meiro Events", "", `
 output:
@@ -81,7 +83,7 @@ func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources)
 	if err != nil {
 		return nil, err
 	}
-	count := res.Metrics().NewCounter("netcore_events_dead_lettered_total")
+	count := res.Metrics().NewCounter(stage.MetricEventsDeadLettered)
 	count.Incr(0) // exported from the start, for dashboards and alerts
 	return &deadLetter{dir: dir, prefix: prefix, log: res.Logger(), count: count}, nil
 }
@@ -110,13 +112,8 @@ func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) e
 			return err
 		}
 		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
-		l.Error, _ = msg.MetaGet("fallback_error")
-		_ = msg.MetaWalk(func(k, v string) error {
-			if strings.HasPrefix(k, d.prefix) {
-				l.Metadata[k] = v
-			}
-			return nil
-		})
+		l.Error, _ = msg.MetaGet(stage.MetaFallbackError)
+		plugkit.WalkMetaWithPrefix(msg, d.prefix, func(k, v string) { l.Metadata[k] = v })
 		if json.Valid(body) {
 			l.Event = json.RawMessage(body)
 		} else {

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -67,7 +69,7 @@ func init() {
 		})
 }
 
-type input struct {
+type jetStreamInput struct {
 	conf     streamConfig
 	consumer jetstream.ConsumerConfig
 	backoff  []time.Duration
@@ -79,12 +81,12 @@ type input struct {
 	iter jetstream.MessagesContext
 }
 
-func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*input, error) {
+func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*jetStreamInput, error) {
 	c, err := streamConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
 	}
-	in := &input{conf: c, log: res.Logger()}
+	in := &jetStreamInput{conf: c, log: res.Logger()}
 	cc := jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if cc.Durable, err = conf.FieldString(ijFieldDurable); err != nil {
 		return nil, err
@@ -133,7 +135,7 @@ const (
 
 // Connect connects and creates the consumer, or, once connected, only
 // starts a new message iterator after the last one failed.
-func (in *input) Connect(ctx context.Context) error {
+func (in *jetStreamInput) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.iter != nil {
@@ -160,7 +162,7 @@ func (in *input) Connect(ctx context.Context) error {
 	return nil
 }
 
-func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	in.mu.Lock()
 	iter := in.iter
 	in.mu.Unlock()
@@ -195,10 +197,10 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	delivered := uint64(1)
 	if md, err := m.Metadata(); err == nil {
 		delivered = md.NumDelivered
-		msg.MetaSetMut("nats_sequence", strconv.FormatUint(md.Sequence.Stream, 10))
+		msg.MetaSetMut(stage.MetaNATSSequence, strconv.FormatUint(md.Sequence.Stream, 10))
 	}
-	msg.MetaSetMut("nats_subject", m.Subject())
-	msg.MetaSetMut("nats_num_delivered", strconv.FormatUint(delivered, 10))
+	msg.MetaSetMut(stage.MetaNATSSubject, m.Subject())
+	msg.MetaSetMut(stage.MetaNATSNumDelivered, strconv.FormatUint(delivered, 10))
 	return service.MessageBatch{msg}, func(_ context.Context, err error) error {
 		if err == nil {
 			return m.DoubleAck(context.Background())
@@ -208,7 +210,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	}, nil
 }
 
-func (in *input) closeLocked() {
+func (in *jetStreamInput) closeLocked() {
 	if in.iter != nil {
 		in.iter.Stop()
 		in.iter = nil
@@ -219,7 +221,7 @@ func (in *input) closeLocked() {
 	}
 }
 
-func (in *input) Close(context.Context) error {
+func (in *jetStreamInput) Close(context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.closeLocked()

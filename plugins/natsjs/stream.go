@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 )
 
 // Fields shared by the input and the output: where the servers are and the
@@ -71,14 +73,7 @@ func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err err
 	if err != nil {
 		return c, err
 	}
-	var urls []string
-	for _, e := range entries {
-		for u := range strings.SplitSeq(e, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				urls = append(urls, u)
-			}
-		}
-	}
+	urls := plugkit.SplitList(entries)
 	if len(urls) == 0 {
 		return c, errors.New("urls is empty: name at least one NATS server")
 	}

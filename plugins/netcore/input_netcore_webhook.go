@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -395,10 +397,10 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		refusals: newRefusalLines(),
 		stopping: make(chan struct{}),
 
-		mPosts:     res.Metrics().NewCounter("netcore_posts_total", "status"),
-		mReceived:  res.Metrics().NewCounter("netcore_events_received_total", "panel"),
-		mPostBytes: res.Metrics().NewTimer("netcore_post_bytes"),
-		mAck:       res.Metrics().NewTimer("netcore_ack_seconds"),
+		mPosts:     res.Metrics().NewCounter(stage.MetricPosts, "status"),
+		mReceived:  res.Metrics().NewCounter(stage.MetricEventsReceived, "panel"),
+		mPostBytes: res.Metrics().NewTimer(stage.MetricPostBytes),
+		mAck:       res.Metrics().NewTimer(stage.MetricAck),
 	}
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)

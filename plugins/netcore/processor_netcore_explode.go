@@ -213,7 +213,7 @@ func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, r
 // eventParamsTime reads event_params.ts: yyMMddHHmmss as a 12-digit number
 // or string, in the configured zone.
 func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
-	if rawjson.Kind(params) != "object" {
+	if rawjson.KindOf(params) != rawjson.Object {
 		return time.Time{}, false
 	}
 	ts, ok := rawjson.Field(params, "ts")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // answer is how a request ends: what is sent back and what is logged.
@@ -128,9 +130,9 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	}
 
 	msg := service.NewMessage(post.Data)
-	msg.MetaSetMut("netcore_client_ip", client.String())
-	msg.MetaSetMut("netcore_request_id", requestID)
-	msg.MetaSetMut("netcore_received_at", received.UTC().Format(time.RFC3339Nano))
+	msg.MetaSetMut(stage.MetaClientIP, client.String())
+	msg.MetaSetMut(stage.MetaRequestID, requestID)
+	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
 	msg = withPost(msg, post)
 	return w.store(r.Context(), msg, post, int64(len(body)))
 }
