@@ -78,43 +78,19 @@ func (w *webhookInput) readBody(r *http.Request) (body []byte, release func(), e
 // handle runs the checks in the documented order and, for a good post, waits
 // for the pipeline's acknowledgement.
 func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
-	if !w.conf.allowed.contains(client) {
-		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
-	}
-	if r.URL.Path != w.conf.path {
-		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}
-	}
-	if r.Method != http.MethodPost {
-		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}
-	}
-	if wait, limited := w.rateLimited(r.Context()); limited {
-		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}
+	if a, ok := w.admit(r, client); !ok {
+		return a
 	}
 	select {
 	case w.inFlight <- struct{}{}:
 		defer func() { <-w.inFlight }()
 	default:
-		return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
-			reason: fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)}
+		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight))
 	}
-	if r.ContentLength > w.conf.maxBodyBytes {
-		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
-			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
-	}
-	body, release, err := w.readBody(r)
+	body, release, a, ok := w.readPost(r)
 	defer release()
-	if err != nil {
-		if errors.Is(err, errBudgetSpent) {
-			return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
-				reason: fmt.Sprintf("busy: bodies being read already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight)}
-		}
-		if errors.As(err, new(*http.MaxBytesError)) {
-			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
-				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
-		}
-		// The body did not arrive whole (too slow, or cut): nothing is wrong
-		// with the post itself, so the sender is told to post it again.
-		return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
+	if !ok {
+		return a
 	}
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
 	if err != nil {
@@ -135,6 +111,77 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
 	msg = withPost(msg, post)
 	return w.store(r.Context(), msg, post, int64(len(body)))
+}
+
+// admit checks who asks for what, before anything of the body is read.
+func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) {
+	switch {
+	case !w.conf.allowed.contains(client):
+		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
+	case r.URL.Path != w.conf.path:
+		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}, false
+	case r.Method != http.MethodPost:
+		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}, false
+	}
+	if wait, limited := w.rateLimited(r.Context()); limited {
+		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}, false
+	}
+	return answer{}, true
+}
+
+// busy is a 503 that tells the sender to post again after Retry-After.
+func (w *webhookInput) busy(reason string) answer {
+	return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter, reason: reason}
+}
+
+// readPost reads the body within its limits and undoes its Content-Encoding.
+// release gives back its share of the body budget: call it when the request
+// ends, whatever the answer.
+func (w *webhookInput) readPost(r *http.Request) (body []byte, release func(), a answer, ok bool) {
+	release = func() {}
+	if r.ContentLength > w.conf.maxBodyBytes {
+		return nil, release, answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
+			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}, false
+	}
+	enc, rej := bodyEncoding(r)
+	if rej != nil {
+		return nil, release, answer{status: rej.Status, reason: rej.Reason}, false
+	}
+	body, release, err := w.readBody(r)
+	if err == nil && enc != encodingIdentity {
+		var inflated []byte
+		var held int64
+		inflated, held, err = decompress(enc, body, w.conf.maxBodyBytes, &w.bodies)
+		releaseRaw := release
+		release = func() { releaseRaw(); w.bodies.give(held) }
+		if err == nil {
+			body = inflated
+		}
+	}
+	if err != nil {
+		return body, release, w.readFailure(err, body), false
+	}
+	return body, release, answer{}, true
+}
+
+// readFailure is the answer to a body that could not be read whole.
+func (w *webhookInput) readFailure(err error, body []byte) answer {
+	var rej *RejectError
+	switch {
+	case errors.Is(err, errBudgetSpent):
+		return w.busy(fmt.Sprintf("busy: bodies being read already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight))
+	case errors.As(err, new(*http.MaxBytesError)):
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+	case errors.Is(err, errDecompressedTooLarge):
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("decompressed body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+	case errors.As(err, &rej):
+		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+	// The body did not arrive whole (too slow, or cut): nothing is wrong
+	// with the post itself, so the sender is told to post it again.
+	return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
 }
 
 // store hands the post to the pipeline and waits for its acknowledgement,
