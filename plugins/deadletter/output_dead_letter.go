@@ -14,6 +14,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
@@ -134,8 +135,23 @@ func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) e
 		return err
 	}
 	d.count.Incr(int64(len(batch)))
+	d.reportFates(batch, filepath.Join(d.dir, name), now)
 	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), filepath.Join(d.dir, name))
 	return nil
+}
+
+// reportFates tells the inspector (through the fate book, when it is on)
+// which events became dead letters, where, and why.
+func (d *deadLetter) reportFates(batch service.MessageBatch, file string, at time.Time) {
+	if !fate.Default.Enabled() {
+		return
+	}
+	for _, msg := range batch {
+		if id, ok := msg.MetaGet(stage.MetaEventID); ok {
+			reason, _ := msg.MetaGet(stage.MetaFallbackError)
+			fate.Default.DeadLettered(id, file, reason, at)
+		}
+	}
 }
 
 // writeDurably writes a whole file that appears under its name only once

@@ -17,6 +17,9 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	w.count(received, a)
 	if w.inspector != nil {
 		w.inspector.add(inspected(requestID, received, client, a))
+		if a.status == http.StatusOK {
+			w.inspector.book.Received(a.post.EventCount(), received)
+		}
 	}
 	clientIP := ""
 	if client.IsValid() {
