@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/loopback"
 )
 
 // binary is the netcore-connect built once for all tests.
@@ -54,13 +56,7 @@ func repoRoot(t testing.TB) string {
 }
 
 func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return loopback.FreeAddrFor(t)
 }
 
 // syncBuffer collects a process's output while it runs.

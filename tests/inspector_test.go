@@ -12,23 +12,27 @@ import (
 	"time"
 )
 
+// chromiumPath finds Debian's Chromium, which .ci/run installs; the browser
+// tests are skipped without it, except in CI.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no Chromium: .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no Chromium on this machine (apt-get install chromium); CI runs this test")
+	return ""
+}
+
 // headlessDOM opens url in headless Chromium and returns the page's DOM
 // after it loaded: what a person opening the page would see.
 func headlessDOM(t *testing.T, url string) string {
 	t.Helper()
-	var browser string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			browser = path
-			break
-		}
-	}
-	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium: .ci/run installs Debian's chromium package")
-		}
-		t.Skip("no Chromium on this machine (apt-get install chromium); CI runs this test")
-	}
+	browser := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

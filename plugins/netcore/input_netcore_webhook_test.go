@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/loopback"
+
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -65,13 +67,7 @@ func (c *consumer) received() []*service.Message {
 }
 
 func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return loopback.FreeAddrFor(t)
 }
 
 // startWebhook runs a real stream: the webhook input with its fields from
