@@ -14,6 +14,7 @@ const (
 	MetricQueueEvents        = "netcore_queue_events"               // gauge: events waiting
 	MetricQueueBytes         = "netcore_queue_bytes"                // gauge: bytes waiting
 	MetricQueueOldest        = "netcore_queue_oldest_seconds"       // gauge: the oldest waiting event's age
+	MetricQueueFullRatio     = "netcore_queue_full_ratio"           // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
 	MetricEventsDelivered    = "netcore_events_delivered_total"     // counter: events that left the queue accepted by the output
 	MetricEventsDeduplicated = "netcore_events_deduplicated_total"  // counter: repeats acknowledged and not stored again
 	MetricRecordsDamaged     = "netcore_records_damaged_total"      // counter: records that failed their checksum, moved aside
@@ -23,6 +24,6 @@ const (
 // Metrics lists every netcore_* metric above.
 var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck,
-	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest,
+	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
 }

@@ -6,7 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -21,7 +25,7 @@ const (
 	dqFieldRetryInitial   = "retry_initial_interval"
 	dqFieldRetryMax       = "retry_max_interval"
 	dqFieldCheckOnStart   = "check_on_start"
-	dedupeKeyDefault      = "netcore_event_id"
+	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
 )
@@ -134,6 +138,7 @@ type diskQueue struct {
 	dedupeKey string
 	// Events acknowledged by the output: delivered, or kept as dead letters.
 	delivered *service.MetricCounter
+	full      atomic.Bool // the last put was refused for a full queue
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -142,22 +147,25 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 		return nil, err
 	}
 	log := res.Logger()
-	damaged := res.Metrics().NewCounter("netcore_records_damaged_total")
-	deduplicated := res.Metrics().NewCounter("netcore_events_deduplicated_total")
+	damaged := res.Metrics().NewCounter(stage.MetricRecordsDamaged)
+	deduplicated := res.Metrics().NewCounter(stage.MetricEventsDeduplicated)
 	c.onDamaged = func(seq uint64, cause error) {
 		damaged.Incr(1)
 		log.Errorf("Queue record %d is damaged (%v): moved aside to the damaged bucket of %s, not delivered", seq, cause, c.path)
 	}
 	c.onDeduplicated = func(n int) { deduplicated.Incr(int64(n)) }
-	queueEvents := res.Metrics().NewGauge("netcore_queue_events")
-	queueBytes := res.Metrics().NewGauge("netcore_queue_bytes")
-	queueOldest := res.Metrics().NewGauge("netcore_queue_oldest_seconds")
+	queueEvents := res.Metrics().NewGauge(stage.MetricQueueEvents)
+	queueBytes := res.Metrics().NewGauge(stage.MetricQueueBytes)
+	queueOldest := res.Metrics().NewGauge(stage.MetricQueueOldest)
+	queueFull := res.Metrics().NewGauge(stage.MetricQueueFullRatio)
 	c.onStats = func(events, bytes int64, oldest time.Duration) {
 		queueEvents.Set(events)
 		queueBytes.Set(bytes)
 		queueOldest.SetFloat64(oldest.Seconds())
+		queueFull.SetFloat64(max(float64(events)/float64(c.maxEvents), float64(bytes)/float64(c.maxBytes)))
+		fate.Default.QueueState(fate.Queue{Events: events, Bytes: bytes, MaxBytes: c.maxBytes, Oldest: oldest}, time.Now())
 	}
-	delivered := res.Metrics().NewCounter("netcore_events_delivered_total")
+	delivered := res.Metrics().NewCounter(stage.MetricEventsDelivered)
 	// Every counter is exported from the start, at 0, so that dashboards
 	// and alerts see it before the first event.
 	for _, counter := range []*service.MetricCounter{damaged, deduplicated, delivered} {
@@ -189,9 +197,17 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 			ids[i], _ = msg.MetaGet(d.dedupeKey)
 		}
 	}
-	return d.q.put(records, ids, func(err error) {
+	err := d.q.put(records, ids, func(err error) {
 		_ = ack(context.Background(), err)
 	})
+	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
+		// The gauges are refreshed once a second; the moment the queue
+		// turns full is worth seeing at once.
+		d.q.reportStats()
+	} else if err == nil {
+		d.full.Store(false)
+	}
+	return err
 }
 
 // ReadBatch leases the next event: a batch of one, acknowledged on its own.
