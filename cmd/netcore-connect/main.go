@@ -52,6 +52,7 @@ func run() int {
 		// before the config is read: a bad variable stops the start there.
 		service.CLIOptCustomRunFlags(nil, func(*cli.Context) error { return checkEnvironment(lookupEnv) }),
 		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
+		service.CLIOptAddCommand(queueCommand()),
 	}
 	dir, path, err := writeDefaultConfig()
 	if err != nil {

@@ -72,7 +72,6 @@ type deadLetter struct {
 	prefix string
 	log    *service.Logger
 	count  *service.MetricCounter
-	seq    atomic.Uint64
 }
 
 func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources) (*deadLetter, error) {
@@ -106,15 +105,35 @@ type line struct {
 
 func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
 	now := time.Now().UTC()
+	file, err := WriteFile(d.dir, batch, d.prefix, now)
+	if err != nil {
+		return err
+	}
+	d.count.Incr(int64(len(batch)))
+	d.reportFates(batch, file, now)
+	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), file)
+	return nil
+}
+
+// fileSeq numbers the files written in one nanosecond apart.
+var fileSeq atomic.Uint64
+
+// WriteFile writes batch as one new dead letter file in dir, complete and
+// fsync'd before it appears under its name, and returns its path. Each line
+// keeps the message's metadata whose keys start with prefix, and the
+// fallback_error metadata as the reason. `netcore-connect queue salvage`
+// writes the events of a damaged queue file with it, for
+// config/replay-dead-letters.yaml to send.
+func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.Time) (string, error) {
 	var buf []byte
 	for _, msg := range batch {
 		body, err := msg.AsBytes()
 		if err != nil {
-			return err
+			return "", err
 		}
 		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
 		l.Error, _ = msg.MetaGet(stage.MetaFallbackError)
-		plugkit.WalkMetaWithPrefix(msg, d.prefix, func(k, v string) { l.Metadata[k] = v })
+		plugkit.WalkMetaWithPrefix(msg, prefix, func(k, v string) { l.Metadata[k] = v })
 		if json.Valid(body) {
 			l.Event = json.RawMessage(body)
 		} else {
@@ -126,18 +145,15 @@ func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) e
 		enc := json.NewEncoder(&line)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(l); err != nil {
-			return fmt.Errorf("encoding dead letter: %w", err)
+			return "", fmt.Errorf("encoding dead letter: %w", err)
 		}
 		buf = append(buf, line.Bytes()...)
 	}
-	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), d.seq.Add(1))
-	if err := writeDurably(d.dir, name, buf); err != nil {
-		return err
+	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), fileSeq.Add(1))
+	if err := writeDurably(dir, name, buf); err != nil {
+		return "", err
 	}
-	d.count.Incr(int64(len(batch)))
-	d.reportFates(batch, filepath.Join(d.dir, name), now)
-	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), filepath.Join(d.dir, name))
-	return nil
+	return filepath.Join(dir, name), nil
 }
 
 // reportFates tells the inspector (through the fate book, when it is on)
