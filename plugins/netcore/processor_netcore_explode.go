@@ -11,6 +11,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -84,12 +85,16 @@ func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcesso
 	if c.location, err = time.LoadLocation(zone); err != nil {
 		return nil, fmt.Errorf("timezone %q: %w", zone, err)
 	}
-	for field, name := range map[string]*string{
-		epFieldPanelField:     &c.panelField,
-		epFieldEventTimeField: &c.eventTimeField,
-		epFieldEventIDField:   &c.eventIDField,
+	// A slice, not a map: of two bad fields, the same is reported each time.
+	for _, f := range []struct {
+		field string
+		name  *string
+	}{
+		{epFieldPanelField, &c.panelField},
+		{epFieldEventTimeField, &c.eventTimeField},
+		{epFieldEventIDField, &c.eventIDField},
 	} {
-		if *name, err = conf.FieldString(field); err != nil {
+		if *f.name, err = conf.FieldString(f.field); err != nil {
 			return nil, err
 		}
 	}
@@ -134,10 +139,10 @@ func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (ser
 			}
 			out := msg.Copy()
 			out.SetBytes(ev.body)
-			out.MetaSetMut("netcore_panel", panel.Name)
-			out.MetaSetMut("netcore_event_index", i)
-			out.MetaSetMut("netcore_event_id", ev.id)
-			out.MetaSetMut("netcore_event_time_source", ev.timeSource)
+			out.MetaSetMut(stage.MetaPanel, panel.Name)
+			out.MetaSetMut(stage.MetaEventIndex, i)
+			out.MetaSetMut(stage.MetaEventID, ev.id)
+			out.MetaSetMut(stage.MetaEventTimeSource, ev.timeSource)
 			batch = append(batch, out)
 		}
 	}
@@ -249,7 +254,7 @@ func eventID(panel string, event []byte) string {
 // receivedAt is when the post arrived, as the webhook input recorded it, or
 // now for posts from other inputs.
 func receivedAt(msg *service.Message) time.Time {
-	if v, ok := msg.MetaGet("netcore_received_at"); ok {
+	if v, ok := msg.MetaGet(stage.MetaReceivedAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t
 		}
