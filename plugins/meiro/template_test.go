@@ -14,7 +14,6 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
-	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // TestTemplateLintsAndPassesItsTests runs the tests inside the template:

@@ -20,6 +20,5 @@
 // Exploding (the netcore_explode processor, processor_netcore_explode.go):
 // one message per event, with panel_name, event_time and event_id added.
 //
-// Delivering: processor_netcore_json_array.go turns a batch into one JSON
-// array for endpoints that take arrays.
+// Delivering is the meiro package's.
 package netcore
