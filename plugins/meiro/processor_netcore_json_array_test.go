@@ -51,3 +51,8 @@ func bodyOf(t *testing.T, m *service.Message) string {
 	}
 	return string(b)
 }
+
+func meta(m *service.Message, key string) string {
+	v, _ := m.MetaGet(key)
+	return v
+}
