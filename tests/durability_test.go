@@ -28,7 +28,7 @@ func markedBody(prefix string, n int) ([]byte, []string) {
 }
 
 // markersAt lists how often Meiro Events accepted each marker.
-func markersAt(t *testing.T, m *meiro) map[string]int {
+func markersAt(t testing.TB, m *meiro) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, body := range m.received() {
@@ -95,7 +95,7 @@ func load(target, prefix string, senders int, stop <-chan struct{}) func() []str
 	}
 }
 
-func waitDelivered(t *testing.T, m *meiro, markers []string, timeout time.Duration) {
+func waitDelivered(t testing.TB, m *meiro, markers []string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d acknowledged events at Meiro Events", len(markers)), timeout, func() bool {
 		got := markersAt(t, m)

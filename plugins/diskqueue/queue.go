@@ -70,15 +70,12 @@ type queue struct {
 	bytes     int64
 	ended     bool // no more reads: the input ended or the queue closed
 	leased    int  // records handed out and not yet settled
-	// While deliveries fail, the queue probes: one record at a time, with a
-	// pause that doubles after each failed probe, instead of sending the
-	// whole backlog at a destination that is down. The first success ends it.
-	failures    int
-	pausedUntil time.Time
-	probeSince  time.Time
-	closed      bool
-	wakeRead    chan struct{}
-	wakeWrite   chan struct{}
+	// window bounds leased, narrowing with failures and probing in an
+	// outage (see deliveryWindow).
+	window    deliveryWindow
+	closed    bool
+	wakeRead  chan struct{}
+	wakeWrite chan struct{}
 
 	stop          chan struct{}
 	committerDone chan struct{}
@@ -126,6 +123,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		stop:          make(chan struct{}),
 		committerDone: make(chan struct{}),
 		readAhead:     map[uint64][]byte{},
+		window:        newDeliveryWindow(),
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
@@ -257,7 +255,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			return nil, errClosed
 		}
 		seq, attempts, wait, ok := q.popLocked(time.Now())
-		probe := q.failures > 0
+		probe := q.window.probing()
 		var rec []byte
 		var upcoming []uint64
 		if ok {
@@ -342,16 +340,8 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 // (they are the oldest), then new records. Without one it says how long
 // until the next retry is due (0: none waits).
 func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
-	if q.failures > 0 {
-		// A probe is out: its ack wakes us. One held back longer than
-		// retryMax (say, by an output that batches) does not stall the queue.
-		if q.leased > 0 && now.Sub(q.probeSince) < q.conf.retryMax {
-			return 0, 0, q.conf.retryMax - now.Sub(q.probeSince), false
-		}
-		if pause := q.pausedUntil.Sub(now); pause > 0 {
-			return 0, 0, pause, false
-		}
-		q.probeSince = now
+	if wait, ok := q.window.admit(q.leased, now, q.conf.retryMax); !ok {
+		return 0, 0, wait, false
 	}
 	if len(q.retries) > 0 {
 		if r := q.retries[0]; !r.due.After(now) {
@@ -391,7 +381,7 @@ func (q *queue) read(seqs []uint64) ([][]byte, error) {
 
 // ack settles a lease: a delivered record is deleted; a failed one comes
 // back after a backoff that doubles with each of its attempts, up to
-// retryMax, and the queue starts probing (see queue.failures).
+// retryMax. Either way the delivery window learns of it (deliveryWindow).
 func (q *queue) ack(l *lease, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -402,7 +392,7 @@ func (q *queue) ack(l *lease, err error) {
 		q.bytes -= l.size
 		q.pending.deletes = append(q.pending.deletes, l.seq)
 		signal(q.wakeWrite)
-		if l.probe {
+		if q.window.succeeded() {
 			// The destination is back: what waits for a retry goes now.
 			// (Other successes leave retries to their own backoff, so that
 			// one event that keeps failing is not tried again each time.)
@@ -410,14 +400,10 @@ func (q *queue) ack(l *lease, err error) {
 				q.retries[i].due = now
 			}
 		}
-		q.failures, q.pausedUntil = 0, time.Time{}
 		signal(q.wakeRead)
 		return
 	}
-	if l.probe || q.failures == 0 {
-		q.failures++
-		q.pausedUntil = now.Add(q.backoff(q.failures - 1))
-	}
+	q.window.failed(l.probe, now, q.backoff)
 	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: now.Add(q.backoff(l.attempts))})
 	signal(q.wakeRead)
 }
