@@ -12,7 +12,11 @@ import (
 // BenchmarkDrainWithPartialFailures drains the same backlog into a healthy
 // Meiro Events stand-in and into one that answers 500 to 30% of requests at
 // random (one bad node of three behind a load balancer), alternating, and
-// reports events delivered per second for each and their ratio:
+// reports events delivered per second for each and their ratio. The rate is
+// taken over the first 90% of the backlog: with 30% of requests failing at
+// random, a few events fail 7 or 8 times in a row and wait out their
+// backoff (1 s doubling to 10 s, about a minute in all) after the rest is
+// long delivered; that tail is the retry schedule, not the delivery rate:
 //
 //	go test ./tests -run '^$' -bench DrainWithPartialFailures -benchtime 1x -count 3
 func BenchmarkDrainWithPartialFailures(b *testing.B) {
@@ -76,9 +80,10 @@ func drainRate(b *testing.B, backlog int, failing float64) float64 {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	waitFor(b, "the backlog delivered", 5*time.Minute, func() bool { return len(m.received()) >= backlog })
+	waitFor(b, "90% of the backlog delivered", 5*time.Minute, func() bool { return len(m.received()) >= backlog*9/10 })
 	elapsed := time.Since(start)
 	waitDelivered(b, m, markers, time.Minute)
 	p.stop(b)
-	return float64(backlog) / elapsed.Seconds()
+	b.Logf("%.0f%% of requests failing: 90%% of %d events in %s, all in %s", failing*100, backlog, elapsed.Round(time.Millisecond), time.Since(start).Round(time.Second))
+	return float64(backlog*9/10) / elapsed.Seconds()
 }
