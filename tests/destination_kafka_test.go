@@ -189,6 +189,20 @@ func TestKafkaRecipeBrokerAwayAndBack(t *testing.T) {
 		len(before)+len(during), len(during), repeats)
 }
 
+// Started while Kafka is down, the receiver is ready and stores posts; the
+// events arrive once Kafka is up.
+func TestKafkaRecipeStartsWhileKafkaIsDown(t *testing.T) {
+	k := newKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(3, kafkaTopic))
+	p := startKafkaRecipe(t, k) // returns once /ready answers 200
+	acked := postMarked(t, p, "early", 4)
+	if !strings.Contains(p.stdout.String(), "No Kafka broker of "+k.addr+" answered") {
+		t.Error("the log does not say that no broker answered")
+	}
+	waitQueued(t, p, len(acked))
+	k.start(t)
+	waitInKafka(t, k, acked, 60*time.Second)
+}
+
 // A topic that does not exist: a clear error in the log, the events stay in
 // the queue, the topic is not created (though the broker would allow it),
 // and the events arrive once it is created.

@@ -84,6 +84,7 @@ func init() {
 }
 
 type output struct {
+	log    *service.Logger
 	client clientConfig
 	topic  *service.InterpolatedString
 	key    *service.InterpolatedString
@@ -98,7 +99,7 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*o
 	if err != nil {
 		return nil, err
 	}
-	o := &output{client: c}
+	o := &output{client: c, log: res.Logger()}
 	if o.topic, err = conf.FieldInterpolatedString(okFieldTopic); err != nil {
 		return nil, err
 	}
@@ -111,8 +112,10 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*o
 	return o, nil
 }
 
-// Connect opens the client and checks that a broker answers (and accepts
-// the credentials), so that a wrong address or password shows at once.
+// Connect opens the client and checks that a broker answers, so that a
+// wrong address or password shows in the log at once. Brokers that do not
+// answer do not fail the connect: the receiver stays ready (/ready) and keeps
+// storing posts, and the events wait in the queue until the brokers answer.
 func (o *output) Connect(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -124,8 +127,7 @@ func (o *output) Connect(ctx context.Context) error {
 		return fmt.Errorf("configuring the Kafka client: %w", err)
 	}
 	if err := kc.Ping(ctx); err != nil {
-		kc.Close()
-		return fmt.Errorf("no Kafka broker of %s answered: check seed_brokers, tls and sasl: %w", strings.Join(o.client.brokers, ","), err)
+		o.log.Errorf("No Kafka broker of %s answered (check seed_brokers, tls and sasl); events wait in the queue until one does: %v", strings.Join(o.client.brokers, ","), err)
 	}
 	o.kc = kc
 	return nil
@@ -211,7 +213,7 @@ func (o *output) explain(topic string, err error) error {
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("topic %q does not exist: create it, or set create_topic: true; the events wait in the queue until then: %w", topic, err)
 	case errors.Is(err, kgo.ErrRecordTimeout):
-		return fmt.Errorf("no broker of %s acknowledged the event within %s: check that the brokers are up and reachable: %w", strings.Join(o.client.brokers, ","), o.client.timeout, err)
+		return fmt.Errorf("no broker of %s acknowledged the event within %s: check that the brokers are up and reachable, and that tls and sasl match them: %w", strings.Join(o.client.brokers, ","), o.client.timeout, err)
 	default:
 		return fmt.Errorf("topic %q: %w", topic, err)
 	}

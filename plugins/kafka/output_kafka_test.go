@@ -17,6 +17,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -46,11 +48,18 @@ func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 // newOutput parses conf (YAML of the kafka output) and connects.
 func newOutput(t *testing.T, conf string) *output {
 	t.Helper()
+	return newOutputLogged(t, conf, io.Discard)
+}
+
+// newOutputLogged is newOutput with the output's log written to log.
+func newOutputLogged(t *testing.T, conf string, log io.Writer) *output {
+	t.Helper()
 	parsed, err := outputSpec().ParseYAML(conf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := newOutputFromConfig(parsed, service.MockResources())
+	logger := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(log, nil)))
+	o, err := newOutputFromConfig(parsed, service.MockResources(service.MockResourcesOptUseLogger(logger)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +295,7 @@ func TestTLSAndSASL(t *testing.T) {
 			conf := func(password string) string {
 				return fmt.Sprintf(`
 seed_brokers: [ %q ]
+timeout: 1s
 tls: { enabled: true, root_cas_file: %q }
 sasl: { mechanism: %s, user: netcore, password: %s }
 `, c.ListenAddrs()[0], caFile, mech, password)
@@ -299,18 +309,16 @@ sasl: { mechanism: %s, user: netcore, password: %s }
 				t.Errorf("read back %s", got[0].Value)
 			}
 
-			parsed, err := outputSpec().ParseYAML(conf("wrong"), nil)
-			if err != nil {
-				t.Fatal(err)
+			// A wrong password: the log says where to look at connect, and
+			// no event is acknowledged.
+			var log strings.Builder
+			bad := newOutputLogged(t, conf("wrong"), &log)
+			if !strings.Contains(log.String(), "check seed_brokers, tls and sasl") {
+				t.Errorf("log at connect with a wrong password: %q", log.String())
 			}
-			bad, err := newOutputFromConfig(parsed, service.MockResources())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := bad.Connect(ctx); err == nil || !strings.Contains(err.Error(), "check seed_brokers, tls and sasl") {
-				t.Errorf("connect with a wrong password: %v", err)
+			err := bad.WriteBatch(context.Background(), service.MessageBatch{event(`{"ok":false}`, nil)})
+			if err == nil || !strings.Contains(err.Error(), "acknowledged the event within 1s") || !strings.Contains(err.Error(), "tls and sasl") {
+				t.Errorf("write with a wrong password: %v, want an error saying where to look", err)
 			}
 		})
 	}
