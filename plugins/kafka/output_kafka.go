@@ -34,6 +34,8 @@ The topic is never created implicitly: an event for a topic that does not exist 
 
 The producer waits for every in-sync replica (acks = all) and is idempotent: the client's own retries never write a record twice nor out of order. A batch is acknowledged only when the brokers acknowledged every record of it; the records that failed are reported one by one, so that only those go back to the queue and are sent again. Delivery is at least once: an event in flight when the process dies is written again after the restart, with the same key.
 
+When the brokers cannot be reached, events not yet sent fail after `+"`timeout`"+` and wait in the queue; events already sent to a broker that went away wait for it to come back rather than fail (failing them could write them twice). Brokers that do not answer at start are logged as an error but do not stop the pipeline: the input keeps receiving and the queue keeps the events.
+
 Records of one batch keep their order per partition. Batches in flight at once (`+"`max_in_flight`"+`) may overtake each other, and an event that failed comes back from the queue after newer ones: set `+"`max_in_flight: 1`"+` for the queue's order per key while the brokers are healthy.`).
 		Fields(clientFields()...).
 		Fields(
