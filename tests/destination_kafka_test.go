@@ -147,11 +147,14 @@ func waitQueued(t *testing.T, p *process, n int) {
 	})
 }
 
-func startKafkaRecipe(t testing.TB, k *kafkaBroker) *process {
+// startKafkaRecipe runs the recipe against k, in dir (holding data/; empty:
+// a new folder).
+func startKafkaRecipe(t testing.TB, k *kafkaBroker, dir string) *process {
 	t.Helper()
 	p := startProcess(t, options{
 		config: filepath.Join(repoRoot(t), "config", "destinations", "kafka.yaml"),
 		env:    map[string]string{"KAFKA_BROKERS": k.addr},
+		dir:    dir,
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -167,7 +170,7 @@ func startKafkaRecipe(t testing.TB, k *kafkaBroker) *process {
 func TestKafkaRecipeBrokerAwayAndBack(t *testing.T) {
 	k := newKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(3, kafkaTopic))
 	k.start(t)
-	p := startKafkaRecipe(t, k)
+	p := startKafkaRecipe(t, k, "")
 
 	before := postMarked(t, p, "before", 10)
 	waitInKafka(t, k, before, 30*time.Second)
@@ -189,11 +192,35 @@ func TestKafkaRecipeBrokerAwayAndBack(t *testing.T) {
 		len(before)+len(during), len(during), repeats)
 }
 
+// Stopped (SIGTERM) while the broker is away, with events stuck on their way
+// to it: the process still stops in time (Benthos gives up on the output
+// after about 15 s), and the next start delivers them.
+func TestKafkaRecipeStopsWhileBrokerIsAway(t *testing.T) {
+	k := newKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(3, kafkaTopic))
+	k.start(t)
+	dir := t.TempDir()
+	p := startKafkaRecipe(t, k, dir)
+	waitInKafka(t, k, postMarked(t, p, "warm", 1), 30*time.Second)
+
+	k.stop()
+	refused := func() int { return strings.Count(p.stdout.String(), "unable to open connection to broker") }
+	refusedBefore := refused()
+	acked := postMarked(t, p, "stuck", 6)
+	waitFor(t, "deliveries refused by the absent broker", 30*time.Second, func() bool { return refused() > refusedBefore })
+	start := time.Now()
+	p.stop(t) // fails the test if it takes over 30s
+	t.Logf("stopped %s after SIGTERM with %d events undelivered", time.Since(start).Round(time.Millisecond), len(acked))
+
+	k.start(t)
+	startKafkaRecipe(t, k, dir)
+	waitInKafka(t, k, acked, 60*time.Second)
+}
+
 // Started while Kafka is down, the receiver is ready and stores posts; the
 // events arrive once Kafka is up.
 func TestKafkaRecipeStartsWhileKafkaIsDown(t *testing.T) {
 	k := newKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(3, kafkaTopic))
-	p := startKafkaRecipe(t, k) // returns once /ready answers 200
+	p := startKafkaRecipe(t, k, "") // returns once /ready answers 200
 	acked := postMarked(t, p, "early", 4)
 	if !strings.Contains(p.stdout.String(), "No Kafka broker of "+k.addr+" answered") {
 		t.Error("the log does not say that no broker answered")
@@ -209,7 +236,7 @@ func TestKafkaRecipeStartsWhileKafkaIsDown(t *testing.T) {
 func TestKafkaRecipeMissingTopic(t *testing.T) {
 	k := newKafka(t, kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	k.start(t)
-	p := startKafkaRecipe(t, k)
+	p := startKafkaRecipe(t, k, "")
 
 	acked := postMarked(t, p, "missing", 4)
 	waitFor(t, "the error naming the missing topic", 30*time.Second, func() bool {
@@ -237,7 +264,7 @@ func TestKafkaRecipeMissingTopic(t *testing.T) {
 func BenchmarkKafkaDrain(b *testing.B) {
 	for range b.N {
 		k := newKafka(b, kfake.NumBrokers(1), kfake.SeedTopics(6, kafkaTopic), kfake.BlackholeProduce())
-		p := startKafkaRecipe(b, k)
+		p := startKafkaRecipe(b, k, "")
 		r, err := loadgen.Run(context.Background(), loadgen.Config{URL: p.webhook, Concurrency: 16, EventsPerPost: 10, Duration: 5 * time.Second})
 		if err != nil {
 			b.Fatal(err)

@@ -152,7 +152,17 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		}
 		records[i] = r
 	}
-	return o.failures(batch, records, kc.ProduceSync(ctx, records...))
+	// Records already sent to a broker that went away wait for it, whatever
+	// ctx says (failing them could write them twice); a shutdown must not
+	// wait for them: the events stay in the queue, for the next start.
+	done := make(chan kgo.ProduceResults, 1)
+	go func() { done <- kc.ProduceSync(ctx, records...) }()
+	select {
+	case results := <-done:
+		return o.failures(batch, records, results)
+	case <-ctx.Done():
+		return fmt.Errorf("stopped before the brokers answered; the events stay in the queue: %w", ctx.Err())
+	}
 }
 
 func (o *output) record(batch service.MessageBatch, i int) (*kgo.Record, error) {
