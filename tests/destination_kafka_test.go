@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -162,6 +164,21 @@ func startKafkaRecipe(t testing.TB, k *kafkaBroker, dir string) *process {
 		}
 	})
 	return p
+}
+
+// The recipe lints clean (its config unit tests run with the others, by
+// TestConfigsLintAndPassTheirUnitTests), and `list outputs` shows kafka.
+func TestKafkaRecipeLints(t *testing.T) {
+	root := repoRoot(t)
+	lint := exec.Command(binary, "lint", filepath.Join(root, "config", "destinations", "kafka.yaml"))
+	lint.Env = append(os.Environ(), "KAFKA_BROKERS=127.0.0.1:9092")
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("netcore-connect lint: %v\n%s", err, out)
+	}
+	out, err := exec.Command(binary, "list", "outputs").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "  - kafka\n") {
+		t.Errorf("netcore-connect list outputs: %v\n%s", err, out)
+	}
 }
 
 // The broker goes away and comes back: the events acknowledged to Netcore
