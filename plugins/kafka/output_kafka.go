@@ -26,7 +26,7 @@ func outputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Writes each event as a record to a Kafka topic and acknowledges it to the queue only once the brokers acknowledged it.").
 		Description(`
-Each message becomes one record: the message as its value, `+"`key`"+` as its key (by default the event's `+"`event_id`"+`, so that the events of one key land on one partition and a consumer can drop repeats by key), and the metadata whose keys start with `+"`metadata_prefix`"+` as headers. Works with Kafka 0.11 and later and with Redpanda, over franz-go.
+Each message becomes one record: the message as its value, `+"`key`"+` as its key (by default the event's `+"`event_id`"+`, by which a consumer can drop the rare repeat; a key such as `+"`${! json(\"event_params.identity\") }`"+` keeps each customer's events on one partition, in order), and the metadata whose keys start with `+"`metadata_prefix`"+` as headers. Works with Kafka 0.11 and later and with Redpanda, over franz-go.
 
 The topic is never created implicitly: an event for a topic that does not exist fails with an error naming the topic, goes back to the queue, and is delivered once the topic exists. Set `+"`create_topic: true`"+` to have the brokers create it instead.
 
@@ -35,6 +35,8 @@ The topic is never created implicitly: an event for a topic that does not exist 
 The producer waits for every in-sync replica (acks = all) and is idempotent: the client's own retries never write a record twice nor out of order. A batch is acknowledged only when the brokers acknowledged every record of it; the records that failed are reported one by one, so that only those go back to the queue and are sent again. Delivery is at least once: an event in flight when the process dies is written again after the restart, with the same key.
 
 When the brokers cannot be reached, events not yet sent fail after `+"`timeout`"+` and wait in the queue; events already sent to a broker that went away wait for it to come back rather than fail (failing them could write them twice). Brokers that do not answer at start are logged as an error but do not stop the pipeline: the input keeps receiving and the queue keeps the events.
+
+An event larger than the brokers accept (`+"`message.max.bytes`"+`, 1 MB by default) fails every time and stays in the queue, logged, until the limit is raised.
 
 Records of one batch keep their order per partition. Batches in flight at once (`+"`max_in_flight`"+`) may overtake each other, and an event that failed comes back from the queue after newer ones: set `+"`max_in_flight: 1`"+` for the queue's order per key while the brokers are healthy.`).
 		Fields(clientFields()...).
@@ -224,6 +226,8 @@ func (o *output) explain(topic string, err error) error {
 	switch {
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("topic %q does not exist: create it, or set create_topic: true; the events wait in the queue until then: %w", topic, err)
+	case errors.Is(err, kerr.MessageTooLarge):
+		return fmt.Errorf("the event is larger than the brokers accept (message.max.bytes, 1 MB unless raised) or than the batch limit; it stays in the queue and fails again until the limit is raised: %w", err)
 	case errors.Is(err, kgo.ErrRecordTimeout):
 		return fmt.Errorf("no broker of %s acknowledged the event within %s: check that the brokers are up and reachable, and that tls and sasl match them: %w", strings.Join(o.client.brokers, ","), o.client.timeout, err)
 	default:

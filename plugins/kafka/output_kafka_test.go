@@ -258,6 +258,63 @@ topic: ${! @topic }
 	}
 }
 
+// Through the engine, with the events of one output batch coming from
+// separate upstream transactions (as from the disk queue): only the events
+// that failed are refused upstream, the others are acknowledged.
+func TestEngineAcksOnlyTheWrittenEventsOfABatch(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "exists"))
+	b := service.NewStreamBuilder()
+	if err := b.AddOutputYAML(fmt.Sprintf(`
+kafka:
+  seed_brokers: [ %q ]
+  topic: ${! @topic }
+  batching: { count: 4, period: 10s }
+`, c.ListenAddrs()[0])); err != nil {
+		t.Fatal(err)
+	}
+	send, err := b.AddProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() { _ = stream.Run(ctx) }()
+	t.Cleanup(func() { _ = stream.Stop(context.Background()) })
+
+	topics := []string{"exists", "missing", "exists", "missing"}
+	errs := make([]chan error, len(topics))
+	for i, topic := range topics {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- send(ctx, event(fmt.Sprintf(`{"n":%d}`, i), map[string]string{"topic": topic})) }()
+	}
+	for i, topic := range topics {
+		err := <-errs[i]
+		if topic == "exists" && err != nil {
+			t.Errorf("event %d (written) refused upstream: %v", i, err)
+		}
+		if topic == "missing" && (err == nil || !strings.Contains(err.Error(), `topic "missing" does not exist`)) {
+			t.Errorf("event %d (not written): %v, want the error naming the topic", i, err)
+		}
+	}
+	if got := consume(t, c, "exists", 2); len(got) != 2 {
+		t.Errorf("%d records written", len(got))
+	}
+}
+
+func TestEventTooLargeSaysWhichLimit(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "netcore-events"))
+	o := newOutput(t, fmt.Sprintf("seed_brokers: [ %q ]", c.ListenAddrs()[0]))
+	big := `{"blob":"` + strings.Repeat("x", 1<<20) + `"}`
+	err := o.WriteBatch(context.Background(), service.MessageBatch{event(big, nil)})
+	if err == nil || !strings.Contains(err.Error(), "larger than the brokers accept") {
+		t.Errorf("writing a 1 MiB event: %v", err)
+	}
+}
+
 func TestCreateTopicWhenAsked(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	o := newOutput(t, fmt.Sprintf("seed_brokers: [ %q ]\ncreate_topic: true\ntopic: fresh", c.ListenAddrs()[0]))
