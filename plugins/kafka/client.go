@@ -76,9 +76,10 @@ func clientFields() []*service.ConfigField {
 
 // clientConfig is what the output needs to open a franz-go client.
 type clientConfig struct {
-	brokers []string
-	timeout time.Duration
-	opts    []kgo.Opt
+	brokers     []string
+	timeout     time.Duration
+	createTopic bool
+	opts        []kgo.Opt
 }
 
 func clientConfigFromParsed(conf *service.ParsedConfig, log *service.Logger) (c clientConfig, err error) {
@@ -103,9 +104,10 @@ func clientConfigFromParsed(conf *service.ParsedConfig, log *service.Logger) (c 
 		return c, err
 	}
 	c.opts = append(c.opts, kgo.ProducerBatchCompression(compressionCodecs[codec]))
-	if create, err := conf.FieldBool(fieldCreateTopic); err != nil {
+	if c.createTopic, err = conf.FieldBool(fieldCreateTopic); err != nil {
 		return c, err
-	} else if create {
+	}
+	if c.createTopic {
 		c.opts = append(c.opts, kgo.AllowAutoTopicCreation())
 	}
 	tlsConf, tlsOn, err := conf.FieldTLSToggled(fieldTLS)

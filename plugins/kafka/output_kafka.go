@@ -224,6 +224,8 @@ func (o *output) failures(batch service.MessageBatch, records []*kgo.Record, res
 // explain says what to do about the errors an operator can fix.
 func (o *output) explain(topic string, err error) error {
 	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition) && o.client.createTopic:
+		return fmt.Errorf("topic %q does not exist and the brokers did not create it (is auto.create.topics.enable off?): create it; the events wait in the queue until then: %w", topic, err)
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("topic %q does not exist: create it, or set create_topic: true; the events wait in the queue until then: %w", topic, err)
 	case errors.Is(err, kerr.MessageTooLarge):

@@ -326,6 +326,16 @@ func TestCreateTopicWhenAsked(t *testing.T) {
 	}
 }
 
+// Brokers that refuse to create topics: the error says so.
+func TestCreateTopicRefusedByTheBrokers(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1))
+	o := newOutput(t, fmt.Sprintf("seed_brokers: [ %q ]\ncreate_topic: true\ntopic: fresh", c.ListenAddrs()[0]))
+	err := o.WriteBatch(context.Background(), service.MessageBatch{event(`{}`, nil)})
+	if err == nil || !strings.Contains(err.Error(), "the brokers did not create it") {
+		t.Errorf("got %v, want an error saying the brokers did not create the topic", err)
+	}
+}
+
 // Every codec writes records a consumer reads back unchanged.
 func TestCompressionCodecs(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "none", "gzip", "snappy", "lz4", "zstd"))
