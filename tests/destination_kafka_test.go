@@ -166,6 +166,18 @@ func startKafkaRecipe(t testing.TB, k *kafkaBroker, dir string) *process {
 	return p
 }
 
+// postWhileAway stops the broker, posts, and waits until the log shows
+// deliveries refused by the absent broker; it returns the acked markers.
+func postWhileAway(t *testing.T, k *kafkaBroker, p *process, prefix string, posts int) []string {
+	t.Helper()
+	k.stop()
+	refused := func() int { return strings.Count(p.stdout.String(), "unable to open connection to broker") }
+	before := refused()
+	acked := postMarked(t, p, prefix, posts)
+	waitFor(t, "deliveries refused by the absent broker", 30*time.Second, func() bool { return refused() > before })
+	return acked
+}
+
 // The recipe lints clean (its config unit tests run with the others, by
 // TestConfigsLintAndPassTheirUnitTests), and `list outputs` shows kafka.
 func TestKafkaRecipeLints(t *testing.T) {
@@ -192,11 +204,7 @@ func TestKafkaRecipeBrokerAwayAndBack(t *testing.T) {
 	before := postMarked(t, p, "before", 10)
 	waitInKafka(t, k, before, 30*time.Second)
 
-	k.stop()
-	refused := func() int { return strings.Count(p.stdout.String(), "unable to open connection to broker") }
-	refusedBefore := refused()
-	during := postMarked(t, p, "during", 10)
-	waitFor(t, "deliveries refused by the absent broker", 30*time.Second, func() bool { return refused() > refusedBefore })
+	during := postWhileAway(t, k, p, "during", 10)
 	waitQueued(t, p, len(during))
 	k.start(t)
 
@@ -219,11 +227,7 @@ func TestKafkaRecipeStopsWhileBrokerIsAway(t *testing.T) {
 	p := startKafkaRecipe(t, k, dir)
 	waitInKafka(t, k, postMarked(t, p, "warm", 1), 30*time.Second)
 
-	k.stop()
-	refused := func() int { return strings.Count(p.stdout.String(), "unable to open connection to broker") }
-	refusedBefore := refused()
-	acked := postMarked(t, p, "stuck", 6)
-	waitFor(t, "deliveries refused by the absent broker", 30*time.Second, func() bool { return refused() > refusedBefore })
+	acked := postWhileAway(t, k, p, "stuck", 6)
 	start := time.Now()
 	p.stop(t) // fails the test if it takes over 30s
 	t.Logf("stopped %s after SIGTERM with %d events undelivered", time.Since(start).Round(time.Millisecond), len(acked))
