@@ -23,6 +23,7 @@ import (
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/meiro"
+	_ "github.com/netcore-connect/netcore-connect/plugins/kafka"
 	_ "github.com/netcore-connect/netcore-connect/plugins/natsjs"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
 	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
