@@ -103,7 +103,8 @@ type archiveOutput struct {
 	log      *service.Logger
 	archived *service.MetricCounter
 	now      func() time.Time
-	checked  map[string]bool // files whose tail was checked since the start
+	syncFile func(*os.File) error // (*os.File).Sync; tests count and fail it
+	checked  map[string]bool      // files whose tail was checked since the start
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -130,7 +131,8 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*a
 	c.keep = time.Duration(days) * 24 * time.Hour
 	archived := res.Metrics().NewCounter("netcore_events_archived_total")
 	archived.Incr(0) // exported from the start, for dashboards and alerts
-	return &archiveOutput{conf: c, log: res.Logger(), archived: archived, now: time.Now, checked: map[string]bool{}}, nil
+	return &archiveOutput{conf: c, log: res.Logger(), archived: archived,
+		now: time.Now, syncFile: (*os.File).Sync, checked: map[string]bool{}}, nil
 }
 
 func (a *archiveOutput) Connect(context.Context) error {
@@ -194,7 +196,7 @@ func (a *archiveOutput) WriteBatch(_ context.Context, batch service.MessageBatch
 		}
 	}
 	for _, f := range files {
-		if err := f.file.Sync(); err != nil {
+		if err := a.syncFile(f.file); err != nil {
 			return a.rollback(files, fmt.Errorf("syncing %s (is the disk failing or full?): %w", f.file.Name(), err))
 		}
 	}
