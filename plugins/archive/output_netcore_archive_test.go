@@ -92,7 +92,7 @@ func TestOutputFilesEachEventUnderTheUTCHourItWasReceived(t *testing.T) {
 		event(`{"n":2}`, "2026-11-28T13:00:00Z"),
 		event(`{"n":3}`, "2026-11-28T18:29:59+05:30"), // 12:59:59 UTC
 		event(`{"n":4}`, "2026-11-27T23:59:59Z"),
-		event(`{"n":5}`, ""),         // no receive time: the time of writing
+		event(`{"n":5}`, ""),           // no receive time: the time of writing
 		event(`{"n":6}`, "not a time"), // the same
 	)
 	equalLines(t, filepath.Join(dir, "2026-11-28", "12.jsonl"), big, `{"n":3}`)
