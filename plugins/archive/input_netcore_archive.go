@@ -106,6 +106,9 @@ func hourField(conf *service.ParsedConfig, name string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	if s == "" {
+		return time.Time{}, fmt.Errorf("%s is empty: give an RFC 3339 time on a whole hour such as 2026-11-28T07:00:00Z (config/replay-archive.yaml reads REPLAY_FROM and REPLAY_TO)", name)
+	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time such as 2026-11-28T07:00:00Z: %w", name, s, err)

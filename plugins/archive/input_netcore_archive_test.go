@@ -175,6 +175,7 @@ func TestReplayRefusesARangeItCannotServeExactly(t *testing.T) {
 		{"2026-11-28T07:30:00Z", "2026-11-28T09:00:00Z", "use 2026-11-28T07:00:00Z or 2026-11-28T08:00:00Z"},
 		{"2026-11-28T09:00:00Z", "2026-11-28T07:00:00Z", "before it starts"},
 		{"yesterday", "2026-11-28T07:00:00Z", "not an RFC 3339 time"},
+		{`""`, "2026-11-28T07:00:00Z", "from is empty"},
 	} {
 		conf, err := inputSpec().ParseYAML(fmt.Sprintf("dir: /tmp/x\nfrom: %s\nto: %s", c.from, c.to), nil)
 		if err != nil {
