@@ -161,15 +161,16 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 }
 
 // startStreams runs the meiro-and-archive recipe as its README command
-// does: streams mode, the root config and the folder of streams.
-func startStreams(t *testing.T, env map[string]string) *process {
+// does: streams mode, the root config and the folder of streams (the
+// recipe's own unless given).
+func startStreams(t *testing.T, env map[string]string, streams string) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	dir := t.TempDir()
 	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 		webhook: "http://" + webhookAddr + "/netcore", admin: "http://" + adminAddr, dataDir: filepath.Join(dir, "data")}
 	p.cmd = exec.Command(binary, "streams", "--no-api", "--set", "http.address="+adminAddr,
-		"-o", recipe(t, "destinations/meiro-and-archive.yaml"), recipe(t, "destinations/meiro-and-archive"))
+		"-o", recipe(t, "destinations/meiro-and-archive.yaml"), streams)
 	p.cmd.Dir, p.cmd.Stdout, p.cmd.Stderr = dir, p.stdout, p.stderr
 	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir)
 	for k, v := range env {
@@ -238,7 +239,7 @@ func blockArchive(t *testing.T, dataDir string) func() {
 func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	m := newMeiro(t)
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
-	p := startStreams(t, m.env())
+	p := startStreams(t, m.env(), recipe(t, "destinations/meiro-and-archive"))
 
 	// Meiro Events down: the archive gets every event.
 	meiroDown := postMarkedEvents(t, p, "meiro-down", 100)
@@ -248,9 +249,8 @@ func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	if attempts(m) == 0 || len(m.received()) != 0 {
 		t.Fatalf("premise: Meiro Events was tried (%d attempts) and accepted nothing (%d)", attempts(m), len(m.received()))
 	}
-	if n := queued(t, p, "meiro"); n != 100 {
-		t.Errorf("Meiro Events' queue holds %v events, want the 100 it could not deliver", n)
-	}
+	// The gauge is refreshed now and then: wait for it.
+	waitFor(t, "Meiro Events' 100 events in its queue", 10*time.Second, func() bool { return queued(t, p, "meiro") == 100 })
 	m.setRespond(func([]byte) int { return http.StatusOK })
 	waitDelivered(t, m, meiroDown, 30*time.Second)
 
@@ -271,6 +271,46 @@ func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	}
 	if n := len(archived(t, p.dataDir)); n != 200 {
 		t.Errorf("the archive holds %d lines, want 200", n)
+	}
+}
+
+// A post whose events only one queue could store is answered 503; posted
+// again, the queue that had them takes them as repeats: each destination
+// still gets each event once.
+func TestMeiroAndArchiveAnswer503WhenOneQueueIsFull(t *testing.T) {
+	streams := t.TempDir()
+	for _, name := range []string{"ingest.yaml", "meiro.yaml", "archive.yaml"} {
+		conf := string(readFile(t, filepath.Join(recipe(t, "destinations/meiro-and-archive"), name)))
+		if name == "meiro.yaml" {
+			conf = strings.Replace(conf, "max_bytes: 1073741824", "max_events: 5 #", 1)
+		}
+		if err := os.WriteFile(filepath.Join(streams, name), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newMeiro(t)
+	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
+	p := startStreams(t, m.env(), streams)
+	first := postMarkedEvents(t, p, "fits", 5)
+	body, over := markedPost("over", 1)
+	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusServiceUnavailable {
+		t.Fatalf("a post Meiro Events' full queue cannot take: %d %v, want 503", status, err)
+	}
+	waitFor(t, "6 events in the archive", 20*time.Second, func() bool { return len(archived(t, p.dataDir)) >= 6 })
+
+	m.setRespond(func([]byte) int { return http.StatusOK })
+	waitDelivered(t, m, first, 30*time.Second)
+	waitFor(t, "room in Meiro Events' queue", 10*time.Second, func() bool { return queued(t, p, "meiro") == 0 })
+	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
+		t.Fatalf("the same post again: %d %v, want 200", status, err)
+	}
+	waitDelivered(t, m, over, 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // room for a repeat to show up
+	atMeiro, inArchive := markersAt(t, m), markerCounts(t, archived(t, p.dataDir))
+	for _, mk := range append(first, over...) {
+		if atMeiro[mk] != 1 || inArchive[mk] != 1 {
+			t.Errorf("%s: %d times at Meiro Events, %d in the archive; want once each", mk, atMeiro[mk], inArchive[mk])
+		}
 	}
 }
 
