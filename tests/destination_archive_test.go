@@ -186,13 +186,19 @@ func startStreams(t *testing.T, env map[string]string, streams string) *process 
 			t.Logf("netcore-connect stderr:\n%s", p.stderr.String())
 		}
 	})
+	// /ready is 200 while no stream is running yet: wait for the webhook too.
 	waitFor(t, "the streams to be ready", 20*time.Second, func() bool {
-		resp, err := http.Get(p.admin + "/ready")
-		if err != nil {
-			return false
+		for _, url := range []string{p.admin + "/ready", p.webhook} {
+			resp, err := http.Get(url)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if url != p.webhook && resp.StatusCode != http.StatusOK {
+				return false
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return true
 	})
 	return p
 }

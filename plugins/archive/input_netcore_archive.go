@@ -152,6 +152,12 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 				return nil, nil, service.ErrEndOfInput
 			}
 			cur, err := openLines(a.files[0])
+			if errors.Is(err, fs.ErrNotExist) {
+				// Removed since the start, by the retention: nothing to send.
+				a.log.Warnf("Skipping %s: it was removed during the replay", a.files[0])
+				a.files = a.files[1:]
+				continue
+			}
 			if err != nil {
 				return nil, nil, err
 			}
