@@ -94,6 +94,22 @@ func writeHourFile(t *testing.T, dataDir string, h time.Time, content string) {
 	}
 }
 
+// TestConfigsLintAndPassTheirUnitTests lints config/*.yaml; the recipes
+// under config/destinations/ are linted here (their unit tests run there).
+func TestArchiveRecipesLint(t *testing.T) {
+	var confs []string
+	for _, name := range []string{"destinations/archive-only.yaml", "destinations/meiro-and-archive.yaml",
+		"destinations/meiro-and-archive/ingest.yaml", "destinations/meiro-and-archive/meiro.yaml",
+		"destinations/meiro-and-archive/archive.yaml", "replay-archive.yaml"} {
+		confs = append(confs, recipe(t, name))
+	}
+	lint := exec.Command(binary, append([]string{"lint"}, confs...)...)
+	lint.Env = append(os.Environ(), "MEIRO_EVENTS_URL=http://127.0.0.1:1/collect")
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("netcore-connect lint: %v\n%s", err, out)
+	}
+}
+
 func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 	p := startProcess(t, options{config: recipe(t, "destinations/archive-only.yaml")})
 	samples := postSamples(t, p)
