@@ -112,8 +112,10 @@ func TestArchiveRecipesLint(t *testing.T) {
 
 func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 	p := startProcess(t, options{config: recipe(t, "destinations/archive-only.yaml")})
+	postedFrom := time.Now().UTC().Truncate(time.Hour)
 	samples := postSamples(t, p)
 	markers := postMarkedEvents(t, p, "archived", 20)
+	postedTo := time.Now().UTC().Truncate(time.Hour)
 	want := len(samples) + len(markers)
 	waitFor(t, fmt.Sprintf("%d events in the archive", want), 20*time.Second, func() bool {
 		return len(archived(t, p.dataDir)) >= want
@@ -143,7 +145,13 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 
 	// The range covers exactly the hours written; the hours just before and
 	// after it hold events that must not be replayed.
+	// Each event is filed under the UTC hour its post was received in.
 	files := archiveFiles(t, p.dataDir)
+	for _, f := range files {
+		if h := hourOf(t, f); h.Before(postedFrom) || h.After(postedTo) {
+			t.Errorf("%s is not the hour the events were posted in (%s to %s)", f, postedFrom, postedTo)
+		}
+	}
 	from, to := hourOf(t, files[0]), hourOf(t, files[len(files)-1]).Add(time.Hour)
 	writeHourFile(t, p.dataDir, from.Add(-time.Hour), `{"marker":"before the range"}`+"\n")
 	writeHourFile(t, p.dataDir, to, `{"marker":"after the range"}`+"\n")
