@@ -148,7 +148,7 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 	for {
 		if a.cur == nil {
 			if len(a.files) == 0 {
-				a.log.Infof("Replayed %d event(s) from the archive", a.read)
+				a.log.Infof("Read all %d event(s) of the range; the run ends once they are delivered", a.read)
 				return nil, nil, service.ErrEndOfInput
 			}
 			cur, err := openLines(a.files[0])
