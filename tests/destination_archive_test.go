@@ -185,12 +185,11 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 }
 
 // startStreams runs the meiro-and-archive recipe as its README command
-// does: streams mode, the root config and the folder of streams (the
-// recipe's own unless given).
-func startStreams(t *testing.T, env map[string]string, streams string) *process {
+// does: streams mode, the root config and a folder of streams, in dir
+// (holding data/).
+func startStreams(t *testing.T, env map[string]string, streams, dir string) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
-	dir := t.TempDir()
 	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 		webhook: "http://" + webhookAddr + "/netcore", admin: "http://" + adminAddr, dataDir: filepath.Join(dir, "data")}
 	p.cmd = exec.Command(binary, "streams", "--no-api", "--set", "http.address="+adminAddr,
@@ -269,7 +268,7 @@ func blockArchive(t *testing.T, dataDir string) func() {
 func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	m := newMeiro(t)
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
-	p := startStreams(t, m.env(), recipe(t, "destinations/meiro-and-archive"))
+	p := startStreams(t, m.env(), recipe(t, "destinations/meiro-and-archive"), t.TempDir())
 
 	// Meiro Events down: the archive gets every event.
 	meiroDown := postMarkedEvents(t, p, "meiro-down", 100)
@@ -304,6 +303,38 @@ func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	}
 }
 
+// kill -9 under load: every event acknowledged to Netcore reaches both
+// destinations after the restart.
+func TestMeiroAndArchiveKill9LosesNothingAcknowledged(t *testing.T) {
+	m := newMeiro(t)
+	streams, dir := recipe(t, "destinations/meiro-and-archive"), t.TempDir()
+	p := startStreams(t, m.env(), streams, dir)
+	stop := make(chan struct{})
+	acked := load(p.webhook, "kill", 8, stop)
+	waitFor(t, "events at Meiro Events and in the archive", 20*time.Second, func() bool {
+		return len(m.received()) >= 1000 && len(archived(t, p.dataDir)) >= 1000
+	})
+	p.kill()
+	close(stop)
+	markers := acked()
+	if len(markers) == 0 {
+		t.Fatal("premise: no post was acknowledged before the kill")
+	}
+
+	p = startStreams(t, m.env(), streams, dir)
+	waitDelivered(t, m, markers, 60*time.Second)
+	waitFor(t, "every acknowledged event in the archive", 60*time.Second, func() bool {
+		inArchive := markerCounts(t, archived(t, p.dataDir))
+		for _, mk := range markers {
+			if inArchive[mk] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d events acknowledged before kill -9; all at Meiro Events and in the archive after the restart", len(markers))
+}
+
 // A post whose events only one queue could store is answered 503; posted
 // again, the queue that had them takes them as repeats: each destination
 // still gets each event once.
@@ -320,7 +351,7 @@ func TestMeiroAndArchiveAnswer503WhenOneQueueIsFull(t *testing.T) {
 	}
 	m := newMeiro(t)
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
-	p := startStreams(t, m.env(), streams)
+	p := startStreams(t, m.env(), streams, t.TempDir())
 	first := postMarkedEvents(t, p, "fits", 5)
 	body, over := markedPost("over", 1)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusServiceUnavailable {
