@@ -414,7 +414,9 @@ func TestFanOutBehindOneQueueHoldsTheHealthyDestinationBack(t *testing.T) {
 
 	// fan_out retries Meiro Events in place, without the queue's backoff:
 	// by the time it was tried 300 times, the archive has what it will get.
+	down := time.Now()
 	waitFor(t, "300 attempts at Meiro Events", 60*time.Second, func() bool { return attempts(m) >= 300 })
+	t.Logf("Meiro Events down: asked %d times in %s", attempts(m), time.Since(down).Round(time.Millisecond))
 	before := len(archived(t, p.dataDir))
 	if before == 0 || before >= len(markers) {
 		t.Fatalf("the archive holds %d of %d events while Meiro Events is down; want some, not all", before, len(markers))
