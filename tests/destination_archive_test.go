@@ -65,7 +65,7 @@ func markerCounts(t testing.TB, lines []string) map[string]int {
 // postMarkedEvents posts n marked events in one post and checks the 200.
 func postMarkedEvents(t *testing.T, p *process, prefix string, n int) []string {
 	t.Helper()
-	body, markers := markedPost(prefix, n)
+	body, markers := markedBody(prefix, n)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("posting %d events: %d %v", n, status, err)
 	}
@@ -164,8 +164,8 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	replay := exec.Command(binary, "run", "--set", "http.address="+freeAddr(t), recipe(t, "replay-archive.yaml"))
-	replay.Env = append(os.Environ(), "NETCORE_DATA_DIR="+p.dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
+	replay := exec.Command(binary, "run", recipe(t, "replay-archive.yaml"))
+	replay.Env = append(os.Environ(), "NETCORE_ADMIN_ADDRESS="+freeAddr(t), "NETCORE_DATA_DIR="+p.dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
 		"REPLAY_FROM="+from.Format(time.RFC3339), "REPLAY_TO="+to.Format(time.RFC3339))
 	if out, err := runWithin(replay, 60*time.Second); err != nil {
 		t.Fatalf("the replay did not exit by itself with success: %v\n%s", err, out)
@@ -192,10 +192,9 @@ func startStreams(t *testing.T, env map[string]string, streams, dir string) *pro
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 		webhook: "http://" + webhookAddr + "/netcore", admin: "http://" + adminAddr, dataDir: filepath.Join(dir, "data")}
-	p.cmd = exec.Command(binary, "streams", "--no-api", "--set", "http.address="+adminAddr,
-		"-o", recipe(t, "destinations/meiro-and-archive.yaml"), streams)
+	p.cmd = exec.Command(binary, "streams", "--no-api", "-o", recipe(t, "destinations/meiro-and-archive.yaml"), streams)
 	p.cmd.Dir, p.cmd.Stdout, p.cmd.Stderr = dir, p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir)
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
@@ -224,12 +223,6 @@ func startStreams(t *testing.T, env map[string]string, streams, dir string) *pro
 		return true
 	})
 	return p
-}
-
-func attempts(m *meiro) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.attempts
 }
 
 func queued(t *testing.T, p *process, stream string) float64 {
@@ -275,8 +268,8 @@ func TestMeiroAndArchiveKeepTheDestinationsIndependent(t *testing.T) {
 	waitFor(t, "100 events in the archive while Meiro Events is down", 20*time.Second, func() bool {
 		return len(archived(t, p.dataDir)) >= 100
 	})
-	if attempts(m) == 0 || len(m.received()) != 0 {
-		t.Fatalf("premise: Meiro Events was tried (%d attempts) and accepted nothing (%d)", attempts(m), len(m.received()))
+	if m.attemptCount() == 0 || len(m.received()) != 0 {
+		t.Fatalf("premise: Meiro Events was tried (%d attempts) and accepted nothing (%d)", m.attemptCount(), len(m.received()))
 	}
 	// The gauge is refreshed now and then: wait for it.
 	waitFor(t, "Meiro Events' 100 events in its queue", 10*time.Second, func() bool { return queued(t, p, "meiro") == 100 })
@@ -353,7 +346,7 @@ func TestMeiroAndArchiveAnswer503WhenOneQueueIsFull(t *testing.T) {
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
 	p := startStreams(t, m.env(), streams, t.TempDir())
 	first := postMarkedEvents(t, p, "fits", 5)
-	body, over := markedPost("over", 1)
+	body, over := markedBody("over", 1)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusServiceUnavailable {
 		t.Fatalf("a post Meiro Events' full queue cannot take: %d %v, want 503", status, err)
 	}
@@ -415,8 +408,8 @@ func TestFanOutBehindOneQueueHoldsTheHealthyDestinationBack(t *testing.T) {
 	// fan_out retries Meiro Events in place, without the queue's backoff:
 	// by the time it was tried 300 times, the archive has what it will get.
 	down := time.Now()
-	waitFor(t, "300 attempts at Meiro Events", 60*time.Second, func() bool { return attempts(m) >= 300 })
-	t.Logf("Meiro Events down: asked %d times in %s", attempts(m), time.Since(down).Round(time.Millisecond))
+	waitFor(t, "300 attempts at Meiro Events", 60*time.Second, func() bool { return m.attemptCount() >= 300 })
+	t.Logf("Meiro Events down: asked %d times in %s", m.attemptCount(), time.Since(down).Round(time.Millisecond))
 	before := len(archived(t, p.dataDir))
 	if before == 0 || before >= len(markers) {
 		t.Fatalf("the archive holds %d of %d events while Meiro Events is down; want some, not all", before, len(markers))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -22,8 +24,9 @@ const (
 	aoFieldRetentionDays = "retention_days"
 	aoFieldBatching      = "batching"
 
-	// receivedAtKey is the metadata netcore_webhook stamps every post with.
-	receivedAtKey = "netcore_received_at"
+	// metricArchived counts the events archived. Not in internal/stage yet,
+	// whose list the README's metric table is tested against.
+	metricArchived = "netcore_events_archived_total"
 
 	// retentionEvery is how often expired hours are looked for while running.
 	retentionEvery = 10 * time.Minute
@@ -58,7 +61,7 @@ One process writes a given archive folder; two writing the same folder could int
 				Example("${NETCORE_DATA_DIR:./data}/archive"),
 			service.NewStringField(aoFieldTimeMetadata).
 				Description("Metadata holding the RFC 3339 time whose UTC hour an event is archived under; when it is missing or not a time, the time of writing is used.").
-				Default(receivedAtKey),
+				Default(stage.MetaReceivedAt),
 			service.NewBoolField(aoFieldGzip).
 				Description("Write `.jsonl.gz` files, one gzip member per batch.").
 				Default(false),
@@ -129,7 +132,7 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*a
 		return nil, fmt.Errorf("retention_days is %d: use 0 to keep everything, or a number of days", days)
 	}
 	c.keep = time.Duration(days) * 24 * time.Hour
-	archived := res.Metrics().NewCounter("netcore_events_archived_total")
+	archived := res.Metrics().NewCounter(metricArchived)
 	archived.Incr(0) // exported from the start, for dashboards and alerts
 	return &archiveOutput{conf: c, log: res.Logger(), archived: archived,
 		now: time.Now, syncFile: (*os.File).Sync, checked: map[string]bool{}}, nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 func newTestOutput(t *testing.T, yaml string) *archiveOutput {
@@ -36,7 +38,7 @@ func newTestOutput(t *testing.T, yaml string) *archiveOutput {
 func event(body, receivedAt string) *service.Message {
 	msg := service.NewMessage([]byte(body))
 	if receivedAt != "" {
-		msg.MetaSetMut(receivedAtKey, receivedAt)
+		msg.MetaSetMut(stage.MetaReceivedAt, receivedAt)
 	}
 	return msg
 }
