@@ -165,7 +165,7 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 		return http.StatusOK
 	})
 	replay := exec.Command(binary, "run", recipe(t, "replay-archive.yaml"))
-	replay.Env = append(os.Environ(), "NETCORE_ADMIN_ADDRESS="+freeAddr(t), "NETCORE_DATA_DIR="+p.dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
+	replay.Env = append(os.Environ(), "NETCORE_DATA_DIR="+p.dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
 		"REPLAY_FROM="+from.Format(time.RFC3339), "REPLAY_TO="+to.Format(time.RFC3339))
 	if out, err := runWithin(replay, 60*time.Second); err != nil {
 		t.Fatalf("the replay did not exit by itself with success: %v\n%s", err, out)
