@@ -170,7 +170,7 @@ func (a *archiveOutput) expireEvery(every time.Duration) {
 func (a *archiveOutput) expire() {
 	n, err := removeExpired(a.conf.dir, a.conf.keep, a.now())
 	if n > 0 {
-		a.log.Infof("Removed %d archive file(s) older than %s", n, a.conf.keep)
+		a.log.Infof("Removed %d archive file(s) of hours that ended over %.0f day(s) ago", n, a.conf.keep.Hours()/24)
 	}
 	if err != nil {
 		a.log.Errorf("Applying the archive retention: %v", err)
