@@ -20,6 +20,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/netcore-connect/netcore-connect/config"
+	_ "github.com/netcore-connect/netcore-connect/plugins/archive"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/kafka"
