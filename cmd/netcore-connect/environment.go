@@ -45,6 +45,17 @@ var settings = []setting{
 	{"NETCORE_STREAM_REPLICAS", "a whole number from 1 to 5", intRange(1, 5)},
 	{"NETCORE_STREAM_MAX_BYTES", "a whole number of bytes, at least 1048576 (1 MiB)", intRange(1<<20, 1<<62)},
 	{"NETCORE_MAX_DELIVER", "a whole number from 1 up, the deliveries before an event becomes a dead letter", intRange(1, 1<<31-1)},
+	{"KAFKA_BROKERS", "comma-separated host:port of Kafka brokers", hostPorts},
+	{"KAFKA_TOPIC", "a Kafka topic name: letters, digits, '.', '_' and '-', at most 249", matches(`^[A-Za-z0-9._-]{1,249}$`)},
+	{"KAFKA_TLS", "true or false", oneOf("true", "false")},
+	{"KAFKA_CA_FILE", "a PEM file of certificate authorities", func(string) error { return nil }},
+	{"KAFKA_SASL_MECHANISM", "none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", oneOf("none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
+	{"KAFKA_USER", "the SASL user name", func(string) error { return nil }},
+	{"KAFKA_PASSWORD", "the SASL password", func(string) error { return nil }},
+	{"NETCORE_ARCHIVE_DAYS", "a whole number of days from 0 (0 keeps every hour)", intRange(0, 100_000)},
+	{"NETCORE_ARCHIVE_GZIP", "true or false", oneOf("true", "false")},
+	{"REPLAY_FROM", "an RFC 3339 time on a whole hour, e.g. 2026-11-28T07:00:00Z", rfc3339},
+	{"REPLAY_TO", "an RFC 3339 time on a whole hour, e.g. 2026-11-28T13:00:00Z", rfc3339},
 	{"NETCORE_LOG_FORMAT", "logfmt or json", oneOf("logfmt", "json")},
 	{"NETCORE_LOG_LEVEL", "OFF, NONE, FATAL, ERROR, WARN, INFO, DEBUG, TRACE or ALL (any case)", oneOfFold("OFF", "NONE", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")},
 	{"GOGC", "a whole number from 1 up, or off", func(v string) error {
@@ -112,6 +123,20 @@ func httpURL(v string) error {
 		return errors.New("no host")
 	}
 	return nil
+}
+
+func hostPorts(v string) error {
+	for item := range strings.SplitSeq(v, ",") {
+		if err := hostPort(strings.TrimSpace(item)); err != nil {
+			return fmt.Errorf("%q: %w", item, err)
+		}
+	}
+	return nil
+}
+
+func rfc3339(v string) error {
+	_, err := time.Parse(time.RFC3339, v)
+	return err
 }
 
 func natsURLs(v string) error {

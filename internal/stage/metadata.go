@@ -49,3 +49,12 @@ const (
 	// meiro_events output dead-letters an event at max_deliveries.
 	MetaNATSNumDelivered = "nats_num_delivered"
 )
+
+// Metadata keys set by the netcore_archive input on each event it replays.
+const (
+	// MetaArchiveFile is the archive file the event was read from, relative
+	// to the archive's folder.
+	MetaArchiveFile = "netcore_archive_file"
+	// MetaArchiveLine is its line in that file, from 1.
+	MetaArchiveLine = "netcore_archive_line"
+)

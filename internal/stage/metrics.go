@@ -19,6 +19,7 @@ const (
 	MetricEventsDeduplicated = "netcore_events_deduplicated_total"  // counter: repeats acknowledged and not stored again
 	MetricRecordsDamaged     = "netcore_records_damaged_total"      // counter: records that failed their checksum, moved aside
 	MetricEventsDeadLettered = "netcore_events_dead_lettered_total" // counter (dead_letter): events refused for good
+	MetricEventsArchived     = "netcore_events_archived_total"      // counter (netcore_archive): events written to the archive, fsync'd
 )
 
 // Metrics lists every netcore_* metric above.
@@ -26,4 +27,5 @@ var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
+	MetricEventsArchived,
 }

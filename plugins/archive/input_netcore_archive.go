@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -22,8 +24,8 @@ const (
 	aiFieldTo   = "to"
 
 	// Metadata set on each replayed event, for logs and templating.
-	fileKey = "netcore_archive_file"
-	lineKey = "netcore_archive_line"
+	fileKey = stage.MetaArchiveFile
+	lineKey = stage.MetaArchiveLine
 )
 
 func inputSpec() *service.ConfigSpec {

@@ -26,7 +26,7 @@ const (
 
 	// metricArchived counts the events archived. Not in internal/stage yet,
 	// whose list the README's metric table is tested against.
-	metricArchived = "netcore_events_archived_total"
+	metricArchived = stage.MetricEventsArchived
 
 	// retentionEvery is how often expired hours are looked for while running.
 	retentionEvery = 10 * time.Minute
