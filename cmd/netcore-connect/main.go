@@ -22,6 +22,7 @@ import (
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/natsjs"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
+	_ "github.com/netcore-connect/netcore-connect/plugins/postgres"
 	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
 )
 

@@ -20,14 +20,19 @@ type table struct {
 }
 
 func tableFromConfig(conf *service.ParsedConfig) (table, error) {
-	var t table
-	var err error
-	if t.schema, err = conf.FieldString(opFieldSchema); err != nil {
-		return t, err
+	schema, err := conf.FieldString(opFieldSchema)
+	if err != nil {
+		return table{}, err
 	}
-	if t.name, err = conf.FieldString(opFieldTable); err != nil {
-		return t, err
+	name, err := conf.FieldString(opFieldTable)
+	if err != nil {
+		return table{}, err
 	}
+	return newTable(schema, name)
+}
+
+func newTable(schema, name string) (table, error) {
+	t := table{schema: schema, name: name}
 	if t.name == "" {
 		return t, fmt.Errorf("%s is empty: name the table to write to", opFieldTable)
 	}
