@@ -257,3 +257,55 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// CPUTime is the processor time the server has used so far: the postmaster
+// and its processes (connections, WAL writer, checkpointer), user and
+// system, from /proc (Linux), in clock ticks of 10ms. For comparing costs on
+// a machine too busy for wall-clock times to mean much.
+func (s *Server) CPUTime() time.Duration {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatal("pgtest: the server is not running")
+	}
+	root := s.cmd.Process.Pid
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		pid, ppid, cpu, ok := parseStat(b)
+		if ok && (pid == root || ppid == root) {
+			ticks += cpu
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// parseStat reads pid, ppid and utime+stime from /proc/PID/stat. The
+// command name, in parentheses, may hold spaces: fields are counted from
+// after its closing parenthesis.
+func parseStat(b []byte) (pid, ppid int, cpu int64, ok bool) {
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return 0, 0, 0, false
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	// After ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt
+	// majflt cmajflt utime stime ...
+	f := bytes.Fields(b[end+1:])
+	if len(f) < 13 {
+		return 0, 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	utime, err2 := strconv.ParseInt(string(f[11]), 10, 64)
+	stime, err3 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return 0, 0, 0, false
+	}
+	return pid, ppid, utime + stime, true
+}

@@ -53,7 +53,7 @@ type rowSet struct {
 	panels      []pgtype.Text
 	eventTimes  []pgtype.Timestamptz
 	receivedAts []pgtype.Timestamptz
-	events      [][]byte
+	events      []string
 }
 
 var errEmptyEventID = errors.New("the event id is empty, and a row needs one: check the " + opFieldEventID + " field (by default the metadata netcore_event_id, which netcore_explode sets)")
@@ -138,10 +138,10 @@ func columns(rows []row) rowSet {
 		panels:      make([]pgtype.Text, len(rows)),
 		eventTimes:  make([]pgtype.Timestamptz, len(rows)),
 		receivedAts: make([]pgtype.Timestamptz, len(rows)),
-		events:      make([][]byte, len(rows)),
+		events:      make([]string, len(rows)),
 	}
 	for i, r := range rows {
-		s.ids[i], s.panels[i], s.eventTimes[i], s.receivedAts[i], s.events[i] = r.id, r.panel, r.eventTime, r.receivedAt, r.event
+		s.ids[i], s.panels[i], s.eventTimes[i], s.receivedAts[i], s.events[i] = r.id, r.panel, r.eventTime, r.receivedAt, string(r.event)
 	}
 	return s
 }
