@@ -168,8 +168,7 @@ func (o *output) newPool(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connecting to PostgreSQL at %s:%d (check %s and that the server is up): %w",
-			conf.ConnConfig.Host, conf.ConnConfig.Port, opFieldDSN, err)
+		return nil, fmt.Errorf("connecting to PostgreSQL (check %s and that the server is up): %w", opFieldDSN, err)
 	}
 	return pool, nil
 }
