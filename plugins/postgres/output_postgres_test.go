@@ -236,6 +236,17 @@ func TestAMissingTableStopsTheConnectionUnlessCreateTable(t *testing.T) {
 	if err := out.WriteBatch(ctx, service.MessageBatch{event("x", "p", `{}`)}); !errors.Is(err, service.ErrNotConnected) {
 		t.Errorf("WriteBatch before a connection: %v, want ErrNotConnected", err)
 	}
+
+	// Created by hand (say by a migration), the table is used as it is.
+	if _, err := s.Conn(ctx).Exec(ctx, out.table.createSQL); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Connect(ctx); err != nil {
+		t.Fatalf("Connect once the table exists: %v", err)
+	}
+	if err := out.WriteBatch(ctx, service.MessageBatch{event("x", "p", `{}`)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestAWrongDSNSaysWhatToCheckWithoutTheSecret(t *testing.T) {
