@@ -5,7 +5,8 @@
 // It runs the server binaries of the machine's PostgreSQL (Debian's packages
 // put them in /usr/lib/postgresql/VERSION/bin; `.ci/run` installs them). The
 // server refuses to run as root, so when the test runs as root the cluster
-// is owned by and run as the user `nobody`. Without the binaries a test is
+// is owned by and run as the user `nobody`. StartTLS starts one that takes
+// verified TLS connections only (tls.go). Without the binaries a test is
 // skipped, except in CI (CI=true), where it fails: CI must test for real.
 package pgtest
 
@@ -37,6 +38,8 @@ type Server struct {
 	// DSN connects to the server over TCP on loopback as the superuser
 	// postgres, to its database postgres.
 	DSN string
+	// CAFile is the CA that signed the server's certificate (StartTLS).
+	CAFile string
 
 	t       testing.TB
 	bin     string // folder of initdb and postgres
@@ -51,6 +54,12 @@ type Server struct {
 // Start creates a cluster and starts its server. The server and its folder
 // are removed when the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, nil)
+}
+
+// start creates a cluster, lets configure change it, and starts its server.
+func start(t testing.TB, configure func(*Server)) *Server {
 	t.Helper()
 	bin := binDir(t)
 	cred, err := unprivileged()
@@ -71,6 +80,9 @@ func Start(t testing.TB) *Server {
 	s := &Server{t: t, bin: bin, dir: dir, port: freePort(t), cred: cred, log: &syncBuffer{}}
 	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
 	s.run("initdb", "-D", s.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	if configure != nil {
+		configure(s)
+	}
 	s.Restart()
 	t.Cleanup(func() {
 		s.Stop()

@@ -329,3 +329,21 @@ output:
 		}
 	}
 }
+
+// TLS is set in the DSN: against a server that takes TLS connections only,
+// a DSN that verifies its certificate writes, and one without TLS cannot.
+func TestTLSComesFromTheDSN(t *testing.T) {
+	s := pgtest.StartTLS(t)
+	ctx := testContext(t)
+	plain := strings.Replace(s.DSN, "sslmode=verify-full", "sslmode=disable", 1)
+	if err := newOutput(t, plain, "create_table: true").Connect(ctx); err == nil {
+		t.Fatal("connected without TLS: the server does not require it, and the test proves nothing")
+	}
+	out := connectedOutput(ctx, t, s.DSN, "create_table: true")
+	if err := out.WriteBatch(ctx, service.MessageBatch{event("tls", "p", `{"n":12345678901234567890}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readRows(ctx, t, s.Conn(ctx), defaultTable); got["tls"].event != `{"n": 12345678901234567890}` {
+		t.Errorf("rows over TLS: %v", got)
+	}
+}
