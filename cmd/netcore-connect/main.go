@@ -27,6 +27,7 @@ import (
 	_ "github.com/netcore-connect/netcore-connect/plugins/meiro"
 	_ "github.com/netcore-connect/netcore-connect/plugins/natsjs"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
+	_ "github.com/netcore-connect/netcore-connect/plugins/postgres"
 	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
 )
 
