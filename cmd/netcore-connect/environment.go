@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
@@ -52,6 +54,10 @@ var settings = []setting{
 	{"KAFKA_SASL_MECHANISM", "none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", oneOf("none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
 	{"KAFKA_USER", "the SASL user name", func(string) error { return nil }},
 	{"KAFKA_PASSWORD", "the SASL password", func(string) error { return nil }},
+	{"POSTGRES_DSN", "a PostgreSQL URL (postgres://user@host:5432/db?sslmode=verify-full) or key=value DSN", postgresDSN},
+	{"POSTGRES_TABLE", "a table name: letters, digits and _, not starting with a digit", matches(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)},
+	{"POSTGRES_CREATE_TABLE", "true or false", oneOf("true", "false")},
+	{"POSTGRES_BATCH_SIZE", "a whole number of rows from 1 to 10000", intRange(1, 10_000)},
 	{"NETCORE_ARCHIVE_DAYS", "a whole number of days from 0 (0 keeps every hour)", intRange(0, 100_000)},
 	{"NETCORE_ARCHIVE_GZIP", "true or false", oneOf("true", "false")},
 	{"REPLAY_FROM", "an RFC 3339 time on a whole hour, e.g. 2026-11-28T07:00:00Z", rfc3339},
@@ -132,6 +138,12 @@ func hostPorts(v string) error {
 		}
 	}
 	return nil
+}
+
+// postgresDSN is checked the way the postgres output reads it.
+func postgresDSN(v string) error {
+	_, err := pgxpool.ParseConfig(v)
+	return err
 }
 
 func rfc3339(v string) error {
