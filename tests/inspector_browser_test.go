@@ -49,8 +49,12 @@ func pageText(t *testing.T, ctx context.Context, url string) (text, html string)
 // rowOf is the list row of the post with request id id, as text.
 func rowOf(t *testing.T, html, id string) string {
 	t.Helper()
-	row := regexp.MustCompile(`(?s)<tr class="[^"]*" data-request-id="` + id + `">.*?</tr>`).FindString(html)
-	return regexp.MustCompile(`<[^>]*>`).ReplaceAllString(row, " ")
+	for _, row := range regexp.MustCompile(`(?s)<tr class="[^"]*">.*?</tr>`).FindAllString(html, -1) {
+		if strings.Contains(row, `href="/posts/`+id+`"`) {
+			return regexp.MustCompile(`<[^>]*>`).ReplaceAllString(row, " ")
+		}
+	}
+	return ""
 }
 
 // postFor posts body and returns its request id, checking the answer.
@@ -146,7 +150,7 @@ func TestInspectorFollowsEveryEventInABrowser(t *testing.T) {
 	} {
 		_, html := pageText(t, ctx, base+"/?"+query)
 		var got []string
-		for _, m := range regexp.MustCompile(`data-request-id="([0-9a-f]+)"`).FindAllStringSubmatch(html, -1) {
+		for _, m := range regexp.MustCompile(`<td><a href="/posts/([0-9a-f]+)"`).FindAllStringSubmatch(html, -1) {
 			got = append(got, m[1])
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -162,7 +166,7 @@ func TestInspectorFollowsEveryEventInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	postE := postFor(t, p, `{"email_open":[`+event("ok-5")+`]}`, http.StatusOK)
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-request-id="`+postE+`"]`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`a[href="/posts/`+postE+`"]`))); err != nil {
 		t.Fatalf("the new post did not appear on the open page: %v", err)
 	}
 	kept, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(window.keptAcrossRefresh)`))

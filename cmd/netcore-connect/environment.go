@@ -55,7 +55,7 @@ var settings = []setting{
 	{"KAFKA_USER", "the SASL user name", func(string) error { return nil }},
 	{"KAFKA_PASSWORD", "the SASL password", func(string) error { return nil }},
 	{"POSTGRES_DSN", "a PostgreSQL URL (postgres://user@host:5432/db?sslmode=verify-full) or key=value DSN", postgresDSN},
-	{"POSTGRES_TABLE", "a table name: letters, digits and _, not starting with a digit", matches(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)},
+	{"POSTGRES_TABLE", "a table name of at most 63 bytes (any characters: it is quoted)", matches(`^[^\x00]{1,63}$`)},
 	{"POSTGRES_CREATE_TABLE", "true or false", oneOf("true", "false")},
 	{"POSTGRES_BATCH_SIZE", "a whole number of rows from 1 to 10000", intRange(1, 10_000)},
 	{"NETCORE_ARCHIVE_DAYS", "a whole number of days from 0 (0 keeps every hour)", intRange(0, 100_000)},

@@ -68,7 +68,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 </section>{{end}}
 <p>Newest first{{if .Filter.Query}}; showing the posts whose events hold "{{.Filter.Query}}"{{end}}: {{len .Rows}} of the {{.Kept}} kept. Refreshes by itself.</p>
 <table id="posts"><thead><tr><th>time</th><th>client</th><th>status</th><th>panels (events)</th><th>events</th><th>bytes</th><th>delivery</th><th></th></tr></thead><tbody>
-{{range .Rows}}<tr class="{{.Class}}" data-request-id="{{.RequestID}}"><td>{{when .Time}}</td><td>{{.Client}}</td><td>{{.Status}}</td>
+{{range .Rows}}<tr class="{{.Class}}"><td>{{when .Time}}</td><td>{{.Client}}</td><td>{{.Status}}</td>
 <td class="panels">{{if .Summary}}{{.Summary}}{{else}}{{.Reason}}{{end}}</td><td>{{.Events}}</td><td>{{.Bytes}}</td>
 <td class="fates">{{if eq .Status 200}}{{.Fates}}{{end}}</td>
 <td><a href="/posts/{{.RequestID}}">{{.RequestID}}</a></td></tr>
