@@ -219,40 +219,8 @@ func TestArchiveOnlyKill9LosesNothingAndLeavesNoTornLine(t *testing.T) {
 // (holding data/).
 func startStreams(t *testing.T, env map[string]string, streams, dir string) *process {
 	t.Helper()
-	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
-	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
-		webhook: "http://" + webhookAddr + "/netcore", admin: "http://" + adminAddr, dataDir: filepath.Join(dir, "data")}
-	p.cmd = exec.Command(binary, "streams", "--no-api", "-o", recipe(t, "destinations/meiro-and-archive.yaml"), streams)
-	p.cmd.Dir, p.cmd.Stdout, p.cmd.Stderr = dir, p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("netcore-connect stderr:\n%s", p.stderr.String())
-		}
-	})
-	// /ready is 200 while no stream is running yet: wait for the webhook too.
-	waitFor(t, "the streams to be ready", 20*time.Second, func() bool {
-		for _, url := range []string{p.admin + "/ready", p.webhook} {
-			resp, err := http.Get(url)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			if url != p.webhook && resp.StatusCode != http.StatusOK {
-				return false
-			}
-		}
-		return true
-	})
-	return p
+	return startProcess(t, options{env: env, dir: dir,
+		args: []string{"streams", "--no-api", "-o", recipe(t, "destinations/meiro-and-archive.yaml"), streams}})
 }
 
 func queued(t *testing.T, p *process, stream string) float64 {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/netcore-connect/netcore-connect/internal/loopback"
 )
 
@@ -59,28 +61,10 @@ func freeAddr(t testing.TB) string {
 	return loopback.FreeAddrFor(t)
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // process is a running netcore-connect.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.SyncBuffer
 	webhook        string // the URL Netcore posts to
 	admin          string // the admin server's base URL
 	dataDir        string // NETCORE_DATA_DIR
@@ -93,6 +77,7 @@ type options struct {
 	config string // empty: the embedded default pipeline
 	dir    string // working folder, holding data/; empty: a new one
 	set    []string
+	args   []string // the whole command line instead of run, set and config
 }
 
 // startProcess runs `netcore-connect run` on fresh loopback ports and waits
@@ -101,18 +86,21 @@ func startProcess(t testing.TB, o options) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	p := &process{
-		stdout:  &syncBuffer{},
-		stderr:  &syncBuffer{},
+		stdout:  &testkit.SyncBuffer{},
+		stderr:  &testkit.SyncBuffer{},
 		webhook: "http://" + webhookAddr + "/netcore",
 		admin:   "http://" + adminAddr,
 		exited:  make(chan struct{}),
 	}
-	args := []string{"run"}
-	for _, s := range o.set {
-		args = append(args, "--set", s)
-	}
-	if o.config != "" {
-		args = append(args, o.config)
+	args := o.args
+	if args == nil {
+		args = []string{"run"}
+		for _, s := range o.set {
+			args = append(args, "--set", s)
+		}
+		if o.config != "" {
+			args = append(args, o.config)
+		}
 	}
 	if o.dir == "" {
 		o.dir = t.TempDir()
@@ -142,16 +130,33 @@ func startProcess(t testing.TB, o options) *process {
 			t.Fatalf("netcore-connect exited at start:\n%s", p.stderr.String())
 		default:
 		}
-		if resp, err := http.Get(p.admin + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if p.ready(args[0] == "streams") {
+			return p
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("netcore-connect not ready after 20s:\n%s", p.stderr.String())
 	return nil
+}
+
+// ready says whether the admin server reports ready. In streams mode /ready
+// answers 200 before any stream runs, so the webhook must answer too.
+func (p *process) ready(streams bool) bool {
+	resp, err := http.Get(p.admin + "/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if streams {
+		if resp, err = http.Get(p.webhook); err != nil {
+			return false
+		}
+		resp.Body.Close()
+	}
+	return true
 }
 
 // kill ends the process with SIGKILL: no chance to flush or clean up.

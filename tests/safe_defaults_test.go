@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
 // plantedPipeline is a pipeline an attacker would plant: it runs nothing of
@@ -296,7 +298,7 @@ func TestAdminServerListensOnLoopbackByDefault(t *testing.T) {
 	cmd := exec.Command(binary, "run")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MEIRO_EVENTS_URL="+m.URL+"/collect", "NETCORE_ADDRESS="+freeAddr(t), "NETCORE_DATA_DIR="+filepath.Join(dir, "data"))
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

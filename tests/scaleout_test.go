@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,7 +75,7 @@ cluster { name: netcore, listen: %s, routes: [ %s ] }
 			t.Fatal(err)
 		}
 		n := &natsNode{cmd: exec.Command(bin, "-c", confFile), url: "nats://" + clientAddrs[i], exited: make(chan struct{})}
-		n.cmd.Stdout, n.cmd.Stderr = &syncBuffer{}, &syncBuffer{}
+		n.cmd.Stdout, n.cmd.Stderr = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 		if err := n.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -21,10 +21,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -46,7 +47,7 @@ type Server struct {
 	dir     string // the cluster's folder, owned by the user it runs as
 	port    int
 	cred    *syscall.Credential // nil: run as ourselves
-	log     *syncBuffer
+	log     *testkit.SyncBuffer
 	cmd     *exec.Cmd
 	stopped chan struct{}
 }
@@ -77,7 +78,7 @@ func start(t testing.TB, configure func(*Server)) *Server {
 			t.Fatal(err)
 		}
 	}
-	s := &Server{t: t, bin: bin, dir: dir, port: freePort(t), cred: cred, log: &syncBuffer{}}
+	s := &Server{t: t, bin: bin, dir: dir, port: freePort(t), cred: cred, log: &testkit.SyncBuffer{}}
 	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
 	s.run("initdb", "-D", s.dataDir(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
 	if configure != nil {
@@ -251,24 +252,6 @@ func (s *Server) Conn(ctx context.Context) *pgx.Conn {
 	}
 	s.t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-// syncBuffer collects the server's log while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // CPUTime is the processor time the server has used so far: the postmaster

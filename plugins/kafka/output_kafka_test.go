@@ -8,24 +8,15 @@ package kafka
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -354,7 +345,8 @@ func TestCompressionCodecs(t *testing.T) {
 // TLS with a CA file, and each SASL mechanism; a wrong password fails the
 // connect with an error that says where to look.
 func TestTLSAndSASL(t *testing.T) {
-	serverTLS, caFile := selfSignedTLS(t)
+	cert := testkit.SelfSignedCert(t, t.TempDir())
+	serverTLS, caFile := cert.Server, cert.CertFile
 	for _, mech := range []string{saslPlain, saslScramSHA256, saslScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
 			c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "netcore-events"), kfake.TLS(serverTLS),
@@ -415,34 +407,4 @@ func TestSeedBrokersSplitOnCommas(t *testing.T) {
 	if err != nil || fmt.Sprint(got) != "[a:9092 b:9092 c:9092]" {
 		t.Errorf("got %v, %v", got, err)
 	}
-}
-
-// selfSignedTLS makes a certificate for 127.0.0.1 and writes it, as the CA
-// to trust, to a PEM file.
-func selfSignedTLS(t *testing.T) (*tls.Config, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kfake"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, caFile
 }
