@@ -81,3 +81,14 @@ func (b *bodyBuilder) build(first uint64, n int) []byte {
 	}
 	return append(buf, b.tail...)
 }
+
+// Post is one Netcore post of n unique events numbered from first, their
+// ids starting with prefix: its content type and its body. For a post sent
+// by itself, e.g. one of 100,000 events.
+func Post(panel, prefix string, first uint64, n int) (contentType string, body []byte) {
+	if panel == "" {
+		panel = "product_search"
+	}
+	b := newBodyBuilder(panel, prefix, n, false)
+	return b.contentType, b.build(first, n)
+}

@@ -22,3 +22,18 @@ func releaseMappedPages(db *bolt.DB, tx *bolt.Tx) {
 		_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, db.Info().Data, uintptr(size), syscall.MADV_DONTNEED)
 	}
 }
+
+// allocTable is zeroed memory for an idTable, mapped outside the Go heap so
+// that the garbage collector neither scans it nor counts it in the heap
+// that GOGC multiplies. Pages are only resident once written.
+func allocTable(size int) []byte {
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return make([]byte, size) // no address space left for a map: the heap will do
+	}
+	return b
+}
+
+// freeTable unmaps memory from allocTable. A slice from the heap fallback
+// is not mapped, munmap refuses it, and the collector frees it.
+func freeTable(b []byte) { _ = syscall.Munmap(b) }

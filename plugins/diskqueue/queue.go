@@ -20,7 +20,10 @@ import (
 var (
 	bucketEvents  = []byte("events")  // sequence (8 bytes) → record
 	bucketDamaged = []byte("damaged") // records whose checksum failed, kept for inspection
-	bucketExpiry  = []byte("expiry")  // stored at (8 bytes) + event id → nothing: see idIndex
+	bucketDedupe  = []byte("dedupe")  // stored at (8 bytes) + block number (8 bytes) → event ids: see idIndex
+	// ids as files written before the dedupe bucket kept them: stored at
+	// (8 bytes) + event id → nothing; moved into dedupe at open
+	bucketExpiry = []byte("expiry")
 )
 
 // ErrFull is returned by put when the queue holds max_events or max_bytes.
@@ -111,7 +114,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 	if err := os.MkdirAll(filepath.Dir(conf.path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating folder for queue file %s: %w", conf.path, err)
 	}
-	db, err := openDB(conf.path)
+	db, err := openDB(conf.path, conf.maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
 	}
@@ -127,6 +130,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
+		q.ids.close()
 		db.Close()
 		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
@@ -137,7 +141,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 
 // openDB opens the bbolt file. bbolt panics on some damaged pages; that
 // is turned into an error here, so that the start stops with a message.
-func openDB(path string) (db *bolt.DB, err error) {
+func openDB(path string, maxBytes int64) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w (%v)", errDamaged, r)
@@ -147,10 +151,19 @@ func openDB(path string) (db *bolt.DB, err error) {
 		Timeout:      2 * time.Second,
 		FreelistType: bolt.FreelistMapType,
 		PageSize:     16 << 10,
+		// The map is sized at open for a full queue, so that bbolt does not
+		// remap while the file grows: a remap copies every key and value of
+		// the commit under way to the heap (a big post's whole 50 MB, again
+		// at each doubling) and waits for every read transaction to end. The
+		// map is address space only; RSS counts the pages read.
+		InitialMmapSize: int(min(max(2*maxBytes, 256<<20), 16<<30)),
 		// The free list is kept in the file (the default): rebuilding it on
 		// open reads every page in a goroutine of bbolt's own, where a
 		// damaged page would crash the process instead of stopping the start.
 	})
+	if err == nil {
+		db.AllocSize = growthStep(0) // see growthStep; set again by each commit
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		err = fmt.Errorf("%w: the file is locked, is another netcore-connect using it?", err)
 	}
@@ -174,7 +187,7 @@ func (q *queue) load() (err error) {
 		}
 	}
 	return q.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketExpiry} {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
@@ -188,7 +201,10 @@ func (q *queue) load() (err error) {
 		if err != nil {
 			return err
 		}
-		return q.ids.load(tx.Bucket(bucketExpiry))
+		if err := migrateExpiry(tx); err != nil {
+			return err
+		}
+		return q.ids.load(tx.Bucket(bucketDedupe))
 	})
 }
 
@@ -366,9 +382,19 @@ func (q *queue) read(seqs []uint64) ([][]byte, error) {
 	recs := make([][]byte, len(seqs))
 	err := q.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
+		size := 0
 		for i, seq := range seqs {
-			if v := b.Get(seqKey(seq)); v != nil {
-				recs[i] = append([]byte(nil), v...)
+			recs[i] = b.Get(seqKey(seq)) // in the map: valid in this transaction only
+			size += len(recs[i])
+		}
+		// One copy for all, one object for the garbage collector; each
+		// record capped, so that appending to one cannot reach the next.
+		arena := make([]byte, 0, size)
+		for i, v := range recs {
+			if v != nil {
+				start := len(arena)
+				arena = append(arena, v...)
+				recs[i] = arena[start:len(arena):len(arena)]
 			}
 		}
 		return nil
@@ -465,6 +491,7 @@ func (q *queue) close(ctx context.Context) error {
 
 func (q *queue) commitLoop() {
 	defer close(q.committerDone)
+	defer q.ids.close()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	var flushDeletes <-chan time.Time // set while deletes wait for company
@@ -531,7 +558,7 @@ func (q *queue) commit(force bool) (deferred bool) {
 	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
 	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
 	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
-		if !sweepDue || !q.ids.sweepNeeded(q.db, cutoff) {
+		if !sweepDue || !q.ids.sweepNeeded(cutoff) {
 			q.lastSweep = now // an idle queue makes no commits
 			return false
 		}
@@ -540,18 +567,15 @@ func (q *queue) commit(force bool) (deferred bool) {
 	dups := make([]int, len(work.puts))
 	dupBytes := make([]int64, len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
+		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
 		q.ids.begin()
-		events, expiry := tx.Bucket(bucketEvents), tx.Bucket(bucketExpiry)
+		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 		for i, op := range work.puts {
 			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
 			for j, rec := range op.records {
 				id := op.ids[j]
 				if id != "" && q.ids.enabled() {
-					repeat, err := q.ids.remember(expiry, id, uint64(now.UnixNano()), cutoff)
-					if err != nil {
-						return err
-					}
-					if repeat {
+					if q.ids.remember(id, cutoff) {
 						dups[i]++
 						dupBytes[i] += int64(len(rec))
 						continue
@@ -575,8 +599,11 @@ func (q *queue) commit(force bool) (deferred bool) {
 		if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
 			return err
 		}
+		if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
+			return err
+		}
 		if sweepDue {
-			return q.ids.sweep(expiry, cutoff)
+			return q.ids.sweep(dedupe, cutoff)
 		}
 		return nil
 	})
@@ -611,6 +638,24 @@ func (q *queue) commit(force bool) (deferred bool) {
 		op.done(err)
 	}
 	return false
+}
+
+// growthStep is how far beyond what it needs the file grows when a commit
+// runs past its end: a quarter of its size, from 64 KiB to 64 MiB. Each
+// growth costs an fsync of the file's size, so a file that keeps growing
+// grows in steps; bbolt's own step (16 MiB, with the map sized for a full
+// queue) would make even an empty queue's file 16 MiB.
+func growthStep(size int64) int {
+	return int(min(max(size/4, 64<<10), 64<<20))
+}
+
+// appendOnly tunes a bucket whose keys only ever grow (sequence numbers,
+// times): pages are filled whole before a new one is started, instead of
+// bbolt's default of splitting at half, which for appends leaves every page
+// half empty: twice the pages to write, and twice the file.
+func appendOnly(b *bolt.Bucket) *bolt.Bucket {
+	b.FillPercent = 1.0
+	return b
 }
 
 func moveAside(from, to *bolt.Bucket, seqs []uint64) error {

@@ -2,6 +2,7 @@ package diskqueue
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,6 +81,9 @@ func BenchmarkQueuePut(b *testing.B) {
 			b.ReportMetric(float64(10*b.N)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(float64(latencies[b.N/2].Microseconds())/1000, "p50_ms")
 			b.ReportMetric(float64(latencies[b.N*99/100].Microseconds())/1000, "p99_ms")
+			if fi, err := os.Stat(q.conf.path); err == nil {
+				b.ReportMetric(float64(fi.Size())/float64(10*b.N), "file_bytes/event")
+			}
 		})
 	}
 }

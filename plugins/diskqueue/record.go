@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -38,31 +40,42 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var errChecksum = errors.New("checksum mismatch")
 
 func encodeRecord(msg *service.Message, storedAt time.Time) ([]byte, error) {
+	return appendRecord(nil, msg, storedAt)
+}
+
+// appendRecord appends the record of msg to dst, so that the records of a
+// post can share one allocation.
+func appendRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte, error) {
 	body, err := msg.AsBytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading message: %w", err)
 	}
-	var pairs [][2]string
+	start := len(dst)
+	if dst == nil {
+		dst = make([]byte, 0, recordHeader+1+len(body)+256)
+	}
+	// One walk appends the pairs after a one-byte count, right for up to
+	// 127 pairs (a uvarint under 128 is one byte); more take a second walk.
+	rec := append(dst, 0, 0, 0, 0, recordVersion)
+	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
+	rec = append(rec, 0)
+	pairs := 0
 	_ = msg.MetaWalk(func(k, v string) error {
-		pairs = append(pairs, [2]string{k, v})
+		rec = binary.AppendUvarint(rec, uint64(len(k)))
+		rec = append(rec, k...)
+		rec = binary.AppendUvarint(rec, uint64(len(v)))
+		rec = append(rec, v...)
+		pairs++
 		return nil
 	})
-	size := recordHeader + binary.MaxVarintLen64 + len(body)
-	for _, p := range pairs {
-		size += 2*binary.MaxVarintLen64 + len(p[0]) + len(p[1])
-	}
-	rec := make([]byte, 4, size)
-	rec = append(rec, recordVersion)
-	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
-	rec = binary.AppendUvarint(rec, uint64(len(pairs)))
-	for _, p := range pairs {
-		rec = binary.AppendUvarint(rec, uint64(len(p[0])))
-		rec = append(rec, p[0]...)
-		rec = binary.AppendUvarint(rec, uint64(len(p[1])))
-		rec = append(rec, p[1]...)
+	if countAt := start + recordHeader; pairs >= 0x80 {
+		fields := append([]byte(nil), rec[countAt+1:]...)
+		rec = append(binary.AppendUvarint(rec[:countAt], uint64(pairs)), fields...)
+	} else {
+		rec[countAt] = byte(pairs)
 	}
 	rec = append(rec, body...)
-	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
+	binary.BigEndian.PutUint32(rec[start:], crc32.Checksum(rec[start+4:], castagnoli))
 	return rec, nil
 }
 
@@ -108,7 +121,32 @@ func decodeRecord(rec []byte) (*service.Message, error) {
 	}
 	msg := service.NewMessage(rest)
 	for _, p := range pairs {
-		msg.MetaSetMut(string(p.k), string(p.v))
+		msg.MetaSetMut(internKey(p.k), string(p.v))
 	}
 	return msg, nil
+}
+
+// metaKeys holds the metadata keys seen in records (at most maxMetaKeys),
+// so that decoding a record does not allocate the same few keys again for
+// every event. Copied on write: lookups take no lock and allocate nothing.
+var metaKeys atomic.Pointer[map[string]string]
+
+const maxMetaKeys = 64
+
+func internKey(k []byte) string {
+	keys := metaKeys.Load()
+	if keys != nil {
+		if s, ok := (*keys)[string(k)]; ok {
+			return s
+		}
+	}
+	s := string(k)
+	if keys == nil || len(*keys) < maxMetaKeys {
+		grown := map[string]string{s: s}
+		if keys != nil {
+			maps.Copy(grown, *keys)
+		}
+		metaKeys.CompareAndSwap(keys, &grown) // lost to another: it is kept next time
+	}
+	return s
 }

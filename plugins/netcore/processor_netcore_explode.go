@@ -1,6 +1,7 @@
 package netcore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -172,19 +173,24 @@ func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, r
 	// One walk over the top level finds event_params and which of our
 	// field names the event already uses (those are never overwritten).
 	var hasPanel, hasTime, hasID bool
-	err := rawjson.Members(compact, func(rawKey, value []byte) error {
-		key, err := rawjson.Key(rawKey)
-		if err != nil {
-			return err
+	err := rawjson.Members(compact, func(key, value []byte) error {
+		// A key without escapes is compared as it stands, which allocates
+		// nothing: string(key) == "..." is not a conversion.
+		if bytes.IndexByte(key, '\\') >= 0 {
+			decoded, err := rawjson.Key(key)
+			if err != nil {
+				return err
+			}
+			key = []byte(decoded)
 		}
-		if key == "event_params" {
+		if string(key) == "event_params" {
 			if t, ok := p.eventParamsTime(value); ok {
 				eventTime, ev.timeSource = t, timeSourceTS
 			}
 		}
-		hasPanel = hasPanel || key == p.conf.panelField
-		hasTime = hasTime || key == p.conf.eventTimeField
-		hasID = hasID || key == p.conf.eventIDField
+		hasPanel = hasPanel || string(key) == p.conf.panelField
+		hasTime = hasTime || string(key) == p.conf.eventTimeField
+		hasID = hasID || string(key) == p.conf.eventIDField
 		return nil
 	})
 	if err != nil {
@@ -193,23 +199,26 @@ func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, r
 
 	body := compact[:len(compact)-1] // the closing brace, put back below
 	empty := len(body) == 1
-	add := func(quotedName, value []byte) {
+	// name appends `,"name":`; the value is appended after it in place.
+	name := func(quotedName []byte) {
 		if !empty {
 			body = append(body, ',')
 		}
 		empty = false
 		body = append(body, quotedName...)
 		body = append(body, ':')
-		body = append(body, value...)
 	}
 	if p.panelField != nil && !hasPanel {
-		add(p.panelField, quotedPanel)
+		name(p.panelField)
+		body = append(body, quotedPanel...)
 	}
 	if p.eventTimeField != nil && !hasTime {
-		add(p.eventTimeField, append(eventTime.UTC().AppendFormat([]byte{'"'}, time.RFC3339), '"'))
+		name(p.eventTimeField)
+		body = append(eventTime.UTC().AppendFormat(append(body, '"'), time.RFC3339), '"')
 	}
 	if p.eventIDField != nil && !hasID {
-		add(p.eventIDField, []byte(`"`+ev.id+`"`))
+		name(p.eventIDField)
+		body = append(append(append(body, '"'), ev.id...), '"')
 	}
 	ev.body = append(body, '}')
 	return ev, nil

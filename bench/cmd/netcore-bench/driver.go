@@ -197,7 +197,7 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 	if system == systemDirect {
 		return d.runDirect(ctx, rec)
 	}
-	sys, err := d.launch(ctx, system, rec.LogFile)
+	sys, err := d.launch(ctx, system, rec.LogFile, launchOpts{})
 	if err != nil {
 		rec.Err = err.Error()
 		return rec

@@ -20,6 +20,7 @@ const usage = `netcore-bench: throughput of netcore-connect against the bare par
 
 Usage:
   netcore-bench run [flags]            run the benchmark (from the repository root)
+  netcore-bench goals [flags]          burst, drain, steady and a big post of ours against bare, direct and stock, with the ratios of issue 12
   netcore-bench outage [flags]         memory and backlog of ours while Meiro Events is down, then the catch-up
   netcore-bench bare-server -addr A    the parse ceiling: decode posts, count events, answer 200
   netcore-bench sink -addr A           a stand-in for Meiro Events: answer 200, count events
@@ -48,6 +49,8 @@ func main() {
 		err = runCommand(ctx, args)
 	case "outage":
 		err = outageCommand(ctx, args)
+	case "goals":
+		err = goalsCommand(ctx, args)
 	case "bare-server":
 		err = bareServerCommand(ctx, args)
 	case "sink":

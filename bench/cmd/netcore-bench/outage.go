@@ -67,7 +67,7 @@ func outageCommand(ctx context.Context, args []string) error {
 	defer stopSink()
 	d.sink.down.Store(true)
 
-	sys, err := d.launch(ctx, systemOurs, filepath.Join(*logDir, fmt.Sprintf("outage-c%d-e%d.log", *concurrency, *size)))
+	sys, err := d.launch(ctx, systemOurs, filepath.Join(*logDir, fmt.Sprintf("outage-c%d-e%d.log", *concurrency, *size)), launchOpts{})
 	if err != nil {
 		return err
 	}

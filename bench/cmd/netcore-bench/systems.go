@@ -38,9 +38,17 @@ type launched struct {
 	dataDir  string // to remove after the run; empty if none
 }
 
+// launchOpts vary a launch of ours.
+type launchOpts struct {
+	// dataDir is the data folder to run on, kept after the run (for a
+	// restart on what a run left); empty: a fresh one, removed after.
+	dataDir string
+	set     []string // extra --set path=value for ours
+}
+
 // launch starts a system on fresh loopback ports, with its output in
 // logPath, and waits until it answers a post.
-func (d *driver) launch(ctx context.Context, system, logPath string) (*launched, error) {
+func (d *driver) launch(ctx context.Context, system, logPath string, opts launchOpts) (*launched, error) {
 	webhook, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -58,12 +66,19 @@ func (d *driver) launch(ctx context.Context, system, logPath string) (*launched,
 		argv = []string{d.stockBinary, "run", "--set", "http.address=" + admin, d.stockConfig}
 		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL}
 	case systemOurs, systemOursBatched:
-		// A fresh data folder per run, so that the queue starts empty.
-		if l.dataDir, err = os.MkdirTemp(d.tmp, "ours-data-"); err != nil {
-			return nil, fmt.Errorf("creating the data folder: %w", err)
+		dataDir := opts.dataDir
+		if dataDir == "" {
+			// A fresh data folder per run, so that the queue starts empty.
+			if l.dataDir, err = os.MkdirTemp(d.tmp, "ours-data-"); err != nil {
+				return nil, fmt.Errorf("creating the data folder: %w", err)
+			}
+			dataDir = l.dataDir
 		}
 		argv = []string{d.binary, "run", "--set", "http.address=" + admin}
-		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + l.dataDir}
+		for _, s := range opts.set {
+			argv = append(argv, "--set", s)
+		}
+		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + dataDir}
 		if system == systemOursBatched {
 			env = append(env, fmt.Sprintf("MEIRO_BATCH_SIZE=%d", batchSize))
 		}

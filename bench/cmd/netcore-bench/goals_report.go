@@ -1,0 +1,260 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// goalReport is what `netcore-bench goals` writes to -json.
+type goalReport struct {
+	Meta  meta         `json:"meta"`
+	Goals []goalResult `json:"goals"`
+	Runs  []goalRun    `json:"runs"`
+}
+
+// goalResult is one figure against its goal: the median of the runs, and
+// each run's value.
+type goalResult struct {
+	Figure string    `json:"figure"`
+	Goal   string    `json:"goal"`
+	Median float64   `json:"median"`
+	Values []float64 `json:"values"`
+	Met    bool      `json:"met"`
+	unit   string
+}
+
+// goalSpec is how a figure of a run is computed and judged.
+type goalSpec struct {
+	figure, goal, unit string
+	value              func(goalRun) float64
+	met                func(float64) bool
+}
+
+func cpuMicros(r record) float64 { return r.CPUSecondsPer1kEvents * 1000 }
+
+var goalSpecs = []goalSpec{
+	{"burst ÷ bare, acked events/s at 64 senders", "≥ 0.8 (stretch 1.0)", "×",
+		func(g goalRun) float64 { return divide(g.Burst.AckEventsPerSec, g.Bare.AckEventsPerSec) },
+		func(x float64) bool { return x >= 0.8 }},
+	{"CPU per event, burst ÷ bare", "≤ 1.2", "×",
+		func(g goalRun) float64 { return divide(cpuMicros(g.Burst), cpuMicros(g.Bare)) },
+		func(x float64) bool { return x > 0 && x <= 1.2 }},
+	{"drain ÷ direct, delivered events/s", "≥ 0.75 (stretch 0.9)", "×",
+		func(g goalRun) float64 { return divide(g.Drain.DeliveredPerSec, g.Direct.DeliveredPerSec) },
+		func(x float64) bool { return x >= 0.75 }},
+	{"steady ÷ direct, delivered events/s", "≥ 0.6", "×",
+		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, g.Direct.DeliveredPerSec) },
+		func(x float64) bool { return x >= 0.6 }},
+	{"steady ÷ stock, delivered events/s", "≥ 2", "×",
+		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec) },
+		func(x float64) bool { return x >= 2 }},
+	{"p99 ack at 16 senders, burst", "≤ 10 ms", "ms",
+		func(g goalRun) float64 { return g.Burst16.P99ms },
+		func(x float64) bool { return x > 0 && x <= 10 }},
+	{"p99 at 16 senders, bare (the ceiling, for reference)", "–", "ms",
+		func(g goalRun) float64 { return g.Bare16.P99ms },
+		func(float64) bool { return true }},
+	{"peak RSS (VmHWM) over burst and steady", "≤ 120 MB", "MiB",
+		func(g goalRun) float64 { return g.peakRSS() },
+		func(x float64) bool { return x > 0 && x*(1<<20)/1e6 <= 120 }},
+	{"big post: seconds to its 200", "200 within 5 s", "s",
+		func(g goalRun) float64 { return bigPostFigure(g.BigPost, g.BigPost.Status, g.BigPost.Seconds) },
+		func(x float64) bool { return x > 0 && x <= 5 }},
+	{"small post sent 1 s into it: seconds to its 200", "within 1 s", "s",
+		func(g goalRun) float64 {
+			return bigPostFigure(g.BigPost, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
+		},
+		func(x float64) bool { return x > 0 && x <= 1 }},
+}
+
+// bigPostFigure is the seconds to a 200, or 0 (not met) for another answer
+// or a big post not measured.
+func bigPostFigure(bp bigPost, status int, seconds float64) float64 {
+	if bp.Events == 0 || status != 200 {
+		return 0
+	}
+	return seconds
+}
+
+func writeGoalReports(f *goalFlags, d *driver, runs []goalRun, started time.Time) error {
+	rep := goalReport{
+		Meta: meta{
+			Date: started.UTC().Format(time.RFC3339), Command: "netcore-bench " + strings.Join(os.Args[1:], " "),
+			CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), RunSeconds: d.duration.Seconds(),
+			Binary: d.binary, StockConfig: d.stockConfig, Elapsed: time.Since(started).Round(time.Second).String(),
+		},
+		Runs: runs,
+	}
+	for _, s := range goalSpecs {
+		r := goalResult{Figure: s.figure, Goal: s.goal, unit: s.unit}
+		for _, g := range runs {
+			r.Values = append(r.Values, s.value(g))
+		}
+		r.Median = medianOf(r.Values)
+		r.Met = s.met(r.Median)
+		rep.Goals = append(rep.Goals, r)
+	}
+	var md strings.Builder
+	writeGoalMarkdown(&md, rep)
+	fmt.Print(md.String())
+	if err := os.WriteFile(f.out, []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the results: %w", err)
+	}
+	if err := os.WriteFile(f.jsonOut, append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing the results: %w", err)
+	}
+	if err := os.WriteFile(f.svgOut, []byte(goalChartSVG(runs)), 0o644); err != nil {
+		return fmt.Errorf("writing the chart: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", f.out, f.jsonOut, f.svgOut)
+	return nil
+}
+
+func medianOf(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	vs = slices.Sorted(slices.Values(vs))
+	if len(vs)%2 == 1 {
+		return vs[len(vs)/2]
+	}
+	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+}
+
+func writeGoalMarkdown(w io.Writer, rep goalReport) {
+	m := rep.Meta
+	fmt.Fprintf(w, "# netcore-bench goals %s\n\n", m.Date)
+	fmt.Fprintf(w, "`%s`: %s, %d cores, %s; %.0f s of posting per scenario; took %s. Scenarios take turns within each run.\n\n",
+		m.Command, m.CPU, m.Cores, m.GoVersion, m.RunSeconds, m.Elapsed)
+	fmt.Fprintln(w, "| figure | goal | median | runs | met |")
+	fmt.Fprintln(w, "|---|---|---:|---|---|")
+	for _, g := range rep.Goals {
+		var each []string
+		for _, v := range g.Values {
+			each = append(each, formatGoalValue(v, g.unit))
+		}
+		met := "no"
+		if g.Goal == "–" {
+			met = "–"
+		} else if g.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", g.Figure, g.Goal, formatGoalValue(g.Median, g.unit), strings.Join(each, ", "), met)
+	}
+	fmt.Fprintln(w, "\n## Each run")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| run | scenario | senders | acked events/s | p50 | p99 | delivered events/s | delivered / acked | non-200 | peak RSS | CPU µs / event |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	for _, g := range rep.Runs {
+		for _, r := range []record{g.Bare, g.Bare16, g.Direct, g.Stock, g.Burst, g.Burst16, g.Drain, g.Steady} {
+			delivered := "–"
+			if r.Delivered > 0 {
+				delivered = thousands(r.Delivered) + " / " + thousands(r.AckEvents)
+			}
+			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", g.Run, r.System, r.Concurrency,
+				thousands(int(r.AckEventsPerSec+0.5)), formatMs(r.P50ms), formatMs(r.P99ms), thousands(int(r.DeliveredPerSec+0.5)),
+				delivered, formatStatuses(r.Non200), formatMiB(r.PeakRSSMiB), cpuMicros(r))
+		}
+		bp := g.BigPost
+		if bp.Events > 0 {
+			fmt.Fprintf(w, "| %d | big post | 1 | %s events: %d in %.2f s; 1 event sent 1 s later: %d in %.2f s; %s of the big post's events delivered %s |||||||||\n",
+				g.Run, thousands(bp.Events), bp.Status, bp.Seconds, bp.SmallStatus, bp.SmallSeconds, thousands(bp.Delivered), bp.Err)
+		}
+	}
+	fmt.Fprintln(w, "\n## Notes")
+	fmt.Fprintln(w)
+	for _, g := range rep.Runs {
+		for _, r := range []record{g.Bare, g.Direct, g.Stock, g.Burst, g.Burst16, g.Drain, g.Steady} {
+			for _, n := range r.goalNotes() {
+				fmt.Fprintf(w, "- run %d, %s at %d senders: %s\n", g.Run, r.System, r.Concurrency, n)
+			}
+		}
+	}
+}
+
+// goalNotes are what looked wrong in a run. Burst's refusals by Meiro
+// Events are the scenario, not a fault, so its log is not read.
+func (r record) goalNotes() []string {
+	var n []string
+	if r.Err != "" {
+		n = append(n, "error: "+r.Err)
+	}
+	if len(r.Non200) > 0 {
+		n = append(n, "answers other than 200: "+formatStatuses(r.Non200))
+	}
+	if r.PostErrors > 0 {
+		n = append(n, fmt.Sprintf("%d posts got no answer; the first: %s", r.PostErrors, r.FirstPostError))
+	}
+	if r.DrainOutcome != "" && r.Delivered < r.AckEvents {
+		n = append(n, fmt.Sprintf("only %s of %s acknowledged events reached the sink (%s)", thousands(r.Delivered), thousands(r.AckEvents), r.DrainOutcome))
+	}
+	if r.StopErr != "" {
+		n = append(n, "on stopping: "+r.StopErr)
+	}
+	return n
+}
+
+func formatGoalValue(v float64, unit string) string {
+	switch {
+	case v == 0:
+		return "n/a"
+	case unit == "×":
+		return fmt.Sprintf("%.2f×", v)
+	case unit == "MiB":
+		return fmt.Sprintf("%.0f MiB (%.0f MB)", v, v*(1<<20)/1e6)
+	default:
+		return fmt.Sprintf("%.2f %s", v, unit)
+	}
+}
+
+// goalChartSVG draws the events/s of each scenario as bars, the median of
+// the runs: the ceilings in grey, ours in blue, stock in orange.
+func goalChartSVG(runs []goalRun) string {
+	bars := []struct {
+		label, color string
+		value        func(goalRun) float64
+	}{
+		{"bare, acked (parse ceiling)", "#7f7f7f", func(g goalRun) float64 { return g.Bare.AckEventsPerSec }},
+		{"burst, acked (ours, Meiro down)", "#3182bd", func(g goalRun) float64 { return g.Burst.AckEventsPerSec }},
+		{"direct, delivered (delivery ceiling)", "#7f7f7f", func(g goalRun) float64 { return g.Direct.DeliveredPerSec }},
+		{"drain, delivered (ours, backlog)", "#3182bd", func(g goalRun) float64 { return g.Drain.DeliveredPerSec }},
+		{"steady, delivered (ours)", "#3182bd", func(g goalRun) float64 { return g.Steady.DeliveredPerSec }},
+		{"stock, delivered (stock Benthos)", "#e6550d", func(g goalRun) float64 { return g.Stock.DeliveredPerSec }},
+	}
+	const labelW, barMaxW, rowH, top = 260, 420, 30, 50
+	values := make([]float64, len(bars))
+	highest := 1.0
+	for i, b := range bars {
+		var vs []float64
+		for _, g := range runs {
+			vs = append(vs, b.value(g))
+		}
+		values[i] = medianOf(vs)
+		highest = max(highest, values[i])
+	}
+	width, height := labelW+barMaxW+90, top+rowH*len(bars)+20
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="13">`+"\n", width, height)
+	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&s, `<text x="10" y="25" font-size="15" font-weight="bold">events/s, 64 senders, 10 events a post (median of %d runs)</text>`+"\n", len(runs))
+	for i, b := range bars {
+		y := top + i*rowH
+		w := int(values[i] / highest * barMaxW)
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+15, html.EscapeString(b.label))
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%d" height="20" fill="%s"/>`+"\n", labelW, y, w, b.color)
+		fmt.Fprintf(&s, `<text x="%d" y="%d">%s</text>`+"\n", labelW+w+6, y+15, thousands(int(values[i]+0.5)))
+	}
+	s.WriteString("</svg>\n")
+	return s.String()
+}
