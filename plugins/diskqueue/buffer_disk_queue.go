@@ -192,7 +192,7 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 			ids[i], _ = msg.MetaGet(d.dedupeKey)
 		}
 	}
-	err := d.q.put(records, ids, func(err error) {
+	err = d.q.put(records, ids, func(err error) {
 		_ = ack(context.Background(), err)
 	})
 	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
