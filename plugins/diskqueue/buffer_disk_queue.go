@@ -137,6 +137,8 @@ type diskQueue struct {
 	// Events acknowledged by the output: delivered, or kept as dead letters.
 	delivered *service.MetricCounter
 	full      atomic.Bool // the last put was refused for a full queue
+	// Repeats acknowledged and not stored again.
+	deduplicated *service.MetricCounter
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -151,7 +153,6 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 		damaged.Incr(1)
 		log.Errorf("Queue record %d is damaged (%v): moved aside to the damaged bucket of %s, not delivered", seq, cause, c.path)
 	}
-	c.onDeduplicated = func(n int) { deduplicated.Incr(int64(n)) }
 	queueEvents := res.Metrics().NewGauge(stage.MetricQueueEvents)
 	queueBytes := res.Metrics().NewGauge(stage.MetricQueueBytes)
 	queueOldest := res.Metrics().NewGauge(stage.MetricQueueOldest)
@@ -176,7 +177,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: delivered}, nil
+	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: delivered, deduplicated: deduplicated}, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -192,7 +193,11 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 			ids[i], _ = msg.MetaGet(d.dedupeKey)
 		}
 	}
-	err = d.q.put(records, ids, func(err error) {
+	err = d.q.put(records, ids, func(err error, repeats []int) {
+		if err == nil {
+			d.deduplicated.Incr(int64(len(repeats)))
+			reportStored(batch, ids, repeats, time.Now())
+		}
 		_ = ack(context.Background(), err)
 	})
 	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
@@ -242,10 +247,11 @@ func (d *diskQueue) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 		return nil, nil, err
 	}
 	return service.MessageBatch{l.msg}, func(_ context.Context, err error) error {
-		d.q.ack(l, err)
+		retryAt := d.q.ack(l, err)
 		if err == nil {
 			d.delivered.Incr(1)
 		}
+		reportSettled(l.msg, err, time.Now(), retryAt)
 		return nil
 	}, nil
 }

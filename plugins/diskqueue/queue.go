@@ -33,16 +33,15 @@ var errClosed = errors.New("queue is closed")
 
 // queueConfig bounds and tunes a queue.
 type queueConfig struct {
-	path           string
-	maxBytes       int64
-	maxEvents      int64
-	dedupeWindow   time.Duration // 0: repeats are not removed
-	dedupeMaxIDs   int64
-	retryInitial   time.Duration
-	retryMax       time.Duration
-	checkOnStart   bool
-	onDamaged      func(seq uint64, err error)
-	onDeduplicated func(n int)
+	path         string
+	maxBytes     int64
+	maxEvents    int64
+	dedupeWindow time.Duration // 0: repeats are not removed
+	dedupeMaxIDs int64
+	retryInitial time.Duration
+	retryMax     time.Duration
+	checkOnStart bool
+	onDamaged    func(seq uint64, err error)
 	// onStats is told each second what waits: events, bytes, and how long
 	// the oldest has waited.
 	onStats func(events, bytes int64, oldest time.Duration)
@@ -98,7 +97,7 @@ type putOp struct {
 	records [][]byte
 	ids     []string // dedupe key of each record, "" for none
 	size    int64
-	done    func(error)
+	done    func(err error, repeats []int)
 }
 
 // lease is a record handed out for delivery, as its message.
@@ -240,8 +239,10 @@ func (q *queue) stats() (events, bytes int64) {
 }
 
 // put stores records and calls done once they are on disk, or with the
-// error that kept them off it. A full or closed queue fails at once.
-func (q *queue) put(records [][]byte, ids []string, done func(error)) error {
+// error that kept them off it; repeats are the records not stored again
+// because their id was stored within the dedupe window. A full or closed
+// queue fails at once.
+func (q *queue) put(records [][]byte, ids []string, done func(err error, repeats []int)) error {
 	var size int64
 	for _, r := range records {
 		size += int64(len(r))
@@ -407,8 +408,9 @@ func (q *queue) read(seqs []uint64) ([][]byte, error) {
 
 // ack settles a lease: a delivered record is deleted; a failed one comes
 // back after a backoff that doubles with each of its attempts, up to
-// retryMax. Either way the delivery window learns of it (deliveryWindow).
-func (q *queue) ack(l *lease, err error) {
+// retryMax, which it returns. Either way the delivery window learns of it
+// (deliveryWindow).
+func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.leased--
@@ -427,11 +429,13 @@ func (q *queue) ack(l *lease, err error) {
 			}
 		}
 		signal(q.wakeRead)
-		return
+		return time.Time{}
 	}
 	q.window.failed(l.probe, now, q.backoff)
-	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: now.Add(q.backoff(l.attempts))})
+	retryAt = now.Add(q.backoff(l.attempts))
+	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
 	signal(q.wakeRead)
+	return retryAt
 }
 
 // backoff is retryInitial doubled n times, at most retryMax.
@@ -564,19 +568,19 @@ func (q *queue) commit(force bool) (deferred bool) {
 		}
 	}
 	stored := make([][]uint64, len(work.puts))
-	dups := make([]int, len(work.puts))
+	repeats := make([][]int, len(work.puts)) // records of each put that were repeats
 	dupBytes := make([]int64, len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
 		q.ids.begin()
 		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 		for i, op := range work.puts {
-			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
+			stored[i], repeats[i], dupBytes[i] = stored[i][:0], repeats[i][:0], 0
 			for j, rec := range op.records {
 				id := op.ids[j]
 				if id != "" && q.ids.enabled() {
 					if q.ids.remember(id, cutoff) {
-						dups[i]++
+						repeats[i] = append(repeats[i], j)
 						dupBytes[i] += int64(len(rec))
 						continue
 					}
@@ -625,17 +629,17 @@ func (q *queue) commit(force bool) (deferred bool) {
 		q.ids.commit()
 		for i := range work.puts {
 			q.ready = append(q.ready, stored[i]...)
-			q.events -= int64(dups[i])
+			q.events -= int64(len(repeats[i]))
 			q.bytes -= dupBytes[i]
 		}
 	}
 	q.mu.Unlock()
 	signal(q.wakeRead)
 	for i, op := range work.puts {
-		if err == nil && dups[i] > 0 && q.conf.onDeduplicated != nil {
-			q.conf.onDeduplicated(dups[i])
+		if err != nil {
+			repeats[i] = nil
 		}
-		op.done(err)
+		op.done(err, repeats[i])
 	}
 	return false
 }

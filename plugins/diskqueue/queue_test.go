@@ -56,6 +56,14 @@ func record(t *testing.T, body string, meta ...string) []byte {
 // on disk.
 func store(t *testing.T, q *queue, bodies []string, ids []string) error {
 	t.Helper()
+	_, err := storeWithRepeats(t, q, bodies, ids)
+	return err
+}
+
+// storeWithRepeats stores as store does, and returns which records the
+// queue did not store again because they were repeats.
+func storeWithRepeats(t *testing.T, q *queue, bodies []string, ids []string) ([]int, error) {
+	t.Helper()
 	recs := make([][]byte, len(bodies))
 	for i, b := range bodies {
 		recs[i] = record(t, b)
@@ -63,16 +71,20 @@ func store(t *testing.T, q *queue, bodies []string, ids []string) error {
 	if ids == nil {
 		ids = make([]string, len(bodies))
 	}
-	done := make(chan error, 1)
-	if err := q.put(recs, ids, func(err error) { done <- err }); err != nil {
-		return err
+	type result struct {
+		err     error
+		repeats []int
+	}
+	done := make(chan result, 1)
+	if err := q.put(recs, ids, func(err error, repeats []int) { done <- result{err, repeats} }); err != nil {
+		return nil, err
 	}
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.repeats, r.err
 	case <-time.After(5 * time.Second):
 		t.Fatal("put never acknowledged")
-		return nil
+		return nil, nil
 	}
 }
 
@@ -92,7 +104,7 @@ func TestQueueIsFIFOAndKeepsMetadata(t *testing.T) {
 	q := open(t, testConfig(t))
 	recs := [][]byte{record(t, `{"a":1}`, "netcore_panel", "p", "netcore_event_id", "x"), record(t, `{"b":2}`)}
 	done := make(chan error, 1)
-	if err := q.put(recs, []string{"", ""}, func(err error) { done <- err }); err != nil {
+	if err := q.put(recs, []string{"", ""}, func(err error, _ []int) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -224,14 +236,17 @@ func TestQueueRefusesWhenFull(t *testing.T) {
 
 func TestQueueStoresRepeatsOnce(t *testing.T) {
 	c := testConfig(t)
-	var deduped int
-	c.onDeduplicated = func(n int) { deduped += n }
 	q := open(t, c)
 	if err := store(t, q, []string{"a", "b"}, []string{"id-a", "id-b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store(t, q, []string{"a", "b", "c"}, []string{"id-a", "id-b", "id-c"}); err != nil {
+	repeats, err := storeWithRepeats(t, q, []string{"a", "b", "c"}, []string{"id-a", "id-b", "id-c"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	deduped := len(repeats)
+	if len(repeats) == 2 && (repeats[0] != 0 || repeats[1] != 1) {
+		t.Errorf("repeats %v, want the first two records of the second post", repeats)
 	}
 	if events, _ := q.stats(); events != 3 || deduped != 2 {
 		t.Errorf("%d events stored, %d repeats, want 3 and 2", events, deduped)
