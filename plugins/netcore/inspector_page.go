@@ -36,11 +36,10 @@ var pageSecurityPolicy = func() string {
 }()
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
-	"script":    func() template.JS { return template.JS(refreshScript) },
-	"since":     func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-	"isWaiting": func(s fate.State) bool { return s == fate.Waiting },
-	"is":        func(s fate.State, name string) bool { return s.String() == name },
+	"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
+	"dur":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"script": func() template.JS { return template.JS(refreshScript) },
+	"is":     func(s fate.State, name string) bool { return s.String() == name },
 }).Parse(`
 {{define "style"}}<style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
