@@ -1,6 +1,8 @@
 package fate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"strconv"
 	"sync"
@@ -47,6 +49,25 @@ type Fate struct {
 // Waited is how long the event waited from being stored until it was done.
 func (f Fate) Waited() time.Duration { return f.DoneAt.Sub(f.StoredAt) }
 
+// ID is an event's id as 16 bytes: the event ids of netcore_explode are 32
+// hex digits, kept here as the bytes they spell, so that a million of them
+// take 16 MB rather than 48.
+type ID [16]byte
+
+// KeyOf is the ID of an event id: the bytes of 32 hex digits, or for any
+// other id (a custom dedupe key) the first 16 bytes of its SHA-256.
+func KeyOf(id string) ID {
+	var k ID
+	if len(id) == 2*len(k) {
+		if _, err := hex.Decode(k[:], []byte(id)); err == nil {
+			return k
+		}
+	}
+	sum := sha256.Sum256([]byte(id))
+	copy(k[:], sum[:])
+	return k
+}
+
 // entry is a Fate with the posts that repeated its event.
 type entry struct {
 	Fate
@@ -64,9 +85,9 @@ type Book struct {
 	capacity int
 
 	mu    sync.Mutex
-	fates map[string]*entry
-	order []string // event ids in the order they were first seen, a ring
-	next  int      // where the ring is written next
+	fates map[ID]*entry
+	order []ID // event ids in the order they were first seen, a ring
+	next  int  // where the ring is written next
 	pipeline
 }
 
@@ -79,7 +100,7 @@ var Default = NewBook(DefaultCapacity)
 
 // NewBook is an empty Book, off, keeping at most capacity fates.
 func NewBook(capacity int) *Book {
-	return &Book{capacity: capacity, fates: map[string]*entry{}, order: make([]string, 0, min(capacity, 1024))}
+	return &Book{capacity: capacity, fates: map[ID]*entry{}, order: make([]ID, 0, min(capacity, 1024))}
 }
 
 // Enable turns the Book on: from now on it keeps what it is told.
@@ -89,7 +110,7 @@ func (b *Book) Enable() { b.on.Store(true) }
 func (b *Book) Enabled() bool { return b.on.Load() }
 
 // entryLocked finds the entry of id, making one when create is set.
-func (b *Book) entryLocked(id string, create bool) *entry {
+func (b *Book) entryLocked(id ID, create bool) *entry {
 	e := b.fates[id]
 	if e != nil || !create {
 		return e
@@ -111,9 +132,10 @@ func (b *Book) Stored(id, requestID string, at time.Time) {
 	if !b.on.Load() {
 		return
 	}
+	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.entryLocked(id, true)
+	e := b.entryLocked(key, true)
 	e.Fate = Fate{State: Waiting, StoredBy: requestID, StoredAt: at}
 }
 
@@ -123,9 +145,10 @@ func (b *Book) Repeated(id, requestID string) {
 	if !b.on.Load() {
 		return
 	}
+	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.entryLocked(id, true)
+	e := b.entryLocked(key, true)
 	if e.State == Unknown {
 		e.State = Repeat // the first post is older than the Book keeps
 	}
@@ -144,10 +167,11 @@ func (b *Book) Failed(id string, err error, at, next time.Time) {
 	if !b.on.Load() || err == nil {
 		return
 	}
+	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.failed.add(at, 1)
-	e := b.entryLocked(id, false)
+	e := b.entryLocked(key, false)
 	if e == nil || e.State != Waiting {
 		return
 	}
@@ -164,9 +188,10 @@ func (b *Book) Delivered(id string, at time.Time) {
 	if !b.on.Load() {
 		return
 	}
+	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.entryLocked(id, false)
+	e := b.entryLocked(key, false)
 	if e != nil && e.State == DeadLettered {
 		return // acknowledged because its dead letter is on disk
 	}
@@ -181,10 +206,11 @@ func (b *Book) DeadLettered(id, file, reason string, at time.Time) {
 	if !b.on.Load() {
 		return
 	}
+	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.deadLettered.add(at, 1)
-	e := b.entryLocked(id, false)
+	e := b.entryLocked(key, false)
 	if e == nil {
 		return
 	}
@@ -197,7 +223,7 @@ func (b *Book) DeadLettered(id, file, reason string, at time.Time) {
 // Of is the fate of event id as seen from the post requestID: a post that
 // repeated an event stored by another sees a Repeat, with StoredBy naming
 // the post that stored it.
-func (b *Book) Of(id, requestID string) Fate {
+func (b *Book) Of(id ID, requestID string) Fate {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.fates[id]

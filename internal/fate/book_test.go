@@ -12,33 +12,33 @@ var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 func TestBookFollowsAnEventToEachEnd(t *testing.T) {
 	b := NewBook(10)
 	b.Stored("a", "post1", t0) // off: nothing kept
-	if f := b.Of("a", "post1"); f.State != Unknown {
+	if f := b.Of(KeyOf("a"), "post1"); f.State != Unknown {
 		t.Fatalf("an off Book kept %v", f)
 	}
 	b.Enable()
 	b.Stored("a", "post1", t0)
 	b.Failed("a", errors.New("Meiro Events did not accept the event: HTTP request returned unexpected response code (503): 503 Service Unavailable"), t0, t0.Add(2*time.Second))
-	f := b.Of("a", "post1")
+	f := b.Of(KeyOf("a"), "post1")
 	if f.State != Waiting || f.Attempts != 1 || f.Status != 503 || !f.NextTry.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("after a 503: %+v", f)
 	}
 	b.Delivered("a", t0.Add(3*time.Second))
-	if f := b.Of("a", "post1"); f.State != Delivered || f.Waited() != 3*time.Second || f.Attempts != 1 {
+	if f := b.Of(KeyOf("a"), "post1"); f.State != Delivered || f.Waited() != 3*time.Second || f.Attempts != 1 {
 		t.Fatalf("after delivery: %+v", f)
 	}
 
 	b.Stored("b", "post1", t0)
 	b.DeadLettered("b", "data/dead-letter/x.jsonl", "HTTP request returned unexpected response code (422)", t0.Add(time.Second))
 	b.Delivered("b", t0.Add(time.Second)) // the queue's ack after the dead letter
-	if f := b.Of("b", "post1"); f.State != DeadLettered || f.File != "data/dead-letter/x.jsonl" || f.Status != 422 {
+	if f := b.Of(KeyOf("b"), "post1"); f.State != DeadLettered || f.File != "data/dead-letter/x.jsonl" || f.Status != 422 {
 		t.Fatalf("a dead letter: %+v", f)
 	}
 
 	b.Repeated("a", "post2")
-	if f := b.Of("a", "post2"); f.State != Repeat || f.StoredBy != "post1" {
+	if f := b.Of(KeyOf("a"), "post2"); f.State != Repeat || f.StoredBy != "post1" {
 		t.Fatalf("the repeat in post2: %+v", f)
 	}
-	if f := b.Of("a", "post3"); f.State != Unknown {
+	if f := b.Of(KeyOf("a"), "post3"); f.State != Unknown {
 		t.Fatalf("a post that never held the event: %+v", f)
 	}
 	s := b.Summarize(t0.Add(time.Minute))
@@ -56,7 +56,7 @@ func TestBookForgetsTheOldestPastItsCapacity(t *testing.T) {
 	if len(b.fates) != 100 {
 		t.Fatalf("kept %d fates, want 100", len(b.fates))
 	}
-	if b.Of("149", "p").State != Unknown || b.Of("150", "p").State != Waiting || b.Of("249", "p").State != Waiting {
+	if b.Of(KeyOf("149"), "p").State != Unknown || b.Of(KeyOf("150"), "p").State != Waiting || b.Of(KeyOf("249"), "p").State != Waiting {
 		t.Error("the Book did not keep exactly the latest 100")
 	}
 }

@@ -47,7 +47,7 @@ type inspectedPost struct {
 	Panels    []Panel // the events themselves, for posts up to inspectBodyLimit
 	Excerpt   string  // start of a rejected body
 
-	ids [][]string // event ids by panel, worked out when first needed
+	ids [][]fate.ID // event ids by panel, worked out when first needed
 }
 
 // inspectedRefusal is a refusal of a client that had posted before.
@@ -108,14 +108,17 @@ func (in *inspector) find(id string) (*inspectedPost, bool) {
 // eventIDs are the ids of p's events, as netcore_explode gives them, by
 // panel. They are worked out when a page first needs them, not on the
 // request path.
-func (in *inspector) eventIDs(p *inspectedPost) [][]string {
+func (in *inspector) eventIDs(p *inspectedPost) [][]fate.ID {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if p.ids == nil && p.Panels != nil {
-		p.ids = make([][]string, len(p.Panels))
+		p.ids = make([][]fate.ID, len(p.Panels))
+		var compact []byte
 		for i, panel := range p.Panels {
-			for _, ev := range panel.Events {
-				p.ids[i] = append(p.ids[i], eventID(panel.Name, rawjson.AppendCompact(nil, ev)))
+			p.ids[i] = make([]fate.ID, len(panel.Events))
+			for j, ev := range panel.Events {
+				compact = rawjson.AppendCompact(compact[:0], ev)
+				p.ids[i][j] = eventKey(panel.Name, compact)
 			}
 		}
 	}

@@ -86,7 +86,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 {{if .TooLarge}}<p>The events of posts over 256 KiB are not kept.</p>{{end}}
 {{if .Events}}<h2>Events, one message each{{if .Masked}} (personal fields masked){{end}}</h2>
 {{range .Events}}<h3 class="event">{{.Panel}} #{{.Index}}</h3>
-<p class="fate {{.StateClass}}" data-event-id="{{.ID}}"><b>{{.Fate.State}}</b>
+<p class="fate {{.StateClass}}" data-event-id="{{printf "%x" .ID}}"><b>{{.Fate.State}}</b>
 {{with .Fate}}{{if is .State "delivered"}}at {{when .DoneAt}}, after waiting {{dur .Waited}}{{if .Attempts}} and {{.Attempts}} failed tries{{end}}; Meiro Events answered 2xx{{end}}
 {{if is .State "waiting"}}{{if .Attempts}}{{.Attempts}} failed tries so far{{if .Status}} (last answer {{.Status}}){{end}}; next try at {{when .NextTry}}; last error: {{.LastError}}{{else}}stored at {{when .StoredAt}}, not tried yet{{end}}{{end}}
 {{if is .State "dead letter"}}at {{when .DoneAt}}: refused{{if .Status}} with {{.Status}}{{end}}: {{.LastError}}; kept in <code>{{.File}}</code>{{end}}

@@ -233,7 +233,7 @@ type postPage struct {
 type shownEvent struct {
 	Panel string
 	Index int
-	ID    string
+	ID    fate.ID
 	JSON  string
 	Fate  fate.Fate
 }

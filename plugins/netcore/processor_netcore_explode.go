@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
@@ -250,14 +251,23 @@ func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
 }
 
 // eventID is a stable id for an event: the same panel and bytes, sent again,
-// give the same id.
+// give the same id. It is the hex of eventKey.
 func eventID(panel string, event []byte) string {
+	key := eventKey(panel, event)
+	return hex.EncodeToString(key[:])
+}
+
+// eventKey is the first 16 bytes of sha256(panel, NUL, event): the event id
+// as bytes, as the inspector keeps it.
+func eventKey(panel string, event []byte) fate.ID {
 	h := sha256.New()
 	h.Write([]byte(panel))
 	h.Write([]byte{0})
 	h.Write(event)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var key fate.ID
+	copy(key[:], h.Sum(sum[:0]))
+	return key
 }
 
 // receivedAt is when the post arrived, as the webhook input recorded it, or
