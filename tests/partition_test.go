@@ -72,6 +72,7 @@ type partitionLab struct {
 type labNode struct {
 	*natsNode
 	name          string
+	addr          string      // on the client network
 	routes, front *netns.Link // its links to the route and client networks
 	js            jetstream.JetStream
 }
@@ -123,26 +124,26 @@ func (pl *partitionLab) startNode(t *testing.T, n int) *labNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := &labNode{name: name}
+	node := &labNode{name: name, addr: fmt.Sprintf("%s1%d", clientNet, n)}
 	if node.routes, err = pl.lab.Attach(h, "routes", "eth-routes", fmt.Sprintf("%s1%d/24", routeNet, n)); err != nil {
 		t.Fatal(err)
 	}
-	if node.front, err = pl.lab.Attach(h, "clients", "eth-clients", fmt.Sprintf("%s1%d/24", clientNet, n)); err != nil {
+	if node.front, err = pl.lab.Attach(h, "clients", "eth-clients", node.addr+"/24"); err != nil {
 		t.Fatal(err)
 	}
-	pl.clients[fmt.Sprintf("%s1%d", clientNet, n)] = name
+	pl.clients[node.addr] = name
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`server_name: %s
-listen: "%s1%d:4222"
-http: "%s1%d:8222"
+listen: "%s:4222"
+http: "%s:8222"
 jetstream { store_dir: %q }
 cluster { name: netcore, listen: "%s1%d:6222", routes: [ nats-route://%s11:6222, nats-route://%s12:6222, nats-route://%s13:6222 ] }
-`, name, clientNet, n, clientNet, n, dir, routeNet, n, routeNet, routeNet, routeNet)
+`, name, node.addr, node.addr, dir, routeNet, n, routeNet, routeNet, routeNet)
 	confFile := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	node.natsNode = &natsNode{cmd: h.Command(natsServer(t), "-c", confFile), url: fmt.Sprintf("nats://%s1%d:4222", clientNet, n), exited: make(chan struct{})}
+	node.natsNode = &natsNode{cmd: h.Command(natsServer(t), "-c", confFile), url: "nats://" + node.addr + ":4222", exited: make(chan struct{})}
 	node.cmd.Stdout, node.cmd.Stderr = &syncBuffer{}, &syncBuffer{}
 	if err := node.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func (pl *partitionLab) drained() bool {
 // clientsOf names the hosts connected to n, from its monitoring endpoint.
 func (pl *partitionLab) clientsOf(t *testing.T, n *labNode) []string {
 	client := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: pl.observer.DialContext}}
-	resp, err := client.Get("http://" + strings.TrimPrefix(strings.TrimSuffix(n.url, ":4222"), "nats://") + ":8222/connz")
+	resp, err := client.Get("http://" + n.addr + ":8222/connz")
 	if err != nil {
 		t.Logf("asking %s for its clients: %v", n.name, err)
 		return nil
