@@ -51,7 +51,15 @@ func Check() error {
 	if err := ip("netns", "add", probe); err != nil {
 		return fmt.Errorf("cannot make a network namespace here: %w", err)
 	}
-	return ip("netns", "del", probe)
+	defer func() { _ = ip("netns", "del", probe) }()
+	// What a lab is made of: a bridge, and a veth pair.
+	if err := ip("-n", probe, "link", "add", "probe-br", "type", "bridge"); err != nil {
+		return fmt.Errorf("cannot make a bridge here: %w", err)
+	}
+	if err := ip("-n", probe, "link", "add", "probe-a", "type", "veth", "peer", "name", "probe-b"); err != nil {
+		return fmt.Errorf("cannot make a veth pair here: %w", err)
+	}
+	return nil
 }
 
 // New makes a lab whose namespaces are named after prefix, with an empty
