@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/netcore-connect/netcore-connect/internal/netns"
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
 // The partition tests run every server and instance in a network namespace
@@ -144,7 +145,7 @@ cluster { name: netcore, listen: "%s1%d:6222", routes: [ nats-route://%s11:6222,
 		t.Fatal(err)
 	}
 	node.natsNode = &natsNode{cmd: h.Command(natsServer(t), "-c", confFile), url: "nats://" + node.addr + ":4222", exited: make(chan struct{})}
-	node.cmd.Stdout, node.cmd.Stderr = &syncBuffer{}, &syncBuffer{}
+	node.cmd.Stdout, node.cmd.Stderr = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	if err := node.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func (pl *partitionLab) startDeliverer(t *testing.T, name string, m *meiro) *pro
 func startIn(t *testing.T, h *netns.Host, env map[string]string, config string, set []string) *process {
 	t.Helper()
 	dir := t.TempDir()
-	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, dataDir: filepath.Join(dir, "data"), exited: make(chan struct{})}
+	p := &process{stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, dataDir: filepath.Join(dir, "data"), exited: make(chan struct{})}
 	p.webhook = "http://" + forwardInto(t, h, inWebhook) + "/netcore"
 	p.admin = "http://" + forwardInto(t, h, inAdmin)
 	args := []string{"run"}
