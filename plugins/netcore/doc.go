@@ -3,8 +3,9 @@
 // that splits it into single events.
 //
 // Receiving (the netcore_webhook input):
-//   - input_netcore_webhook.go: the config spec, config parsing and the
-//     server's lifecycle (Connect, ReadBatch, Close);
+//   - input_netcore_webhook.go: the config spec and the server's lifecycle
+//     (Connect, ReadBatch, Close);
+//   - webhook_config.go: the parsed config, its fields read in a fixed order;
 //   - webhook_request.go: the path of one request, from the client address
 //     to the answer (checks in the documented order, reading the body within
 //     its budget, waiting for the pipeline's acknowledgement);
@@ -15,7 +16,12 @@
 //   - decode.go: form and JSON bodies into a Post, with the exact reason a
 //     body is refused;
 //   - rejected.go: the file of rejected posts, kept whole for inspection;
-//   - inspector.go: the read-only page of the latest posts.
+//   - webhook_encoding.go: gzip and deflate bodies;
+//   - refusal_lines.go: the rate limit on log lines of refusals;
+//   - inspector.go: the read-only page of the latest posts, with
+//     inspector_view.go (what each view shows, filters and search),
+//     inspector_page.go (the HTML), inspector_chart.go (the SVG chart) and
+//     inspector_mask.go (personal fields masked).
 //
 // Exploding (the netcore_explode processor, processor_netcore_explode.go):
 // one message per event, with panel_name, event_time and event_id added.
