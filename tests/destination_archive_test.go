@@ -17,7 +17,7 @@ import (
 // The archive recipes, driven through the built binary: posts in over HTTP,
 // hour files on disk, a replay out to a Meiro Events stand-in on loopback.
 
-func recipe(t *testing.T, name string) string {
+func recipe(t testing.TB, name string) string {
 	return filepath.Join(repoRoot(t), "config", filepath.FromSlash(name))
 }
 
