@@ -1,0 +1,245 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/powercut"
+	bolt "go.etcd.io/bbolt"
+)
+
+// powerDisk is a power-cut file system for NETCORE_DATA_DIR: the process
+// runs in its mountpoint, so its data/ lives on it.
+type powerDisk struct {
+	backing, mnt string
+	fs           *powercut.FS
+}
+
+func mountPowerDisk(t *testing.T) *powerDisk {
+	t.Helper()
+	if err := powercut.Usable(); err != nil {
+		t.Skipf("power-cut tests need a FUSE mount (as root, with /dev/fuse): %v", err)
+	}
+	base := t.TempDir()
+	d := &powerDisk{backing: filepath.Join(base, "disk"), mnt: filepath.Join(base, "mnt")}
+	for _, p := range []string{d.backing, d.mnt} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.mount(t)
+	t.Cleanup(func() {
+		if d.fs != nil {
+			if err := d.fs.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	return d
+}
+
+func (d *powerDisk) mount(t *testing.T) {
+	t.Helper()
+	fsys, err := powercut.Mount(d.backing, d.mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.fs = fsys
+}
+
+// cut is a power cut of the machine running p: the disk stops taking
+// changes, the process dies with nothing flushed, and what was not durable
+// is gone when the disk comes back (mounted anew, with a cold page cache).
+func (d *powerDisk) cut(t *testing.T, p *process) {
+	t.Helper()
+	d.fs.Cut()
+	p.kill()
+	if err := d.fs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.fs = nil
+	d.mount(t)
+}
+
+// refusedLoad posts, until stop, single events that Meiro Events refuses
+// for good (they become dead letters) and bodies that are not JSON (they
+// are answered 400 and kept in the rejected-posts file). It returns the
+// markers of the refused events answered 200.
+func refusedLoad(target, prefix string, stop <-chan struct{}) func() []string {
+	var acked []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			marker := fmt.Sprintf("%s-refuse-%d", prefix, i)
+			body := []byte(fmt.Sprintf(`{"p":[{"marker":%q,"refuse":true}]}`, marker))
+			if status, err := postJSON(target, body); err == nil && status == http.StatusOK {
+				acked = append(acked, marker)
+			}
+			_, _ = postJSON(target, []byte(fmt.Sprintf(`{"p":[{"marker":%q`, marker+"-torn")))
+		}
+	}()
+	return func() []string { <-done; return acked }
+}
+
+// partlyFailingMeiro refuses for good every event marked "refuse" and
+// answers 503 to two requests in three, so that acknowledged events wait
+// in the queue when the power goes.
+func partlyFailingMeiro(t *testing.T) *meiro {
+	m := newMeiro(t)
+	var n atomic.Int64
+	m.setRespond(func(body []byte) int {
+		if bytes.Contains(body, []byte(`"refuse"`)) {
+			return http.StatusBadRequest
+		}
+		if n.Add(1)%3 != 0 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	return m
+}
+
+func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
+	cuts := 3
+	if *long {
+		cuts = 12
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, seed))
+	t.Logf("cut moments from seed %d", seed)
+	m := partlyFailingMeiro(t)
+	disk := mountPowerDisk(t)
+	var acked, refused []string
+	waiting := 0
+	for c := range cuts {
+		p := startProcess(t, options{env: m.env(), dir: disk.mnt})
+		stop := make(chan struct{})
+		events := load(p.webhook, fmt.Sprintf("cut%d", c), 8, stop)
+		refusals := refusedLoad(p.webhook, fmt.Sprintf("cut%d", c), stop)
+		time.Sleep(time.Duration(300+rng.IntN(1700)) * time.Millisecond)
+		delivered := markersAt(t, m)
+		disk.cut(t, p)
+		close(stop)
+		got := events()
+		if len(got) == 0 {
+			t.Fatalf("cut %d: no post was acknowledged before the power cut", c)
+		}
+		acked, refused = append(acked, got...), append(refused, refusals()...)
+		inQueue := 0
+		for _, mk := range got {
+			if delivered[mk] == 0 {
+				inQueue++
+			}
+		}
+		waiting += inQueue
+		t.Logf("cut %d: %d events acknowledged, %d of them not yet delivered when the power went", c, len(got), inQueue)
+		checkDataAfterCut(t, filepath.Join(disk.mnt, "data"))
+	}
+	if waiting == 0 {
+		t.Fatal("no acknowledged event was waiting in the queue at any cut: the cuts tested nothing")
+	}
+	if len(refused) == 0 {
+		t.Fatal("no refused event was acknowledged: the dead letters were not tested")
+	}
+
+	m.setRespond(func(body []byte) int {
+		if bytes.Contains(body, []byte(`"refuse"`)) {
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	})
+	p := startProcess(t, options{env: m.env(), dir: disk.mnt})
+	waitDelivered(t, m, acked, 120*time.Second)
+	deadDir := filepath.Join(p.dataDir, "dead-letter")
+	waitFor(t, fmt.Sprintf("%d acknowledged refused events as dead letters", len(refused)), 60*time.Second, func() bool {
+		lines := readLines(t, deadDir)
+		for _, mk := range refused {
+			if !strings.Contains(lines, fmt.Sprintf("%q", mk)) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d power cuts under load: %d acknowledged events (%d waiting in the queue at a cut) all delivered, %d refused ones all dead letters",
+		cuts, len(acked), waiting, len(refused))
+}
+
+// checkDataAfterCut checks what a power cut left: the queue file opens and
+// its structure checks clean; every dead-letter and rejected-posts file is
+// whole (complete JSON lines) or absent.
+func checkDataAfterCut(t *testing.T, data string) {
+	t.Helper()
+	checkQueueFile(t, filepath.Join(data, "queue", "events.db"))
+	for _, pattern := range []string{"dead-letter/*.jsonl", "rejected/posts.jsonl*"} {
+		files, _ := filepath.Glob(filepath.Join(data, pattern))
+		for _, f := range files {
+			checkWholeLines(t, f)
+		}
+	}
+}
+
+// checkQueueFile opens a copy of the queue file with bbolt and checks every
+// page. A copy, read with read(2): this process serves the mount, and must
+// not fault in pages of a file on it through a memory map.
+func checkQueueFile(t *testing.T, path string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Logf("no queue file after the cut (never made durable)")
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "events.db")
+	if err := os.WriteFile(cp, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(cp, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("the queue file does not open after a power cut: %v", err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("the queue file is damaged after a power cut: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkWholeLines(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Errorf("%s is torn: it ends in the middle of a line", path)
+	}
+	for i, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		if len(b) > 0 && !json.Valid(line) {
+			t.Errorf("%s line %d is not whole JSON: %.80q", path, i+1, line)
+		}
+	}
+}
+
