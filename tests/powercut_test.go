@@ -242,4 +242,3 @@ func checkWholeLines(t *testing.T, path string) {
 		}
 	}
 }
-
