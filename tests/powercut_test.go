@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,14 +10,18 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/powercut"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netcore-connect/netcore-connect/internal/powercut"
 )
 
 // powerDisk is a power-cut file system for NETCORE_DATA_DIR: the process
@@ -241,4 +246,137 @@ func checkWholeLines(t *testing.T, path string) {
 			t.Errorf("%s line %d is not whole JSON: %.80q", path, i+1, line)
 		}
 	}
+}
+
+// powerCluster is a 3-node JetStream cluster whose stores are all on one
+// power-cut file system: a power cut takes the whole cluster at once, the
+// case that replication alone does not cover.
+type powerCluster struct {
+	confs []string
+	urls  []string
+	nodes []*natsNode
+}
+
+func startPowerCluster(t *testing.T, disk *powerDisk, syncInterval string) *powerCluster {
+	t.Helper()
+	c := &powerCluster{}
+	clients, routes := make([]string, 3), make([]string, 3)
+	for i := range 3 {
+		clients[i], routes[i] = freeAddr(t), "nats-route://"+freeAddr(t)
+	}
+	confDir := t.TempDir()
+	for i := range 3 {
+		store := filepath.Join(disk.mnt, fmt.Sprintf("n%d", i+1))
+		conf := fmt.Sprintf("server_name: n%d\nlisten: %s\njetstream { store_dir: %q %s }\ncluster { name: netcore, listen: %s, routes: [ %s ] }\n",
+			i+1, clients[i], store, syncInterval, strings.TrimPrefix(routes[i], "nats-route://"), strings.Join(routes, ", "))
+		file := filepath.Join(confDir, fmt.Sprintf("n%d.conf", i+1))
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.confs, c.urls = append(c.confs, file), append(c.urls, "nats://"+clients[i])
+	}
+	c.start(t)
+	return c
+}
+
+// start runs the three nodes and waits until JetStream answers.
+func (c *powerCluster) start(t *testing.T) {
+	t.Helper()
+	bin := natsServer(t)
+	c.nodes = nil
+	for i, conf := range c.confs {
+		n := &natsNode{cmd: exec.Command(bin, "-c", conf), url: c.urls[i], exited: make(chan struct{})}
+		n.cmd.Stdout, n.cmd.Stderr = &syncBuffer{}, &syncBuffer{}
+		if err := n.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = n.cmd.Wait(); close(n.exited) }()
+		t.Cleanup(func() { powerKillNode(n) })
+		c.nodes = append(c.nodes, n)
+	}
+	waitFor(t, "JetStream after a start", 60*time.Second, func() bool {
+		nc, err := nats.Connect(strings.Join(c.urls, ","), nats.Timeout(time.Second))
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+		return err == nil
+	})
+}
+
+func powerKillNode(n *natsNode) {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
+}
+
+// A power cut of the whole cluster under load, with JetStream's default
+// sync (every 2 minutes) and with `sync_interval: always`: how many
+// acknowledged events each loses. With always, none may be lost.
+func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
+	for _, tc := range []struct{ name, sync string }{
+		{"default sync", ""},
+		{"sync_interval always", "sync_interval: always"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := mountPowerDisk(t)
+			cluster := startPowerCluster(t, disk, tc.sync)
+			m := newMeiro(t)
+			env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+			ingest := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "ingest.yaml")})
+			stop := make(chan struct{})
+			events := load(ingest.webhook, "js", 8, stop)
+			time.Sleep(3 * time.Second)
+
+			disk.fs.Cut()
+			for _, n := range cluster.nodes {
+				powerKillNode(n)
+			}
+			ingest.kill()
+			close(stop)
+			acked := events()
+			if len(acked) == 0 {
+				t.Fatal("nothing was acknowledged before the power cut")
+			}
+			if err := disk.fs.Close(); err != nil {
+				t.Fatal(err)
+			}
+			disk.fs = nil
+			disk.mount(t)
+
+			cluster.start(t)
+			startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "deliver.yaml")})
+			lost := settledLoss(t, m, acked)
+			t.Logf("%s: %d events acknowledged before a power cut of all 3 nodes, %d lost (%.1f%%)",
+				tc.name, len(acked), lost, 100*float64(lost)/float64(len(acked)))
+			if tc.sync != "" && lost > 0 {
+				t.Errorf("%d acknowledged events lost with %s", lost, tc.sync)
+			}
+		})
+	}
+}
+
+// settledLoss waits until every acknowledged event arrived or deliveries
+// stopped for 5 s, and returns how many acknowledged events never arrived.
+func settledLoss(t *testing.T, m *meiro, acked []string) int {
+	t.Helper()
+	last, since := -1, time.Now()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n := len(m.received()); n != last {
+			last, since = n, time.Now()
+		}
+		if last >= len(acked) || time.Since(since) > 5*time.Second {
+			break
+		}
+	}
+	got, lost := markersAt(t, m), 0
+	for _, mk := range acked {
+		if got[mk] == 0 {
+			lost++
+		}
+	}
+	return lost
 }
