@@ -154,8 +154,9 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 			}
 		}
 		waiting += inQueue
-		t.Logf("cut %d: %d events acknowledged, %d of them not yet delivered when the power went", c, len(got), inQueue)
-		checkDataAfterCut(t, filepath.Join(disk.mnt, "data"))
+		deadLetters, rejected := checkDataAfterCut(t, filepath.Join(disk.mnt, "data"))
+		t.Logf("cut %d: %d events acknowledged, %d of them not yet delivered when the power went; after it %d dead-letter and %d rejected-posts files, all whole",
+			c, len(got), inQueue, deadLetters, rejected)
 	}
 	if waiting == 0 {
 		t.Fatal("no acknowledged event was waiting in the queue at any cut: the cuts tested nothing")
@@ -188,16 +189,20 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 
 // checkDataAfterCut checks what a power cut left: the queue file opens and
 // its structure checks clean; every dead-letter and rejected-posts file is
-// whole (complete JSON lines) or absent.
-func checkDataAfterCut(t *testing.T, data string) {
+// whole (complete JSON lines) or absent. It returns how many of each it
+// found.
+func checkDataAfterCut(t *testing.T, data string) (deadLetters, rejected int) {
 	t.Helper()
 	checkQueueFile(t, filepath.Join(data, "queue", "events.db"))
-	for _, pattern := range []string{"dead-letter/*.jsonl", "rejected/posts.jsonl*"} {
+	var found []int
+	for _, pattern := range []string{"dead-letter/*", "rejected/*"} {
 		files, _ := filepath.Glob(filepath.Join(data, pattern))
 		for _, f := range files {
 			checkWholeLines(t, f)
 		}
+		found = append(found, len(files))
 	}
+	return found[0], found[1]
 }
 
 // checkQueueFile opens a copy of the queue file with bbolt and checks every
