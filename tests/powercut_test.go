@@ -65,10 +65,11 @@ func (d *powerDisk) mount(t *testing.T) {
 
 // cut is a power cut of the machine running p: the disk stops taking
 // changes, the process dies with nothing flushed, and what was not durable
-// is gone when the disk comes back (mounted anew, with a cold page cache).
-func (d *powerDisk) cut(t *testing.T, p *process) {
+// is gone when the disk comes back (mounted anew, with a cold page cache),
+// except, if kept is not nil, the overwritten sectors it keeps (a torn cut).
+func (d *powerDisk) cut(t *testing.T, p *process, kept func() bool) {
 	t.Helper()
-	d.fs.Cut()
+	d.fs.CutTorn(kept)
 	p.kill()
 	if err := d.fs.Close(); err != nil {
 		t.Fatal(err)
@@ -121,6 +122,12 @@ func partlyFailingMeiro(t *testing.T) *meiro {
 	return m
 }
 
+// The default pipeline with NETCORE_DATA_DIR on the power-cut file system,
+// under load, power cut at random moments (3 times, 12 with -long; every
+// other cut torn), restarted each time: every event answered 200 arrives,
+// every refused one answered 200 ends as a dead letter, and after each cut
+// the queue file opens clean and no dead-letter or rejected-posts file is
+// torn.
 func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 	cuts := 3
 	if *long {
@@ -140,7 +147,13 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 		refusals := refusedLoad(p.webhook, fmt.Sprintf("cut%d", c), stop)
 		time.Sleep(time.Duration(300+rng.IntN(1700)) * time.Millisecond)
 		delivered := markersAt(t, m)
-		disk.cut(t, p)
+		// Every other cut is torn: half the sectors overwritten since
+		// their file's last fsync reach the disk anyway.
+		var kept func() bool
+		if c%2 == 1 {
+			kept = func() bool { return rng.IntN(2) == 0 }
+		}
+		disk.cut(t, p, kept)
 		close(stop)
 		got := events()
 		if len(got) == 0 {
@@ -155,8 +168,8 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 		}
 		waiting += inQueue
 		deadLetters, rejected := checkDataAfterCut(t, filepath.Join(disk.mnt, "data"))
-		t.Logf("cut %d: %d events acknowledged, %d of them not yet delivered when the power went; after it %d dead-letter and %d rejected-posts files, all whole",
-			c, len(got), inQueue, deadLetters, rejected)
+		t.Logf("cut %d (torn: %t): %d events acknowledged, %d of them not yet delivered when the power went; after it %d dead-letter and %d rejected-posts files, all whole",
+			c, kept != nil, len(got), inQueue, deadLetters, rejected)
 	}
 	if waiting == 0 {
 		t.Fatal("no acknowledged event was waiting in the queue at any cut: the cuts tested nothing")

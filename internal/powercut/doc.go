@@ -12,12 +12,14 @@
 // entries at its last fsync. Cut stops all further changes (they fail with
 // EIO); Close then unmounts and rolls the backing directory back to that
 // durable state, and a new Mount starts from it with a cold page cache.
+// CutTorn is harsher: some overwrites not yet fsync'd reach the disk anyway,
+// sector by sector (4 KiB) in no order, as from a disk's own write cache.
 // fsync and fdatasync are treated alike (both make data and size durable).
 // The model is strict POSIX: a new file's name is durable only once its
 // directory is fsync'd, and a new directory's only once its parent is.
 //
 // Files:
-//   - fs.go: Mount, Cut, Close; mounting needs root and /dev/fuse (mount(2)
+//   - fs.go: Mount, Cut, CutTorn, Close; mounting needs root and /dev/fuse (mount(2)
 //     is called directly, no fusermount).
 //   - durable.go: the durable state: change logs, directory listings, the
 //     store of hard links that keeps unlinked content, and the roll-back.

@@ -48,6 +48,7 @@ type fileLog struct {
 type durable struct {
 	mu      sync.Mutex
 	cut     bool
+	kept    func() bool // after a torn cut: did this sector's write reach the disk?
 	tree    string
 	store   string
 	rootIno uint64
@@ -246,11 +247,12 @@ func (d *durable) bury(path string) error {
 }
 
 // forget rolls the backing directory back to its durable state: every file
-// to its content at its last fsync, the tree to the directories' listings at
-// their last fsync. The mount must be gone.
+// to its content at its last fsync (give or take the sectors a torn cut
+// kept), the tree to the directories' listings at their last fsync. The
+// mount must be gone.
 func (d *durable) forget() error {
 	for ino, l := range d.files {
-		if err := l.rollBack(); err != nil {
+		if err := l.rollBack(d.kept); err != nil {
 			return fmt.Errorf("rolling back inode %d: %w", ino, err)
 		}
 	}
@@ -275,10 +277,23 @@ func (d *durable) forget() error {
 	return d.discard(lost)
 }
 
-func (l *fileLog) rollBack() error {
+// sectorSize is what a torn cut keeps or drops as a whole: a disk writes a
+// sector completely or not at all, but not sectors in order.
+const sectorSize = 4096
+
+// rollBack restores the content the file had at its last fsync. With kept,
+// each sector overwritten since is asked whether its write reached the disk
+// anyway, as a disk's own cache may have written it before the power went.
+func (l *fileLog) rollBack(kept func() bool) error {
 	for _, u := range slices.Backward(l.undo) {
-		if _, err := l.f.WriteAt(u.old, u.off); err != nil {
-			return err
+		for start := u.off; start < u.off+int64(len(u.old)); {
+			end := min((start/sectorSize+1)*sectorSize, u.off+int64(len(u.old)))
+			if kept == nil || !kept() {
+				if _, err := l.f.WriteAt(u.old[start-u.off:end-u.off], start); err != nil {
+					return err
+				}
+			}
+			start = end
 		}
 	}
 	return l.f.Truncate(l.size)

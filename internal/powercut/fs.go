@@ -52,9 +52,17 @@ func Mount(backing, mountpoint string) (*FS, error) {
 // Cut is the moment the power goes off. From now on every change and
 // every fsync fails with EIO, so nothing more becomes durable; Close then
 // drops everything that was not.
-func (f *FS) Cut() {
+func (f *FS) Cut() { f.CutTorn(nil) }
+
+// CutTorn is a Cut after which some overwrites not yet fsync'd survive
+// anyway, as a disk may have written some sectors of its cache before the
+// power went and not others: for each 4 KiB sector overwritten since its
+// file's last fsync, kept says whether that write reached the disk. What
+// was appended past the size at the last fsync is still dropped, and the
+// directories are rolled back as strictly as by Cut. kept may be nil.
+func (f *FS) CutTorn(kept func() bool) {
 	f.d.mu.Lock()
-	f.d.cut = true
+	f.d.cut, f.d.kept = true, kept
 	f.d.mu.Unlock()
 }
 

@@ -140,6 +140,40 @@ func TestUnsyncedWritesAreLostAndSyncedOnesKept(t *testing.T) {
 	d.wantContent(t, "f", "DURABLE-1")
 }
 
+// A torn cut keeps some sectors overwritten since the last fsync and drops
+// others, each whole; what was appended past the durable size is dropped.
+func TestTornCutKeepsWholeSectorsOnly(t *testing.T) {
+	d := mountDisk(t)
+	const sectors = 64
+	d.durableFile(t, "f", strings.Repeat("a", sectors*sectorSize))
+	f := write(t, d.path("f"), strings.Repeat("b", sectors*sectorSize+100), 0)
+	f.Close()
+	var n int
+	d.fs.CutTorn(func() bool { n++; return n%3 == 0 })
+	mustDo(t, d.fs.Close())
+	d.fs = nil
+	d.mount(t)
+	got, err := os.ReadFile(d.path("f"))
+	mustDo(t, err)
+	if len(got) != sectors*sectorSize {
+		t.Fatalf("size %d after the cut, want the durable %d", len(got), sectors*sectorSize)
+	}
+	kept := 0
+	for i := range sectors {
+		sector := string(got[i*sectorSize : (i+1)*sectorSize])
+		switch sector {
+		case strings.Repeat("b", sectorSize):
+			kept++
+		case strings.Repeat("a", sectorSize):
+		default:
+			t.Fatalf("sector %d is torn within itself", i)
+		}
+	}
+	if kept == 0 || kept == sectors || n != sectors {
+		t.Errorf("%d of %d sectors kept after %d questions, want some but not all, one question a sector", kept, sectors, n)
+	}
+}
+
 func TestTruncationIsUndoneUnlessSynced(t *testing.T) {
 	d := mountDisk(t)
 	d.durableFile(t, "a", "0123456789")
