@@ -14,6 +14,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
@@ -89,7 +90,9 @@ func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources)
 }
 
 func (d *deadLetter) Connect(context.Context) error {
-	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+	// Each file's rename is synced in its folder; the folder's own name
+	// must be durable too, or a power cut takes every dead letter with it.
+	if err := durabledir.Make(d.dir); err != nil {
 		return fmt.Errorf("creating dead letter folder: %w", err)
 	}
 	return nil

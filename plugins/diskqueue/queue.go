@@ -14,6 +14,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 )
 
 // Buckets of the queue file.
@@ -116,6 +118,13 @@ func openQueue(conf queueConfig) (*queue, error) {
 	db, err := openDB(conf.path, conf.maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
+	}
+	// bbolt fsyncs the file, never its name: the folders holding it are
+	// synced here, before any event is acknowledged, or a power cut could
+	// take the whole file away.
+	if err := durabledir.SyncChain(filepath.Dir(conf.path)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
 	q := &queue{
 		db:            db,
