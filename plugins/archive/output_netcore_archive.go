@@ -14,6 +14,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -139,7 +140,9 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*a
 }
 
 func (a *archiveOutput) Connect(context.Context) error {
-	if err := os.MkdirAll(a.conf.dir, 0o750); err != nil {
+	// The folder's own name must survive a power cut too, or the hour files
+	// fsync'd in it go with it (internal/durabledir).
+	if err := durabledir.Make(a.conf.dir); err != nil {
 		return fmt.Errorf("creating the archive folder (check the path and its permissions): %w", err)
 	}
 	if a.conf.keep == 0 || a.stop != nil {

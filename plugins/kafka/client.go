@@ -3,8 +3,9 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -132,14 +133,7 @@ func seedBrokers(conf *service.ParsedConfig) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var brokers []string
-	for _, e := range entries {
-		for b := range strings.SplitSeq(e, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				brokers = append(brokers, b)
-			}
-		}
-	}
+	brokers := plugkit.SplitList(entries)
 	if len(brokers) == 0 {
 		return nil, errors.New("seed_brokers is empty: name at least one broker as host:port (KAFKA_BROKERS in the recipe)")
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -49,7 +52,7 @@ Records of one batch keep their order per partition. Batches in flight at once (
 				Default("${! @netcore_event_id }"),
 			service.NewStringField(okFieldMetadataPrefix).
 				Description("Metadata keys with this prefix are sent as record headers; empty sends none.").
-				Default("netcore_"),
+				Default(stage.MetaPrefix),
 			service.NewOutputMaxInFlightField(),
 			service.NewBatchPolicyField(okFieldBatching),
 		).
@@ -185,11 +188,8 @@ func (o *output) record(batch service.MessageBatch, i int) (*kgo.Record, error) 
 		r.Key = []byte(key)
 	}
 	if o.prefix != "" {
-		_ = batch[i].MetaWalk(func(k, v string) error {
-			if strings.HasPrefix(k, o.prefix) {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-			}
-			return nil
+		plugkit.WalkMetaWithPrefix(batch[i], o.prefix, func(k, v string) {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 		})
 	}
 	return r, nil
