@@ -25,60 +25,6 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
-// powerDisk is a power-cut file system for NETCORE_DATA_DIR: the process
-// runs in its mountpoint, so its data/ lives on it.
-type powerDisk struct {
-	backing, mnt string
-	fs           *powercut.FS
-}
-
-func mountPowerDisk(t *testing.T) *powerDisk {
-	t.Helper()
-	if err := powercut.Usable(); err != nil {
-		t.Skipf("power-cut tests need a FUSE mount (as root, with /dev/fuse): %v", err)
-	}
-	base := t.TempDir()
-	d := &powerDisk{backing: filepath.Join(base, "disk"), mnt: filepath.Join(base, "mnt")}
-	for _, p := range []string{d.backing, d.mnt} {
-		if err := os.Mkdir(p, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d.mount(t)
-	t.Cleanup(func() {
-		if d.fs != nil {
-			if err := d.fs.Close(); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	return d
-}
-
-func (d *powerDisk) mount(t *testing.T) {
-	t.Helper()
-	fsys, err := powercut.Mount(d.backing, d.mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.fs = fsys
-}
-
-// cut is a power cut of the machine running p: the disk stops taking
-// changes, the process dies with nothing flushed, and what was not durable
-// is gone when the disk comes back (mounted anew, with a cold page cache),
-// except, if kept is not nil, the overwritten sectors it keeps (a torn cut).
-func (d *powerDisk) cut(t *testing.T, p *process, kept func() bool) {
-	t.Helper()
-	d.fs.CutTorn(kept)
-	p.kill()
-	if err := d.fs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d.fs = nil
-	d.mount(t)
-}
-
 // refusedLoad posts, until stop, single events that Meiro Events refuses
 // for good (they become dead letters) and bodies that are not JSON (they
 // are answered 400 and kept in the rejected-posts file). It returns the
@@ -138,11 +84,11 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	t.Logf("cut moments from seed %d", seed)
 	m := partlyFailingMeiro(t)
-	disk := mountPowerDisk(t)
+	disk := powercut.MountForTest(t)
 	var acked, refused []string
 	waiting := 0
 	for c := range cuts {
-		p := startProcess(t, options{env: m.env(), dir: disk.mnt})
+		p := startProcess(t, options{env: m.env(), dir: disk.Dir})
 		stop := make(chan struct{})
 		events := load(p.webhook, fmt.Sprintf("cut%d", c), 8, stop)
 		refusals := refusedLoad(p.webhook, fmt.Sprintf("cut%d", c), stop)
@@ -154,7 +100,7 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 		if c%2 == 1 {
 			kept = func() bool { return rng.IntN(2) == 0 }
 		}
-		disk.cut(t, p, kept)
+		disk.Cut(t, kept, p.kill)
 		close(stop)
 		got := events()
 		if len(got) == 0 {
@@ -168,7 +114,7 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 			}
 		}
 		waiting += inQueue
-		deadLetters, rejected := checkDataAfterCut(t, filepath.Join(disk.mnt, "data"))
+		deadLetters, rejected := checkDataAfterCut(t, filepath.Join(disk.Dir, "data"))
 		t.Logf("cut %d (torn: %t): %d events acknowledged, %d of them not yet delivered when the power went; after it %d dead-letter and %d rejected-posts files, all whole",
 			c, kept != nil, len(got), inQueue, deadLetters, rejected)
 	}
@@ -185,7 +131,7 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	p := startProcess(t, options{env: m.env(), dir: disk.mnt})
+	p := startProcess(t, options{env: m.env(), dir: disk.Dir})
 	waitDelivered(t, m, acked, 120*time.Second)
 	deadDir := filepath.Join(p.dataDir, "dead-letter")
 	waitFor(t, fmt.Sprintf("%d acknowledged refused events as dead letters", len(refused)), 60*time.Second, func() bool {
@@ -280,7 +226,7 @@ type powerCluster struct {
 	nodes []*natsNode
 }
 
-func startPowerCluster(t *testing.T, disk *powerDisk, syncInterval string) *powerCluster {
+func startPowerCluster(t *testing.T, disk *powercut.TestMount, syncInterval string) *powerCluster {
 	t.Helper()
 	c := &powerCluster{}
 	clients, routes := make([]string, 3), make([]string, 3)
@@ -292,11 +238,11 @@ func startPowerCluster(t *testing.T, disk *powerDisk, syncInterval string) *powe
 		// The store directory exists and is durable before the node first
 		// starts, as a provisioned volume is: the node is not asked to
 		// make its own store directory's name durable.
-		store := filepath.Join(disk.mnt, fmt.Sprintf("n%d", i+1))
+		store := filepath.Join(disk.Dir, fmt.Sprintf("n%d", i+1))
 		if err := os.Mkdir(store, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		syncDirForTest(t, disk.mnt)
+		syncDirForTest(t, disk.Dir)
 		conf := fmt.Sprintf("server_name: n%d\nlisten: %s\njetstream { store_dir: %q%s }\ncluster { name: netcore, listen: %s, routes: [ %s ] }\n",
 			i+1, clients[i], store, syncInterval, strings.TrimPrefix(routes[i], "nats-route://"), strings.Join(routes, ", "))
 		file := filepath.Join(confDir, fmt.Sprintf("n%d.conf", i+1))
@@ -366,7 +312,7 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			disk := mountPowerDisk(t)
+			disk := powercut.MountForTest(t)
 			cluster := startPowerCluster(t, disk, tc.sync)
 			m := newMeiro(t)
 			env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
@@ -384,7 +330,7 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 			stop := make(chan struct{})
 			events := load(ingest.webhook, "js", 8, stop)
 			time.Sleep(3 * time.Second)
-			disk.fs.Cut()
+			disk.FS.Cut()
 			ingest.kill()
 			close(stop)
 			acked := events()
@@ -407,19 +353,19 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 // powerCycle stops the three nodes with kill -9 and restarts them on the
 // disk mounted anew: after a power cut if cut, else after a clean shutdown
 // of the machine (everything written is kept).
-func (c *powerCluster) powerCycle(t *testing.T, disk *powerDisk, cut bool) {
+func (c *powerCluster) powerCycle(t *testing.T, disk *powercut.TestMount, cut bool) {
 	t.Helper()
+	killNodes := func() {
+		for _, n := range c.nodes {
+			powerKillNode(n)
+		}
+	}
 	if cut {
-		disk.fs.Cut()
+		disk.Cut(t, nil, killNodes)
+	} else {
+		killNodes()
+		disk.Remount(t)
 	}
-	for _, n := range c.nodes {
-		powerKillNode(n)
-	}
-	if err := disk.fs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	disk.fs = nil
-	disk.mount(t)
 	c.start(t)
 }
 

@@ -13,66 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// disk is a backing directory and a mountpoint, mounted.
-type disk struct {
-	backing, mnt string
-	fs           *FS
-}
-
-func mountDisk(t *testing.T) *disk {
-	t.Helper()
-	if err := Usable(); err != nil {
-		t.Skipf("the power-cut file system cannot be mounted here: %v", err)
-	}
-	base := t.TempDir()
-	d := &disk{backing: filepath.Join(base, "disk"), mnt: filepath.Join(base, "mnt")}
-	for _, p := range []string{d.backing, d.mnt} {
-		if err := os.Mkdir(p, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d.mount(t)
-	t.Cleanup(func() {
-		if d.fs != nil {
-			if err := d.fs.Close(); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	return d
-}
-
-func (d *disk) mount(t *testing.T) {
-	t.Helper()
-	fs, err := Mount(d.backing, d.mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.fs = fs
-}
-
-// powerCut cuts the power, drops what was not durable and mounts again.
-func (d *disk) powerCut(t *testing.T) {
-	t.Helper()
-	d.fs.Cut()
-	if err := d.fs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d.fs = nil
-	d.mount(t)
-}
-
-// restart unmounts cleanly and mounts again.
-func (d *disk) restart(t *testing.T) {
-	t.Helper()
-	if err := d.fs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d.fs = nil
-	d.mount(t)
-}
-
-func (d *disk) path(name string) string { return filepath.Join(d.mnt, name) }
+// mountDisk is a mounted power-cut file system for one test.
+func mountDisk(t *testing.T) *TestMount { return MountForTest(t) }
 
 func write(t *testing.T, path, content string, flag int) *os.File {
 	t.Helper()
@@ -99,17 +41,17 @@ func fsync(t *testing.T, path string) {
 }
 
 // durableFile writes name with content, fsyncs it and its directory.
-func (d *disk) durableFile(t *testing.T, name, content string) {
+func (d *TestMount) durableFile(t *testing.T, name, content string) {
 	t.Helper()
-	write(t, d.path(name), content, os.O_TRUNC).Close()
-	fsync(t, d.path(name))
-	fsync(t, filepath.Dir(d.path(name)))
+	write(t, d.Path(name), content, os.O_TRUNC).Close()
+	fsync(t, d.Path(name))
+	fsync(t, filepath.Dir(d.Path(name)))
 }
 
 // wantContent checks a file's content, or its absence when want is "".
-func (d *disk) wantContent(t *testing.T, name, want string) {
+func (d *TestMount) wantContent(t *testing.T, name, want string) {
 	t.Helper()
-	got, err := os.ReadFile(d.path(name))
+	got, err := os.ReadFile(d.Path(name))
 	switch {
 	case want == "" && !errors.Is(err, os.ErrNotExist):
 		t.Errorf("%s: got %q (%v), want it absent", name, got, err)
@@ -121,7 +63,7 @@ func (d *disk) wantContent(t *testing.T, name, want string) {
 func TestUnsyncedWritesAreLostAndSyncedOnesKept(t *testing.T) {
 	d := mountDisk(t)
 	d.durableFile(t, "f", "durable-1")
-	f := write(t, d.path("f"), "", 0)
+	f := write(t, d.Path("f"), "", 0)
 	if _, err := f.WriteAt([]byte("DURABLE"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +78,7 @@ func TestUnsyncedWritesAreLostAndSyncedOnesKept(t *testing.T) {
 	}
 	f.Close()
 	d.wantContent(t, "f", "xxRABLE-1-tail"+string(make([]byte, 1<<20-14))+"far")
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "f", "DURABLE-1")
 }
 
@@ -146,14 +88,14 @@ func TestTornCutKeepsWholeSectorsOnly(t *testing.T) {
 	d := mountDisk(t)
 	const sectors = 64
 	d.durableFile(t, "f", strings.Repeat("a", sectors*sectorSize))
-	f := write(t, d.path("f"), strings.Repeat("b", sectors*sectorSize+100), 0)
+	f := write(t, d.Path("f"), strings.Repeat("b", sectors*sectorSize+100), 0)
 	f.Close()
 	var n int
-	d.fs.CutTorn(func() bool { n++; return n%3 == 0 })
-	mustDo(t, d.fs.Close())
-	d.fs = nil
+	d.FS.CutTorn(func() bool { n++; return n%3 == 0 })
+	mustDo(t, d.FS.Close())
+	d.FS = nil
 	d.mount(t)
-	got, err := os.ReadFile(d.path("f"))
+	got, err := os.ReadFile(d.Path("f"))
 	mustDo(t, err)
 	if len(got) != sectors*sectorSize {
 		t.Fatalf("size %d after the cut, want the durable %d", len(got), sectors*sectorSize)
@@ -178,43 +120,43 @@ func TestTruncationIsUndoneUnlessSynced(t *testing.T) {
 	d := mountDisk(t)
 	d.durableFile(t, "a", "0123456789")
 	d.durableFile(t, "b", "0123456789")
-	if err := os.Truncate(d.path("a"), 3); err != nil {
+	if err := os.Truncate(d.Path("a"), 3); err != nil {
 		t.Fatal(err)
 	}
-	write(t, d.path("a"), "new", os.O_APPEND).Close()
-	write(t, d.path("b"), "short", os.O_TRUNC).Close()
-	fsync(t, d.path("b"))
-	d.powerCut(t)
+	write(t, d.Path("a"), "new", os.O_APPEND).Close()
+	write(t, d.Path("b"), "short", os.O_TRUNC).Close()
+	fsync(t, d.Path("b"))
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "a", "0123456789")
 	d.wantContent(t, "b", "short")
 }
 
 func TestNamespaceChangesNeedTheDirectoryFsynced(t *testing.T) {
 	d := mountDisk(t)
-	if err := os.Mkdir(d.path("dir"), 0o700); err != nil {
+	if err := os.Mkdir(d.Path("dir"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	fsync(t, d.mnt)
+	fsync(t, d.Dir)
 	for _, n := range []string{"dir/kept", "dir/unlinked", "dir/renamed", "dir/unlinked-synced", "dir/renamed-synced"} {
 		d.durableFile(t, n, n)
 	}
 	// A new file, its data fsync'd but not its directory: gone after a cut.
-	f := write(t, d.path("dir/created"), "created", 0)
+	f := write(t, d.Path("dir/created"), "created", 0)
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 	// A new directory whose parent is not fsync'd: gone with all it holds,
 	// though the file and the new directory itself were fsync'd.
-	if err := os.Mkdir(d.path("dir/sub"), 0o700); err != nil {
+	if err := os.Mkdir(d.Path("dir/sub"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	d.durableFile(t, "dir/sub/deep", "deep")
-	mustDo(t, os.Remove(d.path("dir/unlinked")))
-	mustDo(t, os.Rename(d.path("dir/renamed"), d.path("dir/renamed-to")))
+	mustDo(t, os.Remove(d.Path("dir/unlinked")))
+	mustDo(t, os.Rename(d.Path("dir/renamed"), d.Path("dir/renamed-to")))
 	d.wantContent(t, "dir/renamed-to", "dir/renamed")
 
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "dir/kept", "dir/kept")
 	d.wantContent(t, "dir/created", "")
 	d.wantContent(t, "dir/sub/deep", "")
@@ -223,11 +165,11 @@ func TestNamespaceChangesNeedTheDirectoryFsynced(t *testing.T) {
 	d.wantContent(t, "dir/renamed-to", "")
 
 	// The same changes, this time made durable by a directory fsync.
-	mustDo(t, os.Remove(d.path("dir/unlinked-synced")))
-	mustDo(t, os.Rename(d.path("dir/renamed-synced"), d.path("dir/renamed-synced-to")))
+	mustDo(t, os.Remove(d.Path("dir/unlinked-synced")))
+	mustDo(t, os.Rename(d.Path("dir/renamed-synced"), d.Path("dir/renamed-synced-to")))
 	d.durableFile(t, "dir/created", "created")
-	fsync(t, d.path("dir"))
-	d.powerCut(t)
+	fsync(t, d.Path("dir"))
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "dir/unlinked-synced", "")
 	d.wantContent(t, "dir/renamed-synced", "")
 	d.wantContent(t, "dir/renamed-synced-to", "dir/renamed-synced")
@@ -238,40 +180,40 @@ func TestNamespaceChangesNeedTheDirectoryFsynced(t *testing.T) {
 // place, fsync the directory. Each step cut in turn.
 func TestRenameIntoPlaceIsAllOrNothing(t *testing.T) {
 	d := mountDisk(t)
-	tmp, final := d.path(".writing"), d.path("final")
+	tmp, final := d.Path(".writing"), d.Path("final")
 	write(t, tmp, "whole", 0).Close()
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, ".writing", "")
 
 	write(t, tmp, "whole", 0).Close()
 	fsync(t, tmp)
 	mustDo(t, os.Rename(tmp, final))
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "final", "")
 	d.wantContent(t, ".writing", "")
 
 	write(t, tmp, "whole", 0).Close()
 	fsync(t, tmp)
 	mustDo(t, os.Rename(tmp, final))
-	fsync(t, d.mnt)
-	d.powerCut(t)
+	fsync(t, d.Dir)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "final", "whole")
 	d.wantContent(t, ".writing", "")
 }
 
 func TestRemovedDirectoryComesBackUnlessSynced(t *testing.T) {
 	d := mountDisk(t)
-	mustDo(t, os.Mkdir(d.path("gone"), 0o700))
-	fsync(t, d.mnt)
-	mustDo(t, os.Remove(d.path("gone")))
-	d.powerCut(t)
-	if info, err := os.Stat(d.path("gone")); err != nil || !info.IsDir() {
+	mustDo(t, os.Mkdir(d.Path("gone"), 0o700))
+	fsync(t, d.Dir)
+	mustDo(t, os.Remove(d.Path("gone")))
+	d.Cut(t, nil, nil)
+	if info, err := os.Stat(d.Path("gone")); err != nil || !info.IsDir() {
 		t.Errorf("a directory removed without a directory fsync did not come back: %v", err)
 	}
-	mustDo(t, os.Remove(d.path("gone")))
-	fsync(t, d.mnt)
-	d.powerCut(t)
-	if _, err := os.Stat(d.path("gone")); !errors.Is(err, os.ErrNotExist) {
+	mustDo(t, os.Remove(d.Path("gone")))
+	fsync(t, d.Dir)
+	d.Cut(t, nil, nil)
+	if _, err := os.Stat(d.Path("gone")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a removed, fsync'd directory came back: %v", err)
 	}
 }
@@ -279,33 +221,33 @@ func TestRemovedDirectoryComesBackUnlessSynced(t *testing.T) {
 func TestNothingChangesAfterTheCut(t *testing.T) {
 	d := mountDisk(t)
 	d.durableFile(t, "f", "before")
-	f := write(t, d.path("f"), "", 0)
+	f := write(t, d.Path("f"), "", 0)
 	defer f.Close()
-	d.fs.Cut()
+	d.FS.Cut()
 	if _, err := f.WriteAt([]byte("after"), 0); !errors.Is(err, syscall.EIO) {
 		t.Errorf("write after the cut: %v, want EIO", err)
 	}
 	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
 		t.Errorf("fsync after the cut: %v, want EIO", err)
 	}
-	if _, err := os.Create(d.path("new")); !errors.Is(err, syscall.EIO) {
+	if _, err := os.Create(d.Path("new")); !errors.Is(err, syscall.EIO) {
 		t.Errorf("create after the cut: %v, want EIO", err)
 	}
 	f.Close()
-	mustDo(t, d.fs.Close())
-	d.fs = nil
+	mustDo(t, d.FS.Close())
+	d.FS = nil
 	d.mount(t)
 	d.wantContent(t, "f", "before")
 }
 
 func TestCleanUnmountKeepsEverything(t *testing.T) {
 	d := mountDisk(t)
-	mustDo(t, os.MkdirAll(d.path("a/b"), 0o700))
-	write(t, d.path("a/b/f"), "never fsync'd", 0).Close()
-	d.restart(t)
+	mustDo(t, os.MkdirAll(d.Path("a/b"), 0o700))
+	write(t, d.Path("a/b/f"), "never fsync'd", 0).Close()
+	d.Remount(t)
 	d.wantContent(t, "a/b/f", "never fsync'd")
 	// What was there at the mount counts as durable.
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	d.wantContent(t, "a/b/f", "never fsync'd")
 }
 
@@ -317,9 +259,9 @@ func TestCleanUnmountKeepsEverything(t *testing.T) {
 // serving the read may need).
 func TestBoltCommitsSurviveOnlyWhenSynced(t *testing.T) {
 	d := mountDisk(t)
-	mustDo(t, os.Mkdir(d.path("q"), 0o700))
-	fsync(t, d.mnt)
-	path := d.path("q/events.db")
+	mustDo(t, os.Mkdir(d.Path("q"), 0o700))
+	fsync(t, d.Dir)
+	path := d.Path("q/events.db")
 	writer := boltChild(t, "write", path)
 	if err := writer.Wait(); err != nil {
 		t.Fatalf("writing: %v", err)
@@ -328,7 +270,7 @@ func TestBoltCommitsSurviveOnlyWhenSynced(t *testing.T) {
 	if got := boltCounts(t, path); got != "200 synced, 200 unsynced" {
 		t.Fatalf("before the cut: %s, want 200 synced, 200 unsynced", got)
 	}
-	d.powerCut(t)
+	d.Cut(t, nil, nil)
 	if got := boltCounts(t, path); got != "200 synced, 0 unsynced" {
 		t.Errorf("after the cut: %s, want 200 synced, 0 unsynced", got)
 	}
