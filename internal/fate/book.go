@@ -127,97 +127,90 @@ func (b *Book) entryLocked(id ID, create bool) *entry {
 	return e
 }
 
-// Stored records that the post requestID stored the event id.
-func (b *Book) Stored(id, requestID string, at time.Time) {
+// record runs fn on the entry of event id, under the Book's lock, when the
+// Book is on. The entry is made when create is set; otherwise fn gets nil
+// for an event the Book does not follow (any more).
+func (b *Book) record(id string, create bool, fn func(e *entry)) {
 	if !b.on.Load() {
 		return
 	}
 	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.entryLocked(key, true)
-	e.Fate = Fate{State: Waiting, StoredBy: requestID, StoredAt: at}
+	fn(b.entryLocked(key, create))
+}
+
+// Stored records that the post requestID stored the event id.
+func (b *Book) Stored(id, requestID string, at time.Time) {
+	b.record(id, true, func(e *entry) {
+		e.Fate = Fate{State: Waiting, StoredBy: requestID, StoredAt: at}
+	})
 }
 
 // Repeated records that the post requestID held the event id again, and
 // that it was not stored again.
 func (b *Book) Repeated(id, requestID string) {
-	if !b.on.Load() {
-		return
-	}
-	key := KeyOf(id)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.entryLocked(key, true)
-	if e.State == Unknown {
-		e.State = Repeat // the first post is older than the Book keeps
-	}
-	if len(e.repeatedBy) < maxRepeatsKept {
-		e.repeatedBy = append(e.repeatedBy, requestID)
-	}
+	b.record(id, true, func(e *entry) {
+		if e.State == Unknown {
+			e.State = Repeat // the first post is older than the Book keeps
+		}
+		if len(e.repeatedBy) < maxRepeatsKept {
+			e.repeatedBy = append(e.repeatedBy, requestID)
+		}
+	})
 }
 
 // statusInError finds the HTTP status in an output's error, e.g. Benthos's
 // http_client's "unexpected response code (503)".
 var statusInError = regexp.MustCompile(`response code \((\d{3})\)`)
 
+func statusOf(err string) int {
+	if m := statusInError.FindStringSubmatch(err); m != nil {
+		status, _ := strconv.Atoi(m[1])
+		return status
+	}
+	return 0
+}
+
 // Failed records a delivery of id that failed at at, to be tried again at
 // next.
 func (b *Book) Failed(id string, err error, at, next time.Time) {
-	if !b.on.Load() || err == nil {
+	if err == nil {
 		return
 	}
-	key := KeyOf(id)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.failed.add(at, 1)
-	e := b.entryLocked(key, false)
-	if e == nil || e.State != Waiting {
-		return
-	}
-	e.Attempts++
-	e.LastError, e.NextTry, e.Status = err.Error(), next, 0
-	if m := statusInError.FindStringSubmatch(e.LastError); m != nil {
-		e.Status, _ = strconv.Atoi(m[1])
-	}
+	b.record(id, false, func(e *entry) {
+		b.failed.add(at, 1)
+		if e == nil || e.State != Waiting {
+			return
+		}
+		e.Attempts++
+		e.LastError, e.NextTry, e.Status = err.Error(), next, statusOf(err.Error())
+	})
 }
 
 // Delivered records that id left the queue accepted by the output. An
 // event already dead-lettered stays so: the dead letter is its fate.
 func (b *Book) Delivered(id string, at time.Time) {
-	if !b.on.Load() {
-		return
-	}
-	key := KeyOf(id)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e := b.entryLocked(key, false)
-	if e != nil && e.State == DeadLettered {
-		return // acknowledged because its dead letter is on disk
-	}
-	b.delivered.add(at, 1)
-	if e != nil && e.State == Waiting {
-		e.State, e.DoneAt, e.NextTry = Delivered, at, time.Time{}
-	}
+	b.record(id, false, func(e *entry) {
+		if e != nil && e.State == DeadLettered {
+			return // acknowledged because its dead letter is on disk
+		}
+		b.delivered.add(at, 1)
+		if e != nil && e.State == Waiting {
+			e.State, e.DoneAt, e.NextTry = Delivered, at, time.Time{}
+		}
+	})
 }
 
 // DeadLettered records that id was refused for good and written to file.
 func (b *Book) DeadLettered(id, file, reason string, at time.Time) {
-	if !b.on.Load() {
-		return
-	}
-	key := KeyOf(id)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.deadLettered.add(at, 1)
-	e := b.entryLocked(key, false)
-	if e == nil {
-		return
-	}
-	e.State, e.DoneAt, e.File, e.LastError, e.NextTry = DeadLettered, at, file, reason, time.Time{}
-	if m := statusInError.FindStringSubmatch(reason); m != nil {
-		e.Status, _ = strconv.Atoi(m[1])
-	}
+	b.record(id, false, func(e *entry) {
+		b.deadLettered.add(at, 1)
+		if e != nil {
+			e.State, e.DoneAt, e.NextTry = DeadLettered, at, time.Time{}
+			e.File, e.LastError, e.Status = file, reason, statusOf(reason)
+		}
+	})
 }
 
 // Of is the fate of event id as seen from the post requestID: a post that
