@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
 // long runs the long variant of the reliability suite:
@@ -217,7 +219,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
+		testkit.NeedsOrSkip(t, "cannot mount a small tmpfs (needs root): %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
 

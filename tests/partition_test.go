@@ -81,7 +81,7 @@ type labNode struct {
 func newPartitionLab(t *testing.T) *partitionLab {
 	t.Helper()
 	if err := netns.Check(); err != nil {
-		t.Skipf("skipped: the partition tests need network namespaces: %v", err)
+		testkit.NeedsOrSkip(t, "the partition tests need network namespaces: %v", err)
 	}
 	lab, err := netns.New("ncpart")
 	if err != nil {

@@ -29,6 +29,10 @@ type setting struct {
 	check   func(string) error
 }
 
+// credentialSettings may hold a password in a URL or DSN: when one is
+// wrong, it is shown with the password hidden.
+var credentialSettings = map[string]bool{"POSTGRES_DSN": true, "MEIRO_EVENTS_URL": true, "NATS_URL": true}
+
 // settings are every variable of the README's Environment table, in its
 // order (a test keeps the two in step).
 var settings = []setting{
@@ -83,6 +87,9 @@ func checkEnvironment(lookup func(string) (string, bool)) error {
 			continue
 		}
 		if err := s.check(v); err != nil {
+			if shown := redacted(v); credentialSettings[s.name] && shown != v {
+				v, err = shown, errors.New("shown with its password hidden")
+			}
 			errs = append(errs, fmt.Errorf("%s=%q is not valid (%v): it takes %s", s.name, v, err, s.allowed))
 		}
 	}
@@ -90,6 +97,23 @@ func checkEnvironment(lookup func(string) (string, bool)) error {
 		return nil
 	}
 	return fmt.Errorf("netcore-connect will not start with these environment variables; correct them and start again:\n%w", errors.Join(errs...))
+}
+
+// redacted is v, a URL or a comma-separated list of them, with any password
+// in it hidden; a value that may hold one in another form (a key=value DSN
+// with password=) is hidden whole.
+func redacted(v string) string {
+	parts := strings.Split(v, ",")
+	for i, part := range parts {
+		u, err := url.Parse(strings.TrimSpace(part))
+		switch {
+		case err == nil && u.User != nil:
+			parts[i] = u.Redacted()
+		case err != nil || strings.Contains(strings.ToLower(part), "password"):
+			return "(hidden)"
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // lookupEnv reads the process's environment, after Benthos has applied any

@@ -76,3 +76,22 @@ func TestCheckEnvironmentNamesEveryBadVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckEnvironmentHidesSecrets(t *testing.T) {
+	env := map[string]string{
+		"POSTGRES_DSN":     "postgres://netcore:s3cret@db:5432/events?sslmode=bogus",
+		"MEIRO_EVENTS_URL": "ftp://user:s3cret@meiro.example.com/collect",
+	}
+	err := checkEnvironment(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil {
+		t.Fatal("two bad variables passed")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows a password:\n%v", err)
+	}
+	for _, want := range []string{"POSTGRES_DSN=", "MEIRO_EVENTS_URL=", "meiro.example.com"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+}

@@ -60,6 +60,9 @@ func run() int {
 	dir, path, err := writeDefaultConfig()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "netcore-connect: the embedded default config is unavailable: %v\n", err)
+		// Without it, no default is searched at all: Benthos's own default
+		// paths are places another user might plant a pipeline.
+		opts = append(opts, service.CLIOptSetDefaultConfigPaths())
 	} else {
 		defer os.RemoveAll(dir)
 		opts = append(opts, service.CLIOptSetDefaultConfigPaths(path))

@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/urfave/cli/v2"
 
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	"github.com/netcore-connect/netcore-connect/plugins/diskqueue"
@@ -70,7 +70,9 @@ func queueSalvage(c *cli.Context) error {
 		return cli.Exit("usage: netcore-connect queue salvage DAMAGED.db OUT_DIR", 2)
 	}
 	from, outDir := c.Args().Get(0), c.Args().Get(1)
-	if err := os.MkdirAll(outDir, 0o750); err != nil {
+	// The dead letters are soon the only copy of these events: their folder
+	// must survive a power cut too.
+	if err := durabledir.Make(outDir); err != nil {
 		return cli.Exit(fmt.Sprintf("creating %s: %v", outDir, err), 1)
 	}
 	reason := fmt.Sprintf("salvaged from the damaged queue file %s", from)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/netcore-connect/netcore-connect/internal/powercut"
 )
 
@@ -13,7 +15,7 @@ import (
 // forget names whose directory was not fsync'd).
 func TestMadeFoldersSurviveAPowerCut(t *testing.T) {
 	if err := powercut.Usable(); err != nil {
-		t.Skipf("the power-cut file system cannot be mounted here: %v", err)
+		testkit.NeedsOrSkip(t, "the power-cut file system cannot be mounted here: %v", err)
 	}
 	base := t.TempDir()
 	backing, mnt := filepath.Join(base, "disk"), filepath.Join(base, "mnt")

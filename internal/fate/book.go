@@ -109,10 +109,10 @@ func (b *Book) Enable() { b.on.Store(true) }
 // Enabled says whether the Book keeps anything.
 func (b *Book) Enabled() bool { return b.on.Load() }
 
-// entryLocked finds the entry of id, making one when create is set.
-func (b *Book) entryLocked(id ID, create bool) *entry {
+// entryLocked finds the entry of id, making one if there is none.
+func (b *Book) entryLocked(id ID) *entry {
 	e := b.fates[id]
-	if e != nil || !create {
+	if e != nil {
 		return e
 	}
 	if len(b.order) < b.capacity {
@@ -127,30 +127,35 @@ func (b *Book) entryLocked(id ID, create bool) *entry {
 	return e
 }
 
-// record runs fn on the entry of event id, under the Book's lock, when the
-// Book is on. The entry is made when create is set; otherwise fn gets nil
-// for an event the Book does not follow (any more).
-func (b *Book) record(id string, create bool, fn func(e *entry)) {
+// record runs fn on the entry of event id, made if it is new, under the
+// Book's lock, when the Book is on.
+func (b *Book) record(id string, fn func(e *entry)) {
 	if !b.on.Load() {
 		return
 	}
 	key := KeyOf(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fn(b.entryLocked(key, create))
+	fn(b.entryLocked(key))
 }
 
-// Stored records that the post requestID stored the event id.
+// Stored records that the post requestID stored the event id. A fast
+// output can deliver (or fail) the event before the queue gets round to
+// saying it stored it: what was reported meanwhile is kept. An event stored
+// again by another post (after the dedupe window) starts afresh.
 func (b *Book) Stored(id, requestID string, at time.Time) {
-	b.record(id, true, func(e *entry) {
-		e.Fate = Fate{State: Waiting, StoredBy: requestID, StoredAt: at}
+	b.record(id, func(e *entry) {
+		if e.StoredBy != "" || e.State == Unknown {
+			e.Fate = Fate{State: Waiting}
+		}
+		e.StoredBy, e.StoredAt = requestID, at
 	})
 }
 
 // Repeated records that the post requestID held the event id again, and
 // that it was not stored again.
 func (b *Book) Repeated(id, requestID string) {
-	b.record(id, true, func(e *entry) {
+	b.record(id, func(e *entry) {
 		if e.State == Unknown {
 			e.State = Repeat // the first post is older than the Book keeps
 		}
@@ -178,9 +183,12 @@ func (b *Book) Failed(id string, err error, at, next time.Time) {
 	if err == nil {
 		return
 	}
-	b.record(id, false, func(e *entry) {
+	b.record(id, func(e *entry) {
 		b.failed.add(at, 1)
-		if e == nil || e.State != Waiting {
+		if e.State == Unknown {
+			e.State = Waiting // before Stored: see Stored
+		}
+		if e.State != Waiting {
 			return
 		}
 		e.Attempts++
@@ -191,12 +199,12 @@ func (b *Book) Failed(id string, err error, at, next time.Time) {
 // Delivered records that id left the queue accepted by the output. An
 // event already dead-lettered stays so: the dead letter is its fate.
 func (b *Book) Delivered(id string, at time.Time) {
-	b.record(id, false, func(e *entry) {
-		if e != nil && e.State == DeadLettered {
+	b.record(id, func(e *entry) {
+		if e.State == DeadLettered {
 			return // acknowledged because its dead letter is on disk
 		}
 		b.delivered.add(at, 1)
-		if e != nil && e.State == Waiting {
+		if e.State == Waiting || e.State == Unknown {
 			e.State, e.DoneAt, e.NextTry = Delivered, at, time.Time{}
 		}
 	})
@@ -204,12 +212,10 @@ func (b *Book) Delivered(id string, at time.Time) {
 
 // DeadLettered records that id was refused for good and written to file.
 func (b *Book) DeadLettered(id, file, reason string, at time.Time) {
-	b.record(id, false, func(e *entry) {
+	b.record(id, func(e *entry) {
 		b.deadLettered.add(at, 1)
-		if e != nil {
-			e.State, e.DoneAt, e.NextTry = DeadLettered, at, time.Time{}
-			e.File, e.LastError, e.Status = file, reason, statusOf(reason)
-		}
+		e.State, e.DoneAt, e.NextTry = DeadLettered, at, time.Time{}
+		e.File, e.LastError, e.Status = file, reason, statusOf(reason)
 	})
 }
 

@@ -47,6 +47,21 @@ func TestBookFollowsAnEventToEachEnd(t *testing.T) {
 	}
 }
 
+// A fast output can settle an event before the queue says it stored it.
+func TestBookKeepsWhatWasReportedBeforeStored(t *testing.T) {
+	b := NewBook(10)
+	b.Enable()
+	b.Delivered("fast", t0.Add(time.Millisecond))
+	b.Stored("fast", "post1", t0)
+	if f := b.Of(KeyOf("fast"), "post1"); f.State != Delivered || f.StoredBy != "post1" {
+		t.Fatalf("delivered before it was said stored: %+v, want delivered, stored by post1", f)
+	}
+	b.Stored("fast", "post9", t0.Add(time.Hour)) // stored again after the dedupe window
+	if f := b.Of(KeyOf("fast"), "post9"); f.State != Waiting {
+		t.Fatalf("stored again by another post: %+v, want waiting", f)
+	}
+}
+
 func TestBookForgetsTheOldestPastItsCapacity(t *testing.T) {
 	b := NewBook(100)
 	b.Enable()

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
 func newLab(t *testing.T) *Lab {
 	t.Helper()
 	if err := Check(); err != nil {
-		t.Skipf("skipped: no network namespaces here: %v", err)
+		testkit.NeedsOrSkip(t, "no network namespaces here: %v", err)
 	}
 	l, err := New("nstest")
 	if err != nil {
@@ -121,7 +123,7 @@ func TestHostsHaveNoWayOut(t *testing.T) {
 // Close removes every namespace it made.
 func TestCloseRemovesTheNamespaces(t *testing.T) {
 	if err := Check(); err != nil {
-		t.Skipf("skipped: no network namespaces here: %v", err)
+		testkit.NeedsOrSkip(t, "no network namespaces here: %v", err)
 	}
 	l, err := New("nstest")
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
 
 // TestMount is a power-cut file system mounted for a test at Dir, over the
@@ -20,7 +22,7 @@ type TestMount struct {
 func MountForTest(t testing.TB) *TestMount {
 	t.Helper()
 	if err := Usable(); err != nil {
-		t.Skipf("power-cut tests need a FUSE mount (as root, with /dev/fuse): %v", err)
+		testkit.NeedsOrSkip(t, "power-cut tests need a FUSE mount (as root, with /dev/fuse): %v", err)
 	}
 	base := t.TempDir()
 	m := &TestMount{Backing: filepath.Join(base, "disk"), Dir: filepath.Join(base, "mnt")}

@@ -53,12 +53,17 @@ type budgetedReader struct {
 }
 
 func (br *budgetedReader) Read(p []byte) (int, error) {
+	// io.ReadAll offers all of its buffer's spare room, which grows
+	// geometrically: take a step at a time for what is actually read, not
+	// for the room offered.
+	if len(p) > budgetStep {
+		p = p[:budgetStep]
+	}
 	if br.read+int64(len(p)) > br.held {
-		step := max(int64(len(p)), budgetStep)
-		if !br.budget.take(step) {
+		if !br.budget.take(budgetStep) {
 			return 0, errBudgetSpent
 		}
-		br.held += step
+		br.held += budgetStep
 	}
 	n, err := br.r.Read(p)
 	br.read += int64(n)

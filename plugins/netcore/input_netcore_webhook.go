@@ -99,7 +99,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Advanced().
 				Default(1024),
 			service.NewIntField(wiFieldMaxBodyBytesInFlight).
-				Description("The most bytes of request bodies held at once, across all connections: the memory budget of bodies being read and stored. A body of known length takes its whole length from it before a byte is read; past the budget a post is answered 503 with `Retry-After` without reading more. Must be at least `max_body_bytes`. Raise `GOMEMLIMIT` with it.").
+				Description("The most bytes of request bodies held at once, across all connections: the memory budget of bodies being read and stored. A body of known length takes its whole length from it before a byte is read; past the budget a post is answered 503 with `Retry-After` without reading more. Must be at least twice `max_body_bytes` plus 128 KiB (a compressed post holds its body and the decompressed body at once). Raise `GOMEMLIMIT` with it.").
 				Advanced().
 				Default(256<<20),
 			service.NewDurationField(wiFieldReadHeaderTimeout).

@@ -100,8 +100,9 @@ func parseLimits(conf *service.ParsedConfig, c *webhookConfig) (err error) {
 		}
 	}
 	c.maxBodyBytes, c.maxBodyBytesInFlight = int64(maxBody), int64(maxBodies)
-	if c.maxBodyBytesInFlight < c.maxBodyBytes {
-		return fmt.Errorf("%s (%d) is below %s (%d), so the largest post could never be read: raise it", wiFieldMaxBodyBytesInFlight, maxBodies, wiFieldMaxBodyBytes, maxBody)
+	// A compressed post holds its body and its decompressed body at once.
+	if least := 2*c.maxBodyBytes + 2*budgetStep; c.maxBodyBytesInFlight < least {
+		return fmt.Errorf("%s (%d) is below twice %s plus 128 KiB (%d), so the largest compressed post could never be read: raise it", wiFieldMaxBodyBytesInFlight, maxBodies, wiFieldMaxBodyBytes, least)
 	}
 	return nil
 }

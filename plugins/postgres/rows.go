@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -93,11 +94,17 @@ func (c columnReaders) row(batch service.MessageBatch, i int) (row, error) {
 	if !json.Valid(r.event) {
 		return r, errors.New("the message is not a JSON document, and the event column is jsonb")
 	}
+	if hasEscapedNUL(r.event) {
+		return r, errors.New("the event holds \\u0000, which PostgreSQL's jsonb cannot store")
+	}
 	if r.id, err = batch.TryInterpolatedString(i, c.eventID); err != nil {
 		return r, fmt.Errorf("%s: %w", opFieldEventID, err)
 	}
 	if r.id == "" {
 		return r, errEmptyEventID
+	}
+	if strings.ContainsRune(r.id, 0) {
+		return r, errors.New("the event id holds a NUL byte, which a PostgreSQL text column cannot store")
 	}
 	panel, err := batch.TryInterpolatedString(i, c.panelName)
 	if err != nil {
@@ -144,4 +151,21 @@ func columns(rows []row) rowSet {
 		s.ids[i], s.panels[i], s.eventTimes[i], s.receivedAts[i], s.events[i] = r.id, r.panel, r.eventTime, r.receivedAt, string(r.event)
 	}
 	return s
+}
+
+// hasEscapedNUL says whether valid JSON holds the escape \u0000 in a
+// string: PostgreSQL refuses it in jsonb (SQLSTATE 22P05), and one such
+// event would fail its whole batch, again and again. A backslash that is
+// itself escaped (\\u0000, the text "\u0000") does not count.
+func hasEscapedNUL(doc []byte) bool {
+	for i := 0; i+6 <= len(doc); i++ {
+		if doc[i] != '\\' {
+			continue
+		}
+		if string(doc[i+1:i+6]) == "u0000" {
+			return true
+		}
+		i++ // skip the escaped character, a backslash included
+	}
+	return false
 }
