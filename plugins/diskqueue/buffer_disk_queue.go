@@ -103,20 +103,25 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.path, err = conf.FieldString(dqFieldPath); err != nil {
 		return c, "", err
 	}
-	ints := map[string]*int64{dqFieldMaxBytes: &c.maxBytes, dqFieldMaxEvents: &c.maxEvents, dqFieldDedupeMaxIDs: &c.dedupeMaxIDs}
-	for field, v := range ints {
-		n, err := conf.FieldInt(field)
+	// Slices, not maps: of two bad fields, the same is reported each time.
+	for _, f := range []struct {
+		field string
+		v     *int64
+	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}} {
+		n, err := conf.FieldInt(f.field)
 		if err != nil {
 			return c, "", err
 		}
 		if n <= 0 {
-			return c, "", fmt.Errorf("%s must be positive, got %d", field, n)
+			return c, "", fmt.Errorf("%s must be positive, got %d", f.field, n)
 		}
-		*v = int64(n)
+		*f.v = int64(n)
 	}
-	durations := map[string]*time.Duration{dqFieldDedupeWindow: &c.dedupeWindow, dqFieldRetryInitial: &c.retryInitial, dqFieldRetryMax: &c.retryMax}
-	for field, d := range durations {
-		if *d, err = conf.FieldDuration(field); err != nil {
+	for _, f := range []struct {
+		field string
+		d     *time.Duration
+	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}} {
+		if *f.d, err = conf.FieldDuration(f.field); err != nil {
 			return c, "", err
 		}
 	}
