@@ -22,7 +22,10 @@ COPY config/ /etc/netcore-connect/
 USER netcore
 WORKDIR /data
 VOLUME /data
+# The admin server listens on every address of the container (the binary's
+# default is loopback), so that a published 4195 can be scraped.
 ENV NETCORE_ADDRESS=0.0.0.0:8080 \
+    NETCORE_ADMIN_ADDRESS=0.0.0.0:4195 \
     NETCORE_DATA_DIR=/data
 # 8080: Netcore posts; 4195: admin server (/ready, /ping, /metrics).
 EXPOSE 8080 4195

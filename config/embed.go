@@ -4,19 +4,9 @@
 // the binary, so that `netcore-connect run` works with no file at hand.
 package config
 
-import (
-	"crypto/sha256"
-	_ "embed"
-	"encoding/hex"
-)
+import _ "embed"
 
 // Default is netcore-to-meiro.yaml, the pipeline run when no config is named.
 //
 //go:embed netcore-to-meiro.yaml
 var Default []byte
-
-// DefaultHash is a short hash of Default, for naming copies of it on disk.
-func DefaultHash() string {
-	sum := sha256.Sum256(Default)
-	return hex.EncodeToString(sum[:6])
-}

@@ -14,8 +14,9 @@ func TestConfigsLintAndPassTheirUnitTests(t *testing.T) {
 	root := repoRoot(t)
 	configs, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
 	scaleOut, _ := filepath.Glob(filepath.Join(root, "config", "scale-out", "*.yaml"))
-	configs = append(configs, scaleOut...)
-	if err != nil || len(scaleOut) == 0 {
+	destinations, _ := filepath.Glob(filepath.Join(root, "config", "destinations", "*.yaml"))
+	configs = append(append(configs, scaleOut...), destinations...)
+	if err != nil || len(scaleOut) == 0 || len(destinations) == 0 {
 		t.Fatalf("configs not found: %v", err)
 	}
 	var pipelines []string
@@ -28,7 +29,7 @@ func TestConfigsLintAndPassTheirUnitTests(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(binary, args...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "MEIRO_EVENTS_URL=http://127.0.0.1:1/collect", "NATS_URL=nats://127.0.0.1:1")
+		cmd.Env = append(os.Environ(), "MEIRO_EVENTS_URL=http://127.0.0.1:1/collect", "NATS_URL=nats://127.0.0.1:1", "KAFKA_BROKERS=127.0.0.1:1", "POSTGRES_DSN=postgres://netcore@127.0.0.1:1/events")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("netcore-connect %s: %v\n%s", strings.Join(args, " "), err, out)
 		}

@@ -92,7 +92,7 @@ func TestDefaultPipelineDeliversEverySampleEventOnce(t *testing.T) {
 	want := postSamples(t, p)
 	// The 200 says "on disk"; delivery follows.
 	waitFor(t, "every event at Meiro Events", 10*time.Second, func() bool { return len(m.received()) >= len(want) })
-	time.Sleep(300 * time.Millisecond) // room for a repeat to show up
+	waitQuiet(t, p, m)
 	got := m.received()
 	if len(got) != len(want) {
 		t.Fatalf("Meiro Events received %d events, want %d", len(got), len(want))
@@ -242,7 +242,7 @@ func TestBatchedDeliverySendsArraysOfExactEvents(t *testing.T) {
 	env := m.env()
 	env["MEIRO_BATCH_SIZE"] = "5"
 	p := startProcess(t, options{env: env})
-	body, markers := markedPost("batched", 12)
+	body, markers := markedBody("batched", 12)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("post: %v %d", err, status)
 	}

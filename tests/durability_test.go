@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// markedPost is a post of n events, each carrying a unique "marker" field.
-func markedPost(prefix string, n int) ([]byte, []string) {
+// markedBody is the body of a post of n events, each carrying a unique "marker" field.
+func markedBody(prefix string, n int) ([]byte, []string) {
 	var events, markers []string
 	for i := range n {
 		m := fmt.Sprintf("%s-%d", prefix, i)
@@ -28,7 +28,7 @@ func markedPost(prefix string, n int) ([]byte, []string) {
 }
 
 // markersAt lists how often Meiro Events accepted each marker.
-func markersAt(t *testing.T, m *meiro) map[string]int {
+func markersAt(t testing.TB, m *meiro) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, body := range m.received() {
@@ -76,7 +76,7 @@ func load(target, prefix string, senders int, stop <-chan struct{}) func() []str
 					return
 				default:
 				}
-				body, markers := markedPost(fmt.Sprintf("%s-%d-%d", prefix, s, n.Add(1)), 5)
+				body, markers := markedBody(fmt.Sprintf("%s-%d-%d", prefix, s, n.Add(1)), 5)
 				if status, err := postJSON(target, body); err == nil && status == http.StatusOK {
 					mu.Lock()
 					acked = append(acked, markers...)
@@ -95,7 +95,7 @@ func load(target, prefix string, senders int, stop <-chan struct{}) func() []str
 	}
 }
 
-func waitDelivered(t *testing.T, m *meiro, markers []string, timeout time.Duration) {
+func waitDelivered(t testing.TB, m *meiro, markers []string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d acknowledged events at Meiro Events", len(markers)), timeout, func() bool {
 		got := markersAt(t, m)
@@ -115,7 +115,7 @@ func TestEventsWaitOnDiskWhileMeiroEventsIsDown(t *testing.T) {
 
 	var all []string
 	for i := range 20 {
-		body, markers := markedPost(fmt.Sprintf("down-%d", i), 5)
+		body, markers := markedBody(fmt.Sprintf("down-%d", i), 5)
 		start := time.Now()
 		status, err := postJSON(p.webhook, body)
 		if err != nil || status != http.StatusOK {
@@ -182,7 +182,7 @@ func TestSIGTERMUnderLoadThenRestartLosesNothing(t *testing.T) {
 func TestRepeatedPostIsDeliveredOnceAcrossARestart(t *testing.T) {
 	m := newMeiro(t)
 	dir := t.TempDir()
-	body, markers := markedPost("repeat", 3)
+	body, markers := markedBody("repeat", 3)
 
 	p := startProcess(t, options{env: m.env(), dir: dir})
 	for range 2 {
@@ -197,7 +197,7 @@ func TestRepeatedPostIsDeliveredOnceAcrossARestart(t *testing.T) {
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("post after restart: %v %d, want 200", err, status)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	waitQuiet(t, p, m)
 	for mk, n := range markersAt(t, m) {
 		if n != 1 {
 			t.Errorf("%s delivered %d times, want once", mk, n)
@@ -209,11 +209,11 @@ func TestFullQueueAnswers503WithRetryAfter(t *testing.T) {
 	m := newMeiro(t)
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
 	p := startProcess(t, options{env: m.env(), set: []string{"buffer.disk_queue.max_events=5"}})
-	body, _ := markedPost("fill", 5)
+	body, _ := markedBody("fill", 5)
 	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("filling post: %v %d, want 200", err, status)
 	}
-	body, _ = markedPost("over", 1)
+	body, _ = markedBody("over", 1)
 	req := newPost(t, p.webhook, "application/json", bytes.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -252,7 +252,7 @@ func TestDamagedRecordIsMovedAsideAndTheRestDelivered(t *testing.T) {
 	m.setRespond(func([]byte) int { return http.StatusOK })
 	p = startProcess(t, options{env: m.env(), dir: dir})
 	waitDelivered(t, m, []string{"intact-1", "intact-2"}, 30*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	waitQuiet(t, p, m)
 	got := markersAt(t, m)
 	if got["DAMAGE-ME"]+got["DAMAGE-YE"] != 0 {
 		t.Error("the damaged event was delivered")
@@ -373,7 +373,7 @@ func countLines(t testing.TB, dir string) int {
 	return strings.Count(readLines(t, dir), "\n")
 }
 
-// The scenario, shortened: Meiro Events down, load, kill -9 in the
+// An outage with a crash in it: Meiro Events down, load, kill -9 in the
 // middle, restart on the same data, Meiro Events back; every acknowledged
 // event arrives, and a post sent twice arrives once.
 func TestOutageKill9RestartRecovery(t *testing.T) {
@@ -388,15 +388,22 @@ func TestOutageKill9RestartRecovery(t *testing.T) {
 	p.kill()
 	close(stop)
 	markers := acked()
+	if len(markers) == 0 {
+		t.Fatal("no post was acknowledged before the kill: the premise did not happen")
+	}
 
 	p = startProcess(t, options{env: m.env(), dir: dir})
 	stop = make(chan struct{})
 	moreAcked := load(p.webhook, "after", 4, stop)
 	time.Sleep(time.Second)
 	close(stop)
-	markers = append(markers, moreAcked()...)
+	after := moreAcked()
+	if len(after) == 0 {
+		t.Fatal("no post was acknowledged after the restart: the premise did not happen")
+	}
+	markers = append(markers, after...)
 
-	twice, twiceMarkers := markedPost("twice", 2)
+	twice, twiceMarkers := markedBody("twice", 2)
 	for range 2 {
 		if status, err := postJSON(p.webhook, twice); err != nil || status != http.StatusOK {
 			t.Fatalf("post: %v %d", err, status)
@@ -404,7 +411,7 @@ func TestOutageKill9RestartRecovery(t *testing.T) {
 	}
 	m.setRespond(func([]byte) int { return http.StatusOK })
 	waitDelivered(t, m, append(markers, twiceMarkers...), 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	waitQuiet(t, p, m)
 	got := markersAt(t, m)
 	for _, mk := range twiceMarkers {
 		if got[mk] != 1 {

@@ -20,6 +20,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
+	"github.com/netcore-connect/netcore-connect/internal/loopback"
 )
 
 // binary is the netcore-connect built once for all tests.
@@ -54,37 +58,13 @@ func repoRoot(t testing.TB) string {
 }
 
 func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return loopback.FreeAddrFor(t)
 }
 
 // process is a running netcore-connect.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.SyncBuffer
 	webhook        string // the URL Netcore posts to
 	admin          string // the admin server's base URL
 	dataDir        string // NETCORE_DATA_DIR
@@ -97,6 +77,7 @@ type options struct {
 	config string // empty: the embedded default pipeline
 	dir    string // working folder, holding data/; empty: a new one
 	set    []string
+	args   []string // the whole command line instead of run, set and config
 }
 
 // startProcess runs `netcore-connect run` on fresh loopback ports and waits
@@ -105,18 +86,21 @@ func startProcess(t testing.TB, o options) *process {
 	t.Helper()
 	webhookAddr, adminAddr := freeAddr(t), freeAddr(t)
 	p := &process{
-		stdout:  &syncBuffer{},
-		stderr:  &syncBuffer{},
+		stdout:  &testkit.SyncBuffer{},
+		stderr:  &testkit.SyncBuffer{},
 		webhook: "http://" + webhookAddr + "/netcore",
 		admin:   "http://" + adminAddr,
 		exited:  make(chan struct{}),
 	}
-	args := []string{"run", "--set", "http.address=" + adminAddr}
-	for _, s := range o.set {
-		args = append(args, "--set", s)
-	}
-	if o.config != "" {
-		args = append(args, o.config)
+	args := o.args
+	if args == nil {
+		args = []string{"run"}
+		for _, s := range o.set {
+			args = append(args, "--set", s)
+		}
+		if o.config != "" {
+			args = append(args, o.config)
+		}
 	}
 	if o.dir == "" {
 		o.dir = t.TempDir()
@@ -125,7 +109,7 @@ func startProcess(t testing.TB, o options) *process {
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = o.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir)
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
 	for k, v := range o.env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
@@ -146,16 +130,33 @@ func startProcess(t testing.TB, o options) *process {
 			t.Fatalf("netcore-connect exited at start:\n%s", p.stderr.String())
 		default:
 		}
-		if resp, err := http.Get(p.admin + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if p.ready(args[0] == "streams") {
+			return p
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("netcore-connect not ready after 20s:\n%s", p.stderr.String())
 	return nil
+}
+
+// ready says whether the admin server reports ready. In streams mode /ready
+// answers 200 before any stream runs, so the webhook must answer too.
+func (p *process) ready(streams bool) bool {
+	resp, err := http.Get(p.admin + "/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if streams {
+		if resp, err = http.Get(p.webhook); err != nil {
+			return false
+		}
+		resp.Body.Close()
+	}
+	return true
 }
 
 // kill ends the process with SIGKILL: no chance to flush or clean up.
@@ -261,6 +262,27 @@ func (m *meiro) setRespond(fn func(body []byte) int) {
 	m.mu.Lock()
 	m.respond = fn
 	m.mu.Unlock()
+}
+
+// attemptCount is how many requests Meiro Events has had.
+func (m *meiro) attemptCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attempts
+}
+
+// waitQuiet waits until p's queue holds nothing and Meiro Events has had no
+// request for a second: only then can a count see a repeat that comes late.
+func waitQuiet(t testing.TB, p *process, m *meiro) {
+	t.Helper()
+	last, changed := m.attemptCount(), time.Now()
+	waitFor(t, "an empty queue and Meiro Events quiet for 1s", 60*time.Second, func() bool {
+		if n := m.attemptCount(); n != last {
+			last, changed = n, time.Now()
+			return false
+		}
+		return time.Since(changed) >= time.Second && sumMetric(scrape(t, p), "netcore_queue_events", "") == 0
+	})
 }
 
 func (m *meiro) received() [][]byte {

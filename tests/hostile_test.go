@@ -124,7 +124,7 @@ func TestSlowlorisNeitherStarvesPostsNorStaysConnected(t *testing.T) {
 	time.Sleep(time.Second)
 	for i := range 20 {
 		start := time.Now()
-		body, _ := markedPost(fmt.Sprintf("real-%d", i), 3)
+		body, _ := markedBody(fmt.Sprintf("real-%d", i), 3)
 		status, err := postJSON(p.webhook, body)
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("real post %d during slowloris: %d %v", i, status, err)
@@ -161,7 +161,7 @@ func TestMeiroEventsCredentialsAreNotLogged(t *testing.T) {
 		seen.Do(func() { gotAuth <- r.Header.Get("Authorization") })
 		w.WriteHeader(http.StatusUnauthorized)
 	})
-	p := startProcess(t, options{env: m.env(), set: []string{"output.fallback.0.http_client.headers.Authorization=Bearer s3cr3t-token"}})
+	p := startProcess(t, options{env: m.env(), set: []string{"output.meiro_events.headers.Authorization=Bearer s3cr3t-token"}})
 	if status, err := postJSON(p.webhook, []byte(`{"p":[{"a":1}]}`)); err != nil || status != http.StatusOK {
 		t.Fatalf("post: %d %v", status, err)
 	}

@@ -3,32 +3,36 @@ package tests
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
 )
+
+// chromiumPath finds Debian's Chromium, which .ci/run installs; the browser
+// tests are skipped without it, except in CI.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	testkit.NeedsOrSkip(t, "no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
+	return ""
+}
 
 // headlessDOM opens url in headless Chromium and returns the page's DOM
 // after it loaded: what a person opening the page would see.
 func headlessDOM(t *testing.T, url string) string {
 	t.Helper()
-	var browser string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			browser = path
-			break
-		}
-	}
-	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium: .ci/run installs Debian's chromium package")
-		}
-		t.Skip("no Chromium on this machine (apt-get install chromium); CI runs this test")
-	}
+	browser := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -104,5 +108,60 @@ func TestInspectorListsTheLatestPostsInABrowser(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("the inspector answered %d to 203.0.113.9, want 403", resp.StatusCode)
+	}
+}
+
+// TestInspectorMemoryWithTheLargestPostsItKeeps fills the inspector with
+// posts of 10,000 events each (all small enough for their events to be
+// kept: 100 of them with -long, as many as it keeps; 20 in CI), with Meiro
+// Events down so that every event waits, opens the page, which works out
+// every event's id and fate, and compares the peak RSS with the same posts
+// and the inspector off.
+func TestInspectorMemoryWithTheLargestPostsItKeeps(t *testing.T) {
+	posts := 20
+	if *long {
+		posts = 100
+	}
+	peak := func(inspect bool) int {
+		m := newMeiro(t)
+		m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
+		env := m.env()
+		inspectAddr := freeAddr(t)
+		if inspect {
+			env["NETCORE_INSPECT_ADDRESS"] = inspectAddr
+		}
+		p := startProcess(t, options{env: env})
+		var body strings.Builder
+		for post := range posts {
+			body.Reset()
+			body.WriteString(`{"p":[`)
+			for i := range 10_000 {
+				if i > 0 {
+					body.WriteByte(',')
+				}
+				fmt.Fprintf(&body, `{"n":%d}`, post*10_000+i)
+			}
+			body.WriteString(`]}`)
+			if status, err := postJSON(p.webhook, []byte(body.String())); err != nil || status != http.StatusOK {
+				t.Fatalf("post %d: %d %v", post, status, err)
+			}
+		}
+		if inspect {
+			resp, err := http.Get("http://" + inspectAddr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if n := strings.Count(string(page), "10000 waiting"); n < 10 {
+				t.Errorf("%d posts shown as 10000 waiting, want at least the latest 10 (the fates of the latest 100,000 events are kept)", n)
+			}
+		}
+		return peakRSSKiB(t, p.cmd.Process.Pid)
+	}
+	off, on := peak(false), peak(true)
+	t.Logf("peak RSS with %d posts of 10,000 events: inspector off %d MiB, on %d MiB", posts, off>>10, on>>10)
+	if on-off > 150<<10 {
+		t.Errorf("the inspector added %d MiB, want at most 150 MiB for %d posts of 10,000 events", (on-off)>>10, posts)
 	}
 }

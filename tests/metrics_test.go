@@ -9,15 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// metricNames are the metrics an operator's dashboards and alerts rely on.
-var metricNames = []string{
-	"netcore_posts_total", "netcore_events_received_total", "netcore_post_bytes", "netcore_ack_seconds",
-	"netcore_queue_events", "netcore_queue_bytes", "netcore_queue_oldest_seconds",
-	"netcore_events_delivered_total", "netcore_events_dead_lettered_total",
-	"netcore_events_deduplicated_total", "netcore_records_damaged_total",
-}
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+)
 
 // sumMetric adds up every series of a metric whose labels contain match.
 func sumMetric(metrics, name, match string) float64 {
@@ -32,7 +26,7 @@ func sumMetric(metrics, name, match string) float64 {
 	return sum
 }
 
-func scrape(t *testing.T, p *process) string {
+func scrape(t testing.TB, p *process) string {
 	t.Helper()
 	resp, err := http.Get(p.admin + "/metrics")
 	if err != nil {
@@ -69,7 +63,10 @@ func TestMetricsCountWhatArrived(t *testing.T) {
 	})
 
 	metrics := scrape(t, p)
-	for _, name := range metricNames {
+	for _, name := range stage.Metrics {
+		if name == stage.MetricEventsArchived {
+			continue // exported by the archive recipes, not the default pipeline
+		}
 		if !regexp.MustCompile(`(?m)^` + name + `(_bucket|_count|_sum)?(\{|\s)`).MatchString(metrics) {
 			t.Errorf("/metrics lacks %s", name)
 		}
@@ -101,7 +98,7 @@ func TestDeployFilesUseExportedMetrics(t *testing.T) {
 		t.Fatalf("deploy/ holds %v, want the dashboard and the alerts", files)
 	}
 	known := map[string]bool{}
-	for _, n := range metricNames {
+	for _, n := range stage.Metrics {
 		known[n] = true
 	}
 	for _, f := range files {
@@ -114,5 +111,26 @@ func TestDeployFilesUseExportedMetrics(t *testing.T) {
 				t.Errorf("%s uses %s, which is not exported", filepath.Base(f), name)
 			}
 		}
+	}
+}
+
+// The README's metric table names exactly the metrics of the stage
+// contract: none missing, none that is not exported.
+func TestREADMEMetricTableMatchesTheContract(t *testing.T) {
+	readme := string(readFile(t, filepath.Join(repoRoot(t), "README.md")))
+	documented := map[string]bool{}
+	for _, row := range regexp.MustCompile("(?m)^\\| (`netcore_[^|]*)\\|").FindAllStringSubmatch(readme, -1) {
+		for _, name := range regexp.MustCompile("netcore_[a-z_]+").FindAllString(row[1], -1) {
+			documented[name] = true
+		}
+	}
+	for _, name := range stage.Metrics {
+		if !documented[name] {
+			t.Errorf("%s is exported but not in the README's metric table", name)
+		}
+		delete(documented, name)
+	}
+	for name := range documented {
+		t.Errorf("the README's metric table lists %s, which is not in internal/stage", name)
 	}
 }

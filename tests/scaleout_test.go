@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,7 +75,7 @@ cluster { name: netcore, listen: %s, routes: [ %s ] }
 			t.Fatal(err)
 		}
 		n := &natsNode{cmd: exec.Command(bin, "-c", confFile), url: "nats://" + clientAddrs[i], exited: make(chan struct{})}
-		n.cmd.Stdout, n.cmd.Stderr = &syncBuffer{}, &syncBuffer{}
+		n.cmd.Stdout, n.cmd.Stderr = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 		if err := n.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +203,7 @@ func TestScaleOutDeadLettersAfterMaxDeliveries(t *testing.T) {
 	env := map[string]string{"NATS_URL": clusterURLs(nodes), "MEIRO_EVENTS_URL": m.URL + "/collect", "NETCORE_MAX_DELIVER": "2"}
 	ingest := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "ingest.yaml")})
 	deliver := startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "deliver.yaml")})
-	body, _ := markedPost("max-deliver", 1)
+	body, _ := markedBody("max-deliver", 1)
 	if status, err := postJSON(ingest.webhook, body); err != nil || status != http.StatusOK {
 		t.Fatalf("post: %d %v", status, err)
 	}

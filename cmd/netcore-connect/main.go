@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,15 +14,20 @@ import (
 	"runtime/debug"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/urfave/cli/v2"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/netcore-connect/netcore-connect/config"
+	_ "github.com/netcore-connect/netcore-connect/plugins/archive"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
+	_ "github.com/netcore-connect/netcore-connect/plugins/kafka"
+	_ "github.com/netcore-connect/netcore-connect/plugins/meiro"
 	_ "github.com/netcore-connect/netcore-connect/plugins/natsjs"
 	_ "github.com/netcore-connect/netcore-connect/plugins/netcore"
+	_ "github.com/netcore-connect/netcore-connect/plugins/postgres"
 	_ "github.com/netcore-connect/netcore-connect/plugins/prometheus"
 )
 
@@ -32,6 +38,11 @@ var (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+// run is main with deferred clean-ups that run before the process exits.
+func run() int {
 	keepConnectionsAlive()
 	tuneGC()
 	opts := []service.CLIOptFunc{
@@ -40,13 +51,47 @@ func main() {
 		service.CLIOptSetVersion(buildVersion(), dateBuilt),
 		service.CLIOptSetDocumentationURL("https://github.com/netcore-connect/netcore-connect"),
 		service.CLIOptSetEnvVarLookup(lookupNonEmpty),
+		// Called by run and streams after -e .env files are applied and
+		// before the config is read: a bad variable stops the start there.
+		service.CLIOptCustomRunFlags(nil, func(*cli.Context) error { return checkEnvironment(lookupEnv) }),
+		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
+		service.CLIOptAddCommand(queueCommand()),
 	}
-	if path, err := defaultConfigFile(); err == nil {
-		opts = append(opts, service.CLIOptSetDefaultConfigPaths(path))
-	} else {
+	dir, path, err := writeDefaultConfig()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "netcore-connect: the embedded default config is unavailable: %v\n", err)
+		// Without it, no default is searched at all: Benthos's own default
+		// paths are places another user might plant a pipeline.
+		opts = append(opts, service.CLIOptSetDefaultConfigPaths())
+	} else {
+		defer os.RemoveAll(dir)
+		opts = append(opts, service.CLIOptSetDefaultConfigPaths(path))
 	}
-	service.RunCLI(context.Background(), opts...)
+	code, err := service.RunCLIToCode(context.Background(), opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+// defaultAdminAddress is where the admin server listens unless a config sets
+// http.address or NETCORE_ADMIN_ADDRESS names another place. Benthos's own
+// default, 0.0.0.0:4195, shows /metrics, /endpoints, /stats and /version to
+// the whole network; the Docker image sets NETCORE_ADMIN_ADDRESS=0.0.0.0:4195
+// explicitly, for scraping from outside the container.
+const defaultAdminAddress = "127.0.0.1:4195"
+
+// schemaWithAdminOnLoopback is Benthos's config schema with the admin
+// server's default address changed, for every config, shipped or not. It is
+// called when a config is read, after any -e .env file is applied.
+func schemaWithAdminOnLoopback() *service.ConfigSchema {
+	schema := service.GlobalEnvironment().FullConfigSchema(buildVersion(), dateBuilt)
+	address := defaultAdminAddress
+	if v, ok := lookupNonEmpty(context.Background(), "NETCORE_ADMIN_ADDRESS"); ok {
+		address = v
+	}
+	schema.SetFieldDefault(address, "http", "address")
+	return schema
 }
 
 // keepConnectionsAlive lets HTTP outputs reuse their connections. Core's
@@ -100,33 +145,26 @@ func buildVersion() string {
 	return "dev"
 }
 
-// defaultConfigFile writes the embedded default pipeline where Benthos can
+// writeDefaultConfig writes the embedded default pipeline where Benthos can
 // read it when no config is named (Benthos reads configs from files only).
-// The name carries a hash of the content, so it is written once per version.
-func defaultConfigFile() (string, error) {
-	dir := filepath.Join(os.TempDir(), "netcore-connect")
-	path := filepath.Join(dir, "netcore-to-meiro-"+config.DefaultHash()+".yaml")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "default-*.yaml")
+// The directory is made for this process alone (mode 0700, a fresh random
+// name, created or failing, never reused) and the file is created in it
+// exclusively: no other user of the host can plant a pipeline that this
+// binary would run. The caller removes dir on exit.
+func writeDefaultConfig() (dir, path string, err error) {
+	dir, err = os.MkdirTemp("", "netcore-connect-")
 	if err != nil {
-		return "", fmt.Errorf("writing default config: %w", err)
+		return "", "", fmt.Errorf("making a private directory for the default config: %w", err)
 	}
-	_, err = tmp.Write(config.Default)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	path = filepath.Join(dir, "netcore-to-meiro.yaml")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
-		// Rename is atomic: a concurrent start never reads half a file.
-		err = os.Rename(tmp.Name(), path)
+		_, err = f.Write(config.Default)
+		err = errors.Join(err, f.Close())
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("writing default config: %w", err)
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("writing the default config to %s: %w", path, err)
 	}
-	return path, nil
+	return dir, path, nil
 }

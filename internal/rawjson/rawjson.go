@@ -14,24 +14,43 @@ import (
 	"fmt"
 )
 
-// Kind names the JSON type of a value by its first byte.
-func Kind(v []byte) string {
+// Kind is the JSON type of a value.
+type Kind int
+
+// The kinds, as KindOf tells them from a value's first byte.
+const (
+	Nothing Kind = iota // no value at all (empty input)
+	Object
+	Array
+	String
+	Boolean
+	Null
+	Number
+)
+
+var kindNames = [...]string{Nothing: "nothing", Object: "object", Array: "array", String: "string", Boolean: "boolean", Null: "null", Number: "number"}
+
+// String is the kind's name as an error message says it: "a JSON array".
+func (k Kind) String() string { return kindNames[k] }
+
+// KindOf tells the JSON type of a valid value by its first byte.
+func KindOf(v []byte) Kind {
 	if len(v) == 0 {
-		return "nothing"
+		return Nothing
 	}
 	switch v[0] {
 	case '{':
-		return "object"
+		return Object
 	case '[':
-		return "array"
+		return Array
 	case '"':
-		return "string"
+		return String
 	case 't', 'f':
-		return "boolean"
+		return Boolean
 	case 'n':
-		return "null"
+		return Null
 	default:
-		return "number"
+		return Number
 	}
 }
 

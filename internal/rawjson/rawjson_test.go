@@ -231,8 +231,8 @@ func TestKind(t *testing.T) {
 		{`12345678901234567890123`, "number"},
 	}
 	for _, tt := range tests {
-		if got := Kind([]byte(tt.in)); got != tt.want {
-			t.Errorf("Kind(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := KindOf([]byte(tt.in)).String(); got != tt.want {
+			t.Errorf("KindOf(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

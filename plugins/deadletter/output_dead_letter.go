@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -43,7 +47,7 @@ Use it as the last tier of a `+"`fallback`"+` output, for the answers that retry
 				Example("${NETCORE_DATA_DIR:./data}/dead-letter"),
 			service.NewStringField(dlFieldMetadataPrefix).
 				Description("Metadata keys with this prefix are kept in each line; empty keeps all.").
-				Default("netcore_"),
+				Default(stage.MetaPrefix),
 		).
 		Example("Dead letters after Meiro Events", "", `
 output:
@@ -69,7 +73,6 @@ type deadLetter struct {
 	prefix string
 	log    *service.Logger
 	count  *service.MetricCounter
-	seq    atomic.Uint64
 }
 
 func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources) (*deadLetter, error) {
@@ -81,13 +84,15 @@ func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources)
 	if err != nil {
 		return nil, err
 	}
-	count := res.Metrics().NewCounter("netcore_events_dead_lettered_total")
+	count := res.Metrics().NewCounter(stage.MetricEventsDeadLettered)
 	count.Incr(0) // exported from the start, for dashboards and alerts
 	return &deadLetter{dir: dir, prefix: prefix, log: res.Logger(), count: count}, nil
 }
 
 func (d *deadLetter) Connect(context.Context) error {
-	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+	// Each file's rename is synced in its folder; the folder's own name
+	// must be durable too, or a power cut takes every dead letter with it.
+	if err := durabledir.Make(d.dir); err != nil {
 		return fmt.Errorf("creating dead letter folder: %w", err)
 	}
 	return nil
@@ -103,20 +108,35 @@ type line struct {
 
 func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
 	now := time.Now().UTC()
+	file, err := WriteFile(d.dir, batch, d.prefix, now)
+	if err != nil {
+		return err
+	}
+	d.count.Incr(int64(len(batch)))
+	d.reportFates(batch, file, now)
+	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), file)
+	return nil
+}
+
+// fileSeq numbers the files written in one nanosecond apart.
+var fileSeq atomic.Uint64
+
+// WriteFile writes batch as one new dead letter file in dir, complete and
+// fsync'd before it appears under its name, and returns its path. Each line
+// keeps the message's metadata whose keys start with prefix, and the
+// fallback_error metadata as the reason. `netcore-connect queue salvage`
+// writes the events of a damaged queue file with it, for
+// config/replay-dead-letters.yaml to send.
+func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.Time) (string, error) {
 	var buf []byte
 	for _, msg := range batch {
 		body, err := msg.AsBytes()
 		if err != nil {
-			return err
+			return "", err
 		}
 		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
-		l.Error, _ = msg.MetaGet("fallback_error")
-		_ = msg.MetaWalk(func(k, v string) error {
-			if strings.HasPrefix(k, d.prefix) {
-				l.Metadata[k] = v
-			}
-			return nil
-		})
+		l.Error, _ = msg.MetaGet(stage.MetaFallbackError)
+		plugkit.WalkMetaWithPrefix(msg, prefix, func(k, v string) { l.Metadata[k] = v })
 		if json.Valid(body) {
 			l.Event = json.RawMessage(body)
 		} else {
@@ -128,17 +148,29 @@ func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) e
 		enc := json.NewEncoder(&line)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(l); err != nil {
-			return fmt.Errorf("encoding dead letter: %w", err)
+			return "", fmt.Errorf("encoding dead letter: %w", err)
 		}
 		buf = append(buf, line.Bytes()...)
 	}
-	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), d.seq.Add(1))
-	if err := writeDurably(d.dir, name, buf); err != nil {
-		return err
+	name := fmt.Sprintf("%s-%06d.jsonl", now.Format("20060102T150405.000000000Z"), fileSeq.Add(1))
+	if err := writeDurably(dir, name, buf); err != nil {
+		return "", err
 	}
-	d.count.Incr(int64(len(batch)))
-	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), filepath.Join(d.dir, name))
-	return nil
+	return filepath.Join(dir, name), nil
+}
+
+// reportFates tells the inspector (through the fate book, when it is on)
+// which events became dead letters, where, and why.
+func (d *deadLetter) reportFates(batch service.MessageBatch, file string, at time.Time) {
+	if !fate.Default.Enabled() {
+		return
+	}
+	for _, msg := range batch {
+		if id, ok := msg.MetaGet(stage.MetaEventID); ok {
+			reason, _ := msg.MetaGet(stage.MetaFallbackError)
+			fate.Default.DeadLettered(id, file, reason, at)
+		}
+	}
 }
 
 // writeDurably writes a whole file that appears under its name only once

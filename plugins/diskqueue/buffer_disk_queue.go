@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -19,7 +23,7 @@ const (
 	dqFieldRetryInitial   = "retry_initial_interval"
 	dqFieldRetryMax       = "retry_max_interval"
 	dqFieldCheckOnStart   = "check_on_start"
-	dedupeKeyDefault      = "netcore_event_id"
+	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
 )
@@ -32,7 +36,7 @@ func diskQueueSpec() *service.ConfigSpec {
 		Description(`
 A first-in, first-out queue of records in a https://github.com/etcd-io/bbolt[bbolt] file. Each message is one record with a checksum. All messages of a batch (the events of one post) are written in one transaction; transactions are group-committed (whatever arrives while one commits goes into the next, with no fixed delay) and fsync'd, and only then is the batch acknowledged to the input.
 
-Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat. While deliveries fail the queue probes: it hands out one event at a time, pausing between failed probes on the same doubling schedule, so that a destination that is down is not sent the whole backlog again and again; the first delivery that succeeds makes everything waiting due at once.
+Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat. The number of events out for delivery at once adapts to failures as TCP's window does: each success widens it by one, failures narrow it to 70% at most once per round, so that a share of failing requests costs a share of the rate. In an outage (16 failures in a row) the queue probes: it hands out one event at a time, pausing between failed probes on the same doubling schedule, so that a destination that is down is not sent the whole backlog again and again; the first delivery that succeeds makes everything waiting due at once.
 
 == Delivery guarantees
 
@@ -99,20 +103,25 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.path, err = conf.FieldString(dqFieldPath); err != nil {
 		return c, "", err
 	}
-	ints := map[string]*int64{dqFieldMaxBytes: &c.maxBytes, dqFieldMaxEvents: &c.maxEvents, dqFieldDedupeMaxIDs: &c.dedupeMaxIDs}
-	for field, v := range ints {
-		n, err := conf.FieldInt(field)
+	// Slices, not maps: of two bad fields, the same is reported each time.
+	for _, f := range []struct {
+		field string
+		v     *int64
+	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}} {
+		n, err := conf.FieldInt(f.field)
 		if err != nil {
 			return c, "", err
 		}
 		if n <= 0 {
-			return c, "", fmt.Errorf("%s must be positive, got %d", field, n)
+			return c, "", fmt.Errorf("%s must be positive, got %d", f.field, n)
 		}
-		*v = int64(n)
+		*f.v = int64(n)
 	}
-	durations := map[string]*time.Duration{dqFieldDedupeWindow: &c.dedupeWindow, dqFieldRetryInitial: &c.retryInitial, dqFieldRetryMax: &c.retryMax}
-	for field, d := range durations {
-		if *d, err = conf.FieldDuration(field); err != nil {
+	for _, f := range []struct {
+		field string
+		d     *time.Duration
+	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}} {
+		if *f.d, err = conf.FieldDuration(f.field); err != nil {
 			return c, "", err
 		}
 	}
@@ -132,6 +141,9 @@ type diskQueue struct {
 	dedupeKey string
 	// Events acknowledged by the output: delivered, or kept as dead letters.
 	delivered *service.MetricCounter
+	full      atomic.Bool // the last put was refused for a full queue
+	// Repeats acknowledged and not stored again.
+	deduplicated *service.MetricCounter
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -140,22 +152,24 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 		return nil, err
 	}
 	log := res.Logger()
-	damaged := res.Metrics().NewCounter("netcore_records_damaged_total")
-	deduplicated := res.Metrics().NewCounter("netcore_events_deduplicated_total")
+	damaged := res.Metrics().NewCounter(stage.MetricRecordsDamaged)
+	deduplicated := res.Metrics().NewCounter(stage.MetricEventsDeduplicated)
 	c.onDamaged = func(seq uint64, cause error) {
 		damaged.Incr(1)
 		log.Errorf("Queue record %d is damaged (%v): moved aside to the damaged bucket of %s, not delivered", seq, cause, c.path)
 	}
-	c.onDeduplicated = func(n int) { deduplicated.Incr(int64(n)) }
-	queueEvents := res.Metrics().NewGauge("netcore_queue_events")
-	queueBytes := res.Metrics().NewGauge("netcore_queue_bytes")
-	queueOldest := res.Metrics().NewGauge("netcore_queue_oldest_seconds")
+	queueEvents := res.Metrics().NewGauge(stage.MetricQueueEvents)
+	queueBytes := res.Metrics().NewGauge(stage.MetricQueueBytes)
+	queueOldest := res.Metrics().NewGauge(stage.MetricQueueOldest)
+	queueFull := res.Metrics().NewGauge(stage.MetricQueueFullRatio)
 	c.onStats = func(events, bytes int64, oldest time.Duration) {
 		queueEvents.Set(events)
 		queueBytes.Set(bytes)
 		queueOldest.SetFloat64(oldest.Seconds())
+		queueFull.SetFloat64(max(float64(events)/float64(c.maxEvents), float64(bytes)/float64(c.maxBytes)))
+		fate.Default.QueueState(fate.Queue{Events: events, Bytes: bytes, MaxBytes: c.maxBytes, Oldest: oldest}, time.Now())
 	}
-	delivered := res.Metrics().NewCounter("netcore_events_delivered_total")
+	delivered := res.Metrics().NewCounter(stage.MetricEventsDelivered)
 	// Every counter is exported from the start, at 0, so that dashboards
 	// and alerts see it before the first event.
 	for _, counter := range []*service.MetricCounter{damaged, deduplicated, delivered} {
@@ -168,7 +182,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: delivered}, nil
+	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: delivered, deduplicated: deduplicated}, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -184,9 +198,21 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 			ids[i], _ = msg.MetaGet(d.dedupeKey)
 		}
 	}
-	return d.q.put(records, ids, func(err error) {
+	err = d.q.put(records, ids, func(err error, repeats []int) {
+		if err == nil {
+			d.deduplicated.Incr(int64(len(repeats)))
+			reportStored(batch, ids, repeats, time.Now())
+		}
 		_ = ack(context.Background(), err)
 	})
+	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
+		// The gauges are refreshed once a second; the moment the queue
+		// turns full is worth seeing at once.
+		d.q.reportStats()
+	} else if err == nil {
+		d.full.Store(false)
+	}
+	return err
 }
 
 // encodeBatch encodes a batch's records into one allocation: one object
@@ -226,10 +252,11 @@ func (d *diskQueue) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 		return nil, nil, err
 	}
 	return service.MessageBatch{l.msg}, func(_ context.Context, err error) error {
-		d.q.ack(l, err)
+		retryAt := d.q.ack(l, err)
 		if err == nil {
 			d.delivered.Incr(1)
 		}
+		reportSettled(l.msg, err, time.Now(), retryAt)
 		return nil
 	}, nil
 }

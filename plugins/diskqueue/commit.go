@@ -93,19 +93,19 @@ func (q *queue) commit(force bool) (deferred bool) {
 		}
 	}
 	stored := make([][]uint64, len(work.puts))
-	dups := make([]int, len(work.puts))
+	repeats := make([][]int, len(work.puts)) // records of each put that were repeats
 	dupBytes := make([]int64, len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
 		q.ids.begin()
 		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 		for i, op := range work.puts {
-			stored[i], dups[i], dupBytes[i] = stored[i][:0], 0, 0
+			stored[i], repeats[i], dupBytes[i] = stored[i][:0], repeats[i][:0], 0
 			for j, rec := range op.records {
 				id := op.ids[j]
 				if id != "" && q.ids.enabled() {
 					if q.ids.remember(id, cutoff) {
-						dups[i]++
+						repeats[i] = append(repeats[i], j)
 						dupBytes[i] += int64(len(rec))
 						continue
 					}
@@ -156,17 +156,17 @@ func (q *queue) commit(force bool) (deferred bool) {
 			for _, seq := range stored[i] {
 				q.ready.push(seq)
 			}
-			q.events -= int64(dups[i])
+			q.events -= int64(len(repeats[i]))
 			q.bytes -= dupBytes[i]
 		}
 	}
 	q.mu.Unlock()
 	signal(q.wakeRead)
 	for i, op := range work.puts {
-		if err == nil && dups[i] > 0 && q.conf.onDeduplicated != nil {
-			q.conf.onDeduplicated(dups[i])
+		if err != nil {
+			repeats[i] = nil
 		}
-		op.done(err)
+		op.done(err, repeats[i])
 	}
 	return false
 }

@@ -3,8 +3,13 @@
 //
 //   - buffer_disk_queue.go: the config spec and the Benthos face (WriteBatch
 //     stores a post's events, ReadBatch leases one event at a time);
-//   - queue.go: the queue: puts, leases, retries with backoff, probing while
-//     deliveries fail, damaged records moved aside;
+//   - queue.go: the queue: puts, leases, retries with backoff, damaged
+//     records moved aside;
+//   - window.go: the delivery window, narrowing with failures and probing in
+//     an outage;
+//   - runs.go: what waits for delivery, as runs of sequence numbers;
+//   - fates.go: each event's fate (stored, repeat, failed, delivered) told to
+//     the inspector;
 //   - file.go: opening the bbolt file, checking it and reading what it holds
 //     at start;
 //   - commit.go: the committer, the one goroutine that writes to the file:
@@ -15,6 +20,8 @@
 //     16-byte ids on disk, one per commit;
 //   - idtable.go: the same ids in memory, an open-addressing table outside
 //     the Go heap;
+//   - file_stats.go, salvage.go: what a queue file holds, and a damaged
+//     file's events read back page by page without bbolt;
 //   - mapping_linux.go, mapping_other.go: memory outside the heap, and letting
 //     go of the queue file's mapped pages.
 package diskqueue

@@ -13,6 +13,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 )
 
 // Buckets of the queue file.
@@ -32,16 +34,15 @@ var errClosed = errors.New("queue is closed")
 
 // queueConfig bounds and tunes a queue.
 type queueConfig struct {
-	path           string
-	maxBytes       int64
-	maxEvents      int64
-	dedupeWindow   time.Duration // 0: repeats are not removed
-	dedupeMaxIDs   int64
-	retryInitial   time.Duration
-	retryMax       time.Duration
-	checkOnStart   bool
-	onDamaged      func(seq uint64, err error)
-	onDeduplicated func(n int)
+	path         string
+	maxBytes     int64
+	maxEvents    int64
+	dedupeWindow time.Duration // 0: repeats are not removed
+	dedupeMaxIDs int64
+	retryInitial time.Duration
+	retryMax     time.Duration
+	checkOnStart bool
+	onDamaged    func(seq uint64, err error)
 	// onStats is told each second what waits: events, bytes, and how long
 	// the oldest has waited.
 	onStats func(events, bytes int64, oldest time.Duration)
@@ -72,15 +73,12 @@ type queue struct {
 	bytes     int64
 	ended     bool // no more reads: the input ended or the queue closed
 	leased    int  // records handed out and not yet settled
-	// While deliveries fail, the queue probes: one record at a time, with a
-	// pause that doubles after each failed probe, instead of sending the
-	// whole backlog at a destination that is down. The first success ends it.
-	failures    int
-	pausedUntil time.Time
-	probeSince  time.Time
-	closed      bool
-	wakeRead    chan struct{}
-	wakeWrite   chan struct{}
+	// window bounds leased, narrowing with failures and probing in an
+	// outage (see deliveryWindow).
+	window    deliveryWindow
+	closed    bool
+	wakeRead  chan struct{}
+	wakeWrite chan struct{}
 
 	stop          chan struct{}
 	committerDone chan struct{}
@@ -100,7 +98,7 @@ type putOp struct {
 	records [][]byte
 	ids     []string // dedupe key of each record, "" for none
 	size    int64
-	done    func(error)
+	done    func(err error, repeats []int)
 }
 
 // lease is a record handed out for delivery, as its message.
@@ -120,6 +118,13 @@ func openQueue(conf queueConfig) (*queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening queue file %s: %w", conf.path, err)
 	}
+	// bbolt fsyncs the file, never its name: the folders holding it are
+	// synced here, before any event is acknowledged, or a power cut could
+	// take the whole file away.
+	if err := durabledir.SyncChain(filepath.Dir(conf.path)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
+	}
 	q := &queue{
 		db:            db,
 		conf:          conf,
@@ -128,6 +133,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		stop:          make(chan struct{}),
 		committerDone: make(chan struct{}),
 		readAhead:     map[uint64][]byte{},
+		window:        newDeliveryWindow(),
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
 	if err := q.load(); err != nil {
@@ -148,8 +154,10 @@ func (q *queue) stats() (events, bytes int64) {
 }
 
 // put stores records and calls done once they are on disk, or with the
-// error that kept them off it. A full or closed queue fails at once.
-func (q *queue) put(records [][]byte, ids []string, done func(error)) error {
+// error that kept them off it; repeats are the records not stored again
+// because their id was stored within the dedupe window. A full or closed
+// queue fails at once.
+func (q *queue) put(records [][]byte, ids []string, done func(err error, repeats []int)) error {
 	var size int64
 	for _, r := range records {
 		size += int64(len(r))
@@ -179,7 +187,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			return nil, errClosed
 		}
 		seq, attempts, wait, ok := q.popLocked(time.Now())
-		probe := q.failures > 0
+		probe := q.window.probing()
 		var rec []byte
 		var upcoming []uint64
 		if ok {
@@ -264,16 +272,8 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 // (they are the oldest), then new records. Without one it says how long
 // until the next retry is due (0: none waits).
 func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
-	if q.failures > 0 {
-		// A probe is out: its ack wakes us. One held back longer than
-		// retryMax (say, by an output that batches) does not stall the queue.
-		if q.leased > 0 && now.Sub(q.probeSince) < q.conf.retryMax {
-			return 0, 0, q.conf.retryMax - now.Sub(q.probeSince), false
-		}
-		if pause := q.pausedUntil.Sub(now); pause > 0 {
-			return 0, 0, pause, false
-		}
-		q.probeSince = now
+	if wait, ok := q.window.admit(q.leased, now, q.conf.retryMax); !ok {
+		return 0, 0, wait, false
 	}
 	if len(q.retries) > 0 {
 		if r := q.retries[0]; !r.due.After(now) {
@@ -318,8 +318,9 @@ func (q *queue) read(seqs []uint64) ([][]byte, error) {
 
 // ack settles a lease: a delivered record is deleted; a failed one comes
 // back after a backoff that doubles with each of its attempts, up to
-// retryMax, and the queue starts probing (see queue.failures).
-func (q *queue) ack(l *lease, err error) {
+// retryMax, which it returns. Either way the delivery window learns of it
+// (deliveryWindow).
+func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.leased--
@@ -329,7 +330,7 @@ func (q *queue) ack(l *lease, err error) {
 		q.bytes -= l.size
 		q.pending.deletes = append(q.pending.deletes, l.seq)
 		signal(q.wakeWrite)
-		if l.probe {
+		if q.window.succeeded() {
 			// The destination is back: what waits for a retry goes now.
 			// (Other successes leave retries to their own backoff, so that
 			// one event that keeps failing is not tried again each time.)
@@ -337,16 +338,14 @@ func (q *queue) ack(l *lease, err error) {
 				q.retries[i].due = now
 			}
 		}
-		q.failures, q.pausedUntil = 0, time.Time{}
 		signal(q.wakeRead)
-		return
+		return time.Time{}
 	}
-	if l.probe || q.failures == 0 {
-		q.failures++
-		q.pausedUntil = now.Add(q.backoff(q.failures - 1))
-	}
-	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: now.Add(q.backoff(l.attempts))})
+	q.window.failed(l.probe, now, q.backoff)
+	retryAt = now.Add(q.backoff(l.attempts))
+	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
 	signal(q.wakeRead)
+	return retryAt
 }
 
 // backoff is retryInitial doubled n times, at most retryMax.

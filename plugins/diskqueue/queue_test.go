@@ -3,9 +3,11 @@ package diskqueue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +56,14 @@ func record(t *testing.T, body string, meta ...string) []byte {
 // on disk.
 func store(t *testing.T, q *queue, bodies []string, ids []string) error {
 	t.Helper()
+	_, err := storeWithRepeats(t, q, bodies, ids)
+	return err
+}
+
+// storeWithRepeats stores as store does, and returns which records the
+// queue did not store again because they were repeats.
+func storeWithRepeats(t *testing.T, q *queue, bodies []string, ids []string) ([]int, error) {
+	t.Helper()
 	recs := make([][]byte, len(bodies))
 	for i, b := range bodies {
 		recs[i] = record(t, b)
@@ -61,16 +71,20 @@ func store(t *testing.T, q *queue, bodies []string, ids []string) error {
 	if ids == nil {
 		ids = make([]string, len(bodies))
 	}
-	done := make(chan error, 1)
-	if err := q.put(recs, ids, func(err error) { done <- err }); err != nil {
-		return err
+	type result struct {
+		err     error
+		repeats []int
+	}
+	done := make(chan result, 1)
+	if err := q.put(recs, ids, func(err error, repeats []int) { done <- result{err, repeats} }); err != nil {
+		return nil, err
 	}
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.repeats, r.err
 	case <-time.After(5 * time.Second):
 		t.Fatal("put never acknowledged")
-		return nil
+		return nil, nil
 	}
 }
 
@@ -90,7 +104,7 @@ func TestQueueIsFIFOAndKeepsMetadata(t *testing.T) {
 	q := open(t, testConfig(t))
 	recs := [][]byte{record(t, `{"a":1}`, "netcore_panel", "p", "netcore_event_id", "x"), record(t, `{"b":2}`)}
 	done := make(chan error, 1)
-	if err := q.put(recs, []string{"", ""}, func(err error) { done <- err }); err != nil {
+	if err := q.put(recs, []string{"", ""}, func(err error, _ []int) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -222,14 +236,17 @@ func TestQueueRefusesWhenFull(t *testing.T) {
 
 func TestQueueStoresRepeatsOnce(t *testing.T) {
 	c := testConfig(t)
-	var deduped int
-	c.onDeduplicated = func(n int) { deduped += n }
 	q := open(t, c)
 	if err := store(t, q, []string{"a", "b"}, []string{"id-a", "id-b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store(t, q, []string{"a", "b", "c"}, []string{"id-a", "id-b", "id-c"}); err != nil {
+	repeats, err := storeWithRepeats(t, q, []string{"a", "b", "c"}, []string{"id-a", "id-b", "id-c"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	deduped := len(repeats)
+	if len(repeats) == 2 && (repeats[0] != 0 || repeats[1] != 1) {
+		t.Errorf("repeats %v, want the first two records of the second post", repeats)
 	}
 	if events, _ := q.stats(); events != 3 || deduped != 2 {
 		t.Errorf("%d events stored, %d repeats, want 3 and 2", events, deduped)
@@ -410,12 +427,19 @@ func TestRecordChecksum(t *testing.T) {
 }
 
 func TestQueueProbesOneAtATimeWhileDeliveriesFail(t *testing.T) {
-	q := open(t, testConfig(t)) // backoff 20ms doubling to 80ms
-	if err := store(t, q, []string{"1", "2", "3", "4", "5"}, nil); err != nil {
+	c := testConfig(t)
+	c.retryInitial, c.retryMax = 200*time.Millisecond, 800*time.Millisecond
+	q := open(t, c)
+	// An outage: every delivery of a full round fails, outageFailures in a row.
+	bodies := make([]string, outageFailures+4)
+	for i := range bodies {
+		bodies[i] = fmt.Sprint(i)
+	}
+	if err := store(t, q, bodies, nil); err != nil {
 		t.Fatal(err)
 	}
 	var leases []*lease
-	for range 5 {
+	for range outageFailures {
 		l, _ := take(t, q)
 		leases = append(leases, l)
 	}
@@ -431,25 +455,86 @@ func TestQueueProbesOneAtATimeWhileDeliveriesFail(t *testing.T) {
 		}
 		return err != nil
 	}
-	if !none(10 * time.Millisecond) {
+	if !none(100 * time.Millisecond) {
 		t.Fatal("a record was handed out during the pause after a failed round")
 	}
 	probe, _ := take(t, q)
-	if !none(60 * time.Millisecond) {
+	if !none(300 * time.Millisecond) {
 		t.Fatal("a second record was handed out while a probe was out")
 	}
 	q.ack(probe, nil) // the destination is back
 	start := time.Now()
-	for range 4 {
+	for range len(bodies) - 1 {
 		l, _ := take(t, q)
 		q.ack(l, nil)
 	}
-	if d := time.Since(start); d > 15*time.Millisecond {
-		t.Errorf("after a successful probe the backlog took %s to come, want at once", d)
+	if d := time.Since(start); d >= c.retryInitial {
+		t.Errorf("after a successful probe the backlog took %s to come, want at once (before any retry was due)", d)
 	}
 	if events, _ := q.stats(); events != 0 {
 		t.Errorf("%d events left", events)
 	}
+}
+
+// With 30% of deliveries failing (a Meiro Events behind a load balancer with
+// one bad node of three), the queue keeps its window wide and never falls
+// back to one event at a time; the failed events come again after their
+// backoff, and every event is delivered.
+func TestQueueKeepsDeliveringWhenSomeDeliveriesFail(t *testing.T) {
+	const events, consumers = 600, 64
+	c := testConfig(t)
+	c.retryInitial, c.retryMax = 5*time.Millisecond, 20*time.Millisecond
+	q := open(t, c)
+	for i := 0; i < events; i += 10 {
+		bodies := make([]string, 10)
+		for j := range bodies {
+			bodies[j] = fmt.Sprint(i + j)
+		}
+		if err := store(t, q, bodies, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	attempts, delivered, narrowest, probed := 0, map[string]bool{}, float64(maxWindow), false
+	var wg sync.WaitGroup
+	for range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				l, err := q.next(ctx)
+				cancel()
+				if err != nil {
+					return // drained
+				}
+				body, _ := l.msg.AsBytes()
+				mu.Lock()
+				attempts++
+				fail := attempts%10 < 3 // 3 requests of every 10 fail
+				if !fail {
+					delivered[string(body)] = true
+				}
+				mu.Unlock()
+				var ackErr error
+				if fail {
+					ackErr = errors.New("500 from one bad node")
+				}
+				q.ack(l, ackErr)
+				q.mu.Lock()
+				narrowest, probed = min(narrowest, q.window.size), probed || q.window.probing()
+				q.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(delivered) != events {
+		t.Fatalf("%d of %d events delivered", len(delivered), events)
+	}
+	if probed || narrowest < consumers {
+		t.Errorf("with 30%% failures the queue probed (%v) or narrowed its window to %.0f, below the %d consumers", probed, narrowest, consumers)
+	}
+	t.Logf("%d attempts for %d events; narrowest window %.0f", attempts, events, narrowest)
 }
 
 func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -67,7 +69,7 @@ func init() {
 		})
 }
 
-type input struct {
+type jetStreamInput struct {
 	conf     streamConfig
 	consumer jetstream.ConsumerConfig
 	backoff  []time.Duration
@@ -79,12 +81,12 @@ type input struct {
 	iter jetstream.MessagesContext
 }
 
-func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*input, error) {
+func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*jetStreamInput, error) {
 	c, err := streamConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
 	}
-	in := &input{conf: c, log: res.Logger()}
+	in := &jetStreamInput{conf: c, log: res.Logger()}
 	cc := jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if cc.Durable, err = conf.FieldString(ijFieldDurable); err != nil {
 		return nil, err
@@ -119,9 +121,21 @@ func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*in
 	return in, nil
 }
 
+// A pull request that the cluster loses (sent while the consumer's leader is
+// being elected, as right after a start or a failover) is noticed only when
+// two heartbeats are missed, and nothing is delivered to this instance until
+// then. With nats.go's defaults (30 s expiry, 15 s heartbeats) that was 30 s
+// of silence: an event failing twice took over 30 s to reach its dead letter
+// in a loaded CI run. Short pulls and 1 s heartbeats bound it to about 2 s,
+// for an idle cost of one pull request every 5 s.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // Connect connects and creates the consumer, or, once connected, only
 // starts a new message iterator after the last one failed.
-func (in *input) Connect(ctx context.Context) error {
+func (in *jetStreamInput) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.iter != nil {
@@ -139,7 +153,8 @@ func (in *input) Connect(ctx context.Context) error {
 		}
 		in.nc, in.cons = nc, cons
 	}
-	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256))
+	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", in.conf.stream.Name, err)
 	}
@@ -147,7 +162,7 @@ func (in *input) Connect(ctx context.Context) error {
 	return nil
 }
 
-func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	in.mu.Lock()
 	iter := in.iter
 	in.mu.Unlock()
@@ -182,10 +197,10 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	delivered := uint64(1)
 	if md, err := m.Metadata(); err == nil {
 		delivered = md.NumDelivered
-		msg.MetaSetMut("nats_sequence", strconv.FormatUint(md.Sequence.Stream, 10))
+		msg.MetaSetMut(stage.MetaNATSSequence, strconv.FormatUint(md.Sequence.Stream, 10))
 	}
-	msg.MetaSetMut("nats_subject", m.Subject())
-	msg.MetaSetMut("nats_num_delivered", strconv.FormatUint(delivered, 10))
+	msg.MetaSetMut(stage.MetaNATSSubject, m.Subject())
+	msg.MetaSetMut(stage.MetaNATSNumDelivered, strconv.FormatUint(delivered, 10))
 	return service.MessageBatch{msg}, func(_ context.Context, err error) error {
 		if err == nil {
 			return m.DoubleAck(context.Background())
@@ -195,7 +210,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	}, nil
 }
 
-func (in *input) closeLocked() {
+func (in *jetStreamInput) closeLocked() {
 	if in.iter != nil {
 		in.iter.Stop()
 		in.iter = nil
@@ -206,7 +221,7 @@ func (in *input) closeLocked() {
 	}
 }
 
-func (in *input) Close(context.Context) error {
+func (in *jetStreamInput) Close(context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.closeLocked()

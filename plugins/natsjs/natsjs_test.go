@@ -30,7 +30,7 @@ func runServer(t *testing.T) string {
 }
 
 // connectedOutput is a nats_jetstream output from yaml, connected.
-func connectedOutput(ctx context.Context, t *testing.T, yaml string) *output {
+func connectedOutput(ctx context.Context, t *testing.T, yaml string) *jetStreamOutput {
 	t.Helper()
 	conf, err := outputSpec().ParseYAML(yaml, nil)
 	if err != nil {
@@ -48,7 +48,7 @@ func connectedOutput(ctx context.Context, t *testing.T, yaml string) *output {
 }
 
 // connectedInput is a nats_jetstream input from yaml, connected.
-func connectedInput(ctx context.Context, t *testing.T, yaml string) *input {
+func connectedInput(ctx context.Context, t *testing.T, yaml string) *jetStreamInput {
 	t.Helper()
 	conf, err := inputSpec().ParseYAML(yaml, nil)
 	if err != nil {

@@ -3,12 +3,14 @@ package natsjs
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -37,7 +39,7 @@ Each message is published with `+"`Nats-Msg-Id`"+` set to `+"`msg_id`"+` (the ev
 				Default("${! @netcore_event_id }"),
 			service.NewStringField(ojFieldMetadataPrefix).
 				Description("Metadata keys with this prefix are sent as headers; empty sends none.").
-				Default("netcore_"),
+				Default(stage.MetaPrefix),
 			service.NewIntField(ojFieldMaxInFlight).
 				Description("Batches published in parallel.").
 				Default(64),
@@ -62,7 +64,7 @@ func init() {
 		})
 }
 
-type output struct {
+type jetStreamOutput struct {
 	conf    streamConfig
 	subject *service.InterpolatedString
 	msgID   *service.InterpolatedString
@@ -74,12 +76,12 @@ type output struct {
 	js jetstream.JetStream
 }
 
-func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*output, error) {
+func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*jetStreamOutput, error) {
 	c, err := streamConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
 	}
-	o := &output{conf: c, log: res.Logger()}
+	o := &jetStreamOutput{conf: c, log: res.Logger()}
 	if o.subject, err = conf.FieldInterpolatedString(ojFieldSubject); err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*o
 	return o, nil
 }
 
-func (o *output) Connect(ctx context.Context) error {
+func (o *jetStreamOutput) Connect(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.nc != nil {
@@ -107,7 +109,7 @@ func (o *output) Connect(ctx context.Context) error {
 }
 
 // WriteBatch publishes every message and waits for the stream's acks.
-func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
 	o.mu.Lock()
 	js := o.js
 	o.mu.Unlock()
@@ -138,7 +140,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	return nil
 }
 
-func (o *output) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {
+func (o *jetStreamOutput) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {
 	subject, err := batch.TryInterpolatedString(i, o.subject)
 	if err != nil {
 		return nil, fmt.Errorf("subject: %w", err)
@@ -155,17 +157,12 @@ func (o *output) natsMsg(batch service.MessageBatch, i int, msg *service.Message
 		m.Header.Set(jetstream.MsgIDHeader, id)
 	}
 	if o.prefix != "" {
-		_ = msg.MetaWalk(func(k, v string) error {
-			if strings.HasPrefix(k, o.prefix) {
-				m.Header.Set(k, v)
-			}
-			return nil
-		})
+		plugkit.WalkMetaWithPrefix(msg, o.prefix, m.Header.Set)
 	}
 	return m, nil
 }
 
-func (o *output) Close(context.Context) error {
+func (o *jetStreamOutput) Close(context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.nc != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 )
 
 // Fields shared by the input and the output: where the servers are and the
@@ -71,14 +73,7 @@ func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err err
 	if err != nil {
 		return c, err
 	}
-	var urls []string
-	for _, e := range entries {
-		for u := range strings.SplitSeq(e, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				urls = append(urls, u)
-			}
-		}
-	}
+	urls := plugkit.SplitList(entries)
 	if len(urls) == 0 {
 		return c, errors.New("urls is empty: name at least one NATS server")
 	}
@@ -120,6 +115,13 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A server cut off by the network goes silent rather than closing
+		// the connection; nats.go notices only when pings go unanswered,
+		// every 2 minutes by default, and an ingest instance on it answered
+		// 503 for the whole cut. Pinging every 5 s moves it to a healthy
+		// node within about 15 s.
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warnf("NATS disconnected: %v", err)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 )
 
 // addressSet is a set of IP prefixes: the allowlist of senders, or the
@@ -19,18 +21,12 @@ type addressSet []netip.Prefix
 // environment variable can fill the whole list.
 func parseAddressSet(entries []string) (addressSet, error) {
 	var set addressSet
-	for _, entry := range entries {
-		for item := range strings.SplitSeq(entry, ",") {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
-			prefix, err := parsePrefix(item)
-			if err != nil {
-				return nil, err
-			}
-			set = append(set, prefix)
+	for _, item := range plugkit.SplitList(entries) {
+		prefix, err := parsePrefix(item)
+		if err != nil {
+			return nil, err
 		}
+		set = append(set, prefix)
 	}
 	return set, nil
 }
@@ -120,4 +116,12 @@ func forwardedFor(h http.Header) []string {
 		}
 	}
 	return hops
+}
+
+// CheckAddressList reports whether list, IPs and CIDR prefixes separated by
+// commas, would be accepted by allowed_ips and trusted_proxies, so that a bad
+// environment variable can be named before the config is read.
+func CheckAddressList(list string) error {
+	_, err := parseAddressSet([]string{list})
+	return err
 }

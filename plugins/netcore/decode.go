@@ -108,12 +108,12 @@ func splitPanels(data []byte) (*Post, error) {
 		if err != nil {
 			return badRequest("panel name %q: %s", rawKey, err)
 		}
-		if kind := rawjson.Kind(value); kind != "array" {
+		if kind := rawjson.KindOf(value); kind != rawjson.Array {
 			return badRequest("panel %q is a JSON %s, not an array of events", name, kind)
 		}
 		panel := Panel{Name: name}
 		err = rawjson.Elements(value, func(i int, event []byte) error {
-			if kind := rawjson.Kind(event); kind != "object" {
+			if kind := rawjson.KindOf(event); kind != rawjson.Object {
 				return badRequest("panel %q event %d is a JSON %s, not an object", name, i, kind)
 			}
 			panel.Events = append(panel.Events, event)
@@ -123,7 +123,7 @@ func splitPanels(data []byte) (*Post, error) {
 		return err
 	})
 	if errors.Is(err, rawjson.ErrNotObject) {
-		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", rawjson.Kind(bytes.TrimLeft(data, " \t\r\n")))
+		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", rawjson.KindOf(bytes.TrimLeft(data, " \t\r\n")))
 	}
 	if err != nil {
 		return nil, err

@@ -2,51 +2,45 @@ package netcore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net"
 	"net/http"
-	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
-	wiFieldAddress           = "address"
-	wiFieldPath              = "path"
-	wiFieldAllowedIPs        = "allowed_ips"
-	wiFieldTrustedProxies    = "trusted_proxies"
-	wiFieldMaxBodyBytes      = "max_body_bytes"
-	wiFieldReadHeaderTimeout = "read_header_timeout"
-	wiFieldReadTimeout       = "read_timeout"
-	wiFieldWriteTimeout      = "write_timeout"
-	wiFieldIdleTimeout       = "idle_timeout"
-	wiFieldAckTimeout        = "ack_timeout"
-	wiFieldRetryAfter        = "retry_after"
-	wiFieldRateLimit         = "rate_limit"
-	wiFieldTLS               = "tls"
-	wiFieldTLSEnabled        = "enabled"
-	wiFieldTLSCertFile       = "cert_file"
-	wiFieldTLSKeyFile        = "key_file"
-	wiFieldRejectedFile      = "rejected_file"
-	wiFieldRejectedMaxBytes  = "rejected_max_bytes"
-	wiFieldLogPosts          = "log_posts"
-	wiFieldMaxEventsPerPost  = "max_events_per_post"
-	wiFieldMaxInFlight       = "max_in_flight"
-	wiFieldInspect           = "inspect"
-	wiFieldInspectAddress    = "address"
-	wiFieldInspectPosts      = "posts"
-	wiFieldInspectMask       = "mask_personal"
+	wiFieldAddress              = "address"
+	wiFieldPath                 = "path"
+	wiFieldAllowedIPs           = "allowed_ips"
+	wiFieldTrustedProxies       = "trusted_proxies"
+	wiFieldMaxBodyBytes         = "max_body_bytes"
+	wiFieldReadHeaderTimeout    = "read_header_timeout"
+	wiFieldReadTimeout          = "read_timeout"
+	wiFieldWriteTimeout         = "write_timeout"
+	wiFieldIdleTimeout          = "idle_timeout"
+	wiFieldAckTimeout           = "ack_timeout"
+	wiFieldRetryAfter           = "retry_after"
+	wiFieldRateLimit            = "rate_limit"
+	wiFieldTLS                  = "tls"
+	wiFieldTLSEnabled           = "enabled"
+	wiFieldTLSCertFile          = "cert_file"
+	wiFieldTLSKeyFile           = "key_file"
+	wiFieldRejectedFile         = "rejected_file"
+	wiFieldRejectedMaxBytes     = "rejected_max_bytes"
+	wiFieldLogPosts             = "log_posts"
+	wiFieldMaxEventsPerPost     = "max_events_per_post"
+	wiFieldMaxInFlight          = "max_in_flight"
+	wiFieldMaxBodyBytesInFlight = "max_body_bytes_in_flight"
+	wiFieldInspect              = "inspect"
+	wiFieldInspectAddress       = "address"
+	wiFieldInspectPosts         = "posts"
+	wiFieldInspectMask          = "mask_personal"
 )
 
 func webhookInputSpec() *service.ConfigSpec {
@@ -55,7 +49,7 @@ func webhookInputSpec() *service.ConfigSpec {
 		Categories("Network").
 		Summary("Receives Netcore CE journey webhooks over HTTP and answers each post only once the pipeline has taken responsibility for its events.").
 		Description(`
-Netcore posts batches as `+"`application/x-www-form-urlencoded`"+` with one field, `+"`data`"+`, whose value is JSON of the form `+"`{\"<panel_name>\": [event, ...], ...}`"+`. A raw JSON body (`+"`application/json`"+`) is taken too, and a body without a content type is sniffed. A sender that forgot to percent-encode (a raw `+"`&`"+` inside a value splits such a form) is still understood: when the form's data field is not valid JSON but the body is `+"`data=`"+` followed by valid JSON, that JSON is used as it stands.
+Netcore posts batches as `+"`application/x-www-form-urlencoded`"+` with one field, `+"`data`"+`, whose value is JSON of the form `+"`{\"<panel_name>\": [event, ...], ...}`"+`. A raw JSON body (`+"`application/json`"+`) is taken too, and a body without a content type is sniffed. A body with `+"`Content-Encoding: gzip`"+` or `+"`deflate`"+` is decompressed first, at most `+"`max_body_bytes`"+` of it; any other encoding is answered 415 naming it. A sender that forgot to percent-encode (a raw `+"`&`"+` inside a value splits such a form) is still understood: when the form's data field is not valid JSON but the body is `+"`data=`"+` followed by valid JSON, that JSON is used as it stands.
 
 Each request is checked in this order: client address (the socket peer, or, when the peer is one of `+"`trusted_proxies`"+`, the first address in `+"`X-Forwarded-For`"+` read from the right that is not a trusted proxy) against `+"`allowed_ips`"+`; path; method; rate limit; size; content type; then the body is decoded and validated once. Each accepted post becomes one message whose body is the JSON of the data field; the `+"`netcore_explode`"+` processor splits it into events without decoding it again.
 
@@ -104,6 +98,10 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Description("The most posts being read, checked and stored at once; beyond it a post is answered 503 with `Retry-After` at once, so that a flood cannot exhaust memory.").
 				Advanced().
 				Default(1024),
+			service.NewIntField(wiFieldMaxBodyBytesInFlight).
+				Description("The most bytes of request bodies held at once, across all connections: the memory budget of bodies being read and stored. A body of known length takes its whole length from it before a byte is read; past the budget a post is answered 503 with `Retry-After` without reading more. Must be at least twice `max_body_bytes` plus 128 KiB (a compressed post holds its body and the decompressed body at once). Raise `GOMEMLIMIT` with it.").
+				Advanced().
+				Default(256<<20),
 			service.NewDurationField(wiFieldReadHeaderTimeout).
 				Description("How long a client may take to send its headers. Cuts connections that trickle headers in (slowloris).").
 				Advanced().
@@ -179,132 +177,6 @@ func init() {
 		})
 }
 
-// webhookConfig is the parsed configuration of a netcore_webhook input.
-type webhookConfig struct {
-	address           string
-	path              string
-	allowed           addressSet
-	trustedProxies    addressSet
-	maxBodyBytes      int64
-	readHeaderTimeout time.Duration
-	readTimeout       time.Duration
-	writeTimeout      time.Duration
-	idleTimeout       time.Duration
-	ackTimeout        time.Duration
-	retryAfter        time.Duration
-	rateLimit         string
-	tlsEnabled        bool
-	tlsCertFile       string
-	tlsKeyFile        string
-	rejectedFile      string
-	rejectedMaxBytes  int64
-	logPosts          bool
-	maxEventsPerPost  int
-	maxInFlight       int
-	inspectAddress    string
-	inspectPosts      int
-	inspectMask       bool
-}
-
-func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
-	if c.address, err = conf.FieldString(wiFieldAddress); err != nil {
-		return c, err
-	}
-	if c.path, err = conf.FieldString(wiFieldPath); err != nil {
-		return c, err
-	}
-	if !strings.HasPrefix(c.path, "/") {
-		return c, fmt.Errorf("%s %q must start with /", wiFieldPath, c.path)
-	}
-	for field, set := range map[string]*addressSet{wiFieldAllowedIPs: &c.allowed, wiFieldTrustedProxies: &c.trustedProxies} {
-		entries, err := conf.FieldStringList(field)
-		if err != nil {
-			return c, err
-		}
-		if *set, err = parseAddressSet(entries); err != nil {
-			return c, fmt.Errorf("%s: %w", field, err)
-		}
-	}
-	if len(c.allowed) == 0 {
-		return c, fmt.Errorf("%s is empty, so nobody could post: list the sender addresses, or 0.0.0.0/0 and ::/0 to allow all", wiFieldAllowedIPs)
-	}
-	maxBody, err := conf.FieldInt(wiFieldMaxBodyBytes)
-	if err != nil {
-		return c, err
-	}
-	if maxBody <= 0 {
-		return c, fmt.Errorf("%s must be positive, got %d", wiFieldMaxBodyBytes, maxBody)
-	}
-	c.maxBodyBytes = int64(maxBody)
-	for field, d := range map[string]*time.Duration{
-		wiFieldReadHeaderTimeout: &c.readHeaderTimeout,
-		wiFieldReadTimeout:       &c.readTimeout,
-		wiFieldWriteTimeout:      &c.writeTimeout,
-		wiFieldIdleTimeout:       &c.idleTimeout,
-		wiFieldAckTimeout:        &c.ackTimeout,
-		wiFieldRetryAfter:        &c.retryAfter,
-	} {
-		if *d, err = conf.FieldDuration(field); err != nil {
-			return c, err
-		}
-	}
-	if conf.Contains(wiFieldRateLimit) {
-		if c.rateLimit, err = conf.FieldString(wiFieldRateLimit); err != nil {
-			return c, err
-		}
-	}
-	tlsConf := conf.Namespace(wiFieldTLS)
-	if c.tlsEnabled, err = tlsConf.FieldBool(wiFieldTLSEnabled); err != nil {
-		return c, err
-	}
-	if c.tlsCertFile, err = tlsConf.FieldString(wiFieldTLSCertFile); err != nil {
-		return c, err
-	}
-	if c.tlsKeyFile, err = tlsConf.FieldString(wiFieldTLSKeyFile); err != nil {
-		return c, err
-	}
-	if c.tlsEnabled && (c.tlsCertFile == "" || c.tlsKeyFile == "") {
-		return c, errors.New("tls is enabled but cert_file or key_file is empty")
-	}
-	if c.rejectedFile, err = conf.FieldString(wiFieldRejectedFile); err != nil {
-		return c, err
-	}
-	maxRejected, err := conf.FieldInt(wiFieldRejectedMaxBytes)
-	if err != nil {
-		return c, err
-	}
-	c.rejectedMaxBytes = int64(maxRejected)
-	if c.logPosts, err = conf.FieldBool(wiFieldLogPosts); err != nil {
-		return c, err
-	}
-	if c.maxEventsPerPost, err = conf.FieldInt(wiFieldMaxEventsPerPost); err != nil {
-		return c, err
-	}
-	if c.maxInFlight, err = conf.FieldInt(wiFieldMaxInFlight); err != nil {
-		return c, err
-	}
-	inspect := conf.Namespace(wiFieldInspect)
-	if c.inspectAddress, err = inspect.FieldString(wiFieldInspectAddress); err != nil {
-		return c, err
-	}
-	if c.inspectPosts, err = inspect.FieldInt(wiFieldInspectPosts); err != nil {
-		return c, err
-	}
-	if c.inspectMask, err = inspect.FieldBool(wiFieldInspectMask); err != nil {
-		return c, err
-	}
-	for field, v := range map[string]int{
-		wiFieldMaxEventsPerPost:                    c.maxEventsPerPost,
-		wiFieldMaxInFlight:                         c.maxInFlight,
-		wiFieldInspect + "." + wiFieldInspectPosts: c.inspectPosts,
-	} {
-		if v <= 0 {
-			return c, fmt.Errorf("%s must be positive, got %d", field, v)
-		}
-	}
-	return c, nil
-}
-
 // webhookInput serves Netcore's posts and hands each accepted one to the
 // pipeline through posts, where ReadBatch picks it up.
 type webhookInput struct {
@@ -315,8 +187,10 @@ type webhookInput struct {
 
 	posts    chan handoff
 	inFlight chan struct{} // a slot per post being handled
+	bodies   bodyBudget    // bytes of bodies held by requests
 
 	panels     panelLabels
+	refusals   *refusalLines
 	mPosts     *service.MetricCounter // by status
 	mReceived  *service.MetricCounter // events of stored posts, by panel
 	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
@@ -350,12 +224,14 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		log:      res.Logger(),
 		posts:    make(chan handoff),
 		inFlight: make(chan struct{}, c.maxInFlight),
+		bodies:   bodyBudget{limit: c.maxBodyBytesInFlight},
+		refusals: newRefusalLines(),
 		stopping: make(chan struct{}),
 
-		mPosts:     res.Metrics().NewCounter("netcore_posts_total", "status"),
-		mReceived:  res.Metrics().NewCounter("netcore_events_received_total", "panel"),
-		mPostBytes: res.Metrics().NewTimer("netcore_post_bytes"),
-		mAck:       res.Metrics().NewTimer("netcore_ack_seconds"),
+		mPosts:     res.Metrics().NewCounter(stage.MetricPosts, "status"),
+		mReceived:  res.Metrics().NewCounter(stage.MetricEventsReceived, "panel"),
+		mPostBytes: res.Metrics().NewTimer(stage.MetricPostBytes),
+		mAck:       res.Metrics().NewTimer(stage.MetricAck),
 	}
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
@@ -462,294 +338,4 @@ func (w *webhookInput) Close(ctx context.Context) error {
 		err = errors.Join(err, w.rejected.close())
 	}
 	return err
-}
-
-// answer is how a request ends: what is sent back and what is logged.
-type answer struct {
-	status     int
-	reason     string // for errors, sent to the client and logged
-	retryAfter time.Duration
-	post       *Post
-	body       []byte // kept for rejected posts
-	bodyBytes  int64
-}
-
-func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	received := time.Now()
-	requestID := newRequestID()
-	rw.Header().Set("X-Request-Id", requestID)
-
-	client, err := clientAddress(r, w.conf.trustedProxies)
-	var a answer
-	if err != nil {
-		a = answer{status: http.StatusForbidden, reason: err.Error()}
-	} else {
-		a = w.handle(r, client, requestID, received)
-	}
-	w.respond(rw, requestID, a)
-	w.record(r, requestID, client, received, a)
-}
-
-// handle runs the checks in the documented order and, for a good post, waits
-// for the pipeline's acknowledgement.
-// readBody reads the whole body, up to limit bytes. A body of known length
-// is read into one buffer of that size: io.ReadAll alone grows its buffer
-// step by step, which was an eighth of all memory allocated under load.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	if r.ContentLength <= 0 || r.ContentLength > limit {
-		return io.ReadAll(body)
-	}
-	buf := make([]byte, r.ContentLength)
-	n, err := io.ReadFull(body, buf)
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, r.ContentLength, err)
-		}
-		return buf[:n], err
-	}
-	return buf, nil
-}
-
-func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
-	if !w.conf.allowed.contains(client) {
-		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
-	}
-	if r.URL.Path != w.conf.path {
-		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}
-	}
-	if r.Method != http.MethodPost {
-		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}
-	}
-	if wait, limited := w.rateLimited(r.Context()); limited {
-		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}
-	}
-	select {
-	case w.inFlight <- struct{}{}:
-		defer func() { <-w.inFlight }()
-	default:
-		return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter,
-			reason: fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)}
-	}
-	if r.ContentLength > w.conf.maxBodyBytes {
-		return answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
-			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}
-	}
-	body, err := readBody(r, w.conf.maxBodyBytes)
-	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
-				reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
-		}
-		// The body did not arrive whole (too slow, or cut): nothing is wrong
-		// with the post itself, so the sender is told to post it again.
-		return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
-	}
-	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
-	if err != nil {
-		var rej *RejectError
-		if !errors.As(err, &rej) {
-			rej = badRequest("%s", err)
-		}
-		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
-	}
-	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
-		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
-			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
-	}
-
-	msg := service.NewMessage(post.Data)
-	msg.MetaSetMut("netcore_client_ip", client.String())
-	msg.MetaSetMut("netcore_request_id", requestID)
-	msg.MetaSetMut("netcore_received_at", received.UTC().Format(time.RFC3339Nano))
-	msg = withPost(msg, post)
-	return w.store(r.Context(), msg, post, int64(len(body)))
-}
-
-// store hands the post to the pipeline and waits for its acknowledgement,
-// bounded by ack_timeout. Only a nil ack becomes a 200.
-func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Post, size int64) answer {
-	unavailable := func(reason string) answer {
-		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
-	}
-	timeout := time.NewTimer(w.conf.ackTimeout)
-	defer timeout.Stop()
-	h := handoff{batch: service.MessageBatch{msg}, acked: make(chan error, 1)}
-	select {
-	case w.posts <- h:
-	case <-w.stopping:
-		return unavailable("shutting down; post again shortly")
-	case <-timeout.C:
-		return unavailable(fmt.Sprintf("the pipeline did not take the post within %s", w.conf.ackTimeout))
-	case <-ctx.Done():
-		return unavailable("client went away before the post was stored")
-	}
-	select {
-	case err := <-h.acked:
-		if err != nil {
-			return unavailable(fmt.Sprintf("events were not stored: %v", err))
-		}
-		return answer{status: http.StatusOK, post: post, bodyBytes: size}
-	case <-timeout.C:
-		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
-	}
-}
-
-func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
-	if w.conf.rateLimit == "" {
-		return 0, false
-	}
-	var wait time.Duration
-	var rlErr error
-	if err := w.res.AccessRateLimit(ctx, w.conf.rateLimit, func(rl service.RateLimit) {
-		wait, rlErr = rl.Access(ctx)
-	}); err != nil || rlErr != nil {
-		// A broken limiter must not turn posts away: they are still bounded
-		// by everything after it.
-		w.log.Warnf("rate_limit %s: %v", w.conf.rateLimit, errors.Join(err, rlErr))
-		return 0, false
-	}
-	return wait, wait > 0
-}
-
-func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answer) {
-	rw.Header().Set("Content-Type", "application/json")
-	if a.retryAfter > 0 {
-		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
-	}
-	if a.status == http.StatusMethodNotAllowed {
-		rw.Header().Set("Allow", http.MethodPost)
-	}
-	rw.WriteHeader(a.status)
-	var reply any
-	if a.status == http.StatusOK {
-		reply = struct {
-			Status    string `json:"status"`
-			Events    int    `json:"events"`
-			RequestID string `json:"request_id"`
-		}{"stored", a.post.EventCount(), requestID}
-	} else {
-		reply = struct {
-			Error     string `json:"error"`
-			RequestID string `json:"request_id"`
-		}{a.reason, requestID}
-	}
-	enc := json.NewEncoder(rw)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(reply)
-}
-
-// logExcerptBytes caps how much of a rejected body reaches the log.
-const logExcerptBytes = 256
-
-// record counts and logs the request, and keeps rejected bodies for
-// inspection.
-func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
-	w.mPosts.Incr(1, strconv.Itoa(a.status))
-	if a.bodyBytes > 0 {
-		w.mPostBytes.Timing(a.bodyBytes)
-	}
-	if a.post != nil {
-		w.mAck.Timing(time.Since(received).Nanoseconds())
-	}
-	if a.status == http.StatusOK {
-		for _, panel := range a.post.Panels {
-			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
-		}
-	}
-	if w.inspector != nil {
-		w.inspector.add(inspected(requestID, received, client, a))
-	}
-	clientIP := ""
-	if client.IsValid() {
-		clientIP = client.String()
-	}
-	fields := []any{
-		"request_id", requestID,
-		"client_ip", clientIP,
-		"status", a.status,
-		"bytes", a.bodyBytes,
-		"duration_ms", time.Since(received).Milliseconds(),
-	}
-	if a.post != nil {
-		fields = append(fields, "events", a.post.EventCount(), "panels", panelList(a.post.Panels, "%s:%d", ","))
-	}
-	switch {
-	case a.status == http.StatusOK:
-		if w.conf.logPosts {
-			w.log.With(fields...).Info("Netcore post stored")
-		}
-	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
-		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
-	default:
-		excerpt := a.body
-		if len(excerpt) > logExcerptBytes {
-			excerpt = excerpt[:logExcerptBytes]
-		}
-		w.log.With(append(fields, "reason", a.reason, "excerpt", string(excerpt))...).Warn("Netcore post rejected")
-		if w.rejected != nil && len(a.body) > 0 {
-			err := w.rejected.keep(rejectedPost{
-				Time: received.UTC(), RequestID: requestID, ClientIP: clientIP, Status: a.status,
-				Reason: a.reason, ContentType: r.Header.Get("Content-Type"), BodyBytes: a.bodyBytes,
-			}, a.body)
-			if err != nil {
-				w.log.Errorf("Keeping rejected post %s: %v", requestID, err)
-			}
-		}
-	}
-}
-
-// panelLabels bounds the panel label of netcore_events_received_total: the
-// first maxPanelLabels panel names seen are labels, any later one counts as
-// "other", and names are cut to maxPanelLabelLen. Senders choose the names,
-// and each label is a series kept for ever.
-type panelLabels struct {
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-const (
-	maxPanelLabels   = 200
-	maxPanelLabelLen = 100
-)
-
-func (p *panelLabels) label(name string) string {
-	if len(name) > maxPanelLabelLen {
-		name = name[:maxPanelLabelLen]
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.seen == nil {
-		p.seen = map[string]bool{}
-	}
-	if !p.seen[name] && len(p.seen) >= maxPanelLabels {
-		return "other"
-	}
-	p.seen[name] = true
-	return name
-}
-
-// inspectBodyLimit is the largest post whose events the inspector keeps.
-const inspectBodyLimit = 256 << 10
-
-// inspected is what the inspector keeps of a request.
-func inspected(requestID string, received time.Time, client netip.Addr, a answer) inspectedPost {
-	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes}
-	if client.IsValid() {
-		p.Client = client.String()
-	}
-	if a.post != nil {
-		p.Summary, p.Events = panelList(a.post.Panels, "%s (%d)", ", "), a.post.EventCount()
-		if len(a.post.Data) <= inspectBodyLimit {
-			p.Panels = a.post.Panels
-		}
-	}
-	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])
-	return p
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

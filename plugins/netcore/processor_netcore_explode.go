@@ -11,7 +11,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 const (
@@ -85,12 +87,16 @@ func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcesso
 	if c.location, err = time.LoadLocation(zone); err != nil {
 		return nil, fmt.Errorf("timezone %q: %w", zone, err)
 	}
-	for field, name := range map[string]*string{
-		epFieldPanelField:     &c.panelField,
-		epFieldEventTimeField: &c.eventTimeField,
-		epFieldEventIDField:   &c.eventIDField,
+	// A slice, not a map: of two bad fields, the same is reported each time.
+	for _, f := range []struct {
+		field string
+		name  *string
+	}{
+		{epFieldPanelField, &c.panelField},
+		{epFieldEventTimeField, &c.eventTimeField},
+		{epFieldEventIDField, &c.eventIDField},
 	} {
-		if *name, err = conf.FieldString(field); err != nil {
+		if *f.name, err = conf.FieldString(f.field); err != nil {
 			return nil, err
 		}
 	}
@@ -135,10 +141,10 @@ func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (ser
 			}
 			out := msg.Copy()
 			out.SetBytes(ev.body)
-			out.MetaSetMut("netcore_panel", panel.Name)
-			out.MetaSetMut("netcore_event_index", i)
-			out.MetaSetMut("netcore_event_id", ev.id)
-			out.MetaSetMut("netcore_event_time_source", ev.timeSource)
+			out.MetaSetMut(stage.MetaPanel, panel.Name)
+			out.MetaSetMut(stage.MetaEventIndex, i)
+			out.MetaSetMut(stage.MetaEventID, ev.id)
+			out.MetaSetMut(stage.MetaEventTimeSource, ev.timeSource)
 			batch = append(batch, out)
 		}
 	}
@@ -222,7 +228,7 @@ func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, r
 // eventParamsTime reads event_params.ts: yyMMddHHmmss as a 12-digit number
 // or string, in the configured zone.
 func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
-	if rawjson.Kind(params) != "object" {
+	if rawjson.KindOf(params) != rawjson.Object {
 		return time.Time{}, false
 	}
 	ts, ok := rawjson.Field(params, "ts")
@@ -245,20 +251,29 @@ func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
 }
 
 // eventID is a stable id for an event: the same panel and bytes, sent again,
-// give the same id.
+// give the same id. It is the hex of eventKey.
 func eventID(panel string, event []byte) string {
+	key := eventKey(panel, event)
+	return hex.EncodeToString(key[:])
+}
+
+// eventKey is the first 16 bytes of sha256(panel, NUL, event): the event id
+// as bytes, as the inspector keeps it.
+func eventKey(panel string, event []byte) fate.ID {
 	h := sha256.New()
 	h.Write([]byte(panel))
 	h.Write([]byte{0})
 	h.Write(event)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var key fate.ID
+	copy(key[:], h.Sum(sum[:0]))
+	return key
 }
 
 // receivedAt is when the post arrived, as the webhook input recorded it, or
 // now for posts from other inputs.
 func receivedAt(msg *service.Message) time.Time {
-	if v, ok := msg.MetaGet("netcore_received_at"); ok {
+	if v, ok := msg.MetaGet(stage.MetaReceivedAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t
 		}

@@ -59,6 +59,24 @@ func TestExporterServesCountersGaugesAndHistograms(t *testing.T) {
 func TestExporterSurvivesANameUsedForTwoKinds(t *testing.T) {
 	e := newTestExporter(t)
 	e.NewCounterCtor("twice")().Incr(1)
-	e.NewGaugeCtor("twice")().Set(5) // must not panic
+	e.NewGaugeCtor("twice")().Set(5) // must not panic, nor replace the counter
 	e.NewTimerCtor("twice")().Timing(5)
+	e.NewCounterCtor("after")().Incr(2)
+
+	rec := httptest.NewRecorder()
+	e.HandlerFunc()(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 200 {
+		t.Fatalf("/metrics answered %d: %s", rec.Code, body)
+	}
+	// The first kind keeps the name; the others are left out, and metrics
+	// made afterwards are still exported.
+	for _, want := range []string{"# TYPE twice counter\ntwice 1\n", "after 2\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "twice 5") || strings.Contains(string(body), "twice_bucket") {
+		t.Errorf("the gauge or the timer named like the counter was exported:\n%s", body)
+	}
 }

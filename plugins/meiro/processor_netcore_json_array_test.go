@@ -1,4 +1,4 @@
-package netcore
+package meiro
 
 import (
 	"context"
@@ -41,4 +41,18 @@ func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
 	if _, err := p.ProcessBatch(context.Background(), bad); err == nil {
 		t.Error("a message that is not JSON must fail the batch")
 	}
+}
+
+func bodyOf(t *testing.T, m *service.Message) string {
+	t.Helper()
+	b, err := m.AsBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func meta(m *service.Message, key string) string {
+	v, _ := m.MetaGet(key)
+	return v
 }

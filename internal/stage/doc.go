@@ -1,0 +1,14 @@
+// Package stage is the contract between the stages of a netcore-connect
+// pipeline, written in one place: what one stage leaves for another (the
+// metadata keys), what operators and deploy files rely on (the metric
+// names), and what Meiro Events says when it refuses an event for good.
+// It holds names and values only, no behaviour, the way nats.go keeps
+// every error of its jetstream package in one file.
+//
+//   - metadata.go: the metadata keys set by netcore_webhook, netcore_explode,
+//     Benthos's fallback output and the nats_jetstream input, and who reads
+//     each;
+//   - metrics.go: the names of the netcore_* metrics (the README's metric
+//     table and the deploy files are tested against this list);
+//   - refusals.go: the HTTP statuses that make an event a dead letter.
+package stage

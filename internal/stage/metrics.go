@@ -1,0 +1,31 @@
+package stage
+
+// The netcore_* metrics, by the stage that records each. The README's metric
+// table, deploy/grafana-dashboard.json and deploy/prometheus-alerts.yaml are
+// tested against Metrics.
+const (
+	// netcore_webhook
+	MetricPosts          = "netcore_posts_total"           // counter by status: every answered request
+	MetricEventsReceived = "netcore_events_received_total" // counter by panel: events of stored posts
+	MetricPostBytes      = "netcore_post_bytes"            // histogram of body sizes
+	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
+
+	// disk_queue
+	MetricQueueEvents        = "netcore_queue_events"               // gauge: events waiting
+	MetricQueueBytes         = "netcore_queue_bytes"                // gauge: bytes waiting
+	MetricQueueOldest        = "netcore_queue_oldest_seconds"       // gauge: the oldest waiting event's age
+	MetricQueueFullRatio     = "netcore_queue_full_ratio"           // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
+	MetricEventsDelivered    = "netcore_events_delivered_total"     // counter: events that left the queue accepted by the output
+	MetricEventsDeduplicated = "netcore_events_deduplicated_total"  // counter: repeats acknowledged and not stored again
+	MetricRecordsDamaged     = "netcore_records_damaged_total"      // counter: records that failed their checksum, moved aside
+	MetricEventsDeadLettered = "netcore_events_dead_lettered_total" // counter (dead_letter): events refused for good
+	MetricEventsArchived     = "netcore_events_archived_total"      // counter (netcore_archive): events written to the archive, fsync'd
+)
+
+// Metrics lists every netcore_* metric above.
+var Metrics = []string{
+	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck,
+	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
+	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
+	MetricEventsArchived,
+}

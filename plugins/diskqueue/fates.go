@@ -1,0 +1,54 @@
+package diskqueue
+
+import (
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+)
+
+// The queue sees every moment of an event's life after the receiver: stored
+// or found to be a repeat, each failed delivery and when it is tried again,
+// delivered. It tells the process's fate book, which the inspector reads;
+// while the inspector is off the book is off and this costs an atomic load.
+
+// reportStored tells the book which events of a stored post were stored,
+// and which were repeats of events stored before. ids are the events'
+// dedupe keys, their event ids in the shipped pipelines.
+func reportStored(batch service.MessageBatch, ids []string, repeats []int, at time.Time) {
+	if !fate.Default.Enabled() || len(batch) == 0 {
+		return
+	}
+	requestID, _ := batch[0].MetaGet(stage.MetaRequestID)
+	next := 0
+	for i, id := range ids {
+		switch {
+		case id == "":
+		case next < len(repeats) && repeats[next] == i:
+			fate.Default.Repeated(id, requestID)
+		default:
+			fate.Default.Stored(id, requestID, at)
+		}
+		if next < len(repeats) && repeats[next] == i {
+			next++
+		}
+	}
+}
+
+// reportSettled tells the book how a delivery of msg ended.
+func reportSettled(msg *service.Message, err error, at, retryAt time.Time) {
+	if !fate.Default.Enabled() {
+		return
+	}
+	id, ok := msg.MetaGet(stage.MetaEventID)
+	if !ok {
+		return
+	}
+	if err != nil {
+		fate.Default.Failed(id, err, at, retryAt)
+		return
+	}
+	fate.Default.Delivered(id, at)
+}

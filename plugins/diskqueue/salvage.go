@@ -1,0 +1,224 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"slices"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Salvage reads a queue file that bbolt refuses (a damaged page stops the
+// start, which is right) and hands every stored event whose checksum holds to
+// keep, in the order they were stored. It reads the file's pages itself,
+// with every offset checked, instead of walking bbolt's tree: a garbled page
+// costs the records on it, never the rest, and never a panic.
+//
+// Pages that bbolt's free list names as free are skipped, since they hold
+// old copies of records that may have been delivered already. When the free
+// list itself cannot be read, every page is scanned and the report says so:
+// some of the records handed out may then be delivered a second time.
+func Salvage(path string, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return SalvageReport{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	s := salvager{data: data, records: map[uint64]*service.Message{}}
+	s.readLayout()
+	for id := uint64(2); id < s.highWater; id++ {
+		if s.free[id] {
+			continue
+		}
+		id += s.scanPage(id)
+	}
+	seqs := make([]uint64, 0, len(s.records))
+	for seq := range s.records {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		if err := keep(seq, s.records[seq]); err != nil {
+			return s.report, err
+		}
+		s.report.Records++
+	}
+	return s.report, nil
+}
+
+// SalvageReport says what Salvage found.
+type SalvageReport struct {
+	PageSize        int
+	Pages           int  // pages scanned
+	UnreadablePages int  // pages that are not what their place says (garbled)
+	Records         int  // records handed to keep, their checksum intact
+	Damaged         int  // records whose checksum failed
+	FreeListKnown   bool // false: freed pages were scanned too
+}
+
+// bbolt's page layout (go.etcd.io/bbolt/internal/common/page.go, meta.go):
+// a 16-byte header (id uint64, flags uint16, count uint16, overflow uint32),
+// then 16-byte leaf elements (flags, pos, ksize, vsize uint32, pos counted
+// from the element), little-endian on the machines it runs on here.
+const (
+	pageHeader      = 16
+	leafElement     = 16
+	leafPageFlag    = 0x02
+	freelistFlag    = 0x10
+	bucketLeafFlag  = 0x01
+	boltMagic       = 0xED0CDAED
+	inlineBucketHdr = 16 // root pgid and sequence of a bucket stored in its parent
+)
+
+type salvager struct {
+	data      []byte
+	pageSize  uint64
+	highWater uint64
+	free      map[uint64]bool
+	records   map[uint64]*service.Message
+	report    SalvageReport
+}
+
+// readLayout finds the page size, the high-water mark and the free pages
+// from the newer of the two meta pages whose checksum holds.
+func (s *salvager) readLayout() {
+	var best *boltMeta
+	for _, off := range []int{0, 4096, 16 << 10} {
+		if m, ok := readMeta(s.data, off); ok && (best == nil || m.txid > best.txid) {
+			best = &m
+		}
+	}
+	s.pageSize, s.highWater = 16<<10, uint64(len(s.data))/(16<<10)
+	if best != nil {
+		s.pageSize = uint64(best.pageSize)
+		s.highWater = min(best.pgid, uint64(len(s.data))/s.pageSize)
+		s.free, s.report.FreeListKnown = s.readFreeList(best.freelist)
+	}
+	s.report.PageSize = int(s.pageSize)
+}
+
+type boltMeta struct {
+	pageSize       uint32
+	freelist, pgid uint64
+	txid           uint64
+}
+
+func readMeta(data []byte, pageOffset int) (boltMeta, bool) {
+	const metaSize = 4 + 4 + 4 + 4 + 16 + 8 + 8 + 8 + 8
+	start := pageOffset + pageHeader
+	if start+metaSize > len(data) {
+		return boltMeta{}, false
+	}
+	m := data[start : start+metaSize]
+	le := binary.LittleEndian
+	h := fnv.New64a()
+	h.Write(m[:metaSize-8])
+	if le.Uint32(m) != boltMagic || h.Sum64() != le.Uint64(m[metaSize-8:]) {
+		return boltMeta{}, false
+	}
+	meta := boltMeta{pageSize: le.Uint32(m[8:]), freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
+	return meta, meta.pageSize >= 1024 && meta.pageSize <= 1<<20
+}
+
+func (s *salvager) readFreeList(id uint64) (map[uint64]bool, bool) {
+	le := binary.LittleEndian
+	head, ok := s.page(id, 0)
+	if !ok || le.Uint16(head[8:]) != freelistFlag {
+		return nil, false
+	}
+	page, ok := s.page(id, uint64(le.Uint32(head[12:])))
+	if !ok {
+		return nil, false
+	}
+	count, ids := uint64(le.Uint16(page[10:])), page[pageHeader:]
+	if count == 0xFFFF { // the count overflowed into the first element
+		count, ids = le.Uint64(ids), ids[8:]
+	}
+	if count > uint64(len(ids))/8 {
+		return nil, false
+	}
+	free := make(map[uint64]bool, count)
+	for i := range count {
+		free[le.Uint64(ids[i*8:])] = true
+	}
+	return free, true
+}
+
+// page is page id and its overflow pages, if the file holds them and the
+// page's header names it: a garbled page names another, or none.
+func (s *salvager) page(id, overflow uint64) ([]byte, bool) {
+	start, end := id*s.pageSize, (id+1+overflow)*s.pageSize
+	if end > uint64(len(s.data)) || end <= start {
+		return nil, false
+	}
+	p := s.data[start:end]
+	return p, binary.LittleEndian.Uint64(p) == id
+}
+
+// scanPage reads the records on page id, and says how many overflow pages
+// it spans, to skip them.
+func (s *salvager) scanPage(id uint64) (overflow uint64) {
+	s.report.Pages++
+	head, ok := s.page(id, 0)
+	if !ok {
+		s.report.UnreadablePages++
+		return 0
+	}
+	overflow = uint64(binary.LittleEndian.Uint32(head[12:]))
+	page, ok := s.page(id, overflow)
+	if !ok {
+		s.report.UnreadablePages++
+		return 0
+	}
+	if binary.LittleEndian.Uint16(page[8:]) == leafPageFlag {
+		s.scanLeaf(page)
+	}
+	return overflow
+}
+
+// scanLeaf reads the elements of a leaf page: a record (an 8-byte sequence
+// key and a value whose checksum holds), or a small bucket kept inline,
+// whose own page is scanned in turn.
+func (s *salvager) scanLeaf(page []byte) {
+	le := binary.LittleEndian
+	count := int(le.Uint16(page[10:]))
+	for i := range count {
+		at := pageHeader + i*leafElement
+		if at+leafElement > len(page) {
+			return
+		}
+		flags, pos := le.Uint32(page[at:]), uint64(le.Uint32(page[at+4:]))
+		ksize, vsize := uint64(le.Uint32(page[at+8:])), uint64(le.Uint32(page[at+12:]))
+		kStart := uint64(at) + pos
+		if kStart+ksize+vsize > uint64(len(page)) || kStart+ksize+vsize < kStart {
+			continue
+		}
+		key, value := page[kStart:kStart+ksize], page[kStart+ksize:kStart+ksize+vsize]
+		switch {
+		case flags&bucketLeafFlag != 0:
+			if len(value) > inlineBucketHdr+pageHeader && le.Uint64(value) == 0 {
+				inline := value[inlineBucketHdr:]
+				if le.Uint16(inline[8:]) == leafPageFlag {
+					s.scanLeaf(inline)
+				}
+			}
+		case len(key) == 8:
+			s.keepRecord(key, value)
+		}
+	}
+}
+
+// keepRecord keeps a value that is a record whose checksum holds.
+func (s *salvager) keepRecord(key, value []byte) {
+	seq := binary.BigEndian.Uint64(key)
+	if _, seen := s.records[seq]; seen || len(value) < recordHeader || value[4] != recordVersion {
+		return
+	}
+	msg, err := decodeRecord(append([]byte(nil), value...))
+	if err != nil {
+		s.report.Damaged++
+		return
+	}
+	s.records[seq] = msg
+}

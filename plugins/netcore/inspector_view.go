@@ -1,0 +1,264 @@
+package netcore
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+)
+
+// listFilter narrows the list of posts; it lives in the URL's query, so
+// that every view can be pasted to a colleague.
+type listFilter struct {
+	Status string // refused, waiting, dead-lettered, delivered, or empty
+	Panel  string
+	Client string
+	Query  string // a value inside the events
+}
+
+// filterStatuses are the values of the status filter, in the order offered.
+var filterStatuses = []string{"refused", "waiting", "dead-lettered", "delivered"}
+
+func parseFilter(q url.Values) listFilter {
+	return listFilter{
+		Status: q.Get("status"),
+		Panel:  strings.TrimSpace(q.Get("panel")),
+		Client: strings.TrimSpace(q.Get("client")),
+		Query:  strings.TrimSpace(q.Get("q")),
+	}
+}
+
+// Active says whether the filter narrows the list at all.
+func (f listFilter) Active() bool { return f != listFilter{} }
+
+// fateCounts sums the fates of a post's events.
+type fateCounts struct {
+	Delivered, Waiting, DeadLettered, Repeat, Unknown int
+}
+
+// String is the summary shown in the list: "10 delivered", or
+// "7 delivered · 2 waiting · 1 dead letter".
+func (c fateCounts) String() string {
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		name string
+	}{{c.Delivered, "delivered"}, {c.Waiting, "waiting"}, {c.DeadLettered, "dead letter"}, {c.Repeat, "repeat"}, {c.Unknown, "not followed"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.name))
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+// postRow is a post as the list shows it.
+type postRow struct {
+	*inspectedPost
+	Fates fateCounts
+}
+
+// Class is the row's CSS class: red for a refusal or a dead letter, amber
+// while events wait.
+func (r postRow) Class() string {
+	switch {
+	case r.Status != http.StatusOK || r.Fates.DeadLettered > 0:
+		return "post bad"
+	case r.Fates.Waiting > 0:
+		return "post waiting"
+	}
+	return "post"
+}
+
+// fatesOf is the fate of each event of p, by panel.
+func (in *inspector) fatesOf(p *inspectedPost) [][]fate.Fate {
+	ids := in.eventIDs(p)
+	out := make([][]fate.Fate, len(ids))
+	for i, panelIDs := range ids {
+		for _, id := range panelIDs {
+			out[i] = append(out[i], in.book.Of(id, p.RequestID))
+		}
+	}
+	return out
+}
+
+func countFates(fates [][]fate.Fate) fateCounts {
+	var c fateCounts
+	for _, panel := range fates {
+		for _, f := range panel {
+			switch f.State {
+			case fate.Delivered:
+				c.Delivered++
+			case fate.Waiting:
+				c.Waiting++
+			case fate.DeadLettered:
+				c.DeadLettered++
+			case fate.Repeat:
+				c.Repeat++
+			default:
+				c.Unknown++
+			}
+		}
+	}
+	return c
+}
+
+// matches says whether p is in the view of f.
+func (in *inspector) matches(p *inspectedPost, c fateCounts, f listFilter) bool {
+	switch f.Status {
+	case "refused":
+		if p.Status == http.StatusOK {
+			return false
+		}
+	case "waiting":
+		if c.Waiting == 0 {
+			return false
+		}
+	case "dead-lettered":
+		if c.DeadLettered == 0 {
+			return false
+		}
+	case "delivered":
+		if p.Status != http.StatusOK || c.Delivered == 0 || c.Waiting+c.DeadLettered > 0 {
+			return false
+		}
+	}
+	if f.Client != "" && p.Client != f.Client {
+		return false
+	}
+	if f.Panel != "" && !hasPanel(p, f.Panel) {
+		return false
+	}
+	return f.Query == "" || in.holds(p, f.Query)
+}
+
+func hasPanel(p *inspectedPost, name string) bool {
+	for _, panel := range p.Panels {
+		if panel.Name == name {
+			return true
+		}
+	}
+	return strings.Contains(p.Summary, name+" (")
+}
+
+// holds says whether a value inside p's events contains q. With masking on
+// it searches what the page shows, so a masked field cannot be found by
+// guessing its value.
+func (in *inspector) holds(p *inspectedPost, q string) bool {
+	for _, panel := range p.Panels {
+		for _, ev := range panel.Events {
+			text := string(ev)
+			if in.mask {
+				text = in.show(ev)
+			}
+			if strings.Contains(text, q) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// listPage is the model of the list page.
+type listPage struct {
+	Filter   listFilter
+	Statuses []string
+	Status   statusPanel
+	Rows     []postRow
+	Kept     int // posts kept in all
+}
+
+func (in *inspector) listPage(f listFilter, now time.Time) listPage {
+	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(now)}
+	posts := in.latest()
+	page.Kept = len(posts)
+	for _, p := range posts {
+		row := postRow{inspectedPost: p, Fates: countFates(in.fatesOf(p))}
+		if in.matches(p, row.Fates, f) {
+			page.Rows = append(page.Rows, row)
+		}
+	}
+	return page
+}
+
+// statusPanel is the state of the pipeline at the top of the list.
+type statusPanel struct {
+	fate.Summary
+	Alerts []string // what needs a person, shown in red
+	Chart  template.HTML
+}
+
+// OldestAge is the age of the oldest waiting event, rounded for reading.
+func (s statusPanel) OldestAge() string { return s.Queue.Oldest.Round(time.Second).String() }
+
+// queueFillingShare is the share of the queue's size past which it counts
+// as filling, as the "queue filling" alert of deploy/prometheus-alerts.yaml.
+const queueFillingShare = 0.8
+
+func (in *inspector) statusPanel(now time.Time) statusPanel {
+	s := statusPanel{Summary: in.book.Summarize(now)}
+	s.Chart = perMinuteChart(s.ReceivedPerMinute, s.DeliveredPerMinute)
+	if s.DeadLettered > 0 {
+		s.Alerts = append(s.Alerts, fmt.Sprintf("Meiro Events refused %d events for good in the last 5 minutes: they are dead letters (see the posts filtered by dead-lettered).", s.DeadLettered))
+	}
+	if s.Failed > 0 && s.Delivered == 0 {
+		s.Alerts = append(s.Alerts, fmt.Sprintf("Meiro Events is not accepting events: %d failed deliveries and none delivered in the last 5 minutes; they wait in the queue and are tried again.", s.Failed))
+	}
+	if q := s.Queue; q.MaxBytes > 0 && float64(q.Bytes) > queueFillingShare*float64(q.MaxBytes) {
+		s.Alerts = append(s.Alerts, fmt.Sprintf("The queue is filling: %d of %d bytes; when full, Netcore gets 503.", q.Bytes, q.MaxBytes))
+	}
+	in.mu.Lock()
+	refused := in.refusedKnown
+	in.mu.Unlock()
+	if refused.Client != "" && now.Sub(refused.Time) < 5*time.Minute {
+		s.Alerts = append(s.Alerts, fmt.Sprintf("The allowlist refused %s at %s, an address whose posts were stored before: did Netcore's addresses change?", refused.Client, refused.Time.UTC().Format("15:04:05 UTC")))
+	}
+	return s
+}
+
+// postPage is the model of a post's page.
+type postPage struct {
+	*inspectedPost
+	Events    []shownEvent
+	Fates     fateCounts
+	Masked    bool
+	TooLarge  bool // events not kept
+	HasQueue  bool
+	ReplayCmd string // replays the hour of the post from the archive
+}
+
+type shownEvent struct {
+	Panel string
+	Index int
+	ID    fate.ID
+	JSON  string
+	Fate  fate.Fate
+}
+
+// StateClass is the CSS class of the event's fate.
+func (e shownEvent) StateClass() string {
+	return strings.ReplaceAll(e.Fate.State.String(), " ", "-")
+}
+
+func (in *inspector) postPage(p *inspectedPost, now time.Time) postPage {
+	fates := in.fatesOf(p)
+	d := postPage{inspectedPost: p, Fates: countFates(fates), Masked: in.mask,
+		TooLarge: p.Events > 0 && p.Panels == nil, HasQueue: in.book.Summarize(now).HasQueue}
+	ids := in.eventIDs(p)
+	for pi, panel := range p.Panels {
+		for i, ev := range panel.Events {
+			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, ID: ids[pi][i], JSON: in.show(ev), Fate: fates[pi][i]})
+		}
+	}
+	if in.mask && d.Excerpt != "" {
+		// A rejected body is not parsed, so it cannot be masked.
+		d.Excerpt = "(not shown while personal fields are masked: see the rejected-posts file)"
+	}
+	hour := p.Time.UTC().Truncate(time.Hour)
+	d.ReplayCmd = fmt.Sprintf("REPLAY_FROM=%s REPLAY_TO=%s MEIRO_EVENTS_URL=... netcore-connect run config/replay-archive.yaml",
+		hour.Format(time.RFC3339), hour.Add(time.Hour).Format(time.RFC3339))
+	return d
+}

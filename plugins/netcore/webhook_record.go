@@ -1,0 +1,120 @@
+package netcore
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// logExcerptBytes caps how much of a rejected body reaches the log.
+const logExcerptBytes = 256
+
+// record counts and logs the request, and keeps rejected bodies for
+// inspection.
+func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
+	w.count(received, a)
+	if w.inspector != nil {
+		w.inspector.add(inspected(requestID, received, client, a))
+		if a.status == http.StatusOK {
+			w.inspector.book.Received(a.post.EventCount(), received)
+		}
+	}
+	clientIP := ""
+	if client.IsValid() {
+		clientIP = client.String()
+	}
+	fields := []any{
+		"request_id", requestID,
+		"client_ip", clientIP,
+		"status", a.status,
+		"bytes", a.bodyBytes,
+		"duration_ms", time.Since(received).Milliseconds(),
+	}
+	if a.post != nil {
+		fields = append(fields, "events", a.post.EventCount(), "panels", panelList(a.post.Panels, "%s:%d", ","))
+	}
+	switch {
+	case a.status == http.StatusOK:
+		if w.conf.logPosts {
+			w.log.With(fields...).Info("Netcore post stored")
+		}
+	case a.post == nil && len(a.body) == 0:
+		// Refused before a post was read: rate-limited, since a client can
+		// repeat these as fast as it likes.
+		if skipped, ok := w.refusals.admit(client, a.status, received); ok {
+			w.log.With(append(fields, "reason", a.reason, "refusals_not_logged", skipped)...).Warn("Netcore request refused")
+		}
+	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
+		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
+	default:
+		w.keepRejected(r, requestID, clientIP, received, a, fields)
+	}
+}
+
+// count updates the metrics of a request.
+func (w *webhookInput) count(received time.Time, a answer) {
+	w.mPosts.Incr(1, strconv.Itoa(a.status))
+	if a.bodyBytes > 0 {
+		w.mPostBytes.Timing(a.bodyBytes)
+	}
+	if a.post != nil {
+		w.mAck.Timing(time.Since(received).Nanoseconds())
+	}
+	if a.status == http.StatusOK {
+		for _, panel := range a.post.Panels {
+			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
+		}
+	}
+}
+
+// keepRejected logs a rejected post with an excerpt and keeps its body whole
+// in the rejected file.
+func (w *webhookInput) keepRejected(r *http.Request, requestID, clientIP string, received time.Time, a answer, fields []any) {
+	excerpt := a.body
+	if len(excerpt) > logExcerptBytes {
+		excerpt = excerpt[:logExcerptBytes]
+	}
+	w.log.With(append(fields, "reason", a.reason, "excerpt", string(excerpt))...).Warn("Netcore post rejected")
+	if w.rejected == nil || len(a.body) == 0 {
+		return
+	}
+	err := w.rejected.keep(rejectedPost{
+		Time: received.UTC(), RequestID: requestID, ClientIP: clientIP, Status: a.status,
+		Reason: a.reason, ContentType: r.Header.Get("Content-Type"), BodyBytes: a.bodyBytes,
+	}, a.body)
+	if err != nil {
+		w.log.Errorf("Keeping rejected post %s: %v", requestID, err)
+	}
+}
+
+// panelLabels bounds the panel label of netcore_events_received_total: the
+// first maxPanelLabels panel names seen are labels, any later one counts as
+// "other", and names are cut to maxPanelLabelLen. Senders choose the names,
+// and each label is a series kept for ever.
+type panelLabels struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+const (
+	maxPanelLabels   = 200
+	maxPanelLabelLen = 100
+)
+
+func (p *panelLabels) label(name string) string {
+	if len(name) > maxPanelLabelLen {
+		name = name[:maxPanelLabelLen]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	if !p.seen[name] && len(p.seen) >= maxPanelLabels {
+		return "other"
+	}
+	p.seen[name] = true
+	return name
+}

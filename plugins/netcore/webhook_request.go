@@ -1,0 +1,269 @@
+package netcore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+)
+
+// answer is how a request ends: what is sent back and what is logged.
+type answer struct {
+	status     int
+	reason     string // for errors, sent to the client and logged
+	retryAfter time.Duration
+	post       *Post
+	body       []byte // kept for rejected posts
+	bodyBytes  int64
+}
+
+func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	requestID := newRequestID()
+	rw.Header().Set("X-Request-Id", requestID)
+
+	client, err := clientAddress(r, w.conf.trustedProxies)
+	var a answer
+	if err != nil {
+		a = answer{status: http.StatusForbidden, reason: err.Error()}
+	} else {
+		a = w.handle(r, client, requestID, received)
+	}
+	w.respond(rw, requestID, a)
+	w.record(r, requestID, client, received, a)
+}
+
+// readBody reads the whole body, up to max_body_bytes, within the budget for
+// bodies being read at once. A body of known length takes its length from
+// the budget before a byte is read and is read into one buffer of that size
+// (io.ReadAll alone grows its buffer step by step, which was an eighth of
+// all memory allocated under load); a body of unknown length takes from the
+// budget as it arrives. release gives back what was taken: call it when the
+// request ends, since the body is held until then.
+func (w *webhookInput) readBody(r *http.Request) (body []byte, release func(), err error) {
+	limited := http.MaxBytesReader(nil, r.Body, w.conf.maxBodyBytes)
+	if r.ContentLength <= 0 || r.ContentLength > w.conf.maxBodyBytes {
+		br := &budgetedReader{r: limited, budget: &w.bodies}
+		body, err = io.ReadAll(br)
+		return body, func() { w.bodies.give(br.held) }, err
+	}
+	size := r.ContentLength
+	if !w.bodies.take(size) {
+		return nil, func() {}, errBudgetSpent
+	}
+	release = func() { w.bodies.give(size) }
+	buf := make([]byte, size)
+	n, err := io.ReadFull(limited, buf)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, size, err)
+		}
+		return buf[:n], release, err
+	}
+	return buf, release, nil
+}
+
+// handle runs the checks in the documented order and, for a good post, waits
+// for the pipeline's acknowledgement.
+func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
+	if a, ok := w.admit(r, client); !ok {
+		return a
+	}
+	select {
+	case w.inFlight <- struct{}{}:
+		defer func() { <-w.inFlight }()
+	default:
+		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight))
+	}
+	body, release, a, ok := w.readPost(r)
+	defer release()
+	if !ok {
+		return a
+	}
+	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			rej = badRequest("%s", err)
+		}
+		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
+	}
+
+	msg := service.NewMessage(post.Data)
+	msg.MetaSetMut(stage.MetaClientIP, client.String())
+	msg.MetaSetMut(stage.MetaRequestID, requestID)
+	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
+	msg = withPost(msg, post)
+	return w.store(r.Context(), msg, post, int64(len(body)))
+}
+
+// admit checks who asks for what, before anything of the body is read.
+func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) {
+	switch {
+	case !w.conf.allowed.contains(client):
+		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
+	case r.URL.Path != w.conf.path:
+		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}, false
+	case r.Method != http.MethodPost:
+		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}, false
+	}
+	if wait, limited := w.rateLimited(r.Context()); limited {
+		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}, false
+	}
+	return answer{}, true
+}
+
+// busy is a 503 that tells the sender to post again after Retry-After.
+func (w *webhookInput) busy(reason string) answer {
+	return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter, reason: reason}
+}
+
+// readPost reads the body within its limits and undoes its Content-Encoding.
+// release gives back its share of the body budget: call it when the request
+// ends, whatever the answer.
+func (w *webhookInput) readPost(r *http.Request) (body []byte, release func(), a answer, ok bool) {
+	release = func() {}
+	if r.ContentLength > w.conf.maxBodyBytes {
+		return nil, release, answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
+			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}, false
+	}
+	enc, rej := bodyEncoding(r)
+	if rej != nil {
+		return nil, release, answer{status: rej.Status, reason: rej.Reason}, false
+	}
+	body, release, err := w.readBody(r)
+	if err == nil && enc != encodingIdentity {
+		var inflated []byte
+		var held int64
+		inflated, held, err = decompress(enc, body, w.conf.maxBodyBytes, &w.bodies)
+		releaseRaw := release
+		release = func() { releaseRaw(); w.bodies.give(held) }
+		if err == nil {
+			body = inflated
+		}
+	}
+	if err != nil {
+		return body, release, w.readFailure(err, body), false
+	}
+	return body, release, answer{}, true
+}
+
+// readFailure is the answer to a body that could not be read whole.
+func (w *webhookInput) readFailure(err error, body []byte) answer {
+	var rej *RejectError
+	switch {
+	case errors.Is(err, errBudgetSpent):
+		return w.busy(fmt.Sprintf("busy: bodies being read already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight))
+	case errors.As(err, new(*http.MaxBytesError)):
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+	case errors.Is(err, errDecompressedTooLarge):
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("decompressed body is over the limit of %d bytes", w.conf.maxBodyBytes)}
+	case errors.As(err, &rej):
+		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
+	}
+	// The body did not arrive whole (too slow, or cut): nothing is wrong
+	// with the post itself, so the sender is told to post it again.
+	return answer{status: http.StatusRequestTimeout, reason: fmt.Sprintf("reading body: %v", err), body: body, bodyBytes: int64(len(body))}
+}
+
+// store hands the post to the pipeline and waits for its acknowledgement,
+// bounded by ack_timeout. Only a nil ack becomes a 200.
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Post, size int64) answer {
+	unavailable := func(reason string) answer {
+		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
+	}
+	timeout := time.NewTimer(w.conf.ackTimeout)
+	defer timeout.Stop()
+	h := handoff{batch: service.MessageBatch{msg}, acked: make(chan error, 1)}
+	select {
+	case w.posts <- h:
+	case <-w.stopping:
+		return unavailable("shutting down; post again shortly")
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("the pipeline did not take the post within %s", w.conf.ackTimeout))
+	case <-ctx.Done():
+		return unavailable("client went away before the post was stored")
+	}
+	select {
+	case err := <-h.acked:
+		if err != nil {
+			return unavailable(fmt.Sprintf("events were not stored: %v", err))
+		}
+		return answer{status: http.StatusOK, post: post, bodyBytes: size}
+	case <-timeout.C:
+		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
+	}
+}
+
+func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
+	if w.conf.rateLimit == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	var rlErr error
+	if err := w.res.AccessRateLimit(ctx, w.conf.rateLimit, func(rl service.RateLimit) {
+		wait, rlErr = rl.Access(ctx)
+	}); err != nil || rlErr != nil {
+		// A broken limiter must not turn posts away: they are still bounded
+		// by everything after it.
+		w.log.Warnf("rate_limit %s: %v", w.conf.rateLimit, errors.Join(err, rlErr))
+		return 0, false
+	}
+	return wait, wait > 0
+}
+
+func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answer) {
+	rw.Header().Set("Content-Type", "application/json")
+	if a.retryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
+	}
+	if a.status == http.StatusForbidden {
+		// A refused client gets no keep-alive connection to repeat itself
+		// over: the server closes it after this answer.
+		rw.Header().Set("Connection", "close")
+	}
+	if a.status == http.StatusMethodNotAllowed {
+		rw.Header().Set("Allow", http.MethodPost)
+	}
+	rw.WriteHeader(a.status)
+	var reply any
+	if a.status == http.StatusOK {
+		reply = struct {
+			Status    string `json:"status"`
+			Events    int    `json:"events"`
+			RequestID string `json:"request_id"`
+		}{"stored", a.post.EventCount(), requestID}
+	} else {
+		reply = struct {
+			Error     string `json:"error"`
+			RequestID string `json:"request_id"`
+		}{a.reason, requestID}
+	}
+	enc := json.NewEncoder(rw)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(reply)
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
