@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -154,16 +153,4 @@ func excerpt(line string) string {
 		return line
 	}
 	return line[:limit] + "…"
-}
-
-// freeAddr returns a loopback address with a port nothing listens on now.
-// Another process could take it before the child binds it; the child then
-// fails to start, which waitReady reports.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }

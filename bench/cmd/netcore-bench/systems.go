@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/loopback"
 )
 
 // The systems under test.
@@ -49,11 +51,11 @@ type launchOpts struct {
 // launch starts a system on fresh loopback ports, with its output in
 // logPath, and waits until it answers a post.
 func (d *driver) launch(ctx context.Context, system, logPath string, opts launchOpts) (*launched, error) {
-	webhook, err := freeAddr()
+	webhook, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freeAddr()
+	admin, err := loopback.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
