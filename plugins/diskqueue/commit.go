@@ -71,79 +71,120 @@ func (q *queue) reportStats() {
 	q.conf.onStats(events, bytes, oldest)
 }
 
-// commit writes everything pending in one transaction. Unless forced, it
-// leaves deletes that wait alone for later and says so.
+// commit writes everything pending in one transaction: the puts, the
+// deletes of delivered records, the damaged records moved aside, the ids of
+// the new events and, now and then, the sweep of expired ids. Unless forced,
+// it leaves deletes that wait alone for later and says so.
 func (q *queue) commit(force bool) (deferred bool) {
-	q.mu.Lock()
-	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
-		q.mu.Unlock()
+	work, deferred := q.takePending(force)
+	if deferred {
 		return true
 	}
-	work := q.pending
-	q.pending = pendingWrites{}
-	q.mu.Unlock()
-
 	now := time.Now()
 	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
 	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
-	if len(work.puts) == 0 && len(work.deletes) == 0 && len(work.damaged) == 0 {
-		if !sweepDue || !q.ids.sweepNeeded(cutoff) {
-			q.lastSweep = now // an idle queue makes no commits
-			return false
-		}
+	if work.empty() && (!sweepDue || !q.ids.sweepNeeded(cutoff)) {
+		q.lastSweep = now // an idle queue makes no commits
+		return false
 	}
-	stored := make([][]uint64, len(work.puts))
-	repeats := make([][]int, len(work.puts)) // records of each put that were repeats
-	dupBytes := make([]int64, len(work.puts))
+	result := newCommitResult(len(work.puts))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
-		q.ids.begin()
-		events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
-		for i, op := range work.puts {
-			stored[i], repeats[i], dupBytes[i] = stored[i][:0], repeats[i][:0], 0
-			for j, rec := range op.records {
-				id := op.ids[j]
-				if id != "" && q.ids.enabled() {
-					if q.ids.remember(id, cutoff) {
-						repeats[i] = append(repeats[i], j)
-						dupBytes[i] += int64(len(rec))
-						continue
-					}
-				}
-				seq, err := events.NextSequence()
-				if err != nil {
-					return err
-				}
-				if err := events.Put(seqKey(seq), rec); err != nil {
-					return err
-				}
-				stored[i] = append(stored[i], seq)
-			}
-		}
-		for _, seq := range work.deletes {
-			if err := events.Delete(seqKey(seq)); err != nil {
-				return err
-			}
-		}
-		if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
-			return err
-		}
-		if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
-			return err
-		}
-		if sweepDue {
-			return q.ids.sweep(dedupe, cutoff)
-		}
-		return nil
+		return q.write(tx, work, result, now, cutoff, sweepDue)
 	})
 	if sweepDue && err == nil {
 		q.lastSweep = now
 	}
+	q.settle(work, result, err)
+	return false
+}
 
+// takePending takes what waits to be written, or leaves it and says
+// deferred when it is only deletes, not yet deleteBatch of them: they wait
+// for company (deleteDelay).
+func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
+		return pendingWrites{}, true
+	}
+	work, q.pending = q.pending, pendingWrites{}
+	return work, false
+}
+
+func (w pendingWrites) empty() bool {
+	return len(w.puts) == 0 && len(w.deletes) == 0 && len(w.damaged) == 0
+}
+
+// commitResult is what a transaction did with each put: the sequence numbers
+// of the records it stored, and the records it did not because they repeat
+// an event stored within the dedupe window.
+type commitResult struct {
+	stored      [][]uint64
+	repeats     [][]int
+	repeatBytes []int64
+}
+
+func newCommitResult(puts int) commitResult {
+	return commitResult{stored: make([][]uint64, puts), repeats: make([][]int, puts), repeatBytes: make([]int64, puts)}
+}
+
+// write makes the transaction's changes. It runs inside bbolt's Update and
+// changes nothing the readers see: settle does that once it committed.
+func (q *queue) write(tx *bolt.Tx, work pendingWrites, result commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
+	q.ids.begin()
+	events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
+	if err := q.storePuts(events, work.puts, result, cutoff); err != nil {
+		return err
+	}
+	for _, seq := range work.deletes {
+		if err := events.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
+	if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
+		return err
+	}
+	if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
+		return err
+	}
+	if sweepDue {
+		return q.ids.sweep(dedupe, cutoff)
+	}
+	return nil
+}
+
+// storePuts appends each put's records under new sequence numbers, skipping
+// repeats.
+func (q *queue) storePuts(events *bolt.Bucket, puts []*putOp, result commitResult, cutoff uint64) error {
+	for i, op := range puts {
+		result.stored[i], result.repeats[i], result.repeatBytes[i] = result.stored[i][:0], result.repeats[i][:0], 0
+		for j, rec := range op.records {
+			if id := op.ids[j]; id != "" && q.ids.enabled() && q.ids.remember(id, cutoff) {
+				result.repeats[i] = append(result.repeats[i], j)
+				result.repeatBytes[i] += int64(len(rec))
+				continue
+			}
+			seq, err := events.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := events.Put(seqKey(seq), rec); err != nil {
+				return err
+			}
+			result.stored[i] = append(result.stored[i], seq)
+		}
+	}
+	return nil
+}
+
+// settle tells the queue and the posts how the transaction went. Committed:
+// the new records become readable and each post is acknowledged. Failed:
+// the puts are refused (their posts get 503), and deletes and moves wait
+// for the next commit.
+func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 	q.mu.Lock()
 	if err != nil {
-		// Deletes and moves are retried with the next commit; the puts
-		// failed and their posts are refused.
 		q.pending.deletes = append(q.pending.deletes, work.deletes...)
 		q.pending.damaged = append(q.pending.damaged, work.damaged...)
 		for _, op := range work.puts {
@@ -153,22 +194,21 @@ func (q *queue) commit(force bool) (deferred bool) {
 	} else {
 		q.ids.commit()
 		for i := range work.puts {
-			for _, seq := range stored[i] {
+			for _, seq := range result.stored[i] {
 				q.ready.push(seq)
 			}
-			q.events -= int64(len(repeats[i]))
-			q.bytes -= dupBytes[i]
+			q.events -= int64(len(result.repeats[i]))
+			q.bytes -= result.repeatBytes[i]
 		}
 	}
 	q.mu.Unlock()
 	signal(q.wakeRead)
 	for i, op := range work.puts {
 		if err != nil {
-			repeats[i] = nil
+			result.repeats[i] = nil
 		}
-		op.done(err, repeats[i])
+		op.done(err, result.repeats[i])
 	}
-	return false
 }
 
 // growthStep is how far beyond what it needs the file grows when a commit

@@ -60,31 +60,33 @@ type queueConfig struct {
 // commit is under way (new posts, acknowledged deletes) goes into the next
 // transaction together: group commit, with no fixed delay to wait out.
 type queue struct {
+	// Set at open, read by all.
 	db   *bolt.DB
 	conf queueConfig
 
-	mu      sync.Mutex
-	pending pendingWrites
-	ready   seqRuns // committed and not leased, oldest first
-	// readAhead holds records of ready read before their turn.
-	readAhead map[uint64][]byte
+	// Guarded by mu: what readers and writers share.
+	mu        sync.Mutex
+	pending   pendingWrites     // waiting for the committer
+	ready     seqRuns           // committed and not leased, oldest first
+	readAhead map[uint64][]byte // records of ready read before their turn
 	retries   retryHeap
 	events    int64 // stored and reserved
 	bytes     int64
-	ended     bool // no more reads: the input ended or the queue closed
-	leased    int  // records handed out and not yet settled
-	// window bounds leased, narrowing with failures and probing in an
-	// outage (see deliveryWindow).
-	window    deliveryWindow
+	leased    int            // records handed out and not yet settled
+	window    deliveryWindow // bounds leased; narrows with failures, probes in an outage
+	ended     bool           // no more reads: the input ended or the queue closed
 	closed    bool
-	wakeRead  chan struct{}
-	wakeWrite chan struct{}
 
+	// Signals, safe from any goroutine.
+	wakeRead      chan struct{}
+	wakeWrite     chan struct{}
 	stop          chan struct{}
 	committerDone chan struct{}
 	closeOnce     sync.Once
-	ids           *idIndex // committer only
-	lastSweep     time.Time
+
+	// The committer's alone (commit.go).
+	ids       *idIndex
+	lastSweep time.Time
 }
 
 type pendingWrites struct {
