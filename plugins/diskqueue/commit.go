@@ -244,11 +244,6 @@ func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
 	return nil
 }
 
-// maxSweep bounds the ids forgotten in one commit, so that a sweep after a
-// long pause does not make one huge transaction; the next sweeps go on.
-// Expired ids left over meanwhile are still not taken for repeats
-// (remember compares times).
-const maxSweep = 10000
 
 // sweepEvery is how often forgotten ids are swept; a little under the
 // committer's one-second tick, so that no tick is skipped.

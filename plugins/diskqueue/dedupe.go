@@ -177,6 +177,12 @@ func (x *idIndex) sweepNeeded(cutoff uint64) bool {
 	return len(x.blocks) > 0 && (x.blocks[0].at < cutoff || x.held > x.maxIDs)
 }
 
+// maxSweep bounds the ids forgotten in one commit, so that a sweep after a
+// long pause does not make one huge transaction; the next sweeps go on.
+// Expired ids left over meanwhile are still not taken for repeats
+// (remember compares times).
+const maxSweep = 10000
+
 // sweep forgets the blocks stored before cutoff, and the oldest beyond
 // maxIDs, about maxSweep ids per transaction (at least one block).
 func (x *idIndex) sweep(dedupe *bolt.Bucket, cutoff uint64) error {
