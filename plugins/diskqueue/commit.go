@@ -244,7 +244,6 @@ func moveAside(from, to *bolt.Bucket, seqs []uint64) error {
 	return nil
 }
 
-
 // sweepEvery is how often forgotten ids are swept; a little under the
 // committer's one-second tick, so that no tick is skipped.
 const sweepEvery = 900 * time.Millisecond
