@@ -78,7 +78,7 @@ func drainToHTTP(b *testing.B, dir string) time.Duration {
 	m := newMeiro(b)
 	start := time.Now()
 	p := startProcess(b, options{env: m.env(), dir: dir})
-	waitFor(b, "the queue drained to the HTTP stand-in", 10*time.Minute, func() bool { return len(m.received()) >= *drainEvents })
+	waitFor(b, "the queue drained to the HTTP stand-in", 10*time.Minute, func() bool { return m.receivedCount() >= *drainEvents })
 	elapsed := time.Since(start)
 	p.stop(b)
 	return elapsed
