@@ -197,7 +197,14 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			rec = q.readAhead[seq]
 			delete(q.readAhead, seq)
 			if rec == nil {
-				upcoming = q.ready.appendFirst(upcoming, readAheadSize)
+				// A retry is not read ahead; the records due after it
+				// may well be: read only those that are not, or every
+				// retry would read and copy the next 128 again.
+				for _, s := range q.ready.appendFirst(nil, readAheadSize) {
+					if _, have := q.readAhead[s]; !have {
+						upcoming = append(upcoming, s)
+					}
+				}
 			}
 		}
 		q.mu.Unlock()
