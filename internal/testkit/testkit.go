@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // SyncBuffer collects a process's output while it runs, safe to read while
@@ -100,4 +102,15 @@ func NeedsOrSkip(t testing.TB, format string, args ...any) {
 		t.Fatalf("in CI: "+format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// MessageBody is a Benthos message's body as a string, failing t if it
+// cannot be read.
+func MessageBody(t testing.TB, m *service.Message) string {
+	t.Helper()
+	b, err := m.AsBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -21,7 +23,7 @@ func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
 	if len(out) != 1 || len(out[0]) != 1 {
 		t.Fatalf("got %d batches, want one message", len(out))
 	}
-	if got := bodyOf(t, out[0][0]); got != `[{"z":1,"a":12345678901234567890123},{"price":45999.50}]` {
+	if got := testkit.MessageBody(t, out[0][0]); got != `[{"z":1,"a":12345678901234567890123},{"price":45999.50}]` {
 		t.Errorf("got %s", got)
 	}
 	if meta(out[0][0], "netcore_panel") != "p" {
@@ -29,11 +31,11 @@ func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
 	}
 
 	single, err := p.ProcessBatch(context.Background(), service.MessageBatch{service.NewMessage([]byte(`{"a":1}`))})
-	if err != nil || bodyOf(t, single[0][0]) != `[{"a":1}]` {
+	if err != nil || testkit.MessageBody(t, single[0][0]) != `[{"a":1}]` {
 		t.Errorf("when batching, a batch of one is an array too: %v %v", single, err)
 	}
 	alone, err := jsonArrayProcessor{}.ProcessBatch(context.Background(), service.MessageBatch{service.NewMessage([]byte(`{"a":1}`))})
-	if err != nil || bodyOf(t, alone[0][0]) != `{"a":1}` {
+	if err != nil || testkit.MessageBody(t, alone[0][0]) != `{"a":1}` {
 		t.Errorf("without batching a message stays an object: %v %v", alone, err)
 	}
 
@@ -41,15 +43,6 @@ func TestJSONArrayJoinsEventsUnchanged(t *testing.T) {
 	if _, err := p.ProcessBatch(context.Background(), bad); err == nil {
 		t.Error("a message that is not JSON must fail the batch")
 	}
-}
-
-func bodyOf(t *testing.T, m *service.Message) string {
-	t.Helper()
-	b, err := m.AsBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func meta(m *service.Message, key string) string {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/testkit"
+
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -32,15 +34,6 @@ func explode(t *testing.T, p *explodeProcessor, msg *service.Message) service.Me
 	return batch
 }
 
-func bodyOf(t *testing.T, m *service.Message) string {
-	t.Helper()
-	b, err := m.AsBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func meta(m *service.Message, key string) string {
 	v, _ := m.MetaGet(key)
 	return v
@@ -58,7 +51,7 @@ func TestExplodeSplitsPanelsInOrder(t *testing.T) {
 	}
 	for i, w := range want {
 		var ev map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(bodyOf(t, batch[i])), &ev); err != nil {
+		if err := json.Unmarshal([]byte(testkit.MessageBody(t, batch[i])), &ev); err != nil {
 			t.Fatalf("event %d is not JSON: %v", i, err)
 		}
 		if string(ev["msgid"]) != w.msgid || string(ev["panel_name"]) != `"`+w.panel+`"` {
@@ -84,7 +77,7 @@ panel_field: ""`)
 	event := `{"id":12345678901234567890123,"price":45999.50,"tiny":1.000000000000000000001,"neg":-0.0e+10,` +
 		`"name":"Pune&Nashik \u0041 \"q\" \\ ✓ नमस्ते","nested":{"a":[1,{"b":null}],"t":true}}`
 	batch := explode(t, p, service.NewMessage([]byte(`{"p":[`+event+`]}`)))
-	if got := bodyOf(t, batch[0]); got != event {
+	if got := testkit.MessageBody(t, batch[0]); got != event {
 		t.Errorf("event changed:\n got %s\nwant %s", got, event)
 	}
 }
@@ -93,7 +86,7 @@ func TestExplodeRemovesOnlyInsignificantSpace(t *testing.T) {
 	p := newTestExplode(t, `event_time_field: ""
 event_id_field: ""`)
 	batch := explode(t, p, service.NewMessage([]byte("{\"p\" : [ {\n  \"a\" : \"x  y\" ,\n  \"b\" : [ 1 , 2 ]\n} ]}")))
-	if got, want := bodyOf(t, batch[0]), `{"a":"x  y","b":[1,2],"panel_name":"p"}`; got != want {
+	if got, want := testkit.MessageBody(t, batch[0]), `{"a":"x  y","b":[1,2],"panel_name":"p"}`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
@@ -134,7 +127,7 @@ func TestExplodeEventTime(t *testing.T) {
 			var ev struct {
 				EventTime string `json:"event_time"`
 			}
-			if err := json.Unmarshal([]byte(bodyOf(t, batch[0])), &ev); err != nil {
+			if err := json.Unmarshal([]byte(testkit.MessageBody(t, batch[0])), &ev); err != nil {
 				t.Fatal(err)
 			}
 			if ev.EventTime != tt.want {
@@ -151,7 +144,7 @@ func TestExplodeNeverOverwritesOriginalFields(t *testing.T) {
 	p := newTestExplode(t, ``)
 	event := `{"panel_name":"mine","event_time":"then","event_id":7}`
 	batch := explode(t, p, service.NewMessage([]byte(`{"p":[`+event+`]}`)))
-	if got := bodyOf(t, batch[0]); got != event {
+	if got := testkit.MessageBody(t, batch[0]); got != event {
 		t.Errorf("got %s, want the event untouched: %s", got, event)
 	}
 	if meta(batch[0], "netcore_event_id") == "" {
@@ -165,8 +158,8 @@ event_time_field: ""
 event_id_field: "id \"x\""`)
 	batch := explode(t, p, service.NewMessage([]byte(`{"p":[{}]}`)))
 	var ev map[string]string
-	if err := json.Unmarshal([]byte(bodyOf(t, batch[0])), &ev); err != nil {
-		t.Fatalf("%s: %v", bodyOf(t, batch[0]), err)
+	if err := json.Unmarshal([]byte(testkit.MessageBody(t, batch[0])), &ev); err != nil {
+		t.Fatalf("%s: %v", testkit.MessageBody(t, batch[0]), err)
 	}
 	if len(ev) != 2 || ev["journey"] != "p" || ev[`id "x"`] == "" {
 		t.Errorf("got %v, want journey and the renamed id only", ev)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -104,21 +103,7 @@ func writeGoalReports(f *goalFlags, d *driver, runs []goalRun, started time.Time
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
 	fmt.Print(md.String())
-	if err := os.WriteFile(f.out, []byte(md.String()), 0o644); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the results: %w", err)
-	}
-	if err := os.WriteFile(f.jsonOut, append(js, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing the results: %w", err)
-	}
-	if err := os.WriteFile(f.svgOut, []byte(goalChartSVG(runs)), 0o644); err != nil {
-		return fmt.Errorf("writing the chart: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", f.out, f.jsonOut, f.svgOut)
-	return nil
+	return writeReportFiles(f.out, f.jsonOut, f.svgOut, md.String(), rep, goalChartSVG(runs))
 }
 
 func medianOf(vs []float64) float64 {

@@ -88,21 +88,7 @@ func (d *driver) writeReports(f *runFlags, records []record, started time.Time) 
 	var md strings.Builder
 	writeMarkdown(&md, rep)
 	fmt.Print(md.String())
-	if err := os.WriteFile(f.out, []byte(md.String()), 0o644); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the results: %w", err)
-	}
-	if err := os.WriteFile(f.jsonOut, append(js, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing the results: %w", err)
-	}
-	if err := os.WriteFile(f.svgOut, []byte(chartSVG(records)), 0o644); err != nil {
-		return fmt.Errorf("writing the chart: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", f.out, f.jsonOut, f.svgOut)
-	return nil
+	return writeReportFiles(f.out, f.jsonOut, f.svgOut, md.String(), rep, chartSVG(records))
 }
 
 func writeMarkdown(w io.Writer, rep report) {
@@ -297,4 +283,24 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// writeReportFiles writes a run's report three ways: the Markdown md, rep as
+// JSON, and the SVG chart.
+func writeReportFiles(out, jsonOut, svgOut, md string, rep any, svg string) error {
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the results: %w", err)
+	}
+	if err := os.WriteFile(jsonOut, append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing the results: %w", err)
+	}
+	if err := os.WriteFile(svgOut, []byte(svg), 0o644); err != nil {
+		return fmt.Errorf("writing the chart: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s, %s and %s\n", out, jsonOut, svgOut)
+	return nil
 }
