@@ -339,7 +339,7 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 		q.bytes -= l.size
 		q.pending.deletes = append(q.pending.deletes, l.seq)
 		signal(q.wakeWrite)
-		if q.window.succeeded() {
+		if q.window.succeeded(now) {
 			// The destination is back: what waits for a retry goes now.
 			// (Other successes leave retries to their own backoff, so that
 			// one event that keeps failing is not tried again each time.)

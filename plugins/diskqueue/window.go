@@ -10,17 +10,24 @@ import "time"
 // failure switched the queue to one event at a time: with 30% of requests
 // failing, delivery fell to about 580 events/s.)
 //
-// Only an outage — outageFailures failures in a row, which a partial failure
-// almost never gives: 0.3^16 is 4e-9 — makes the queue probe: one record at
-// a time, pausing between failed probes on the retry schedule, so that a
-// destination that is down is not sent the backlog again and again. The
-// first success ends the outage and widens the window again.
+// Only an outage — outageFailures failures in a row and no success for
+// outageQuiet — makes the queue probe: one record at a time, pausing between
+// failed probes on the retry schedule, so that a destination that is down is
+// not sent the backlog again and again. The first success ends the outage
+// and widens the window again. Failures in a row alone are not enough: the
+// answers to one window come back in clumps (a failure is settled after
+// Benthos has logged it, under the logger's lock, so failures queue up there
+// while successes go by), and with 30% of requests failing at random, runs
+// of 16 to 20 failures were seen every few seconds, each one stopping
+// delivery for the length of a probe pause.
 //
 // The queue's mutex guards it.
 type deliveryWindow struct {
 	size     float64 // records that may be out at once
 	sinceCut int     // deliveries settled since the window was last narrowed
 	inARow   int     // failures since the last success
+	// lastSuccess is when a delivery last succeeded; zero before the first.
+	lastSuccess time.Time
 
 	probes      int // failed probes in a row; > 0 while probing
 	pausedUntil time.Time
@@ -36,6 +43,10 @@ const (
 	// failing, the window still grows when (2-f)·0.7 > 1: up to f ≈ 0.57.
 	windowCut      = 0.7
 	outageFailures = 16
+	// outageQuiet is how long no delivery may have succeeded, besides the
+	// failures in a row, before the queue takes it for an outage: longer
+	// than a clump of failed answers lasts, short against an outage.
+	outageQuiet = time.Second
 )
 
 func newDeliveryWindow() deliveryWindow {
@@ -64,8 +75,9 @@ func (w *deliveryWindow) admit(leased int, now time.Time, retryMax time.Duration
 }
 
 // succeeded records a delivery, and says whether it ended an outage.
-func (w *deliveryWindow) succeeded() (endedOutage bool) {
+func (w *deliveryWindow) succeeded(now time.Time) (endedOutage bool) {
 	endedOutage = w.probing()
+	w.lastSuccess = now
 	w.sinceCut++
 	w.inARow, w.probes, w.pausedUntil = 0, 0, time.Time{}
 	w.size = min(maxWindow, w.size+1)
@@ -80,7 +92,8 @@ func (w *deliveryWindow) failed(wasProbe bool, now time.Time, pause func(n int) 
 	if w.sinceCut >= int(w.size) {
 		w.size, w.sinceCut = max(1, w.size*windowCut), 0
 	}
-	if wasProbe || (!w.probing() && w.inARow >= outageFailures) {
+	outage := w.inARow >= outageFailures && now.Sub(w.lastSuccess) >= outageQuiet
+	if wasProbe || (!w.probing() && outage) {
 		w.probes++
 		w.size = 1
 		w.pausedUntil = now.Add(pause(w.probes - 1))
