@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -45,7 +46,7 @@ The `+"`netcore_archive`"+` input replays a range of hours, in order.
 
 ### Delivery guarantees
 
-A batch is appended to its hour files, each file fsync'd (once per batch), and only then acknowledged, so the queue forgets an event only once it is on disk. A new file or date folder is made durable by syncing its folder. If a write fails, what the batch appended is cut off again and the batch is retried. If the process dies halfway through a batch, the end of the file may hold a torn line (or a torn gzip member); those events were not acknowledged, so they come again, and before appending to a file for the first time since starting the output cuts any torn tail off. The input never reads a torn tail either. Delivery is at least once: an event in flight during a crash can be archived twice.
+A batch is appended to its hour files, each file fsync'd (once per batch), and only then acknowledged, so the queue forgets an event only once it is on disk. A new file or date folder is made durable by syncing its folder, and so is a file found at start (in case the process died between creating it and syncing its folder). If a write fails, what the batch appended is cut off again and the batch is retried. If the process dies halfway through a batch, the end of the file may hold a torn line (or a torn gzip member); those events were not acknowledged, so they come again, and before appending to a file for the first time since starting the output cuts any torn tail off. The input never reads a torn tail either. Delivery is at least once: an event in flight during a crash can be archived twice.
 
 With `+"`gzip`"+`, each batch is its own gzip member; concatenated members are one valid gzip file (`+"`zcat`"+` reads it whole).
 
@@ -53,7 +54,7 @@ Events are expected to be JSON: one that spans lines is compacted onto one (JSON
 
 ### Retention
 
-With `+"`retention_days`"+` over 0, archive files of hours that ended more than that many days ago are removed at start and every 10 minutes, with date folders left empty. Only files named like archive hours are ever removed.
+With `+"`retention_days`"+` over 0, archive files of hours that ended more than that many days ago are removed at start and every 10 minutes, with date folders left empty. Only files named like archive hours are ever removed, and never while a batch is being written. An event received longer ago than the retention (a backlog older than it) is archived like any other and its hour file removed in the next round.
 
 One process writes a given archive folder; two writing the same folder could interleave their lines.`).
 		Fields(
@@ -109,8 +110,12 @@ type archiveOutput struct {
 	now      func() time.Time
 	syncFile func(*os.File) error // (*os.File).Sync; tests count and fail it
 	checked  map[string]bool      // files whose tail was checked since the start
-	stop     chan struct{}
-	stopped  chan struct{}
+	// files is held by a batch while it writes and by the retention while
+	// it removes, so that an hour file is never removed under a batch
+	// writing to it (a late event of an hour just expired).
+	files   sync.Mutex
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*archiveOutput, error) {
@@ -171,7 +176,9 @@ func (a *archiveOutput) expireEvery(every time.Duration) {
 // expire applies the retention. A failure is logged, not fatal: archiving
 // goes on, and the next round tries again.
 func (a *archiveOutput) expire() {
+	a.files.Lock()
 	n, err := removeExpired(a.conf.dir, a.conf.keep, a.now())
+	a.files.Unlock()
 	if n > 0 {
 		a.log.Infof("Removed %d archive file(s) of hours that ended over %.0f day(s) ago", n, a.conf.keep.Hours()/24)
 	}
@@ -185,6 +192,8 @@ func (a *archiveOutput) WriteBatch(_ context.Context, batch service.MessageBatch
 	if err != nil {
 		return err
 	}
+	a.files.Lock()
+	defer a.files.Unlock()
 	files := make([]*appending, 0, len(paths))
 	defer func() {
 		for _, f := range files {
@@ -277,6 +286,13 @@ func (a *archiveOutput) open(path string) (*appending, error) {
 			f.Close()
 			return nil, err
 		}
+		// A process killed between creating the file and syncing its
+		// folders left a name that a power cut could still take, with
+		// every event fsync'd into the file since: sync them now, once.
+		if err := syncFolders(path); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	a.checked[path] = true
 	start, err := f.Seek(0, 2)
@@ -332,6 +348,17 @@ func ensureFile(path string) (created bool, err error) {
 		return false, fmt.Errorf("syncing the archive folder %s: %w", dateDir, err)
 	}
 	return true, nil
+}
+
+// syncFolders syncs the date folder of an hour file and the archive folder
+// holding it, so that both names are durable.
+func syncFolders(path string) error {
+	for _, dir := range []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))} {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("syncing the archive folder %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 func (f *appending) write(lines []byte) error {

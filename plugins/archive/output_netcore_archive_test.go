@@ -14,6 +14,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/powercut"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -316,4 +317,48 @@ func TestOutputRejectsANegativeRetention(t *testing.T) {
 	if _, err := newOutputFromConfig(conf, service.MockResources()); err == nil {
 		t.Error("retention_days: -1 was accepted")
 	}
+}
+
+// A process killed between creating an hour file and syncing its folders
+// leaves a name a power cut can take. After a restart, the first batch
+// into that file makes it durable, so a power cut then keeps the file and
+// the event fsync'd into it.
+func TestOutputMakesAFileLeftUnsyncedByACrashDurable(t *testing.T) {
+	disk := powercut.MountForTest(t)
+	dir := disk.Path("archive")
+	newTestOutput(t, "dir: "+dir) // makes the archive folder durable
+	// What the killed process left: a date folder and an hour file, created
+	// but never synced into their folders.
+	hour := filepath.Join(dir, "2026-11-28", "12.jsonl")
+	if err := os.Mkdir(filepath.Dir(hour), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hour, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	restarted := newTestOutput(t, "dir: "+dir)
+	write(t, restarted, event(`{"n":1}`, "2026-11-28T12:30:00Z"))
+	disk.Cut(t, nil, nil)
+	if _, err := os.Stat(hour); err != nil {
+		t.Fatalf("an acknowledged event's hour file is gone after a power cut: %v", err)
+	}
+	equalLines(t, hour, `{"n":1}`)
+}
+
+// An event received longer ago than the retention (a backlog older than it)
+// is archived and acknowledged like any other; the next round removes its
+// hour, and only that one.
+func TestOutputArchivesALateEventAndTheNextRoundRemovesIt(t *testing.T) {
+	dir := t.TempDir()
+	a := newTestOutput(t, "dir: "+dir+"\nretention_days: 2")
+	now := time.Now().UTC()
+	late := now.Add(-72 * time.Hour)
+	write(t, a, event(`{"n":1}`, late.Format(time.RFC3339)), event(`{"n":2}`, now.Format(time.RFC3339)))
+	lateFile, current := hourFile(dir, late, false), hourFile(dir, now, false)
+	equalLines(t, lateFile, `{"n":1}`)
+	a.expire()
+	if _, err := os.Stat(lateFile); !os.IsNotExist(err) {
+		t.Errorf("%s, of an hour older than 2 days, was kept by the next round: %v", lateFile, err)
+	}
+	equalLines(t, current, `{"n":2}`)
 }

@@ -23,6 +23,7 @@ type driver struct {
 	binary       string // netcore-connect, for ours
 	stockBinary  string // Benthos core alone (bench/cmd/stock-benthos), for stock
 	stockConfig  string
+	oursConfig   string // a pipeline file for ours; empty: its embedded default
 	sinkURL      string
 	sink         *sink
 	tmp          string // removed at exit

@@ -73,6 +73,7 @@ type goalFlags struct {
 	duration, p99Duration     time.Duration
 	bigPost                   int
 	binary, repo, stockConfig string
+	oursConfig                string
 	out, jsonOut, svgOut      string
 	logDir                    string
 }
@@ -88,6 +89,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 	fs.StringVar(&f.binary, "binary", "", "`path` of the netcore-connect to run; empty: build ./cmd/netcore-connect of -repo")
 	fs.StringVar(&f.repo, "repo", ".", "the repository root `folder`")
 	fs.StringVar(&f.stockConfig, "stock-config", "bench/configs/stock-benthos.yaml", "the stock Benthos pipeline `file`")
+	fs.StringVar(&f.oursConfig, "config", "", "a pipeline `file` for ours instead of its embedded default (to measure a variant; the big post raises its body limits with --set, which the file must take)")
 	fs.StringVar(&f.out, "out", "bench/results/goals.md", "Markdown report `file` (also printed)")
 	fs.StringVar(&f.jsonOut, "json", "bench/results/goals.json", "raw results `file`, JSON")
 	fs.StringVar(&f.svgOut, "svg", "bench/results/goals.svg", "chart `file`, SVG")
@@ -158,6 +160,11 @@ func newGoalDriver(ctx context.Context, f *goalFlags) (*driver, func(), error) {
 	}
 	if d.stockConfig, err = filepath.Abs(f.stockConfig); err != nil {
 		return nil, nil, fmt.Errorf("-stock-config: %w", err)
+	}
+	if f.oursConfig != "" {
+		if d.oursConfig, err = filepath.Abs(f.oursConfig); err != nil {
+			return nil, nil, fmt.Errorf("-config: %w", err)
+		}
 	}
 	for _, dir := range []string{f.logDir, filepath.Dir(f.out), filepath.Dir(f.jsonOut), filepath.Dir(f.svgOut)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

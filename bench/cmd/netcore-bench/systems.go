@@ -80,6 +80,9 @@ func (d *driver) launch(ctx context.Context, system, logPath string, opts launch
 		for _, s := range opts.set {
 			argv = append(argv, "--set", s)
 		}
+		if d.oursConfig != "" {
+			argv = append(argv, d.oursConfig)
+		}
 		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + dataDir}
 		if system == systemOursBatched {
 			env = append(env, fmt.Sprintf("MEIRO_BATCH_SIZE=%d", batchSize))
