@@ -35,14 +35,16 @@ func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rw.Header().Set("X-Request-Id", requestID)
 
 	client, err := clientAddress(r, w.conf.trustedProxies)
-	var a answer
+	a, release := answer{status: http.StatusForbidden}, func() {}
 	if err != nil {
-		a = answer{status: http.StatusForbidden, reason: err.Error()}
+		a.reason = err.Error()
 	} else {
-		a = w.handle(r, client, requestID, received)
+		a, release = w.handle(r, client, requestID, received)
 	}
 	w.respond(rw, requestID, a)
 	w.record(r, requestID, client, received, a)
+	// Only now: record may still keep the body of a rejected post.
+	release()
 }
 
 // readBody reads the whole body, up to max_body_bytes, within the budget for
@@ -76,22 +78,28 @@ func (w *webhookInput) readBody(r *http.Request) (body []byte, release func(), e
 }
 
 // handle runs the checks in the documented order and, for a good post, waits
-// for the pipeline's acknowledgement.
-func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) answer {
+// for the pipeline's acknowledgement. release gives back the body's share
+// of the budget: call it once the answer and its record are done with.
+func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) (a answer, release func()) {
+	release = func() {}
 	if a, ok := w.admit(r, client); !ok {
-		return a
+		return a, release
 	}
 	select {
 	case w.inFlight <- struct{}{}:
 		defer func() { <-w.inFlight }()
 	default:
-		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight))
+		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)), release
 	}
 	body, release, a, ok := w.readPost(r)
-	defer release()
 	if !ok {
-		return a
+		return a, release
 	}
+	return w.decodeAndStore(r, body, client, requestID, received), release
+}
+
+// decodeAndStore decodes a post read whole and hands it to the pipeline.
+func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip.Addr, requestID string, received time.Time) answer {
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		var rej *RejectError
