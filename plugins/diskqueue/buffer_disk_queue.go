@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 
@@ -198,7 +199,13 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 			ids[i], _ = msg.MetaGet(d.dedupeKey)
 		}
 	}
-	err = d.q.put(records, ids, func(err error, repeats []int) {
+	// The events of a post share its claim (netcore_explode copies the
+	// post's context into each).
+	var c *claim.Claim
+	if len(batch) > 0 {
+		c = claim.From(batch[0].Context())
+	}
+	err = d.q.put(records, ids, c, func(err error, repeats []int) {
 		if err == nil {
 			d.deduplicated.Incr(int64(len(repeats)))
 			reportStored(batch, ids, repeats, time.Now())

@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -102,15 +103,39 @@ func (q *queue) commit(force bool) (deferred bool) {
 // takePending takes what waits to be written, or leaves it and says
 // deferred when it is only deletes, not yet deleteBatch of them: they wait
 // for company (deleteDelay).
+//
+// A put whose claim its input abandoned (it answered "not stored" when its
+// acknowledgement timeout passed) is dropped here, failed and never
+// written; the others' claims are taken, so that from now on their input
+// waits for this commit's result instead of giving up.
 func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
+		q.mu.Unlock()
 		return pendingWrites{}, true
 	}
 	work, q.pending = q.pending, pendingWrites{}
+	var abandoned []*putOp
+	kept := work.puts[:0]
+	for _, p := range work.puts {
+		if p.claim.Take() {
+			kept = append(kept, p)
+			continue
+		}
+		abandoned = append(abandoned, p)
+		q.events -= int64(len(p.records))
+		q.bytes -= p.size
+	}
+	work.puts = kept
+	q.mu.Unlock()
+	for _, p := range abandoned {
+		p.done(errAbandoned, nil)
+	}
 	return work, false
 }
+
+// errAbandoned fails a put whose input stopped waiting before it was written.
+var errAbandoned = errors.New("not stored: the input stopped waiting for it (ack_timeout) and answered that it was not stored")
 
 func (w pendingWrites) empty() bool {
 	return len(w.puts) == 0 && len(w.deletes) == 0 && len(w.damaged) == 0

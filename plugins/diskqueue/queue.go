@@ -14,6 +14,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 )
 
@@ -100,6 +101,7 @@ type putOp struct {
 	records [][]byte
 	ids     []string // dedupe key of each record, "" for none
 	size    int64
+	claim   *claim.Claim // taken when the commit that writes it starts; nil: none
 	done    func(err error, repeats []int)
 }
 
@@ -159,7 +161,7 @@ func (q *queue) stats() (events, bytes int64) {
 // error that kept them off it; repeats are the records not stored again
 // because their id was stored within the dedupe window. A full or closed
 // queue fails at once.
-func (q *queue) put(records [][]byte, ids []string, done func(err error, repeats []int)) error {
+func (q *queue) put(records [][]byte, ids []string, c *claim.Claim, done func(err error, repeats []int)) error {
 	var size int64
 	for _, r := range records {
 		size += int64(len(r))
@@ -175,7 +177,7 @@ func (q *queue) put(records [][]byte, ids []string, done func(err error, repeats
 	}
 	q.events += int64(len(records))
 	q.bytes += size
-	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, done: done})
+	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, claim: c, done: done})
 	signal(q.wakeWrite)
 	return nil
 }

@@ -56,7 +56,7 @@ func BenchmarkQueuePut(b *testing.B) {
 						}
 						t0 := time.Now()
 						done := make(chan error, 1)
-						if err := q.put(recs, ids, func(err error, _ []int) { done <- err }); err != nil {
+						if err := q.put(recs, ids, nil, func(err error, _ []int) { done <- err }); err != nil {
 							b.Error(err)
 							return
 						}

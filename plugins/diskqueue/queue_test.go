@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
 )
@@ -76,7 +77,7 @@ func storeWithRepeats(t *testing.T, q *queue, bodies []string, ids []string) ([]
 		repeats []int
 	}
 	done := make(chan result, 1)
-	if err := q.put(recs, ids, func(err error, repeats []int) { done <- result{err, repeats} }); err != nil {
+	if err := q.put(recs, ids, nil, func(err error, repeats []int) { done <- result{err, repeats} }); err != nil {
 		return nil, err
 	}
 	select {
@@ -104,7 +105,7 @@ func TestQueueIsFIFOAndKeepsMetadata(t *testing.T) {
 	q := open(t, testConfig(t))
 	recs := [][]byte{record(t, `{"a":1}`, "netcore_panel", "p", "netcore_event_id", "x"), record(t, `{"b":2}`)}
 	done := make(chan error, 1)
-	if err := q.put(recs, []string{"", ""}, func(err error, _ []int) { done <- err }); err != nil {
+	if err := q.put(recs, []string{"", ""}, nil, func(err error, _ []int) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -561,4 +562,40 @@ func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {
 		t.Errorf("got %q after %s, want poison after its own backoff", body, time.Since(start))
 	}
 	q.ack(l, nil)
+}
+
+// A put whose input gave up on it before its commit began is failed and
+// leaves nothing in the queue; one still waited for has its claim taken by
+// the commit, so that its input can no longer give up on it, and is stored.
+func TestQueueStoresNothingOfAnAbandonedPut(t *testing.T) {
+	q := open(t, testConfig(t))
+	_, gaveUp := claim.New(context.Background())
+	_, waited := claim.New(context.Background())
+	if !gaveUp.Abandon() {
+		t.Fatal("abandoning a fresh claim failed")
+	}
+	done := make(chan error, 2)
+	for _, c := range []*claim.Claim{gaveUp, waited} {
+		if err := q.put([][]byte{record(t, "x")}, []string{""}, c, func(err error, _ []int) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var errs []error
+	for range 2 {
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a put was never acknowledged")
+		}
+	}
+	if !errors.Is(errs[0], errAbandoned) && !errors.Is(errs[1], errAbandoned) {
+		t.Errorf("no put failed as abandoned: %v", errs)
+	}
+	if waited.Abandon() {
+		t.Error("the claim of the stored put could still be abandoned after its commit")
+	}
+	if events, _ := q.stats(); events != 1 {
+		t.Errorf("%d events waiting, want 1 (the put still waited for)", events)
+	}
 }

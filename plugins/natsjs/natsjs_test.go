@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -161,5 +162,49 @@ func TestAFullStreamRefusesUntilEventsAreDelivered(t *testing.T) {
 	// Delivered events leave the stream (work-queue retention): room again.
 	if err := out.WriteBatch(ctx, service.MessageBatch{service.NewMessage(make([]byte, 200))}); err != nil {
 		t.Errorf("after every event was delivered the stream still refuses: %v", err)
+	}
+}
+
+// A post whose input already answered 503 (its claim abandoned) is not
+// published; one whose claim is still waited for is, and its input can no
+// longer give up on it.
+func TestOutputPublishesNothingOfAnAbandonedPost(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: CLAIMS\nmax_bytes: 100000", url))
+	post := func(id string) (service.MessageBatch, *claim.Claim) {
+		cctx, c := claim.New(context.Background())
+		m := service.NewMessage([]byte(`{"id":"` + id + `"}`)).WithContext(cctx)
+		m.MetaSetMut("netcore_event_id", id)
+		return service.MessageBatch{m}, c
+	}
+	gaveUp, c := post("given-up")
+	c.Abandon()
+	if err := out.WriteBatch(ctx, gaveUp); err == nil {
+		t.Error("a post whose claim was abandoned was published")
+	}
+	waited, c := post("waited")
+	if err := out.WriteBatch(ctx, waited); err != nil {
+		t.Fatal(err)
+	}
+	if c.Abandon() {
+		t.Error("the claim of a published post could still be abandoned")
+	}
+	in := connectedInput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: CLAIMS", url))
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer rcancel()
+	b, ack, err := in.ReadBatch(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := b[0].MetaGet("netcore_event_id"); id != "waited" {
+		t.Errorf("the stream holds %q first, want only the post still waited for", id)
+	}
+	_ = ack(ctx, nil)
+	rctx2, rcancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer rcancel2()
+	if b, _, err := in.ReadBatch(rctx2); err == nil {
+		t.Errorf("more was published: %v", b)
 	}
 }

@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
@@ -116,6 +118,11 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	if js == nil {
 		return service.ErrNotConnected
 	}
+	// The events of a post share its claim: publish none of a post whose
+	// input already answered that it was not stored (internal/claim).
+	if len(batch) > 0 && !claim.From(batch[0].Context()).Take() {
+		return errAbandoned
+	}
 	acks := make([]jetstream.PubAckFuture, 0, len(batch))
 	for i, msg := range batch {
 		m, err := o.natsMsg(batch, i, msg)
@@ -139,6 +146,10 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	}
 	return nil
 }
+
+// errAbandoned fails a batch whose input stopped waiting before it was
+// published.
+var errAbandoned = errors.New("not published: the input stopped waiting for it (ack_timeout) and answered that it was not stored")
 
 func (o *jetStreamOutput) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {
 	subject, err := batch.TryInterpolatedString(i, o.subject)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -118,7 +119,8 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip
 	msg.MetaSetMut(stage.MetaRequestID, requestID)
 	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
 	msg = withPost(msg, post)
-	return w.store(r.Context(), msg, post, int64(len(body)))
+	ctx, c := claim.New(msg.Context())
+	return w.store(r.Context(), msg.WithContext(ctx), c, post, int64(len(body)))
 }
 
 // admit checks who asks for what, before anything of the body is read.
@@ -194,9 +196,20 @@ func (w *webhookInput) readFailure(err error, body []byte) answer {
 
 // store hands the post to the pipeline and waits for its acknowledgement,
 // bounded by ack_timeout. Only a nil ack becomes a 200.
-func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Post, size int64) answer {
+//
+// When ack_timeout passes, the post's claim (c) decides: abandoned, nothing
+// of it will be stored and the answer is 503; already taken by the queue,
+// its commit is under way and its result is the answer, so that Netcore is
+// never told to resend a post that is stored.
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim.Claim, post *Post, size int64) answer {
 	unavailable := func(reason string) answer {
 		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
+	}
+	acked := func(err error) answer {
+		if err != nil {
+			return unavailable(fmt.Sprintf("events were not stored: %v", err))
+		}
+		return answer{status: http.StatusOK, post: post, bodyBytes: size}
 	}
 	timeout := time.NewTimer(w.conf.ackTimeout)
 	defer timeout.Stop()
@@ -212,14 +225,30 @@ func (w *webhookInput) store(ctx context.Context, msg *service.Message, post *Po
 	}
 	select {
 	case err := <-h.acked:
-		if err != nil {
-			return unavailable(fmt.Sprintf("events were not stored: %v", err))
-		}
-		return answer{status: http.StatusOK, post: post, bodyBytes: size}
+		return acked(err)
 	case <-timeout.C:
+	}
+	if c.Abandon() {
 		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
 	}
+	// The commit began before the timeout: one write and one fsync, which
+	// is waited for, unless the disk itself stalls.
+	stalled := time.NewTimer(stalledCommit)
+	defer stalled.Stop()
+	select {
+	case err := <-h.acked:
+		return acked(err)
+	case <-ctx.Done():
+		return unavailable("client went away while the post was being stored")
+	case <-stalled.C:
+		return unavailable(fmt.Sprintf("the queue began storing the post but did not finish within %s more (is the disk stalled?); it may be stored, and a resend is removed as a repeat", stalledCommit))
+	}
 }
+
+// stalledCommit bounds the wait for a commit that began before ack_timeout
+// passed: it takes one write and one fsync, milliseconds, so only a stalled
+// disk reaches it.
+const stalledCommit = 30 * time.Second
 
 func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
 	if w.conf.rateLimit == "" {
