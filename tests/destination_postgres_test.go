@@ -241,6 +241,38 @@ func waitForMarkers(t *testing.T, pg *pgtest.Server, want map[string]bool) map[s
 	return rows
 }
 
+// An event PostgreSQL can never store (a \u0000 escape, which jsonb
+// refuses) becomes a dead letter with the reason, and leaves the queue; the
+// event posted with it is written as a row.
+func TestPostgresRecipeKeepsAnEventThatCannotBeARowAsADeadLetter(t *testing.T) {
+	pg := pgtest.Start(t)
+	p := startPostgresRecipe(t, pg, "")
+	body := []byte(`{"load":[{"marker":"fine"},{"marker":"nul","note":"a\u0000b"}]}`)
+	if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
+		t.Fatalf("post: %d %v", status, err)
+	}
+	waitFor(t, "a row and a dead letter", 30*time.Second, func() bool {
+		m := scrape(t, p)
+		return sumMetric(m, "netcore_events_delivered_total", "") == 2 && sumMetric(m, "netcore_events_dead_lettered_total", "") == 1
+	})
+	rows := pgRows(t, pg)
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want the one event that can be a row", len(rows))
+	}
+	for _, r := range rows {
+		if !strings.Contains(r.event, `"fine"`) {
+			t.Errorf("the row holds %s, want the event marked fine", r.event)
+		}
+	}
+	letters := readLines(t, filepath.Join(p.dataDir, "dead-letter"))
+	if !strings.Contains(letters, `"marker":"nul"`) || !strings.Contains(letters, `a\u0000b`) || !strings.Contains(letters, "jsonb cannot store") {
+		t.Errorf("dead letters:\n%s\nwant the event marked nul, exactly, with the reason", letters)
+	}
+	if n := sumMetric(scrape(t, p), "netcore_queue_events", ""); n != 0 {
+		t.Errorf("%v events still queued, want none", n)
+	}
+}
+
 func TestPostgresRecipeLints(t *testing.T) {
 	cmd := exec.Command(binary, "lint", postgresRecipe)
 	cmd.Dir = repoRoot(t)

@@ -107,15 +107,27 @@ type line struct {
 }
 
 func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
-	now := time.Now().UTC()
-	file, err := WriteFile(d.dir, batch, d.prefix, now)
+	file, err := Keep(d.dir, batch, d.prefix)
 	if err != nil {
 		return err
 	}
 	d.count.Incr(int64(len(batch)))
-	d.reportFates(batch, file, now)
 	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), file)
 	return nil
+}
+
+// Keep writes batch as a new dead letter file in dir (WriteFile) and tells
+// the inspector, when it is on, which events became dead letters, where and
+// why: what every stage that dead-letters events does, this output and the
+// postgres output alike.
+func Keep(dir string, batch service.MessageBatch, prefix string) (string, error) {
+	now := time.Now().UTC()
+	file, err := WriteFile(dir, batch, prefix, now)
+	if err != nil {
+		return "", err
+	}
+	reportFates(batch, file, now)
+	return file, nil
 }
 
 // fileSeq numbers the files written in one nanosecond apart.
@@ -161,7 +173,7 @@ func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.T
 
 // reportFates tells the inspector (through the fate book, when it is on)
 // which events became dead letters, where, and why.
-func (d *deadLetter) reportFates(batch service.MessageBatch, file string, at time.Time) {
+func reportFates(batch service.MessageBatch, file string, at time.Time) {
 	if !fate.Default.Enabled() {
 		return
 	}

@@ -7,6 +7,9 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -21,6 +24,7 @@ const (
 	opFieldReceivedAt  = "received_at"
 	opFieldMaxInFlight = "max_in_flight"
 	opFieldBatching    = "batching"
+	opFieldDeadLetters = "dead_letter_dir"
 
 	defaultTable = "netcore_events"
 )
@@ -39,7 +43,7 @@ The connection string is a libpq URL or key=value string; TLS is set there too (
 
 == Delivery guarantees
 
-A message is acknowledged only once the statement that wrote its batch has committed, which with PostgreSQL's default `+"`synchronous_commit = on`"+` means it is in the server's write-ahead log on disk. A batch that fails (server down, restarting, connection lost) is acknowledged as failed and written again later, whole; a row the failed attempt did commit is skipped then by `+"`ON CONFLICT (event_id) DO NOTHING`"+`. So at-least-once delivery ends as exactly one row per event id, and the first write of an event wins. A message that cannot be a row (an empty event id, a body that is not JSON) fails on its own, with an error that says why, while the rest of its batch is written; behind `+"`disk_queue`"+` it stays queued and is tried again (`+"`netcore_explode`"+` never makes such a message).`).
+A message is acknowledged only once the statement that wrote its batch has committed, which with PostgreSQL's default `+"`synchronous_commit = on`"+` means it is in the server's write-ahead log on disk. A batch that fails (server down, restarting, connection lost) is acknowledged as failed and written again later, whole; a row the failed attempt did commit is skipped then by `+"`ON CONFLICT (event_id) DO NOTHING`"+`. So at-least-once delivery ends as exactly one row per event id, and the first write of an event wins. A message that can never be a row (an empty event id, a body that is not JSON, a `+"`\\u0000`"+` that `+"`jsonb`"+` refuses) is written to a dead letter file in `+"`dead_letter_dir`"+` (fsync'd, with the reason, in the format of the `+"`dead_letter`"+` output; `+"`config/replay-dead-letters.yaml`"+` with its output swapped for this one writes them once fixed) and acknowledged, after the rest of its batch is written; with `+"`dead_letter_dir`"+` empty it fails on its own instead, and behind `+"`disk_queue`"+` stays queued and is tried again for ever.`).
 		Fields(
 			service.NewStringField(opFieldDSN).
 				Description("The PostgreSQL connection string, a URL or key=value pairs as libpq takes them, TLS settings included.").
@@ -69,6 +73,10 @@ A message is acknowledged only once the statement that wrote its batch has commi
 			service.NewIntField(opFieldMaxInFlight).
 				Description("Batches written in parallel, each over a connection of its own.").
 				Default(4),
+			service.NewStringField(opFieldDeadLetters).
+				Description("The folder for events that can never be rows, kept as dead letters with the reason; empty leaves them failing, to be tried again.").
+				Example("${NETCORE_DATA_DIR:./data}/dead-letter").
+				Default(""),
 			service.NewBatchPolicyField(opFieldBatching),
 		).
 		Example("Events into a table", "Rows of `netcore_events`, created when missing, 500 events a statement.", `
@@ -77,6 +85,7 @@ output:
     dsn: ${POSTGRES_DSN}
     table: ${POSTGRES_TABLE:netcore_events}
     create_table: true
+    dead_letter_dir: ${NETCORE_DATA_DIR:./data}/dead-letter
     batching:
       count: 500
       period: 50ms
@@ -105,6 +114,8 @@ type output struct {
 	createTable bool
 	columns     columnReaders
 	maxConns    int
+	deadLetters string // empty: events that cannot be rows fail
+	dead        *service.MetricCounter
 	log         *service.Logger
 
 	mu   sync.Mutex
@@ -115,8 +126,11 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources, max
 	if maxInFlight < 1 {
 		return nil, fmt.Errorf("%s must be at least 1, got %d", opFieldMaxInFlight, maxInFlight)
 	}
-	o := &output{maxConns: maxInFlight, log: res.Logger()}
+	o := &output{maxConns: maxInFlight, log: res.Logger(), dead: res.Metrics().NewCounter(stage.MetricEventsDeadLettered)}
 	var err error
+	if o.deadLetters, err = conf.FieldString(opFieldDeadLetters); err != nil {
+		return nil, err
+	}
 	if o.dsn, err = conf.FieldString(opFieldDSN); err != nil {
 		return nil, err
 	}
@@ -140,6 +154,11 @@ func (o *output) Connect(ctx context.Context) error {
 	defer o.mu.Unlock()
 	if o.pool != nil {
 		return nil
+	}
+	if o.deadLetters != "" {
+		if err := durabledir.Make(o.deadLetters); err != nil {
+			return fmt.Errorf("creating the dead letter folder %s: %w", o.deadLetters, err)
+		}
 	}
 	pool, err := o.newPool(ctx)
 	if err != nil {
@@ -174,7 +193,7 @@ func (o *output) newPool(ctx context.Context) (*pgxpool.Pool, error) {
 }
 
 // WriteBatch writes the batch's rows in one statement. Messages that cannot
-// be rows fail alone; the others are written.
+// be rows become dead letters, or fail alone; the others are written.
 func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
 	o.mu.Lock()
 	pool := o.pool
@@ -188,9 +207,33 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			return err
 		}
 	}
-	if failed != nil {
-		return failed
+	if len(failed) == 0 {
+		return nil
 	}
+	if o.deadLetters != "" {
+		err := o.keepDeadLetters(batch, failed)
+		if err == nil {
+			return nil
+		}
+		o.log.Errorf("Keeping %d event(s) that cannot be rows as dead letters: %v", len(failed), err)
+	}
+	return batchError(batch, failed)
+}
+
+// keepDeadLetters writes the messages that cannot be rows to a dead letter
+// file, each with the reason as its error.
+func (o *output) keepDeadLetters(batch service.MessageBatch, failed []rowFailure) error {
+	dead := make(service.MessageBatch, len(failed))
+	for i, f := range failed {
+		dead[i] = batch[f.index].Copy()
+		dead[i].MetaSetMut(stage.MetaFallbackError, "cannot be a row of "+o.table.quoted+": "+f.err.Error())
+	}
+	file, err := deadletter.Keep(o.deadLetters, dead, stage.MetaPrefix)
+	if err != nil {
+		return err
+	}
+	o.dead.Incr(int64(len(dead)))
+	o.log.Warnf("%d event(s) cannot be rows, kept as dead letters in %s", len(dead), file)
 	return nil
 }
 

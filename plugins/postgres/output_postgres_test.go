@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -200,6 +202,67 @@ func TestAMessageThatCannotBeARowFailsAloneAndTheRestIsWritten(t *testing.T) {
 	got := readRows(ctx, t, s.Conn(ctx), defaultTable)
 	if _, ok := got["ok-1"]; !ok || len(got) != 2 {
 		t.Errorf("rows %v; want ok-1 and ok-2 written", got)
+	}
+}
+
+// With dead_letter_dir, the events that can never be rows are kept as dead
+// letters, each with its reason and its body as sent, and the batch is
+// acknowledged: behind a disk queue they no longer come back for ever.
+func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
+	s := pgtest.Start(t)
+	ctx := testContext(t)
+	dir := t.TempDir()
+	out := connectedOutput(ctx, t, s.DSN, "create_table: true\ndead_letter_dir: "+dir)
+
+	batch := service.MessageBatch{
+		event("ok-1", "p", `{"v":1}`),
+		event("bad-json", "p", `{"v":`),
+		event("nul", "p", `{"v":"a\u0000b"}`),
+		event("", "p", `{"v":2}`),
+		event("ok-2", "p", `{"v":3}`),
+	}
+	if err := out.WriteBatch(ctx, batch); err != nil {
+		t.Fatalf("the batch failed although its bad events could be dead letters: %v", err)
+	}
+	got := readRows(ctx, t, s.Conn(ctx), defaultTable)
+	if _, ok := got["ok-1"]; !ok || len(got) != 2 {
+		t.Errorf("rows %v; want ok-1 and ok-2 written", got)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("dead letter files %v (%v); want one", files, err)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	type deadLetter struct {
+		Error    string            `json:"error"`
+		Metadata map[string]string `json:"metadata"`
+		Event    json.RawMessage   `json:"event"`
+	}
+	var lines []deadLetter
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var line deadLetter
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("dead letter line %q: %v", l, err)
+		}
+		lines = append(lines, line)
+	}
+	want := []struct{ id, reason, event string }{
+		{"bad-json", "not a JSON document", `"{\"v\":"`},
+		{"nul", "\\u0000", `{"v":"a\u0000b"}`},
+		{"", "event id is empty", `{"v":2}`},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d dead letters, want %d: %s", len(lines), len(want), data)
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l.Metadata["netcore_event_id"] != w.id || !strings.Contains(l.Error, w.reason) || string(l.Event) != w.event {
+			t.Errorf("dead letter %d: id %q, error %q, event %s; want id %q, an error saying %q, event %s",
+				i, l.Metadata["netcore_event_id"], l.Error, l.Event, w.id, w.reason, w.event)
+		}
 	}
 }
 

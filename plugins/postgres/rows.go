@@ -59,21 +59,21 @@ type rowSet struct {
 
 var errEmptyEventID = errors.New("the event id is empty, and a row needs one: check the " + opFieldEventID + " field (by default the metadata netcore_event_id, which netcore_explode sets)")
 
-// rows turns the batch into rows. Messages that cannot be rows are marked
-// failed in the returned error, nil when there are none.
-func (c columnReaders) rows(batch service.MessageBatch) (rowSet, *service.BatchError) {
-	var failed *service.BatchError
-	fail := func(i int, err error) {
-		if failed == nil {
-			failed = service.NewBatchError(batch, fmt.Errorf("some events cannot be written as rows: %w", err))
-		}
-		failed = failed.Failed(i, err)
-	}
+// rowFailure is a message that cannot be a row, and why.
+type rowFailure struct {
+	index int
+	err   error
+}
+
+// rows turns the batch into rows, and lists the messages that cannot be
+// rows.
+func (c columnReaders) rows(batch service.MessageBatch) (rowSet, []rowFailure) {
+	var failed []rowFailure
 	all := make([]row, 0, len(batch))
 	for i := range batch {
 		r, err := c.row(batch, i)
 		if err != nil {
-			fail(i, err)
+			failed = append(failed, rowFailure{i, err})
 			continue
 		}
 		all = append(all, r)
@@ -82,6 +82,15 @@ func (c columnReaders) rows(batch service.MessageBatch) (rowSet, *service.BatchE
 	// order, so that two batches holding the same ids cannot deadlock.
 	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
 	return columns(all), failed
+}
+
+// batchError fails the messages that cannot be rows, each with its reason.
+func batchError(batch service.MessageBatch, failed []rowFailure) *service.BatchError {
+	berr := service.NewBatchError(batch, fmt.Errorf("some events cannot be written as rows: %w", failed[0].err))
+	for _, f := range failed {
+		berr = berr.Failed(f.index, f.err)
+	}
+	return berr
 }
 
 func (c columnReaders) row(batch service.MessageBatch, i int) (row, error) {
