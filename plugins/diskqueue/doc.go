@@ -22,6 +22,6 @@
 //     the Go heap;
 //   - file_stats.go, salvage.go: what a queue file holds, and a damaged
 //     file's events read back page by page without bbolt;
-//   - mapping_linux.go, mapping_other.go: memory outside the heap, and letting
-//     go of the queue file's mapped pages.
+//   - mapping_linux.go, mapping_other.go: memory outside the heap, letting
+//     go of the queue file's mapped pages, and a file mapped for salvage.
 package diskqueue

@@ -1,6 +1,8 @@
 package diskqueue
 
 import (
+	"fmt"
+	"os"
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,3 +39,26 @@ func allocTable(size int) []byte {
 // freeTable unmaps memory from allocTable. A slice from the heap fallback
 // is not mapped, munmap refuses it, and the collector frees it.
 func freeTable(b []byte) { _ = syscall.Munmap(b) }
+
+// mapFile maps the file at path read-only, for reading it whole without
+// holding it in the heap; unmap ends the mapping, after which data must not
+// be read.
+func mapFile(path string) (data []byte, unmap func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close() // the mapping outlives the descriptor
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.Size() == 0 {
+		return nil, func() {}, nil // mmap refuses an empty length
+	}
+	data, err = syscall.Mmap(int(f.Fd()), 0, int(info.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mapping %s: %w", path, err)
+	}
+	return data, func() { _ = syscall.Munmap(data) }, nil
+}

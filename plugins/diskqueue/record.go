@@ -79,17 +79,26 @@ func appendRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte,
 	return rec, nil
 }
 
+// checkRecord says whether rec is whole: long enough, its checksum holding,
+// a version this code reads.
+func checkRecord(rec []byte) error {
+	if len(rec) < recordHeader {
+		return fmt.Errorf("record of %d bytes is too short", len(rec))
+	}
+	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
+		return errChecksum
+	}
+	if rec[4] != recordVersion {
+		return fmt.Errorf("unknown record version %d", rec[4])
+	}
+	return nil
+}
+
 // decodeRecord checks a record and rebuilds its message. The message owns
 // rec, which must not be reused.
 func decodeRecord(rec []byte) (*service.Message, error) {
-	if len(rec) < recordHeader {
-		return nil, fmt.Errorf("record of %d bytes is too short", len(rec))
-	}
-	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
-		return nil, errChecksum
-	}
-	if rec[4] != recordVersion {
-		return nil, fmt.Errorf("unknown record version %d", rec[4])
+	if err := checkRecord(rec); err != nil {
+		return nil, err
 	}
 	rest := rec[recordHeader:]
 	next := func() ([]byte, error) {

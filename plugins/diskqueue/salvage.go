@@ -1,10 +1,10 @@
 package diskqueue
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"os"
 	"slices"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -20,12 +20,17 @@ import (
 // old copies of records that may have been delivered already. When the free
 // list itself cannot be read, every page is scanned and the report says so:
 // some of the records handed out may then be delivered a second time.
+//
+// The file is mapped, not read into memory, and a record is copied out only
+// when it is handed to keep: a salvage holds an index of the records (a few
+// dozen bytes each) and what keep holds, not the file, whatever its size.
 func Salvage(path string, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
-	data, err := os.ReadFile(path)
+	data, unmap, err := mapFile(path)
 	if err != nil {
 		return SalvageReport{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	s := salvager{data: data, records: map[uint64]*service.Message{}}
+	defer unmap()
+	s := salvager{data: data, records: map[uint64][]byte{}}
 	s.readLayout()
 	for id := uint64(2); id < s.highWater; id++ {
 		if s.free[id] {
@@ -39,7 +44,13 @@ func Salvage(path string, keep func(seq uint64, msg *service.Message) error) (Sa
 	}
 	slices.Sort(seqs)
 	for _, seq := range seqs {
-		if err := keep(seq, s.records[seq]); err != nil {
+		// A copy: the message outlives the map.
+		msg, err := decodeRecord(bytes.Clone(s.records[seq]))
+		if err != nil { // its checksum held, its metadata did not
+			s.report.Damaged++
+			continue
+		}
+		if err := keep(seq, msg); err != nil {
 			return s.report, err
 		}
 		s.report.Records++
@@ -76,7 +87,7 @@ type salvager struct {
 	pageSize  uint64
 	highWater uint64
 	free      map[uint64]bool
-	records   map[uint64]*service.Message
+	records   map[uint64][]byte // whole records, in data, by sequence number
 	report    SalvageReport
 }
 
@@ -215,10 +226,9 @@ func (s *salvager) keepRecord(key, value []byte) {
 	if _, seen := s.records[seq]; seen || len(value) < recordHeader || value[4] != recordVersion {
 		return
 	}
-	msg, err := decodeRecord(append([]byte(nil), value...))
-	if err != nil {
+	if checkRecord(value) != nil {
 		s.report.Damaged++
 		return
 	}
-	s.records[seq] = msg
+	s.records[seq] = value
 }
