@@ -232,14 +232,13 @@ func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim
 		return unavailable(fmt.Sprintf("events were not stored within %s", w.conf.ackTimeout))
 	}
 	// The commit began before the timeout: one write and one fsync, which
-	// is waited for, unless the disk itself stalls.
+	// is waited for (even if the client has gone, so that the log, the
+	// metrics and the inspector say what happened), unless the disk stalls.
 	stalled := time.NewTimer(stalledCommit)
 	defer stalled.Stop()
 	select {
 	case err := <-h.acked:
 		return acked(err)
-	case <-ctx.Done():
-		return unavailable("client went away while the post was being stored")
 	case <-stalled.C:
 		return unavailable(fmt.Sprintf("the queue began storing the post but did not finish within %s more (is the disk stalled?); it may be stored, and a resend is removed as a repeat", stalledCommit))
 	}
