@@ -13,12 +13,15 @@
 // answer is exact.
 //
 // Files: claim.go holds all of it (the type, its three states, and the
-// context helpers); claim_test.go races Take against Abandon.
+// context and batch helpers); claim_test.go races Take against Abandon.
 package claim
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // Claim is the state of one message between an input and a buffer. The
@@ -44,6 +47,19 @@ func (c *Claim) Abandon() bool {
 	return c.state.CompareAndSwap(waiting, abandoned) || c.state.Load() == abandoned
 }
 
+// TakeAll takes every claim of cs, stopping at the first abandoned one:
+// true if all are taken (the messages are to be stored), false if any was
+// abandoned (then none of them may be stored; a claim already taken makes
+// its input wait for the failure instead of giving up).
+func TakeAll(cs []*Claim) bool {
+	for _, c := range cs {
+		if !c.Take() {
+			return false
+		}
+	}
+	return true
+}
+
 type key struct{}
 
 // New returns ctx with a new claim in it, and the claim.
@@ -56,4 +72,16 @@ func New(ctx context.Context) (context.Context, *Claim) {
 func From(ctx context.Context) *Claim {
 	c, _ := ctx.Value(key{}).(*Claim)
 	return c
+}
+
+// Of returns the distinct claims of the messages of a batch: one for the
+// events of one post, several when a batching stage put posts together.
+func Of(batch service.MessageBatch) []*Claim {
+	var cs []*Claim
+	for _, msg := range batch {
+		if c := From(msg.Context()); c != nil && !slices.Contains(cs, c) {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }

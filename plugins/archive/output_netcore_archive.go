@@ -155,17 +155,17 @@ func (a *archiveOutput) Connect(context.Context) error {
 	}
 	a.expire()
 	a.stop, a.stopped = make(chan struct{}), make(chan struct{})
-	go a.expireEvery(retentionEvery)
+	go a.expireEvery(retentionEvery, a.stop, a.stopped)
 	return nil
 }
 
-func (a *archiveOutput) expireEvery(every time.Duration) {
-	defer close(a.stopped)
+func (a *archiveOutput) expireEvery(every time.Duration, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-stop:
 			return
 		case <-tick.C:
 			a.expire()
@@ -392,11 +392,17 @@ func (a *archiveOutput) rollback(files []*appending, cause error) error {
 	return cause
 }
 
-func (a *archiveOutput) Close(context.Context) error {
+func (a *archiveOutput) Close(ctx context.Context) error {
 	if a.stop != nil {
+		stopped := a.stopped
 		close(a.stop)
-		<-a.stopped
 		a.stop = nil
+		// The retention may wait behind a batch stuck in a stalled fsync.
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			return fmt.Errorf("stopping the archive retention: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -200,12 +200,8 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 		}
 	}
 	// The events of a post share its claim (netcore_explode copies the
-	// post's context into each).
-	var c *claim.Claim
-	if len(batch) > 0 {
-		c = claim.From(batch[0].Context())
-	}
-	err = d.q.put(records, ids, c, func(err error, repeats []int) {
+	// post's context into each); a batch of several posts has several.
+	err = d.q.put(records, ids, claim.Of(batch), func(err error, repeats []int) {
 		if err == nil {
 			d.deduplicated.Incr(int64(len(repeats)))
 			reportStored(batch, ids, repeats, time.Now())

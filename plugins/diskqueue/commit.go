@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/claim"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -104,10 +105,10 @@ func (q *queue) commit(force bool) (deferred bool) {
 // deferred when it is only deletes, not yet deleteBatch of them: they wait
 // for company (deleteDelay).
 //
-// A put whose claim its input abandoned (it answered "not stored" when its
+// A put with a claim its input abandoned (it answered "not stored" when its
 // acknowledgement timeout passed) is dropped here, failed and never
-// written; the others' claims are taken, so that from now on their input
-// waits for this commit's result instead of giving up.
+// written; the others' claims are taken, so that from now on their inputs
+// wait for this commit's result instead of giving up.
 func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 	q.mu.Lock()
 	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
@@ -118,7 +119,7 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 	var abandoned []*putOp
 	kept := work.puts[:0]
 	for _, p := range work.puts {
-		if p.claim.Take() {
+		if claim.TakeAll(p.claims) {
 			kept = append(kept, p)
 			continue
 		}

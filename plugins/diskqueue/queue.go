@@ -101,7 +101,7 @@ type putOp struct {
 	records [][]byte
 	ids     []string // dedupe key of each record, "" for none
 	size    int64
-	claim   *claim.Claim // taken when the commit that writes it starts; nil: none
+	claims  []*claim.Claim // taken when the commit that writes it starts
 	done    func(err error, repeats []int)
 }
 
@@ -161,7 +161,7 @@ func (q *queue) stats() (events, bytes int64) {
 // error that kept them off it; repeats are the records not stored again
 // because their id was stored within the dedupe window. A full or closed
 // queue fails at once.
-func (q *queue) put(records [][]byte, ids []string, c *claim.Claim, done func(err error, repeats []int)) error {
+func (q *queue) put(records [][]byte, ids []string, claims []*claim.Claim, done func(err error, repeats []int)) error {
 	var size int64
 	for _, r := range records {
 		size += int64(len(r))
@@ -177,7 +177,7 @@ func (q *queue) put(records [][]byte, ids []string, c *claim.Claim, done func(er
 	}
 	q.events += int64(len(records))
 	q.bytes += size
-	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, claim: c, done: done})
+	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, claims: claims, done: done})
 	signal(q.wakeWrite)
 	return nil
 }

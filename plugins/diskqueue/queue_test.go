@@ -576,7 +576,7 @@ func TestQueueStoresNothingOfAnAbandonedPut(t *testing.T) {
 	}
 	done := make(chan error, 2)
 	for _, c := range []*claim.Claim{gaveUp, waited} {
-		if err := q.put([][]byte{record(t, "x")}, []string{""}, c, func(err error, _ []int) { done <- err }); err != nil {
+		if err := q.put([][]byte{record(t, "x")}, []string{""}, []*claim.Claim{c}, func(err error, _ []int) { done <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -597,5 +597,31 @@ func TestQueueStoresNothingOfAnAbandonedPut(t *testing.T) {
 	}
 	if events, _ := q.stats(); events != 1 {
 		t.Errorf("%d events waiting, want 1 (the put still waited for)", events)
+	}
+}
+
+// A put holding several posts (a batching stage put them together) is
+// stored only if every post's input still waits: one abandoned post fails
+// the whole put, and nothing of it is stored.
+func TestQueueStoresNothingOfAPutWithOneAbandonedPost(t *testing.T) {
+	q := open(t, testConfig(t))
+	_, waited := claim.New(context.Background())
+	_, gaveUp := claim.New(context.Background())
+	gaveUp.Abandon()
+	done := make(chan error, 1)
+	recs := [][]byte{record(t, "of the post still waited for"), record(t, "of the post given up")}
+	if err := q.put(recs, []string{"", ""}, []*claim.Claim{waited, gaveUp}, func(err error, _ []int) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, errAbandoned) {
+			t.Errorf("the put ended with %v, want it failed as abandoned", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the put was never acknowledged")
+	}
+	if events, _ := q.stats(); events != 0 {
+		t.Errorf("%d events waiting, want none", events)
 	}
 }

@@ -118,9 +118,9 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	if js == nil {
 		return service.ErrNotConnected
 	}
-	// The events of a post share its claim: publish none of a post whose
-	// input already answered that it was not stored (internal/claim).
-	if len(batch) > 0 && !claim.From(batch[0].Context()).Take() {
+	// Publish none of a batch holding a post whose input already answered
+	// that it was not stored (internal/claim).
+	if !claim.TakeAll(claim.Of(batch)) {
 		return errAbandoned
 	}
 	acks := make([]jetstream.PubAckFuture, 0, len(batch))

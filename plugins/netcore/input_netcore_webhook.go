@@ -119,7 +119,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Advanced().
 				Default("30s"),
 			service.NewDurationField(wiFieldAckTimeout).
-				Description("How long to wait for the pipeline to acknowledge a post before answering 503. The answer is exact with a `disk_queue` buffer or a `nats_jetstream` output after the input: a post they began to store by then is waited for (a write and an fsync; at most 30 s, for a stalled disk) and answered by its result, and one they had not begun is never stored, so Netcore is not told to resend what is stored.").
+				Description("How long to wait for the pipeline to acknowledge a post before answering 503. The answer is exact with a `disk_queue` buffer or a `nats_jetstream` output after the input: a post they began to store by then is waited for (a write and an fsync; for a stalled disk at most 30 s more, and never past `write_timeout`) and answered by its result, and one they had not begun is never stored, so Netcore is not told to resend what is stored.").
 				Default("10s"),
 			service.NewDurationField(wiFieldRetryAfter).
 				Description("The `Retry-After` sent with 503 answers.").

@@ -42,10 +42,11 @@ func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	} else {
 		a, release = w.handle(r, client, requestID, received)
 	}
+	// Only once answered and recorded: record may still keep the body of a
+	// rejected post.
+	defer release()
 	w.respond(rw, requestID, a)
 	w.record(r, requestID, client, received, a)
-	// Only now: record may still keep the body of a rejected post.
-	release()
 }
 
 // readBody reads the whole body, up to max_body_bytes, within the budget for
@@ -99,6 +100,13 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	return w.decodeAndStore(r, body, client, requestID, received), release
 }
 
+// answerBy is the latest moment an answer to a request received then can
+// still be written: write_timeout after its headers, less a margin for
+// writing it.
+func (w *webhookInput) answerBy(received time.Time) time.Time {
+	return received.Add(w.conf.writeTimeout - time.Second)
+}
+
 // decodeAndStore decodes a post read whole and hands it to the pipeline.
 func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip.Addr, requestID string, received time.Time) answer {
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
@@ -120,7 +128,7 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip
 	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
 	msg = withPost(msg, post)
 	ctx, c := claim.New(msg.Context())
-	return w.store(r.Context(), msg.WithContext(ctx), c, post, int64(len(body)))
+	return w.store(r.Context(), msg.WithContext(ctx), c, post, int64(len(body)), w.answerBy(received))
 }
 
 // admit checks who asks for what, before anything of the body is read.
@@ -201,7 +209,7 @@ func (w *webhookInput) readFailure(err error, body []byte) answer {
 // of it will be stored and the answer is 503; already taken by the queue,
 // its commit is under way and its result is the answer, so that Netcore is
 // never told to resend a post that is stored.
-func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim.Claim, post *Post, size int64) answer {
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim.Claim, post *Post, size int64, answerBy time.Time) answer {
 	unavailable := func(reason string) answer {
 		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
 	}
@@ -233,20 +241,22 @@ func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim
 	}
 	// The commit began before the timeout: one write and one fsync, which
 	// is waited for (even if the client has gone, so that the log, the
-	// metrics and the inspector say what happened), unless the disk stalls.
-	stalled := time.NewTimer(stalledCommit)
+	// metrics and the inspector say what happened), unless the disk stalls:
+	// then until the last moment an answer can still be written.
+	wait := min(stalledCommit, time.Until(answerBy))
+	stalled := time.NewTimer(max(wait, 0))
 	defer stalled.Stop()
 	select {
 	case err := <-h.acked:
 		return acked(err)
 	case <-stalled.C:
-		return unavailable(fmt.Sprintf("the queue began storing the post but did not finish within %s more (is the disk stalled?); it may be stored, and a resend is removed as a repeat", stalledCommit))
+		return unavailable(fmt.Sprintf("the queue began storing the post but did not finish within %s more (is the disk stalled?); it may be stored: a resend within the dedupe window is removed as a repeat", wait.Round(time.Millisecond)))
 	}
 }
 
 // stalledCommit bounds the wait for a commit that began before ack_timeout
 // passed: it takes one write and one fsync, milliseconds, so only a stalled
-// disk reaches it.
+// disk reaches it. write_timeout bounds it too.
 const stalledCommit = 30 * time.Second
 
 func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {

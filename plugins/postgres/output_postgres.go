@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -43,7 +44,7 @@ The connection string is a libpq URL or key=value string; TLS is set there too (
 
 == Delivery guarantees
 
-A message is acknowledged only once the statement that wrote its batch has committed, which with PostgreSQL's default `+"`synchronous_commit = on`"+` means it is in the server's write-ahead log on disk. A batch that fails (server down, restarting, connection lost) is acknowledged as failed and written again later, whole; a row the failed attempt did commit is skipped then by `+"`ON CONFLICT (event_id) DO NOTHING`"+`. So at-least-once delivery ends as exactly one row per event id, and the first write of an event wins. A message that can never be a row (an empty event id, a body that is not JSON, a `+"`\\u0000`"+` that `+"`jsonb`"+` refuses) is written to a dead letter file in `+"`dead_letter_dir`"+` (fsync'd, with the reason, in the format of the `+"`dead_letter`"+` output; `+"`config/replay-dead-letters.yaml`"+` with its output swapped for this one writes them once fixed) and acknowledged, after the rest of its batch is written; with `+"`dead_letter_dir`"+` empty it fails on its own instead, and behind `+"`disk_queue`"+` stays queued and is tried again for ever.`).
+A message is acknowledged only once the statement that wrote its batch has committed, which with PostgreSQL's default `+"`synchronous_commit = on`"+` means it is in the server's write-ahead log on disk. A batch that fails (server down, restarting, connection lost) is acknowledged as failed and written again later, whole; a row the failed attempt did commit is skipped then by `+"`ON CONFLICT (event_id) DO NOTHING`"+`. So at-least-once delivery ends as exactly one row per event id, and the first write of an event wins. A message that can never be a row (a body that is not JSON, a `+"`\\u0000`"+` that `+"`jsonb`"+` refuses, a NUL byte in its id) is written to a dead letter file in `+"`dead_letter_dir`"+` (fsync'd, with the reason, in the format of the `+"`dead_letter`"+` output; `+"`config/replay-dead-letters.yaml`"+` with its output swapped for this one writes them once fixed) and acknowledged, after the rest of its batch is written; with `+"`dead_letter_dir`"+` empty it fails on its own instead, and behind `+"`disk_queue`"+` stays queued and is tried again for ever. A message whose id is empty, or whose fields cannot be interpolated, fails on its own either way: that is more likely the pipeline's settings than the event, and it is written once they are fixed.`).
 		Fields(
 			service.NewStringField(opFieldDSN).
 				Description("The PostgreSQL connection string, a URL or key=value pairs as libpq takes them, TLS settings included.").
@@ -74,7 +75,7 @@ A message is acknowledged only once the statement that wrote its batch has commi
 				Description("Batches written in parallel, each over a connection of its own.").
 				Default(4),
 			service.NewStringField(opFieldDeadLetters).
-				Description("The folder for events that can never be rows, kept as dead letters with the reason; empty leaves them failing, to be tried again.").
+				Description("The folder for events whose content can never be a row (not JSON, a `\\u0000`, a NUL in the id), kept as dead letters with the reason; empty leaves them failing, to be tried again.").
 				Example("${NETCORE_DATA_DIR:./data}/dead-letter").
 				Default(""),
 			service.NewBatchPolicyField(opFieldBatching),
@@ -130,6 +131,9 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources, max
 	var err error
 	if o.deadLetters, err = conf.FieldString(opFieldDeadLetters); err != nil {
 		return nil, err
+	}
+	if o.deadLetters != "" {
+		o.dead.Incr(0) // exported from the start, for dashboards and alerts
 	}
 	if o.dsn, err = conf.FieldString(opFieldDSN); err != nil {
 		return nil, err
@@ -207,17 +211,35 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			return err
 		}
 	}
+	if o.deadLetters != "" {
+		failed = o.keepUnstorable(batch, failed)
+	}
 	if len(failed) == 0 {
 		return nil
 	}
-	if o.deadLetters != "" {
-		err := o.keepDeadLetters(batch, failed)
-		if err == nil {
-			return nil
-		}
-		o.log.Errorf("Keeping %d event(s) that cannot be rows as dead letters: %v", len(failed), err)
-	}
 	return batchError(batch, failed)
+}
+
+// keepUnstorable writes the failures no retry can fix as dead letters, and
+// returns the failures left to fail: the others, and these too if they
+// could not be written.
+func (o *output) keepUnstorable(batch service.MessageBatch, failed []rowFailure) []rowFailure {
+	var dead, left []rowFailure
+	for _, f := range failed {
+		if errors.As(f.err, new(unstorable)) {
+			dead = append(dead, f)
+		} else {
+			left = append(left, f)
+		}
+	}
+	if len(dead) == 0 {
+		return left
+	}
+	if err := o.keepDeadLetters(batch, dead); err != nil {
+		o.log.Errorf("Keeping %d event(s) that cannot be rows as dead letters: %v", len(dead), err)
+		return failed
+	}
+	return left
 }
 
 // keepDeadLetters writes the messages that cannot be rows to a dead letter

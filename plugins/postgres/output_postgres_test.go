@@ -205,9 +205,11 @@ func TestAMessageThatCannotBeARowFailsAloneAndTheRestIsWritten(t *testing.T) {
 	}
 }
 
-// With dead_letter_dir, the events that can never be rows are kept as dead
-// letters, each with its reason and its body as sent, and the batch is
-// acknowledged: behind a disk queue they no longer come back for ever.
+// With dead_letter_dir, the events whose content can never be a row are
+// kept as dead letters, each with its reason and its body as sent, and
+// acknowledged: behind a disk queue they no longer come back for ever. An
+// event without an id still fails alone (the pipeline's settings may be at
+// fault, and it is written once they are fixed).
 func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 	s := pgtest.Start(t)
 	ctx := testContext(t)
@@ -221,8 +223,21 @@ func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 		event("", "p", `{"v":2}`),
 		event("ok-2", "p", `{"v":3}`),
 	}
-	if err := out.WriteBatch(ctx, batch); err != nil {
-		t.Fatalf("the batch failed although its bad events could be dead letters: %v", err)
+	index := batch.Index()
+	err := out.WriteBatch(ctx, batch)
+	var berr *service.BatchError
+	if !errors.As(err, &berr) {
+		t.Fatalf("want a batch error naming the event without an id, got %v", err)
+	}
+	var failed []int
+	berr.WalkMessagesIndexedBy(index, func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			failed = append(failed, i)
+		}
+		return true
+	})
+	if fmt.Sprint(failed) != "[3]" {
+		t.Errorf("failed messages %v; want only 3, the event without an id", failed)
 	}
 	got := readRows(ctx, t, s.Conn(ctx), defaultTable)
 	if _, ok := got["ok-1"]; !ok || len(got) != 2 {
@@ -252,7 +267,6 @@ func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 	want := []struct{ id, reason, event string }{
 		{"bad-json", "not a JSON document", `"{\"v\":"`},
 		{"nul", "\\u0000", `{"v":"a\u0000b"}`},
-		{"", "event id is empty", `{"v":2}`},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d dead letters, want %d: %s", len(lines), len(want), data)

@@ -59,6 +59,14 @@ type rowSet struct {
 
 var errEmptyEventID = errors.New("the event id is empty, and a row needs one: check the " + opFieldEventID + " field (by default the metadata netcore_event_id, which netcore_explode sets)")
 
+// unstorable is the error of an event that no retry can make a row: its own
+// content is at fault (not JSON, a \u0000 jsonb refuses, a NUL in its id).
+// Other failures (an empty id, a field that cannot be interpolated) may come
+// from the pipeline's settings, and are tried again once those are fixed.
+type unstorable struct{ error }
+
+func (u unstorable) Unwrap() error { return u.error }
+
 // rowFailure is a message that cannot be a row, and why.
 type rowFailure struct {
 	index int
@@ -101,10 +109,10 @@ func (c columnReaders) row(batch service.MessageBatch, i int) (row, error) {
 	}
 	// Checked here, so that one bad body fails alone, not its whole batch.
 	if !json.Valid(r.event) {
-		return r, errors.New("the message is not a JSON document, and the event column is jsonb")
+		return r, unstorable{errors.New("the message is not a JSON document, and the event column is jsonb")}
 	}
 	if hasEscapedNUL(r.event) {
-		return r, errors.New("the event holds \\u0000, which PostgreSQL's jsonb cannot store")
+		return r, unstorable{errors.New("the event holds \\u0000, which PostgreSQL's jsonb cannot store")}
 	}
 	if r.id, err = batch.TryInterpolatedString(i, c.eventID); err != nil {
 		return r, fmt.Errorf("%s: %w", opFieldEventID, err)
@@ -113,7 +121,7 @@ func (c columnReaders) row(batch service.MessageBatch, i int) (row, error) {
 		return r, errEmptyEventID
 	}
 	if strings.ContainsRune(r.id, 0) {
-		return r, errors.New("the event id holds a NUL byte, which a PostgreSQL text column cannot store")
+		return r, unstorable{errors.New("the event id holds a NUL byte, which a PostgreSQL text column cannot store")}
 	}
 	panel, err := batch.TryInterpolatedString(i, c.panelName)
 	if err != nil {
