@@ -7,6 +7,8 @@
 //     records moved aside;
 //   - window.go: the delivery window, narrowing with failures and probing in
 //     an outage;
+//   - kept.go: the records of failed deliveries, kept (up to a bound) for
+//     their retry;
 //   - runs.go: what waits for delivery, as runs of sequence numbers;
 //   - fates.go: each event's fate (stored, repeat, failed, delivered) told to
 //     the inspector;

@@ -71,6 +71,7 @@ type queue struct {
 	ready     seqRuns           // committed and not leased, oldest first
 	readAhead map[uint64][]byte // records of ready read before their turn
 	retries   retryHeap
+	kept      keptRetries // records of failed deliveries, for their retry
 	events    int64 // stored and reserved
 	bytes     int64
 	leased    int            // records handed out and not yet settled
@@ -111,6 +112,7 @@ type lease struct {
 	attempts int
 	probe    bool // handed out while deliveries were failing
 	size     int64
+	rec      []byte // the record as read; msg holds its body
 	msg      *service.Message
 }
 
@@ -199,6 +201,9 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			rec = q.readAhead[seq]
 			delete(q.readAhead, seq)
 			if rec == nil {
+				rec = q.kept.take(seq)
+			}
+			if rec == nil {
 				// A retry is not read ahead; the records due after it
 				// may well be: read only those that are not, or every
 				// retry would read and copy the next 128 again.
@@ -230,7 +235,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			q.mu.Unlock()
 			continue
 		}
-		l.size = int64(len(rec))
+		l.size, l.rec = int64(len(rec)), rec
 		var err error
 		if l.msg, err = decodeRecord(rec); err != nil {
 			q.quarantine(seq, l.size, err)
@@ -353,6 +358,7 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 		return time.Time{}
 	}
 	q.window.failed(l.probe, now, q.backoff)
+	q.kept.keep(l.seq, l.rec)
 	retryAt = now.Add(q.backoff(l.attempts))
 	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
 	signal(q.wakeRead)
