@@ -72,7 +72,7 @@ type queue struct {
 	readAhead map[uint64][]byte // records of ready read before their turn
 	retries   retryHeap
 	kept      keptRetries // records of failed deliveries, for their retry
-	events    int64 // stored and reserved
+	events    int64       // stored and reserved
 	bytes     int64
 	leased    int            // records handed out and not yet settled
 	window    deliveryWindow // bounds leased; narrows with failures, probes in an outage
