@@ -172,6 +172,25 @@ func TestAnEventDeliveredAgainStaysOneRowAndTheFirstWins(t *testing.T) {
 	}
 }
 
+// writeWithFailures writes batch, which must fail as a batch error, and
+// returns the error of each message that failed, by its index.
+func writeWithFailures(ctx context.Context, t *testing.T, out *output, batch service.MessageBatch) map[int]string {
+	t.Helper()
+	index := batch.Index()
+	var berr *service.BatchError
+	if err := out.WriteBatch(ctx, batch); !errors.As(err, &berr) {
+		t.Fatalf("want a batch error naming the messages that failed, got %v", err)
+	}
+	failed := map[int]string{}
+	berr.WalkMessagesIndexedBy(index, func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			failed[i] = err.Error()
+		}
+		return true
+	})
+	return failed
+}
+
 func TestAMessageThatCannotBeARowFailsAloneAndTheRestIsWritten(t *testing.T) {
 	s := pgtest.Start(t)
 	ctx := testContext(t)
@@ -183,19 +202,7 @@ func TestAMessageThatCannotBeARowFailsAloneAndTheRestIsWritten(t *testing.T) {
 		event("", "p", `{"v":2}`),
 		event("ok-2", "p", `{"v":3}`),
 	}
-	index := batch.Index()
-	err := out.WriteBatch(ctx, batch)
-	var berr *service.BatchError
-	if !errors.As(err, &berr) {
-		t.Fatalf("want a batch error naming the bad messages, got %v", err)
-	}
-	failed := map[int]string{}
-	berr.WalkMessagesIndexedBy(index, func(i int, _ *service.Message, err error) bool {
-		if err != nil {
-			failed[i] = err.Error()
-		}
-		return true
-	})
+	failed := writeWithFailures(ctx, t, out, batch)
 	if len(failed) != 2 || !strings.Contains(failed[1], "not a JSON document") || !strings.Contains(failed[2], "event id is empty") {
 		t.Errorf("failed messages: %v; want 1 (not JSON) and 2 (no id)", failed)
 	}
@@ -223,20 +230,7 @@ func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 		event("", "p", `{"v":2}`),
 		event("ok-2", "p", `{"v":3}`),
 	}
-	index := batch.Index()
-	err := out.WriteBatch(ctx, batch)
-	var berr *service.BatchError
-	if !errors.As(err, &berr) {
-		t.Fatalf("want a batch error naming the event without an id, got %v", err)
-	}
-	var failed []int
-	berr.WalkMessagesIndexedBy(index, func(i int, _ *service.Message, err error) bool {
-		if err != nil {
-			failed = append(failed, i)
-		}
-		return true
-	})
-	if fmt.Sprint(failed) != "[3]" {
+	if failed := writeWithFailures(ctx, t, out, batch); len(failed) != 1 || !strings.Contains(failed[3], "event id is empty") {
 		t.Errorf("failed messages %v; want only 3, the event without an id", failed)
 	}
 	got := readRows(ctx, t, s.Conn(ctx), defaultTable)
