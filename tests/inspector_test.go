@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,9 @@ func TestInspectorListsTheLatestPostsInABrowser(t *testing.T) {
 // Events down so that every event waits, opens the page, which works out
 // every event's id and fate, and compares the peak RSS with the same posts
 // and the inspector off.
+// waitingCount finds "N waiting" in a post's summary on the inspector page.
+var waitingCount = regexp.MustCompile(`(\d+) waiting`)
+
 func TestInspectorMemoryWithTheLargestPostsItKeeps(t *testing.T) {
 	posts := 20
 	if *long {
@@ -153,8 +157,20 @@ func TestInspectorMemoryWithTheLargestPostsItKeeps(t *testing.T) {
 			}
 			page, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if n := strings.Count(string(page), "10000 waiting"); n < 10 {
-				t.Errorf("%d posts shown as 10000 waiting, want at least the latest 10 (the fates of the latest 100,000 events are kept)", n)
+			// The fates of the latest 100,000 events are kept: the latest 10
+			// posts. The queue's probes of the oldest events (Meiro Events is
+			// down) report failures too, and a report on an event the Book has
+			// forgotten takes a slot of its own (it cannot tell it from one
+			// that beat its Stored report), so a few of the 10th post's events
+			// may be forgotten in turn, depending on when the probes come.
+			shown := 0
+			for _, m := range waitingCount.FindAllStringSubmatch(string(page), -1) {
+				if n, _ := strconv.Atoi(m[1]); n >= 9_900 {
+					shown++
+				}
+			}
+			if shown < 10 {
+				t.Errorf("%d posts shown with at least 9,900 of their 10,000 events waiting, want the latest 10", shown)
 			}
 		}
 		return peakRSSKiB(t, p.cmd.Process.Pid)
