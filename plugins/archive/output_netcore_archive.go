@@ -281,14 +281,17 @@ func (a *archiveOutput) open(path string) (*appending, error) {
 		return nil, fmt.Errorf("opening the archive file %s: %w", path, err)
 	}
 	gzipped := filepath.Ext(path) == ".gz"
-	if !created && !a.checked[path] {
-		if err := a.cutTornTail(f, gzipped); err != nil {
-			f.Close()
-			return nil, err
+	if !a.checked[path] {
+		if !created {
+			if err := a.cutTornTail(f, gzipped); err != nil {
+				f.Close()
+				return nil, err
+			}
 		}
-		// A process killed between creating the file and syncing its
-		// folders left a name that a power cut could still take, with
-		// every event fsync'd into the file since: sync them now, once.
+		// The names of a file new or found (a process killed between
+		// creating it and syncing its folders leaves a name a power cut can
+		// still take) are made durable once, before its first batch is
+		// acknowledged.
 		if err := syncFolders(path); err != nil {
 			f.Close()
 			return nil, err
@@ -322,31 +325,22 @@ func (a *archiveOutput) cutTornTail(f *os.File, gzipped bool) error {
 	return nil
 }
 
-// ensureFile creates path and its date folder if missing, syncing each
-// folder so that the new entries survive a crash.
+// ensureFile creates path and its date folder if missing; open makes
+// their names durable.
 func ensureFile(path string) (created bool, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("checking the archive file %s: %w", path, err)
 	}
-	dateDir := filepath.Dir(path)
-	if _, err := os.Stat(dateDir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(dateDir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			return false, fmt.Errorf("creating the archive folder %s: %w", dateDir, err)
-		}
-		if err := syncDir(filepath.Dir(dateDir)); err != nil {
-			return false, fmt.Errorf("syncing the archive folder: %w", err)
-		}
+	if err := os.Mkdir(filepath.Dir(path), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return false, fmt.Errorf("creating the archive folder %s: %w", filepath.Dir(path), err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return false, fmt.Errorf("creating the archive file %s: %w", path, err)
 	}
 	f.Close()
-	if err := syncDir(dateDir); err != nil {
-		return false, fmt.Errorf("syncing the archive folder %s: %w", dateDir, err)
-	}
 	return true, nil
 }
 

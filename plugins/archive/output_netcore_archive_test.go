@@ -337,12 +337,17 @@ func TestOutputMakesAFileLeftUnsyncedByACrashDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := newTestOutput(t, "dir: "+dir)
-	write(t, restarted, event(`{"n":1}`, "2026-11-28T12:30:00Z"))
+	// And a file and date folder created by this batch.
+	created := filepath.Join(dir, "2026-11-29", "00.jsonl")
+	write(t, restarted, event(`{"n":1}`, "2026-11-28T12:30:00Z"), event(`{"n":2}`, "2026-11-29T00:10:00Z"))
 	disk.Cut(t, nil, nil)
-	if _, err := os.Stat(hour); err != nil {
-		t.Fatalf("an acknowledged event's hour file is gone after a power cut: %v", err)
+	for _, f := range []string{hour, created} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("an acknowledged event's hour file is gone after a power cut: %v", err)
+		}
 	}
 	equalLines(t, hour, `{"n":1}`)
+	equalLines(t, created, `{"n":2}`)
 }
 
 // An event received longer ago than the retention (a backlog older than it)
