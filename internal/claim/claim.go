@@ -18,6 +18,7 @@ package claim
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 
@@ -59,6 +60,10 @@ func TakeAll(cs []*Claim) bool {
 	}
 	return true
 }
+
+// ErrAbandoned fails what a stage was to store or publish after its input
+// abandoned the claim: nothing of it is stored.
+var ErrAbandoned = errors.New("not stored: the input stopped waiting for it (ack_timeout) and answered that it was not stored")
 
 type key struct{}
 

@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"errors"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
@@ -130,13 +129,10 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 	work.puts = kept
 	q.mu.Unlock()
 	for _, p := range abandoned {
-		p.done(errAbandoned, nil)
+		p.done(claim.ErrAbandoned, nil)
 	}
 	return work, false
 }
-
-// errAbandoned fails a put whose input stopped waiting before it was written.
-var errAbandoned = errors.New("not stored: the input stopped waiting for it (ack_timeout) and answered that it was not stored")
 
 func (w pendingWrites) empty() bool {
 	return len(w.puts) == 0 && len(w.deletes) == 0 && len(w.damaged) == 0

@@ -589,7 +589,7 @@ func TestQueueStoresNothingOfAnAbandonedPut(t *testing.T) {
 			t.Fatal("a put was never acknowledged")
 		}
 	}
-	if !errors.Is(errs[0], errAbandoned) && !errors.Is(errs[1], errAbandoned) {
+	if !errors.Is(errs[0], claim.ErrAbandoned) && !errors.Is(errs[1], claim.ErrAbandoned) {
 		t.Errorf("no put failed as abandoned: %v", errs)
 	}
 	if waited.Abandon() {
@@ -615,7 +615,7 @@ func TestQueueStoresNothingOfAPutWithOneAbandonedPost(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, errAbandoned) {
+		if !errors.Is(err, claim.ErrAbandoned) {
 			t.Errorf("the put ended with %v, want it failed as abandoned", err)
 		}
 	case <-time.After(5 * time.Second):

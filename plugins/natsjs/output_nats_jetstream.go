@@ -2,7 +2,6 @@ package natsjs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -121,7 +120,7 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	// Publish none of a batch holding a post whose input already answered
 	// that it was not stored (internal/claim).
 	if !claim.TakeAll(claim.Of(batch)) {
-		return errAbandoned
+		return claim.ErrAbandoned
 	}
 	acks := make([]jetstream.PubAckFuture, 0, len(batch))
 	for i, msg := range batch {
@@ -146,10 +145,6 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	}
 	return nil
 }
-
-// errAbandoned fails a batch whose input stopped waiting before it was
-// published.
-var errAbandoned = errors.New("not published: the input stopped waiting for it (ack_timeout) and answered that it was not stored")
 
 func (o *jetStreamOutput) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {
 	subject, err := batch.TryInterpolatedString(i, o.subject)
