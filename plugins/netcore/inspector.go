@@ -118,7 +118,7 @@ func (in *inspector) eventIDs(p *inspectedPost) [][]fate.ID {
 			p.ids[i] = make([]fate.ID, len(panel.Events))
 			for j, ev := range panel.Events {
 				compact = rawjson.AppendCompact(compact[:0], ev)
-				p.ids[i][j] = eventKey(panel.Name, compact)
+				p.ids[i][j] = EventKey(panel.Name, compact)
 			}
 		}
 	}

@@ -1,26 +1,9 @@
 package netcore
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-
-	"github.com/netcore-connect/netcore-connect/internal/fate"
-	"github.com/netcore-connect/netcore-connect/internal/rawjson"
-	"github.com/netcore-connect/netcore-connect/internal/stage"
-)
-
-const (
-	epFieldTimezone       = "timezone"
-	epFieldPanelField     = "panel_field"
-	epFieldEventTimeField = "event_time_field"
-	epFieldEventIDField   = "event_id_field"
 )
 
 func explodeProcessorSpec() *service.ConfigSpec {
@@ -40,20 +23,7 @@ Each message body is the event object exactly as Netcore sent it, every field an
 Metadata added to each message: `+"`netcore_panel`"+`, `+"`netcore_event_index`"+` (position in its panel, from 0), `+"`netcore_event_id`"+`, `+"`netcore_event_time_source`"+`; metadata of the post (`+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+`, `+"`netcore_received_at`"+`) is kept.
 
 Place it in the input's `+"`processors`"+`, before any buffer, so that each event is stored, retried and acknowledged on its own. A body that is not a Netcore post fails the processor with a message that says why.`).
-		Fields(
-			service.NewStringField(epFieldTimezone).
-				Description("The IANA time zone that `event_params.ts` is written in. Netcore's documentation does not say; India Standard Time is what Netcore's panels show.").
-				Default("Asia/Kolkata"),
-			service.NewStringField(epFieldPanelField).
-				Description("The name of the added panel field; empty to leave it out.").
-				Default("panel_name"),
-			service.NewStringField(epFieldEventTimeField).
-				Description("The name of the added event time field; empty to leave it out.").
-				Default("event_time"),
-			service.NewStringField(epFieldEventIDField).
-				Description("The name of the added event id field; empty to leave it out.").
-				Default("event_id"),
-		).
+		Fields(ExplodeFields()...).
 		Example("Explode at the input", "", `
 input:
   netcore_webhook: {}
@@ -70,240 +40,23 @@ func init() {
 		})
 }
 
-// explodeConfig is the parsed configuration of a netcore_explode processor.
-type explodeConfig struct {
-	location       *time.Location
-	panelField     string
-	eventTimeField string
-	eventIDField   string
-}
+// explodeProcessor is netcore_explode: an Exploder applied to each post.
+type explodeProcessor struct{ *Exploder }
 
 func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcessor, error) {
-	var c explodeConfig
-	zone, err := conf.FieldString(epFieldTimezone)
+	e, err := NewExploder(conf)
 	if err != nil {
 		return nil, err
 	}
-	if c.location, err = time.LoadLocation(zone); err != nil {
-		return nil, fmt.Errorf("timezone %q: %w", zone, err)
-	}
-	// A slice, not a map: of two bad fields, the same is reported each time.
-	for _, f := range []struct {
-		field string
-		name  *string
-	}{
-		{epFieldPanelField, &c.panelField},
-		{epFieldEventTimeField, &c.eventTimeField},
-		{epFieldEventIDField, &c.eventIDField},
-	} {
-		if *f.name, err = conf.FieldString(f.field); err != nil {
-			return nil, err
-		}
-	}
-	return &explodeProcessor{
-		conf:           c,
-		panelField:     quotedName(c.panelField),
-		eventTimeField: quotedName(c.eventTimeField),
-		eventIDField:   quotedName(c.eventIDField),
-	}, nil
-}
-
-type explodeProcessor struct {
-	conf explodeConfig
-	// The added field names as JSON strings, nil when switched off.
-	panelField, eventTimeField, eventIDField []byte
-}
-
-func quotedName(name string) []byte {
-	if name == "" {
-		return nil
-	}
-	q, _ := json.Marshal(name) // a string always encodes
-	return q
+	return &explodeProcessor{e}, nil
 }
 
 func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
-	post, err := postOf(msg)
+	post, err := PostOf(msg)
 	if err != nil {
 		return nil, err
 	}
-	received := receivedAt(msg)
-	batch := make(service.MessageBatch, 0, post.EventCount())
-	for _, panel := range post.Panels {
-		quotedPanel, err := json.Marshal(panel.Name)
-		if err != nil {
-			return nil, fmt.Errorf("encoding panel name: %w", err)
-		}
-		for i, raw := range panel.Events {
-			ev, err := p.explodeEvent(panel.Name, quotedPanel, raw, received)
-			if err != nil {
-				return nil, fmt.Errorf("panel %q event %d: %w", panel.Name, i, err)
-			}
-			out := msg.Copy()
-			out.SetBytes(ev.body)
-			out.MetaSetMut(stage.MetaPanel, panel.Name)
-			out.MetaSetMut(stage.MetaEventIndex, i)
-			out.MetaSetMut(stage.MetaEventID, ev.id)
-			out.MetaSetMut(stage.MetaEventTimeSource, ev.timeSource)
-			batch = append(batch, out)
-		}
-	}
-	return batch, nil
+	return p.ExplodePanels(msg, post.Panels)
 }
 
 func (p *explodeProcessor) Close(context.Context) error { return nil }
-
-type explodedEvent struct {
-	body       []byte
-	id         string
-	timeSource string
-}
-
-// Sources of event_time, as reported in netcore_event_time_source.
-const (
-	timeSourceTS       = "ts"
-	timeSourceReceived = "received_at"
-)
-
-func (p *explodeProcessor) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time) (explodedEvent, error) {
-	// Room for the added fields, so that appending them does not copy.
-	compact := rawjson.AppendCompact(make([]byte, 0, len(raw)+128), raw)
-	ev := explodedEvent{id: eventID(panel, compact), timeSource: timeSourceReceived}
-	eventTime := received
-
-	// One walk over the top level finds event_params and which of our
-	// field names the event already uses (those are never overwritten).
-	var hasPanel, hasTime, hasID bool
-	err := rawjson.Members(compact, func(key, value []byte) error {
-		// A key without escapes is compared as it stands, which allocates
-		// nothing: string(key) == "..." is not a conversion.
-		if bytes.IndexByte(key, '\\') >= 0 {
-			decoded, err := rawjson.Key(key)
-			if err != nil {
-				return err
-			}
-			key = []byte(decoded)
-		}
-		if string(key) == "event_params" {
-			if t, ok := p.eventParamsTime(value); ok {
-				eventTime, ev.timeSource = t, timeSourceTS
-			}
-		}
-		hasPanel = hasPanel || string(key) == p.conf.panelField
-		hasTime = hasTime || string(key) == p.conf.eventTimeField
-		hasID = hasID || string(key) == p.conf.eventIDField
-		return nil
-	})
-	if err != nil {
-		return explodedEvent{}, err
-	}
-
-	body := compact[:len(compact)-1] // the closing brace, put back below
-	empty := len(body) == 1
-	// name appends `,"name":`; the value is appended after it in place.
-	name := func(quotedName []byte) {
-		if !empty {
-			body = append(body, ',')
-		}
-		empty = false
-		body = append(body, quotedName...)
-		body = append(body, ':')
-	}
-	if p.panelField != nil && !hasPanel {
-		name(p.panelField)
-		body = append(body, quotedPanel...)
-	}
-	if p.eventTimeField != nil && !hasTime {
-		name(p.eventTimeField)
-		body = append(eventTime.UTC().AppendFormat(append(body, '"'), time.RFC3339), '"')
-	}
-	if p.eventIDField != nil && !hasID {
-		name(p.eventIDField)
-		body = append(append(append(body, '"'), ev.id...), '"')
-	}
-	ev.body = append(body, '}')
-	return ev, nil
-}
-
-// eventParamsTime reads event_params.ts: yyMMddHHmmss as a 12-digit number
-// or string, in the configured zone.
-func (p *explodeProcessor) eventParamsTime(params []byte) (time.Time, bool) {
-	if rawjson.KindOf(params) != rawjson.Object {
-		return time.Time{}, false
-	}
-	ts, ok := rawjson.Field(params, "ts")
-	if !ok {
-		return time.Time{}, false
-	}
-	if len(ts) == 14 && ts[0] == '"' && ts[13] == '"' {
-		ts = ts[1:13]
-	}
-	if len(ts) != 12 {
-		return time.Time{}, false
-	}
-	for _, c := range ts {
-		if c < '0' || c > '9' {
-			return time.Time{}, false
-		}
-	}
-	t, err := time.ParseInLocation("060102150405", string(ts), p.conf.location)
-	return t, err == nil
-}
-
-// eventID is a stable id for an event: the same panel and bytes, sent again,
-// give the same id. It is the hex of eventKey.
-func eventID(panel string, event []byte) string {
-	key := eventKey(panel, event)
-	return hex.EncodeToString(key[:])
-}
-
-// eventKey is the first 16 bytes of sha256(panel, NUL, event): the event id
-// as bytes, as the inspector keeps it.
-func eventKey(panel string, event []byte) fate.ID {
-	h := sha256.New()
-	h.Write([]byte(panel))
-	h.Write([]byte{0})
-	h.Write(event)
-	var sum [sha256.Size]byte
-	var key fate.ID
-	copy(key[:], h.Sum(sum[:0]))
-	return key
-}
-
-// receivedAt is when the post arrived, as the webhook input recorded it, or
-// now for posts from other inputs.
-func receivedAt(msg *service.Message) time.Time {
-	if v, ok := msg.MetaGet(stage.MetaReceivedAt); ok {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t
-		}
-	}
-	return time.Now()
-}
-
-// postKey is the message context key under which the webhook input passes
-// its decoded post to netcore_explode, so that a post is decoded only once.
-type postKey struct{}
-
-func withPost(msg *service.Message, post *Post) *service.Message {
-	return msg.WithContext(context.WithValue(msg.Context(), postKey{}, post))
-}
-
-// postOf returns the post the message carries. The decoded post from the
-// input is reused only while the body is still the very bytes it was decoded
-// from; a body changed by an earlier processor, or from another input, is
-// decoded here.
-func postOf(msg *service.Message) (*Post, error) {
-	body, err := msg.AsBytes()
-	if err != nil {
-		return nil, err
-	}
-	if post, ok := msg.Context().Value(postKey{}).(*Post); ok && sameBytes(body, post.Data) {
-		return post, nil
-	}
-	return DecodeData(body)
-}
-
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
