@@ -54,29 +54,44 @@ func appendRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte,
 	if dst == nil {
 		dst = make([]byte, 0, recordHeader+1+len(body)+256)
 	}
-	// One walk appends the pairs after a one-byte count, right for up to
-	// 127 pairs (a uvarint under 128 is one byte); more take a second walk.
 	rec := append(dst, 0, 0, 0, 0, recordVersion)
 	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
+	rec = appendMeta(rec, msg)
+	rec = append(rec, body...)
+	sealRecord(rec[start:])
+	return rec, nil
+}
+
+// appendMeta appends msg's metadata: the number of pairs (uvarint), then
+// each key and value (uvarint length, bytes).
+func appendMeta(rec []byte, msg *service.Message) []byte {
+	// One walk appends the pairs after a one-byte count, right for up to
+	// 127 pairs (a uvarint under 128 is one byte); more take a second walk.
+	countAt := len(rec)
 	rec = append(rec, 0)
 	pairs := 0
 	_ = msg.MetaWalk(func(k, v string) error {
-		rec = binary.AppendUvarint(rec, uint64(len(k)))
-		rec = append(rec, k...)
-		rec = binary.AppendUvarint(rec, uint64(len(v)))
-		rec = append(rec, v...)
+		rec = appendField(rec, k)
+		rec = appendField(rec, v)
 		pairs++
 		return nil
 	})
-	if countAt := start + recordHeader; pairs >= 0x80 {
+	if pairs >= 0x80 {
 		fields := append([]byte(nil), rec[countAt+1:]...)
-		rec = append(binary.AppendUvarint(rec[:countAt], uint64(pairs)), fields...)
-	} else {
-		rec[countAt] = byte(pairs)
+		return append(binary.AppendUvarint(rec[:countAt], uint64(pairs)), fields...)
 	}
-	rec = append(rec, body...)
-	binary.BigEndian.PutUint32(rec[start:], crc32.Checksum(rec[start+4:], castagnoli))
-	return rec, nil
+	rec[countAt] = byte(pairs)
+	return rec
+}
+
+// appendField appends a length (uvarint) and the bytes of s.
+func appendField[T string | []byte](rec []byte, s T) []byte {
+	return append(binary.AppendUvarint(rec, uint64(len(s))), s...)
+}
+
+// sealRecord writes the checksum of a whole record into its first 4 bytes.
+func sealRecord(rec []byte) {
+	binary.BigEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
 }
 
 // checkRecord says whether rec is whole: long enough, its checksum holding,
@@ -88,51 +103,60 @@ func checkRecord(rec []byte) error {
 	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
 		return errChecksum
 	}
-	if rec[4] != recordVersion {
+	if rec[4] != recordVersion && rec[4] != postRecordVersion {
 		return fmt.Errorf("unknown record version %d", rec[4])
 	}
 	return nil
 }
 
-// decodeRecord checks a record and rebuilds its message. The message owns
-// rec, which must not be reused.
+// decodeRecord checks an event record and rebuilds its message. The message
+// owns rec, which must not be reused.
 func decodeRecord(rec []byte) (*service.Message, error) {
 	if err := checkRecord(rec); err != nil {
 		return nil, err
 	}
-	rest := rec[recordHeader:]
-	next := func() ([]byte, error) {
-		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
-			return nil, errors.New("malformed metadata")
-		}
-		field := rest[w : w+int(n)]
-		rest = rest[w+int(n):]
-		return field, nil
+	if rec[4] != recordVersion {
+		return nil, fmt.Errorf("record version %d is not an event", rec[4])
 	}
-	count, w := binary.Uvarint(rest)
+	msg := service.NewMessage(nil)
+	body, err := decodeMeta(rec[recordHeader:], msg)
+	if err != nil {
+		return nil, err
+	}
+	msg.SetBytes(body)
+	return msg, nil
+}
+
+// decodeMeta sets the metadata pairs at the start of b on msg and returns
+// what follows them.
+func decodeMeta(b []byte, msg *service.Message) ([]byte, error) {
+	count, w := binary.Uvarint(b)
 	if w <= 0 {
 		return nil, errors.New("malformed metadata count")
 	}
-	rest = rest[w:]
-	type pair struct{ k, v []byte }
-	pairs := make([]pair, 0, min(count, 64))
+	b = b[w:]
 	for range count {
-		k, err := next()
+		k, rest, err := nextField(b)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("malformed metadata: %w", err)
 		}
-		v, err := next()
+		v, rest, err := nextField(rest)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("malformed metadata: %w", err)
 		}
-		pairs = append(pairs, pair{k, v})
+		msg.MetaSetMut(internKey(k), string(v))
+		b = rest
 	}
-	msg := service.NewMessage(rest)
-	for _, p := range pairs {
-		msg.MetaSetMut(internKey(p.k), string(p.v))
+	return b, nil
+}
+
+// nextField reads a length (uvarint) and that many bytes.
+func nextField(b []byte) (field, rest []byte, err error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return nil, nil, errors.New("a length runs past the record")
 	}
-	return msg, nil
+	return b[w : w+int(n)], b[w+int(n):], nil
 }
 
 // metaKeys holds the metadata keys seen in records (at most maxMetaKeys),

@@ -1,0 +1,131 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/rawjson"
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+)
+
+// A post record is a whole post, stored by a queue with explode set and
+// split into events when it is read:
+//
+//	crc32c (4 bytes, big endian) of everything after it
+//	version (1 byte, 2)
+//	stored at (8 bytes, unix nanoseconds, big endian)
+//	number of events (4 bytes, big endian)
+//	the post's metadata, as in an event record
+//	number of panels (uvarint), then for each: its name (uvarint length,
+//	bytes), its number of events (uvarint), each event's compact JSON
+//	(uvarint length, bytes)
+//
+// One record, one key and one checksum for a post, instead of one of each
+// per event, and none of the per-event work (explode, a message each) on
+// the path the sender waits on. Events settled while others of the post
+// still wait are marked in the settled bucket (marks.go).
+const postRecordVersion = 2
+
+// postHeader is the size of a post record's fixed fields.
+const postHeader = recordHeader + 4
+
+// maxPostEvents bounds the events of one post record (the count is 4 bytes,
+// and the settled marks a bitmap of that many bits).
+const maxPostEvents = 1 << 24
+
+// appendPostRecord appends the record of msg, whose body is a Netcore post,
+// to dst, and the dedupe keys of its events, in order, to keys.
+func appendPostRecord(dst []byte, keys []eventKey, msg *service.Message, storedAt time.Time) ([]byte, []eventKey, error) {
+	post, err := netcore.PostOf(msg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the queue explodes posts (its explode is set), and this message is not one: %w", err)
+	}
+	events := post.EventCount()
+	if events > maxPostEvents {
+		return nil, nil, fmt.Errorf("a post of %d events is more than the queue stores in one record (%d)", events, maxPostEvents)
+	}
+	start := len(dst)
+	rec := append(dst, 0, 0, 0, 0, postRecordVersion)
+	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt.UnixNano()))
+	rec = binary.BigEndian.AppendUint32(rec, uint32(events))
+	rec = appendMeta(rec, msg)
+	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
+	var compact []byte
+	for _, panel := range post.Panels {
+		rec = appendField(rec, panel.Name)
+		rec = binary.AppendUvarint(rec, uint64(len(panel.Events)))
+		for _, ev := range panel.Events {
+			compact = rawjson.AppendCompact(compact[:0], ev)
+			rec = appendField(rec, compact)
+			keys = append(keys, keyOfEvent(panel.Name, compact))
+		}
+	}
+	sealRecord(rec[start:])
+	return rec, keys, nil
+}
+
+// keyOfEvent is the dedupe key of an event: the bytes of its event id.
+func keyOfEvent(panel string, compact []byte) eventKey {
+	return eventKey(netcore.EventKey(panel, compact))
+}
+
+// recordEvents is how many events a record holds: a post record's count,
+// 1 for an event record. Not checked: for counting what waits.
+func recordEvents(rec []byte) int {
+	if len(rec) >= postHeader && rec[4] == postRecordVersion {
+		return int(binary.BigEndian.Uint32(rec[recordHeader:postHeader]))
+	}
+	return 1
+}
+
+func isPostRecord(rec []byte) bool { return len(rec) > 4 && rec[4] == postRecordVersion }
+
+// decodePostRecord checks a post record and splits it into its panels of
+// events. base carries the post's metadata and no body. The panels' events
+// are slices of rec, which must not be reused.
+func decodePostRecord(rec []byte) (base *service.Message, panels []netcore.Panel, err error) {
+	if err := checkRecord(rec); err != nil {
+		return nil, nil, err
+	}
+	if rec[4] != postRecordVersion || len(rec) < postHeader {
+		return nil, nil, fmt.Errorf("record version %d is not a post", rec[4])
+	}
+	base = service.NewMessage(nil)
+	b, err := decodeMeta(rec[postHeader:], base)
+	if err != nil {
+		return nil, nil, err
+	}
+	count, w := binary.Uvarint(b)
+	if w <= 0 || count > uint64(len(b)) {
+		return nil, nil, errors.New("malformed panel count")
+	}
+	b = b[w:]
+	total := 0
+	panels = make([]netcore.Panel, count)
+	for i := range panels {
+		name, rest, err := nextField(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("panel %d: %w", i, err)
+		}
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(len(rest)) {
+			return nil, nil, fmt.Errorf("panel %d: malformed event count", i)
+		}
+		b = rest[w:]
+		panels[i] = netcore.Panel{Name: string(name), Events: make([][]byte, n)}
+		for j := range panels[i].Events {
+			if panels[i].Events[j], b, err = nextField(b); err != nil {
+				return nil, nil, fmt.Errorf("panel %d event %d: %w", i, j, err)
+			}
+		}
+		total += int(n)
+	}
+	if total != recordEvents(rec) || len(b) != 0 {
+		return nil, nil, fmt.Errorf("post record holds %d events and %d bytes more, its header says %d events", total, len(b), recordEvents(rec))
+	}
+	return base, panels, nil
+}
