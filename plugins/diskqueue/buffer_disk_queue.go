@@ -10,6 +10,7 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -24,6 +25,7 @@ const (
 	dqFieldRetryInitial   = "retry_initial_interval"
 	dqFieldRetryMax       = "retry_max_interval"
 	dqFieldCheckOnStart   = "check_on_start"
+	dqFieldExplode        = "explode"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
@@ -80,6 +82,9 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 			service.NewDurationField(dqFieldRetryMax).
 				Description("The longest wait between deliveries of a failed event.").
 				Default("1m"),
+			service.NewObjectField(dqFieldExplode, netcore.ExplodeFields()...).
+				Description("Store each post whole, as one record, and split it into events (as `netcore_explode` does, with these settings) only when it is read for delivery; leave `netcore_explode` out of the input's processors then. Each event is still delivered, retried, dead-lettered and acknowledged on its own, and repeats are still removed per event (by the event ids `netcore_explode` gives; `dedupe_key` empty keeps them): a post costs one record instead of one per event, and none of the splitting is on the path the sender waits on. An event whose delivery fails is written as a record of its own; events settled while others of their post wait are marked in the file, so that a restart does not send them again. A file holding whole posts needs this field to start.").
+				Optional(),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -131,6 +136,11 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	}
 	if c.checkOnStart, err = conf.FieldBool(dqFieldCheckOnStart); err != nil {
 		return c, "", err
+	}
+	if conf.Contains(dqFieldExplode) {
+		if c.explode, err = netcore.NewExploder(conf.Namespace(dqFieldExplode)); err != nil {
+			return c, "", fmt.Errorf("%s: %w", dqFieldExplode, err)
+		}
 	}
 	dedupeKey, err = conf.FieldString(dqFieldDedupeKey)
 	return c, dedupeKey, err
@@ -189,6 +199,24 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
 // or closed queue refuses it at once.
 func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ack service.AckFunc) error {
+	var err error
+	if d.q.conf.explode != nil {
+		err = d.writePosts(batch, ack)
+	} else {
+		err = d.writeEvents(batch, ack)
+	}
+	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
+		// The gauges are refreshed once a second; the moment the queue
+		// turns full is worth seeing at once.
+		d.q.reportStats()
+	} else if err == nil {
+		d.full.Store(false)
+	}
+	return err
+}
+
+// writeEvents stores a batch of events, a record each.
+func (d *diskQueue) writeEvents(batch service.MessageBatch, ack service.AckFunc) error {
 	records, err := encodeBatch(batch, time.Now())
 	if err != nil {
 		return err
@@ -201,21 +229,13 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 	}
 	// The events of a post share its claim (netcore_explode copies the
 	// post's context into each); a batch of several posts has several.
-	err = d.q.put(records, ids, claim.Of(batch), func(err error, repeats []int) {
+	return d.q.put(records, ids, claim.Of(batch), func(err error, repeats []int) {
 		if err == nil {
 			d.deduplicated.Incr(int64(len(repeats)))
 			reportStored(batch, ids, repeats, time.Now())
 		}
 		_ = ack(context.Background(), err)
 	})
-	if errors.Is(err, ErrFull) && !d.full.Swap(true) {
-		// The gauges are refreshed once a second; the moment the queue
-		// turns full is worth seeing at once.
-		d.q.reportStats()
-	} else if err == nil {
-		d.full.Store(false)
-	}
-	return err
 }
 
 // encodeBatch encodes a batch's records into one allocation: one object
@@ -243,6 +263,40 @@ func encodeBatch(batch service.MessageBatch, storedAt time.Time) ([][]byte, erro
 		start = end
 	}
 	return records, nil
+}
+
+// writePosts stores a batch of posts, a record each, to be split into
+// events when read.
+func (d *diskQueue) writePosts(batch service.MessageBatch, ack service.AckFunc) error {
+	now := time.Now()
+	size := 0
+	for _, msg := range batch {
+		if body, err := msg.AsBytes(); err == nil {
+			size += postHeader + len(body) + 256 // metadata and lengths: a guess; append grows it if short
+		}
+	}
+	arena := make([]byte, 0, size)
+	records := make([][]byte, len(batch))
+	keys := make([][]eventKey, len(batch))
+	for i, msg := range batch {
+		start := len(arena)
+		var err error
+		if arena, keys[i], err = appendPostRecord(arena, nil, msg, now); err != nil {
+			return err
+		}
+		records[i] = arena[start:len(arena):len(arena)]
+	}
+	stored := keys
+	if d.dedupeKey == "" {
+		stored = make([][]eventKey, len(batch)) // every repeat is kept
+	}
+	return d.q.putRecords(records, stored, claim.Of(batch), func(err error, repeats []int) {
+		if err == nil {
+			d.deduplicated.Incr(int64(len(repeats)))
+			reportStoredPosts(batch, keys, repeats, time.Now())
+		}
+		_ = ack(context.Background(), err)
+	})
 }
 
 // ReadBatch leases the next event: a batch of one, acknowledged on its own.

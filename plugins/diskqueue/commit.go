@@ -1,6 +1,8 @@
 package diskqueue
 
 import (
+	"bytes"
+	"container/heap"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
@@ -88,7 +90,7 @@ func (q *queue) commit(force bool) (deferred bool) {
 		q.lastSweep = now // an idle queue makes no commits
 		return false
 	}
-	result := newCommitResult(len(work.puts))
+	result := newCommitResult(len(work.puts), len(work.rewrites))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
 		return q.write(tx, work, result, now, cutoff, sweepDue)
@@ -110,11 +112,12 @@ func (q *queue) commit(force bool) (deferred bool) {
 // wait for this commit's result instead of giving up.
 func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 	q.mu.Lock()
-	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && len(p.deletes) > 0 && len(p.deletes) < deleteBatch {
+	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && p.settling() > 0 && p.settling() < deleteBatch {
 		q.mu.Unlock()
 		return pendingWrites{}, true
 	}
 	work, q.pending = q.pending, pendingWrites{}
+	work.marks = q.snapshotMarksLocked(work)
 	var abandoned []*putOp
 	kept := work.puts[:0]
 	for _, p := range work.puts {
@@ -123,7 +126,7 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 			continue
 		}
 		abandoned = append(abandoned, p)
-		q.events -= int64(len(p.records))
+		q.events -= p.events
 		q.bytes -= p.size
 	}
 	work.puts = kept
@@ -135,20 +138,29 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 }
 
 func (w pendingWrites) empty() bool {
-	return len(w.puts) == 0 && len(w.deletes) == 0 && len(w.damaged) == 0
+	return len(w.puts) == 0 && len(w.damaged) == 0 && w.settling() == 0
+}
+
+// settling counts the writes that follow deliveries: deletes, events
+// written on their own, changed marks. None is urgent, since each only
+// saves sending an event again after a crash.
+func (w pendingWrites) settling() int {
+	return len(w.deletes) + len(w.rewrites) + len(w.marked) + len(w.unmark)
 }
 
 // commitResult is what a transaction did with each put: the sequence numbers
 // of the records it stored, and the records it did not because they repeat
 // an event stored within the dedupe window.
 type commitResult struct {
-	stored      [][]uint64
-	repeats     [][]int
-	repeatBytes []int64
+	stored       [][]uint64
+	repeats      [][]int // events, counted across the put's records
+	repeatBytes  []int64 // of records not stored, all their events repeats
+	partRepeated []*openPost
+	rewritten    []uint64 // the sequence number of each rewrite
 }
 
-func newCommitResult(puts int) commitResult {
-	return commitResult{stored: make([][]uint64, puts), repeats: make([][]int, puts), repeatBytes: make([]int64, puts)}
+func newCommitResult(puts, rewrites int) commitResult {
+	return commitResult{stored: make([][]uint64, puts), repeats: make([][]int, puts), repeatBytes: make([]int64, puts), rewritten: make([]uint64, rewrites)}
 }
 
 // write makes the transaction's changes. It runs inside bbolt's Update and
@@ -156,7 +168,21 @@ func newCommitResult(puts int) commitResult {
 func (q *queue) write(tx *bolt.Tx, work pendingWrites, result commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
 	q.ids.begin()
 	events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
-	if err := q.storePuts(events, work.puts, result, cutoff); err != nil {
+	settled := tx.Bucket(bucketSettled)
+	if err := q.storePuts(events, settled, work.puts, &result, cutoff); err != nil {
+		return err
+	}
+	for i, rw := range work.rewrites {
+		seq, err := events.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := events.Put(seqKey(seq), rw.rec); err != nil {
+			return err
+		}
+		result.rewritten[i] = seq
+	}
+	if err := writeMarks(settled, work.marks, work.unmark); err != nil {
 		return err
 	}
 	for _, seq := range work.deletes {
@@ -176,14 +202,30 @@ func (q *queue) write(tx *bolt.Tx, work pendingWrites, result commitResult, now 
 	return nil
 }
 
-// storePuts appends each put's records under new sequence numbers, skipping
-// repeats.
-func (q *queue) storePuts(events *bolt.Bucket, puts []*putOp, result commitResult, cutoff uint64) error {
+// storePuts appends each put's records under new sequence numbers. A
+// record whose events are all repeats is not stored; a post record with
+// some is stored with those marked settled.
+func (q *queue) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *commitResult, cutoff uint64) error {
 	for i, op := range puts {
 		result.stored[i], result.repeats[i], result.repeatBytes[i] = result.stored[i][:0], result.repeats[i][:0], 0
+		first := 0 // the first event of the record, counted across the put
 		for j, rec := range op.records {
-			if id := op.ids[j]; id != "" && q.ids.enabled() && q.ids.remember(id, cutoff) {
-				result.repeats[i] = append(result.repeats[i], j)
+			n := recordEvents(rec)
+			var marks *openPost // the repeats among a post's events, settled
+			repeated := 0
+			for k, key := range op.keys[j] {
+				if !q.ids.enabled() || !q.ids.remember(key, cutoff) {
+					continue
+				}
+				result.repeats[i] = append(result.repeats[i], first+k)
+				repeated++
+				if marks == nil {
+					marks = newOpenPost(0, n)
+				}
+				marks.settle(k)
+			}
+			first += n
+			if repeated == n {
 				result.repeatBytes[i] += int64(len(rec))
 				continue
 			}
@@ -195,22 +237,38 @@ func (q *queue) storePuts(events *bolt.Bucket, puts []*putOp, result commitResul
 				return err
 			}
 			result.stored[i] = append(result.stored[i], seq)
+			if marks != nil {
+				marks.seq, marks.size = seq, int64(len(rec))
+				if err := settled.Put(seqKey(seq), marks.settled); err != nil {
+					return err
+				}
+				result.partRepeated = append(result.partRepeated, marks)
+			}
 		}
 	}
 	return nil
 }
 
 // settle tells the queue and the posts how the transaction went. Committed:
-// the new records become readable and each post is acknowledged. Failed:
-// the puts are refused (their posts get 503), and deletes and moves wait
-// for the next commit.
+// the new records become readable, each post is acknowledged, failed
+// events written on their own wait for their retry and are settled in
+// their posts. Failed: the puts are refused (their posts get 503), and the
+// rest waits for the next commit.
 func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 	q.mu.Lock()
 	if err != nil {
 		q.pending.deletes = append(q.pending.deletes, work.deletes...)
 		q.pending.damaged = append(q.pending.damaged, work.damaged...)
+		q.pending.rewrites = append(q.pending.rewrites, work.rewrites...)
+		q.pending.unmark = append(q.pending.unmark, work.unmark...)
+		for _, p := range work.marked {
+			if !p.dirty && q.posts[p.seq] == p {
+				p.dirty = true
+				q.pending.marked = append(q.pending.marked, p)
+			}
+		}
 		for _, op := range work.puts {
-			q.events -= int64(len(op.records))
+			q.events -= op.events
 			q.bytes -= op.size
 		}
 	} else {
@@ -222,6 +280,15 @@ func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 			q.events -= int64(len(result.repeats[i]))
 			q.bytes -= result.repeatBytes[i]
 		}
+		for _, p := range result.partRepeated {
+			q.posts[p.seq] = p
+		}
+		for i, rw := range work.rewrites {
+			seq := result.rewritten[i]
+			q.kept.keep(seq, rw.rec)
+			heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
+			q.settlePostEventLocked(rw.post, rw.index)
+		}
 	}
 	q.mu.Unlock()
 	signal(q.wakeRead)
@@ -231,6 +298,31 @@ func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 		}
 		op.done(err, result.repeats[i])
 	}
+}
+
+// snapshotMarksLocked copies the settled marks that work is to write: those
+// of posts whose marks changed, and of posts with events written on their
+// own, with those events set (they are settled by the same commit).
+func (q *queue) snapshotMarksLocked(work pendingWrites) map[uint64][]byte {
+	if len(work.marked) == 0 && len(work.rewrites) == 0 {
+		return nil
+	}
+	marks := map[uint64][]byte{}
+	for _, p := range work.marked {
+		p.dirty = false
+		if q.posts[p.seq] == p {
+			marks[p.seq] = bytes.Clone(p.settled)
+		}
+	}
+	for _, rw := range work.rewrites {
+		m, ok := marks[rw.post.seq]
+		if !ok {
+			m = bytes.Clone(rw.post.settled)
+			marks[rw.post.seq] = m
+		}
+		m[rw.index/8] |= 1 << (rw.index % 8)
+	}
+	return marks
 }
 
 // growthStep is how far beyond what it needs the file grows when a commit

@@ -142,11 +142,10 @@ func (x *idIndex) begin() {
 	x.forgetting = x.forgetting[:0]
 }
 
-// remember stages id as stored, unless it was stored after cutoff (within
-// the window) or earlier in this transaction: then it is a repeat. An id
+// remember stages k as stored, unless it was stored after cutoff (within
+// the window) or earlier in this transaction: then it is a repeat. A key
 // last stored before the window is remembered anew.
-func (x *idIndex) remember(id string, cutoff uint64) (repeat bool) {
-	k := keyOf(id)
+func (x *idIndex) remember(k eventKey, cutoff uint64) (repeat bool) {
 	if _, ok := x.staged[k]; ok {
 		return true
 	}

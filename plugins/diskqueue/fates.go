@@ -1,6 +1,8 @@
 package diskqueue
 
 import (
+	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -34,6 +36,28 @@ func reportStored(batch service.MessageBatch, ids []string, repeats []int, at ti
 		if next < len(repeats) && repeats[next] == i {
 			next++
 		}
+	}
+}
+
+// reportStoredPosts is reportStored for a batch of posts stored whole:
+// keys are the dedupe keys of each post's events, repeats count events
+// across the batch.
+func reportStoredPosts(batch service.MessageBatch, keys [][]eventKey, repeats []int, at time.Time) {
+	if !fate.Default.Enabled() {
+		return
+	}
+	first := 0 // of the post's events, counted across the batch
+	for j, msg := range batch {
+		requestID, _ := msg.MetaGet(stage.MetaRequestID)
+		for k, key := range keys[j] {
+			id := hex.EncodeToString(key[:])
+			if _, found := slices.BinarySearch(repeats, first+k); found {
+				fate.Default.Repeated(id, requestID)
+			} else {
+				fate.Default.Stored(id, requestID, at)
+			}
+		}
+		first += len(keys[j])
 	}
 }
 

@@ -58,19 +58,34 @@ func (q *queue) load() (err error) {
 		}
 	}
 	return q.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe} {
+		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe, bucketSettled} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
 		}
+		if err := q.loadMarks(tx); err != nil {
+			return err
+		}
+		posts := 0
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-			q.ready.push(binary.BigEndian.Uint64(k))
-			q.events++
+			seq := binary.BigEndian.Uint64(k)
+			q.ready.push(seq)
+			if p := q.posts[seq]; p != nil {
+				q.events += int64(p.waiting)
+			} else {
+				q.events += int64(recordEvents(v))
+			}
+			if isPostRecord(v) {
+				posts++
+			}
 			q.bytes += int64(len(v))
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		if posts > 0 && q.conf.explode == nil {
+			return fmt.Errorf("%d of its records are whole posts, stored by a disk_queue with explode set: set explode on this disk_queue too, or they cannot be split into events", posts)
 		}
 		if err := migrateExpiry(tx); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // Buckets of the queue file.
@@ -43,7 +44,10 @@ type queueConfig struct {
 	retryInitial time.Duration
 	retryMax     time.Duration
 	checkOnStart bool
-	onDamaged    func(seq uint64, err error)
+	// explode splits post records into events; nil when the queue stores
+	// events (netcore_explode before it).
+	explode   *netcore.Exploder
+	onDamaged func(seq uint64, err error)
 	// onStats is told each second what waits: events, bytes, and how long
 	// the oldest has waited.
 	onStats func(events, bytes int64, oldest time.Duration)
@@ -72,6 +76,8 @@ type queue struct {
 	readAhead map[uint64][]byte // records of ready read before their turn
 	retries   retryHeap
 	kept      keptRetries // records of failed deliveries, for their retry
+	posts     map[uint64]*openPost // post records being handed out or partly settled
+	handing   *openPost            // the post whose events are handed out next
 	events    int64       // stored and reserved
 	bytes     int64
 	leased    int            // records handed out and not yet settled
@@ -92,28 +98,37 @@ type queue struct {
 }
 
 type pendingWrites struct {
-	puts    []*putOp
-	deletes []uint64
-	damaged []uint64
+	puts     []*putOp
+	deletes  []uint64
+	damaged  []uint64
+	rewrites []rewrite   // failed events of posts, to be written on their own
+	marked   []*openPost // posts whose settled marks changed
+	unmark   []uint64    // deleted posts, whose marks go too
+
+	marks map[uint64][]byte // the committer's copy of the marks to write
 }
 
 // putOp is a post's records waiting for the committer.
 type putOp struct {
 	records [][]byte
-	ids     []string // dedupe key of each record, "" for none
+	keys    [][]eventKey // the dedupe keys of each record's events; none to keep repeats
+	events  int64
 	size    int64
 	claims  []*claim.Claim // taken when the commit that writes it starts
 	done    func(err error, repeats []int)
 }
 
-// lease is a record handed out for delivery, as its message.
+// lease is an event handed out for delivery, as its message: an event
+// record, or one event of a post record.
 type lease struct {
 	seq      uint64
 	attempts int
 	probe    bool // handed out while deliveries were failing
 	size     int64
-	rec      []byte // the record as read; msg holds its body
+	rec      []byte // an event record as read; msg holds its body
 	msg      *service.Message
+	post     *openPost // set for an event of a post record
+	index    int       // its place in the post
 }
 
 func openQueue(conf queueConfig) (*queue, error) {
@@ -139,6 +154,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		stop:          make(chan struct{}),
 		committerDone: make(chan struct{}),
 		readAhead:     map[uint64][]byte{},
+		posts:         map[uint64]*openPost{},
 		window:        newDeliveryWindow(),
 		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
 	}
@@ -159,32 +175,45 @@ func (q *queue) stats() (events, bytes int64) {
 	return q.events, q.bytes
 }
 
-// put stores records and calls done once they are on disk, or with the
-// error that kept them off it; repeats are the records not stored again
-// because their id was stored within the dedupe window. A full or closed
-// queue fails at once.
+// put stores event records and calls done once they are on disk, or with
+// the error that kept them off it; repeats are the records not stored again
+// because their id ("" for none) was stored within the dedupe window. A
+// full or closed queue fails at once.
 func (q *queue) put(records [][]byte, ids []string, claims []*claim.Claim, done func(err error, repeats []int)) error {
-	var size int64
+	keys := make([][]eventKey, len(records))
+	for i, id := range ids {
+		if id != "" {
+			keys[i] = []eventKey{keyOf(id)}
+		}
+	}
+	return q.putRecords(records, keys, claims, done)
+}
+
+// putRecords stores records of either kind; keys are the dedupe keys of
+// each record's events, and repeats count events across all records.
+func (q *queue) putRecords(records [][]byte, keys [][]eventKey, claims []*claim.Claim, done func(err error, repeats []int)) error {
+	var size, events int64
 	for _, r := range records {
 		size += int64(len(r))
+		events += int64(recordEvents(r))
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return errClosed
 	}
-	if q.events+int64(len(records)) > q.conf.maxEvents || q.bytes+size > q.conf.maxBytes {
+	if q.events+events > q.conf.maxEvents || q.bytes+size > q.conf.maxBytes {
 		return fmt.Errorf("%w: %d events, %d bytes waiting (limits %d events, %d bytes)",
 			ErrFull, q.events, q.bytes, q.conf.maxEvents, q.conf.maxBytes)
 	}
-	q.events += int64(len(records))
+	q.events += events
 	q.bytes += size
-	q.pending.puts = append(q.pending.puts, &putOp{records: records, ids: ids, size: size, claims: claims, done: done})
+	q.pending.puts = append(q.pending.puts, &putOp{records: records, keys: keys, events: events, size: size, claims: claims, done: done})
 	signal(q.wakeWrite)
 	return nil
 }
 
-// next blocks until a record can be delivered, and leases it.
+// next blocks until an event can be delivered, and leases it.
 func (q *queue) next(ctx context.Context) (*lease, error) {
 	for {
 		q.mu.Lock()
@@ -192,7 +221,12 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			q.mu.Unlock()
 			return nil, errClosed
 		}
-		seq, attempts, wait, ok := q.popLocked(time.Now())
+		seq, attempts, event, wait, ok := q.popLocked(time.Now())
+		if event != nil {
+			q.leased++
+			q.mu.Unlock()
+			return event, nil
+		}
 		probe := q.window.probing()
 		var rec []byte
 		var upcoming []uint64
@@ -230,19 +264,35 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 			}
 		}
 		if rec == nil { // cannot happen while we hold the lease
-			q.mu.Lock()
-			q.leased--
-			q.mu.Unlock()
+			q.release()
+			continue
+		}
+		if isPostRecord(rec) {
+			// Its events are handed out one by one, each under a lease
+			// of its own: this one is given back.
+			if err := q.openRecord(seq, rec); err != nil {
+				q.quarantine(seq, rec, err)
+			} else {
+				q.release()
+			}
 			continue
 		}
 		l.size, l.rec = int64(len(rec)), rec
 		var err error
 		if l.msg, err = decodeRecord(rec); err != nil {
-			q.quarantine(seq, l.size, err)
+			q.quarantine(seq, rec, err)
 			continue
 		}
 		return l, nil
 	}
+}
+
+// release gives back a lease that handed nothing out.
+func (q *queue) release() {
+	q.mu.Lock()
+	q.leased--
+	q.mu.Unlock()
+	signal(q.wakeRead)
 }
 
 // readAheadSize is how many records one read transaction fetches: the one
@@ -284,24 +334,28 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 	return true
 }
 
-// popLocked takes the next record due: retries whose time has come first
-// (they are the oldest), then new records. Without one it says how long
-// until the next retry is due (0: none waits).
-func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, wait time.Duration, ok bool) {
+// popLocked takes what is due next: retries whose time has come first
+// (they are the oldest), then the next event of the post being handed out,
+// then the next record. Without one it says how long until the next retry
+// is due (0: none waits).
+func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, event *lease, wait time.Duration, ok bool) {
 	if wait, ok := q.window.admit(q.leased, now, q.conf.retryMax); !ok {
-		return 0, 0, wait, false
+		return 0, 0, nil, wait, false
 	}
 	if len(q.retries) > 0 {
 		if r := q.retries[0]; !r.due.After(now) {
 			heap.Pop(&q.retries)
-			return r.seq, r.attempts, 0, true
+			return r.seq, r.attempts, nil, 0, true
 		}
 		wait = q.retries[0].due.Sub(now)
 	}
-	if seq, ok := q.ready.pop(); ok {
-		return seq, 0, 0, true
+	if event, ok := q.takeFromPostLocked(); ok {
+		return 0, 0, event, 0, true
 	}
-	return 0, 0, wait, false
+	if seq, ok := q.ready.pop(); ok {
+		return seq, 0, nil, 0, true
+	}
+	return 0, 0, nil, wait, false
 }
 
 // read copies records out of the file; nil for one that is not there.
@@ -343,9 +397,13 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	now := time.Now()
 	if err == nil {
 		q.events--
-		q.bytes -= l.size
-		q.pending.deletes = append(q.pending.deletes, l.seq)
-		signal(q.wakeWrite)
+		if l.post != nil {
+			q.settlePostEventLocked(l.post, l.index)
+		} else {
+			q.bytes -= l.size
+			q.pending.deletes = append(q.pending.deletes, l.seq)
+			signal(q.wakeWrite)
+		}
 		if q.window.succeeded(now) {
 			// The destination is back: what waits for a retry goes now.
 			// (Other successes leave retries to their own backoff, so that
@@ -358,8 +416,12 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 		return time.Time{}
 	}
 	q.window.failed(l.probe, now, q.backoff)
-	q.kept.keep(l.seq, l.rec)
 	retryAt = now.Add(q.backoff(l.attempts))
+	if l.post != nil {
+		q.rewriteLocked(l, retryAt)
+		return retryAt
+	}
+	q.kept.keep(l.seq, l.rec)
 	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
 	signal(q.wakeRead)
 	return retryAt
@@ -376,11 +438,17 @@ func (q *queue) backoff(n int) time.Duration {
 
 // quarantine moves a damaged record aside, where it is kept but never
 // delivered.
-func (q *queue) quarantine(seq uint64, size int64, cause error) {
+func (q *queue) quarantine(seq uint64, rec []byte, cause error) {
 	q.mu.Lock()
 	q.leased--
-	q.events--
-	q.bytes -= size
+	events := int64(recordEvents(rec))
+	if p := q.posts[seq]; p != nil {
+		events = int64(p.waiting)
+		delete(q.posts, seq)
+		q.pending.unmark = append(q.pending.unmark, seq)
+	}
+	q.events -= min(max(events, 1), q.events) // a damaged count is not believed past what waits
+	q.bytes -= int64(len(rec))
 	q.pending.damaged = append(q.pending.damaged, seq)
 	signal(q.wakeWrite)
 	q.mu.Unlock()

@@ -1,0 +1,237 @@
+package diskqueue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketSettled holds, for a post record some of whose events are settled
+// while others still wait, which are settled: sequence (8 bytes) → a bitmap
+// of the post's events, bit i for its event i (across its panels, in
+// order). An event is settled once delivered, dead-lettered, found to be a
+// repeat, or written as a record of its own after a failed delivery. The
+// marks are written in the commits that also carry deletes, so that after a
+// restart a post's settled events are not sent again; they go with the
+// post's record when its last event is settled.
+var bucketSettled = []byte("settled")
+
+// openPost is what the queue holds of a post record while its events are
+// handed out, or while some of them are marked settled.
+//
+// The queue's mutex guards it.
+type openPost struct {
+	seq      uint64
+	size     int64     // the record's bytes, given back when it is deleted
+	storedAt time.Time // the record's; an event written on its own keeps it
+	settled  []byte    // the marks, as in bucketSettled
+	waiting  int       // events not yet settled
+	dirty    bool      // settled has changed since it was last written: in pending.marked
+
+	// Set once the record is read and split: its events, each nil once
+	// handed out, and the next to hand out.
+	msgs service.MessageBatch
+	next int
+}
+
+func newOpenPost(seq uint64, events int) *openPost {
+	return &openPost{seq: seq, settled: make([]byte, (events+7)/8), waiting: events}
+}
+
+func (p *openPost) isSettled(i int) bool { return p.settled[i/8]&(1<<(i%8)) != 0 }
+
+// settle marks event i settled and says whether it changed.
+func (p *openPost) settle(i int) bool {
+	if p.isSettled(i) {
+		return false
+	}
+	p.settled[i/8] |= 1 << (i % 8)
+	p.waiting--
+	return true
+}
+
+// nextEvent takes the next event to hand out that is not settled.
+func (p *openPost) nextEvent() (i int, msg *service.Message, ok bool) {
+	for p.next < len(p.msgs) {
+		i, msg = p.next, p.msgs[p.next]
+		p.msgs[i] = nil
+		p.next++
+		if !p.isSettled(i) {
+			return i, msg, true
+		}
+	}
+	return 0, nil, false
+}
+
+func countSettled(marks []byte) int {
+	n := 0
+	for _, b := range marks {
+		n += bits.OnesCount8(b)
+	}
+	return n
+}
+
+// openRecord splits the post record seq, read as rec, into its events and
+// makes it the post being handed out. Events already settled (marked before
+// a restart, or repeats) are skipped.
+func (q *queue) openRecord(seq uint64, rec []byte) error {
+	if q.conf.explode == nil {
+		return fmt.Errorf("record %d is a whole post and this queue has no explode settings to split it with: set explode on the disk_queue", seq)
+	}
+	base, panels, err := decodePostRecord(rec)
+	if err != nil {
+		return err
+	}
+	storedAt, _ := recordStoredAt(rec)
+	msgs, err := q.conf.explode.ExplodePanels(base, panels)
+	if err != nil {
+		return fmt.Errorf("splitting post record %d: %w", seq, err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.posts[seq]
+	if p == nil {
+		p = newOpenPost(seq, len(msgs))
+		q.posts[seq] = p
+	}
+	p.size, p.storedAt, p.msgs, p.next = int64(len(rec)), storedAt, msgs, 0
+	q.handing = p
+	return nil
+}
+
+// takeFromPostLocked hands out the next event of the post being handed
+// out, if there is one.
+func (q *queue) takeFromPostLocked() (*lease, bool) {
+	p := q.handing
+	if p == nil {
+		return nil, false
+	}
+	i, msg, ok := p.nextEvent()
+	if !ok || p.next == len(p.msgs) {
+		p.msgs, q.handing = nil, nil
+		if p.waiting == 0 { // every event was settled before: only the record is left
+			q.finishPostLocked(p)
+		}
+	}
+	if !ok {
+		return nil, false
+	}
+	return &lease{seq: p.seq, post: p, index: i, msg: msg, probe: q.window.probing()}, true
+}
+
+// settlePostEventLocked settles event i of p: the post's record is deleted
+// with its last event, its marks written otherwise.
+func (q *queue) settlePostEventLocked(p *openPost, i int) {
+	if !p.settle(i) {
+		return
+	}
+	if p.waiting == 0 {
+		q.finishPostLocked(p)
+		return
+	}
+	if !p.dirty {
+		p.dirty = true
+		q.pending.marked = append(q.pending.marked, p)
+	}
+}
+
+// finishPostLocked deletes a post whose events are all settled.
+func (q *queue) finishPostLocked(p *openPost) {
+	if q.handing == p {
+		return // its last events are not handed out yet: they are settled, it is not
+	}
+	delete(q.posts, p.seq)
+	q.bytes -= p.size
+	q.pending.deletes = append(q.pending.deletes, p.seq)
+	q.pending.unmark = append(q.pending.unmark, p.seq)
+	signal(q.wakeWrite)
+}
+
+// rewrite is a failed event of a post, written as a record of its own so
+// that the rest of the post can be settled without it; its retry is
+// scheduled once that record is committed.
+type rewrite struct {
+	post     *openPost
+	index    int
+	rec      []byte
+	attempts int
+	due      time.Time
+}
+
+// writeMarks writes the settled marks of the posts whose marks changed,
+// with the events written on their own set, and deletes those of deleted
+// posts.
+func writeMarks(settled *bolt.Bucket, marks map[uint64][]byte, unmark []uint64) error {
+	for seq, m := range marks {
+		if err := settled.Put(seqKey(seq), m); err != nil {
+			return err
+		}
+	}
+	for _, seq := range unmark {
+		if err := settled.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadMarks reads the settled marks at open, before the records: each
+// marked post waits with its settled events counted out. A post whose
+// events were all settled (its delete not yet committed when the process
+// stopped) is deleted now, and so are marks whose record is gone.
+func (q *queue) loadMarks(tx *bolt.Tx) error {
+	events, settled := tx.Bucket(bucketEvents), tx.Bucket(bucketSettled)
+	var done, orphans [][]byte
+	err := settled.ForEach(func(k, v []byte) error {
+		rec := events.Get(k)
+		if len(k) != 8 || rec == nil || !isPostRecord(rec) || len(v) != (recordEvents(rec)+7)/8 {
+			orphans = append(orphans, bytes.Clone(k))
+			return nil
+		}
+		p := newOpenPost(binary.BigEndian.Uint64(k), recordEvents(rec))
+		copy(p.settled, v)
+		if p.waiting -= countSettled(p.settled); p.waiting <= 0 {
+			done = append(done, bytes.Clone(k))
+			return nil
+		}
+		q.posts[p.seq] = p
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range done {
+		if err := events.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range append(done, orphans...) {
+		if err := settled.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewriteLocked takes a failed event of a post out of it: the event is
+// written as an event record of its own, retried as any other from then
+// on, and the post is no longer held back by it. Until that record is
+// committed the event stays unsettled in its post, so that a crash loses
+// nothing.
+func (q *queue) rewriteLocked(l *lease, due time.Time) {
+	rec, err := encodeRecord(l.msg, l.post.storedAt)
+	if err != nil {
+		// The output left a body that cannot be read back as bytes: the
+		// event stays unsettled in its post, delivered again after the
+		// next start.
+		return
+	}
+	q.bytes += int64(len(rec))
+	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
+	signal(q.wakeWrite)
+}
