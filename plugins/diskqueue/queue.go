@@ -75,10 +75,10 @@ type queue struct {
 	ready     seqRuns           // committed and not leased, oldest first
 	readAhead map[uint64][]byte // records of ready read before their turn
 	retries   retryHeap
-	kept      keptRetries // records of failed deliveries, for their retry
+	kept      keptRetries          // records of failed deliveries, for their retry
 	posts     map[uint64]*openPost // post records being handed out or partly settled
 	handing   *openPost            // the post whose events are handed out next
-	events    int64       // stored and reserved
+	events    int64                // stored and reserved
 	bytes     int64
 	leased    int            // records handed out and not yet settled
 	window    deliveryWindow // bounds leased; narrows with failures, probes in an outage
