@@ -93,7 +93,7 @@ func (q *queue) commit(force bool) (deferred bool) {
 	result := newCommitResult(len(work.puts), len(work.rewrites))
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
-		return q.write(tx, work, result, now, cutoff, sweepDue)
+		return q.write(tx, work, &result, now, cutoff, sweepDue)
 	})
 	if sweepDue && err == nil {
 		q.lastSweep = now
@@ -165,11 +165,11 @@ func newCommitResult(puts, rewrites int) commitResult {
 
 // write makes the transaction's changes. It runs inside bbolt's Update and
 // changes nothing the readers see: settle does that once it committed.
-func (q *queue) write(tx *bolt.Tx, work pendingWrites, result commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
+func (q *queue) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
 	q.ids.begin()
 	events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 	settled := tx.Bucket(bucketSettled)
-	if err := q.storePuts(events, settled, work.puts, &result, cutoff); err != nil {
+	if err := q.storePuts(events, settled, work.puts, result, cutoff); err != nil {
 		return err
 	}
 	for i, rw := range work.rewrites {

@@ -142,8 +142,8 @@ func (q *queue) settlePostEventLocked(p *openPost, i int) {
 
 // finishPostLocked deletes a post whose events are all settled.
 func (q *queue) finishPostLocked(p *openPost) {
-	if q.handing == p {
-		return // its last events are not handed out yet: they are settled, it is not
+	if q.handing == p { // what it has left to hand out is settled already
+		p.msgs, q.handing = nil, nil
 	}
 	delete(q.posts, p.seq)
 	q.bytes -= p.size
