@@ -9,8 +9,8 @@ import (
 
 // FileStats is what waits in a queue file.
 type FileStats struct {
-	Events  int       // records waiting to be delivered
-	Bytes   int64     // their size
+	Events  int       // events waiting to be delivered: a post record's not yet settled, and each event record
+	Bytes   int64     // the size of the records holding them
 	Oldest  time.Time // when the oldest was stored; zero when none waits
 	Damaged int       // records moved aside after failing their checksum
 }
@@ -35,12 +35,18 @@ func ReadFileStats(path string) (stats FileStats, err error) {
 		if events == nil {
 			return fmt.Errorf("%s is not a netcore-connect queue file (no events bucket)", path)
 		}
+		// Absent from files written before posts were stored whole.
+		settled := tx.Bucket(bucketSettled)
 		c := events.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			waiting := waitingEvents(settled, k, v)
+			if waiting == 0 { // every event settled: the next start deletes it
+				continue
+			}
 			if stats.Events == 0 {
 				stats.Oldest, _ = recordStoredAt(v)
 			}
-			stats.Events++
+			stats.Events += waiting
 			stats.Bytes += int64(len(v))
 		}
 		if damaged := tx.Bucket(bucketDamaged); damaged != nil {
@@ -49,4 +55,18 @@ func ReadFileStats(path string) (stats FileStats, err error) {
 		return nil
 	})
 	return stats, err
+}
+
+// waitingEvents is how many events of the record rec at key k wait: those
+// of a post record not marked settled, as the queue counts them when it
+// opens the file (loadMarks), which also ignores a mark of the wrong size.
+func waitingEvents(settled *bolt.Bucket, k, rec []byte) int {
+	n := recordEvents(rec)
+	if !isPostRecord(rec) || settled == nil {
+		return n
+	}
+	if marks := settled.Get(k); len(marks) == (n+7)/8 {
+		n -= countSettled(marks)
+	}
+	return max(n, 0)
 }
