@@ -12,6 +12,7 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	"github.com/netcore-connect/netcore-connect/plugins/diskqueue"
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // queueCommand is `netcore-connect queue`: looking into a queue file, and
@@ -37,9 +38,23 @@ config/replay-dead-letters.yaml sends to Meiro Events:
   netcore-connect queue salvage data/queue/events.db data/dead-letter
   MEIRO_EVENTS_URL=... netcore-connect run config/replay-dead-letters.yaml
 
+The default pipeline stores each post whole, as one record: salvage splits
+it into events as the queue would have (panel_name, event_time and
+event_id added), reading event_params.ts in --timezone, which must be the
+pipeline's explode timezone (NETCORE_TIMEZONE). Every event of a post is
+salvaged, so the events of a post that was partly delivered before the
+damage may be sent again (with the same event_id).
+
 Move the damaged file aside before starting the receiver again.`,
 				ArgsUsage: "DAMAGED.db OUT_DIR",
-				Action:    queueSalvage,
+				Flags: []cli.Flag{
+					&cli.StringFlag{
+						Name:  "timezone",
+						Value: "Asia/Kolkata",
+						Usage: "the IANA zone event_params.ts is written in, as the disk_queue's explode timezone",
+					},
+				},
+				Action: queueSalvage,
 			},
 		},
 	}
@@ -67,9 +82,13 @@ const salvageFileEvents = 1000
 
 func queueSalvage(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return cli.Exit("usage: netcore-connect queue salvage DAMAGED.db OUT_DIR", 2)
+		return cli.Exit("usage: netcore-connect queue salvage [--timezone ZONE] DAMAGED.db OUT_DIR", 2)
 	}
 	from, outDir := c.Args().Get(0), c.Args().Get(1)
+	explode, err := salvageExploder(c.String("timezone"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	// The dead letters are soon the only copy of these events: their folder
 	// must survive a power cut too.
 	if err := durabledir.Make(outDir); err != nil {
@@ -89,7 +108,7 @@ func queueSalvage(c *cli.Context) error {
 		batch = batch[:0]
 		return nil
 	}
-	report, err := diskqueue.Salvage(from, func(_ uint64, msg *service.Message) error {
+	report, err := diskqueue.Salvage(from, explode, func(_ uint64, msg *service.Message) error {
 		msg.MetaSetMut(stage.MetaFallbackError, reason)
 		batch = append(batch, msg)
 		if len(batch) == salvageFileEvents {
@@ -99,6 +118,9 @@ func queueSalvage(c *cli.Context) error {
 	})
 	err = errors.Join(err, flush())
 	fmt.Fprintf(c.App.Writer, "salvaged %d events into %d dead letter files in %s\n", report.Records, files, outDir)
+	if report.Posts > 0 {
+		fmt.Fprintf(c.App.Writer, "they include every event of %d whole posts: the events of a post already partly delivered will be sent again (with the same event_id)\n", report.Posts)
+	}
 	fmt.Fprintf(c.App.Writer, "could not read: %d damaged records, %d garbled pages (of %d scanned)\n", report.Damaged, report.UnreadablePages, report.Pages)
 	if !report.FreeListKnown {
 		fmt.Fprintln(c.App.Writer, "the file's free list was unreadable: freed pages were read too, so some events may have been delivered already and will be sent again")
@@ -107,4 +129,20 @@ func queueSalvage(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("salvage stopped: %v", err), 1)
 	}
 	return nil
+}
+
+// salvageExploder is the disk_queue's explode with the default field names
+// (those of config/netcore-to-meiro.yaml) and the zone given, so that
+// salvaged events are what the queue would have sent.
+func salvageExploder(timezone string) (*netcore.Exploder, error) {
+	// Through the config spec, so that defaults and checks are explode's own.
+	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields()...).ParseYAML(fmt.Sprintf("timezone: %q", timezone), nil)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone %q: %w", timezone, err)
+	}
+	explode, err := netcore.NewExploder(conf)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone: %w: give an IANA zone, as the pipeline's explode timezone (e.g. Asia/Kolkata, UTC)", err)
+	}
+	return explode, nil
 }

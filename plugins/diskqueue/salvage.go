@@ -8,13 +8,27 @@ import (
 	"slices"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // Salvage reads a queue file that bbolt refuses (a damaged page stops the
-// start, which is right) and hands every stored event whose checksum holds to
-// keep, in the order they were stored. It reads the file's pages itself,
-// with every offset checked, instead of walking bbolt's tree: a garbled page
-// costs the records on it, never the rest, and never a panic.
+// start, which is right) and hands every stored event whose record's
+// checksum holds to keep, in the order they were stored, each with its
+// record's sequence number. It reads the file's pages itself, with every
+// offset checked, instead of walking bbolt's tree: a garbled page costs the
+// records on it, never the rest, and never a panic.
+//
+// A post record (a whole post, stored by a queue with explode set) is split
+// into its events with explode, which must be the settings the queue ran
+// with, so that the events are what the queue would have sent. Every event
+// of a post is handed out, those already delivered too: the settled marks
+// that say which were are bitmaps without a checksum, on pages that may be
+// garbled, and a wrong mark read here would drop an event that was never
+// delivered. Salvage hands out every event at least once; events of a
+// partly delivered post (and a failed one, also written as a record of its
+// own) may be sent again, each with its event id for telling them apart.
+// explode may be nil only for a file without post records.
 //
 // Pages that bbolt's free list names as free are skipped, since they hold
 // old copies of records that may have been delivered already. When the free
@@ -23,8 +37,9 @@ import (
 //
 // The file is mapped, not read into memory, and a record is copied out only
 // when it is handed to keep: a salvage holds an index of the records (a few
-// dozen bytes each) and what keep holds, not the file, whatever its size.
-func Salvage(path string, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
+// dozen bytes each), one post's events and what keep holds, not the file,
+// whatever its size.
+func Salvage(path string, explode *netcore.Exploder, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
 	data, unmap, err := mapFile(path)
 	if err != nil {
 		return SalvageReport{}, fmt.Errorf("reading %s: %w", path, err)
@@ -38,34 +53,76 @@ func Salvage(path string, keep func(seq uint64, msg *service.Message) error) (Sa
 		}
 		id += s.scanPage(id)
 	}
+	s.countDamaged()
 	seqs := make([]uint64, 0, len(s.records))
 	for seq := range s.records {
 		seqs = append(seqs, seq)
 	}
 	slices.Sort(seqs)
+	// Checked before anything is handed out: half a salvage, then an
+	// error, would leave dead letters to sort out before running it again.
+	if explode == nil {
+		for _, seq := range seqs {
+			if isPostRecord(s.records[seq]) {
+				return s.report, fmt.Errorf("%s holds whole posts (record %d is one), stored by a disk_queue with explode set: salvage needs the explode settings the queue ran with to split them into events (queue salvage --timezone)", path, seq)
+			}
+		}
+	}
 	for _, seq := range seqs {
-		// A copy: the message outlives the map.
-		msg, err := decodeRecord(bytes.Clone(s.records[seq]))
-		if err != nil { // its checksum held, its metadata did not
+		msgs, err := s.events(s.records[seq], explode)
+		if err != nil { // its checksum held, its metadata or events did not
 			s.report.Damaged++
 			continue
 		}
-		if err := keep(seq, msg); err != nil {
-			return s.report, err
+		for _, msg := range msgs {
+			if err := keep(seq, msg); err != nil {
+				return s.report, err
+			}
+			s.report.Records++
 		}
-		s.report.Records++
 	}
 	return s.report, nil
+}
+
+// events decodes a record whose checksum holds into its events.
+func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.MessageBatch, error) {
+	// A copy: the messages outlive the map.
+	rec = bytes.Clone(rec)
+	if !isPostRecord(rec) {
+		msg, err := decodeRecord(rec)
+		if err != nil {
+			return nil, err
+		}
+		return service.MessageBatch{msg}, nil
+	}
+	base, panels, err := decodePostRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := explode.ExplodePanels(base, panels)
+	if err != nil {
+		return nil, err
+	}
+	s.report.Posts++
+	return msgs, nil
 }
 
 // SalvageReport says what Salvage found.
 type SalvageReport struct {
 	PageSize        int
-	Pages           int  // pages scanned
-	UnreadablePages int  // pages that are not what their place says (garbled)
-	Records         int  // records handed to keep, their checksum intact
-	Damaged         int  // records whose checksum failed
-	FreeListKnown   bool // false: freed pages were scanned too
+	Pages           int // pages scanned
+	UnreadablePages int // pages that are not what their place says (garbled)
+	// Events handed to keep, their record's checksum intact: an event
+	// record's event, or each event of a post record.
+	Records int
+	// Post records among them, each split into every one of its events,
+	// delivered or not.
+	Posts int
+	// Records whose checksum failed (no intact copy found), or that could
+	// not be decoded or split: a post record counts once, whatever its
+	// events.
+	Damaged       int
+	FreeListKnown bool // false: freed pages were scanned too
 }
 
 // bbolt's page layout (go.etcd.io/bbolt/internal/common/page.go, meta.go):
@@ -88,6 +145,7 @@ type salvager struct {
 	highWater uint64
 	free      map[uint64]bool
 	records   map[uint64][]byte // whole records, in data, by sequence number
+	failed    []uint64          // keys of values that start as records do and fail their checksum
 	report    SalvageReport
 }
 
@@ -223,12 +281,28 @@ func (s *salvager) scanLeaf(page []byte) {
 // keepRecord keeps a value that is a record whose checksum holds.
 func (s *salvager) keepRecord(key, value []byte) {
 	seq := binary.BigEndian.Uint64(key)
-	if _, seen := s.records[seq]; seen || len(value) < recordHeader || value[4] != recordVersion {
+	if _, seen := s.records[seq]; seen || len(value) < recordHeader || (value[4] != recordVersion && value[4] != postRecordVersion) {
 		return
 	}
 	if checkRecord(value) != nil {
-		s.report.Damaged++
+		s.failed = append(s.failed, seq)
 		return
 	}
 	s.records[seq] = value
+}
+
+// countDamaged counts the values whose checksum failed and whose record
+// was not found intact. The scan cannot tell which bucket a page belongs
+// to, and a settled mark (a bitmap of a post's events, no checksum, at its
+// post's key) can start as a record does: the first 33 of a post's events
+// settled make its fifth byte 1, a record's version. A failed value at the
+// key of an intact record is such a mark, or a garbled old copy of the
+// record: either way no event is lost, whichever page was read first. A
+// mark whose post is lost may be counted damaged with it.
+func (s *salvager) countDamaged() {
+	for _, seq := range s.failed {
+		if _, ok := s.records[seq]; !ok {
+			s.report.Damaged++
+		}
+	}
 }

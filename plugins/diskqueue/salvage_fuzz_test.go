@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -8,35 +9,50 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
-// salvageFuzzFile is a queue file of 300 events, made once for the fuzz
-// target.
-var salvageFuzzFile = struct {
-	once sync.Once
-	data []byte
+// salvageFuzzFiles are a queue file of 300 event records and one of 60
+// posts of 5 events stored whole, made once for the fuzz target.
+var salvageFuzzFiles = struct {
+	once          sync.Once
+	events, posts []byte
+	explode       *netcore.Exploder
 }{}
 
 // FuzzSalvageGarbledElements keeps every page's header (so that salvage
 // takes the page for what its place says and reads its elements) and writes
 // the fuzzer's bytes over a leaf page's element table or records: positions
-// and sizes that point anywhere, overlapping records, half records. Salvage
-// must never panic and must hand out only intact events. Run it with
+// and sizes that point anywhere, overlapping records, half records, in a
+// file of event records or of post records (posts true). Salvage must never
+// panic and must hand out only intact events, a post's all or none. Run it
+// with
 //
 //	go test ./plugins/diskqueue -run '^$' -fuzz FuzzSalvageGarbledElements -fuzztime 20s
 func FuzzSalvageGarbledElements(f *testing.F) {
-	f.Add(uint8(0), uint16(0), []byte{0xff, 0xff, 0xff, 0xff})
-	f.Add(uint8(1), uint16(4), []byte{0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0x7f})
-	f.Add(uint8(2), uint16(200), []byte("{\"n\":1}"))
-	f.Fuzz(func(t *testing.T, leaf uint8, offset uint16, garble []byte) {
-		salvageFuzzFile.once.Do(func() {
-			data, err := os.ReadFile(queueFileWith(t, 300, 0))
-			if err != nil {
+	for _, posts := range []bool{false, true} {
+		f.Add(posts, uint8(0), uint16(0), []byte{0xff, 0xff, 0xff, 0xff})
+		f.Add(posts, uint8(1), uint16(4), []byte{0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0x7f})
+		f.Add(posts, uint8(2), uint16(200), []byte("{\"n\":1}"))
+	}
+	f.Fuzz(func(t *testing.T, posts bool, leaf uint8, offset uint16, garble []byte) {
+		files := &salvageFuzzFiles
+		files.once.Do(func() {
+			var err error
+			if files.events, err = os.ReadFile(queueFileWith(t, 300, 0)); err != nil {
 				t.Fatal(err)
 			}
-			salvageFuzzFile.data = data
+			c := postsFile(t, 60, 5)
+			if files.posts, err = os.ReadFile(c.path); err != nil {
+				t.Fatal(err)
+			}
+			files.explode = c.explode
 		})
-		data := append([]byte(nil), salvageFuzzFile.data...)
+		data, explode := bytes.Clone(files.events), (*netcore.Exploder)(nil)
+		if posts {
+			data, explode = bytes.Clone(files.posts), files.explode
+		}
 		pages := leafPages(data)
 		if len(pages) == 0 {
 			t.Skip("no leaf page in the file")
@@ -48,13 +64,26 @@ func FuzzSalvageGarbledElements(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Salvage(path, func(_ uint64, msg *service.Message) error {
-			if body, _ := msg.AsBytes(); !isIntact(body) {
+		perPost := map[int]int{}
+		if _, err := Salvage(path, explode, func(_ uint64, msg *service.Message) error {
+			body, _ := msg.AsBytes()
+			ok := isIntact(body)
+			if posts {
+				var p int
+				p, _, ok = postsFileIntact(body)
+				perPost[p]++
+			}
+			if !ok {
 				t.Errorf("a damaged event was salvaged: %.80s", body)
 			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		for p, n := range perPost {
+			if n != 5 {
+				t.Errorf("post %d gave %d of its 5 events", p, n)
+			}
 		}
 	})
 }

@@ -1,7 +1,10 @@
 package diskqueue
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,8 +12,13 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // queueFileWith writes a closed queue file holding events n = 0..stored-1,
@@ -58,7 +66,7 @@ func intact(body []byte) (int, bool) {
 func salvageAll(t *testing.T, path string) ([]int, SalvageReport) {
 	t.Helper()
 	var got []int
-	report, err := Salvage(path, func(_ uint64, msg *service.Message) error {
+	report, err := Salvage(path, nil, func(_ uint64, msg *service.Message) error {
 		body, _ := msg.AsBytes()
 		n, ok := intact(body)
 		if !ok {
@@ -141,7 +149,7 @@ func TestSalvageDoesNotHoldTheFileInMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	n := 0
-	if _, err := Salvage(path, func(uint64, *service.Message) error {
+	if _, err := Salvage(path, nil, func(uint64, *service.Message) error {
 		if n++; n == 3000 {
 			runtime.GC()
 			runtime.ReadMemStats(&during)
@@ -155,4 +163,244 @@ func TestSalvageDoesNotHoldTheFileInMemory(t *testing.T) {
 		t.Errorf("%d events handed out; the live heap grew by %d bytes for a file of %d", n, grown, info.Size())
 	}
 	t.Logf("file %d bytes, heap grown by %d bytes halfway", info.Size(), grown)
+}
+
+// postEvent is event i of the post of prefix, as stored (compact).
+func postEvent(prefix string, i int) string {
+	return fmt.Sprintf(`{"msgid":"%s%d","event_params":{"ts":240301101500}}`, prefix, i)
+}
+
+func postOf(prefix string, events int) string {
+	var evs []string
+	for i := range events {
+		evs = append(evs, postEvent(prefix, i))
+	}
+	return `{"p":[` + strings.Join(evs, ",") + `]}`
+}
+
+// exploded is what the queue sends of an event of panel p: the event with
+// panel_name, event_time and event_id added.
+func exploded(event, eventTime string) string {
+	id := netcore.EventKey("p", []byte(event))
+	return event[:len(event)-1] + fmt.Sprintf(`,"panel_name":"p","event_time":"%s","event_id":"%s"}`, eventTime, hex.EncodeToString(id[:]))
+}
+
+// tsTime is postEvent's event_params.ts, read in postConfig's UTC;
+// receivedTime is postMessage's received at, the time of an event without
+// a ts.
+const tsTime, receivedTime = "2024-03-01T10:15:00Z", "2026-11-28T10:00:00Z"
+
+// partlyDeliveredPostsFile writes a closed queue file of posts stored
+// whole: post b (2 events) delivered, post a (100 events) with a0..a31
+// delivered and a32 failed (written as a record of its own, so 33 events
+// settled: the settled mark's fifth byte is 1, a record's version), post c
+// (3 events) untouched.
+func partlyDeliveredPostsFile(t *testing.T) queueConfig {
+	t.Helper()
+	c := postConfig(t)
+	c.maxEvents, c.maxBytes = 1<<20, 1<<30
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePost(t, q, postOf("b", 2), postOf("a", 100), postOf("c", 3))
+	for i := range 2 + 33 {
+		l, _ := take(t, q)
+		var failed error
+		if i == 2+32 {
+			failed = errors.New("503")
+		}
+		q.ack(l, failed)
+	}
+	waitSettled(t, q)
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Post records are split into their events, as the queue would send them:
+// every event of a partly delivered post (delivered ones too, at least
+// once), none of a delivered post, and the failed event again from its own
+// record. The settled mark, which starts as a record does, is neither
+// handed out nor counted damaged.
+func TestSalvageSplitsPostsIntoTheirEvents(t *testing.T) {
+	c := partlyDeliveredPostsFile(t)
+	db, err := bolt.Open(c.path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bolt.Tx) error {
+		_, mark := tx.Bucket(bucketSettled).Cursor().First()
+		if len(mark) < recordHeader || mark[4] != recordVersion {
+			t.Errorf("settled mark %x does not look like a record: the test misses its point", mark)
+		}
+		return nil
+	})
+	db.Close()
+
+	var want []string
+	for i := range 100 {
+		want = append(want, exploded(postEvent("a", i), tsTime))
+	}
+	for i := range 3 {
+		want = append(want, exploded(postEvent("c", i), tsTime))
+	}
+	want = append(want, exploded(postEvent("a", 32), tsTime))
+	var got []string
+	report, err := Salvage(c.path, c.explode, func(_ uint64, msg *service.Message) error {
+		body, _ := msg.AsBytes()
+		got = append(got, string(body))
+		id, _ := msg.MetaGet(stage.MetaEventID)
+		if !strings.HasSuffix(string(body), `"event_id":"`+id+`"}`) || len(id) != 32 {
+			t.Errorf("event %s has event id metadata %q", body, id)
+		}
+		if req, _ := msg.MetaGet(stage.MetaRequestID); req != "req-1" {
+			t.Errorf("event %s lost its post's metadata (request id %q)", body, req)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("salvaged %d events:\n%s\nwant %d:\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
+	}
+	if report.Records != 104 || report.Posts != 2 || report.Damaged != 0 || report.UnreadablePages != 0 {
+		t.Errorf("report %+v, want 104 events from 2 posts and 1 record, nothing damaged", report)
+	}
+}
+
+func TestSalvageOfPostsNeedsExplode(t *testing.T) {
+	c := partlyDeliveredPostsFile(t)
+	kept := 0
+	_, err := Salvage(c.path, nil, func(uint64, *service.Message) error { kept++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "whole posts") || !strings.Contains(err.Error(), "--timezone") || kept != 0 {
+		t.Errorf("salvage of posts without explode: %v, %d events kept; want an error saying to give the settings, and nothing kept", err, kept)
+	}
+}
+
+// postsFile writes a closed queue file of posts stored whole, each of
+// events events postsFileEvent(p, i).
+func postsFile(t *testing.T, posts, events int) queueConfig {
+	t.Helper()
+	c := postConfig(t)
+	c.maxEvents, c.maxBytes = 1<<20, 1<<30
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := 0; p < posts; p += 10 {
+		var batch []string
+		for n := p; n < min(p+10, posts); n++ {
+			var evs []string
+			for i := range events {
+				evs = append(evs, postsFileEvent(n, i))
+			}
+			batch = append(batch, `{"p":[`+strings.Join(evs, ",")+`]}`)
+		}
+		storePost(t, q, batch...)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func postsFileEvent(p, i int) string {
+	return fmt.Sprintf(`{"msgid":"p%d-%d","pad":"%s"}`, p, i, strings.Repeat("x", 180))
+}
+
+// postsFileIntact says which event of postsFile body is, and whether it is
+// exactly as the queue sends it.
+func postsFileIntact(body []byte) (p, i int, ok bool) {
+	if _, err := fmt.Sscanf(string(body), `{"msgid":"p%d-%d"`, &p, &i); err != nil {
+		return -1, -1, false
+	}
+	return p, i, string(body) == exploded(postsFileEvent(p, i), receivedTime)
+}
+
+// A damaged post record costs its own events, all of them, and nothing
+// else; a garbled page, the posts on it.
+func TestSalvageOfPostsLosesOnlyTheDamagedPosts(t *testing.T) {
+	const posts, events = 120, 5
+	c := postsFile(t, posts, events)
+	pristine, err := os.ReadFile(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(pristine, []byte(`"msgid":"p60-2"`))
+	if at < 0 {
+		t.Fatal("post 60 is not in the file")
+	}
+	const pageSize = 16 << 10
+	for _, damage := range []struct {
+		name      string
+		from, to  int
+		maxLost   int // posts
+		damagedAt int // records counted damaged, at least
+	}{
+		{"one byte of post 60's record", at, at + 1, 1, 1},
+		{"the page of post 60", at / pageSize * pageSize, (at/pageSize + 1) * pageSize, pageSize / (events * 200), 0},
+	} {
+		data := bytes.Clone(pristine)
+		for i := damage.from; i < damage.to; i++ {
+			data[i] ^= 0x5a
+		}
+		path := filepath.Join(t.TempDir(), "events.db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := map[int]int{} // post → events salvaged
+		report, err := Salvage(path, c.explode, func(_ uint64, msg *service.Message) error {
+			body, _ := msg.AsBytes()
+			p, _, ok := postsFileIntact(body)
+			if !ok {
+				t.Errorf("%s: salvaged an event not as the queue sends it: %.120s", damage.name, body)
+			}
+			got[p]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, n := range got {
+			if n != events {
+				t.Errorf("%s: post %d gave %d of its %d events", damage.name, p, n, events)
+			}
+		}
+		if lost := posts - len(got); got[60] != 0 || lost < 1 || lost > damage.maxLost || report.Damaged < damage.damagedAt {
+			t.Errorf("%s: %d posts lost (post 60 gave %d events), report %+v; want post 60 and at most %d lost", damage.name, lost, got[60], report, damage.maxLost)
+		}
+		if report.Records != len(got)*events || report.Posts != len(got) {
+			t.Errorf("%s: report %+v, but %d posts were handed out", damage.name, report, len(got))
+		}
+	}
+}
+
+// A settled mark that starts as a record does (33 of 100 events settled:
+// its fifth byte is 1) is neither a record nor damage, whether its page is
+// read before or after its post's; a damaged record is counted.
+func TestSalvageTellsSettledMarksFromDamagedRecords(t *testing.T) {
+	post, _, err := appendPostRecord(nil, nil, postMessage(t, postOf("a", 100)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := newOpenPost(1, 100)
+	for i := range 33 {
+		mark.settle(i)
+	}
+	damaged := bytes.Clone(record(t, `{"n":1}`))
+	damaged[len(damaged)-1] ^= 1
+	for _, order := range [][][]byte{{mark.settled, post}, {post, mark.settled}} {
+		s := salvager{records: map[uint64][]byte{}}
+		for _, v := range order {
+			s.keepRecord(seqKey(1), v)
+		}
+		s.keepRecord(seqKey(2), damaged)
+		s.countDamaged()
+		if len(s.records) != 1 || !isPostRecord(s.records[1]) || s.report.Damaged != 1 {
+			t.Errorf("mark %x read %s its post: records %d, damaged %d; want the post, and the damaged record counted", mark.settled, map[bool]string{true: "before", false: "after"}[len(order[0]) < len(post)], len(s.records), s.report.Damaged)
+		}
+	}
 }
