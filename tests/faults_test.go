@@ -232,7 +232,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 
 	var acked []string
 	got503 := false
-	for i := 0; i < 400 && !got503; i++ {
+	for i := 0; i < 4000 && !got503; i++ {
 		body, markers := markedBody(fmt.Sprintf("full-%d", i), 10)
 		status, err := postJSON(p.webhook, body)
 		switch {

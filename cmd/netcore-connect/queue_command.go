@@ -136,7 +136,7 @@ func queueSalvage(c *cli.Context) error {
 // salvaged events are what the queue would have sent.
 func salvageExploder(timezone string) (*netcore.Exploder, error) {
 	// Through the config spec, so that defaults and checks are explode's own.
-	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields()...).ParseYAML(fmt.Sprintf("timezone: %q", timezone), nil)
+	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields("")...).ParseYAML(fmt.Sprintf("timezone: %q", timezone), nil)
 	if err != nil {
 		return nil, fmt.Errorf("--timezone %q: %w", timezone, err)
 	}

@@ -19,7 +19,7 @@ import (
 func postConfig(t *testing.T) queueConfig {
 	t.Helper()
 	c := testConfig(t)
-	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields()...).ParseYAML(`timezone: UTC`, nil)
+	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields("")...).ParseYAML(`timezone: UTC`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

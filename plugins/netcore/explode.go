@@ -18,19 +18,28 @@ import (
 
 // Fields of netcore_explode, and of disk_queue's explode.
 const (
-	epFieldTimezone       = "timezone"
+	// FieldTimezone is the zone of event_params.ts; its presence turns on disk_queue's explode.
+	FieldTimezone         = "timezone"
 	epFieldPanelField     = "panel_field"
 	epFieldEventTimeField = "event_time_field"
 	epFieldEventIDField   = "event_id_field"
 )
 
+// DefaultTimezone is the zone event_params.ts is read in unless set.
+const DefaultTimezone = "Asia/Kolkata"
+
 // ExplodeFields are the settings of exploding a post: netcore_explode's
-// fields, which disk_queue's explode takes too.
-func ExplodeFields() []*service.ConfigField {
+// fields, which disk_queue's explode takes too. With zoneDefault empty the
+// timezone must be given: an optional object whose fields all have
+// defaults counts as present even when left out.
+func ExplodeFields(zoneDefault string) []*service.ConfigField {
+	zone := service.NewStringField(FieldTimezone).
+		Description("The IANA time zone that `event_params.ts` is written in. Netcore's documentation does not say; India Standard Time (" + DefaultTimezone + ") is what Netcore's panels show.")
+	if zoneDefault != "" {
+		zone = zone.Default(zoneDefault)
+	}
 	return []*service.ConfigField{
-		service.NewStringField(epFieldTimezone).
-			Description("The IANA time zone that `event_params.ts` is written in. Netcore's documentation does not say; India Standard Time is what Netcore's panels show.").
-			Default("Asia/Kolkata"),
+		zone,
 		service.NewStringField(epFieldPanelField).
 			Description("The name of the added panel field; empty to leave it out.").
 			Default("panel_name"),
@@ -54,7 +63,7 @@ type explodeConfig struct {
 // NewExploder reads the fields of ExplodeFields.
 func NewExploder(conf *service.ParsedConfig) (*Exploder, error) {
 	var c explodeConfig
-	zone, err := conf.FieldString(epFieldTimezone)
+	zone, err := conf.FieldString(FieldTimezone)
 	if err != nil {
 		return nil, err
 	}

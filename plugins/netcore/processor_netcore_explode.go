@@ -23,7 +23,7 @@ Each message body is the event object exactly as Netcore sent it, every field an
 Metadata added to each message: `+"`netcore_panel`"+`, `+"`netcore_event_index`"+` (position in its panel, from 0), `+"`netcore_event_id`"+`, `+"`netcore_event_time_source`"+`; metadata of the post (`+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+`, `+"`netcore_received_at`"+`) is kept.
 
 Place it in the input's `+"`processors`"+`, before any buffer, so that each event is stored, retried and acknowledged on its own. A body that is not a Netcore post fails the processor with a message that says why.`).
-		Fields(ExplodeFields()...).
+		Fields(ExplodeFields(DefaultTimezone)...).
 		Example("Explode at the input", "", `
 input:
   netcore_webhook: {}
