@@ -37,9 +37,9 @@ func diskQueueSpec() *service.ConfigSpec {
 		Categories("Utility").
 		Summary("Stores messages in a file on disk and acknowledges them to the input only once they are there: with `netcore_webhook`, the 200 to Netcore means \"on disk\".").
 		Description(`
-A first-in, first-out queue of records in a https://github.com/etcd-io/bbolt[bbolt] file. Each message is one record with a checksum. All messages of a batch (the events of one post) are written in one transaction; transactions are group-committed (whatever arrives while one commits goes into the next, with no fixed delay) and fsync'd, and only then is the batch acknowledged to the input.
+A first-in, first-out queue of records in a https://github.com/etcd-io/bbolt[bbolt] file. Each message is one record with a checksum; with `+"`explode`"+` set, each message is a Netcore post, stored whole as one record and split into events when read. All messages of a batch (the events of one post) are written in one transaction; transactions are group-committed (whatever arrives while one commits goes into the next, with no fixed delay) and fsync'd, and only then is the batch acknowledged to the input.
 
-Reading leases one record at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat. The number of events out for delivery at once adapts to failures as TCP's window does: each success widens it by one, failures narrow it to 70% at most once per round, so that a share of failing requests costs a share of the rate. In an outage (16 failures in a row) the queue probes: it hands out one event at a time, pausing between failed probes on the same doubling schedule, so that a destination that is down is not sent the whole backlog again and again; the first delivery that succeeds makes everything waiting due at once.
+Reading leases one event at a time, so that each event is delivered and acknowledged on its own. An acknowledged record is deleted; a failed one is delivered again after a backoff that doubles from `+"`retry_initial_interval`"+` up to `+"`retry_max_interval`"+`, without end: an outage of Meiro Events for hours loses nothing, the backlog waits on disk and memory stays flat. The number of events out for delivery at once adapts to failures as TCP's window does: each success widens it by one, failures narrow it to 70% at most once per round, so that a share of failing requests costs a share of the rate. In an outage (16 failures in a row) the queue probes: it hands out one event at a time, pausing between failed probes on the same doubling schedule, so that a destination that is down is not sent the whole backlog again and again; the first delivery that succeeds makes everything waiting due at once.
 
 == Delivery guarantees
 
@@ -90,11 +90,18 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Advanced().
 				Default(true),
 		).
-		Example("Durable ingest", "", `
+		Example("Durable ingest", "Events exploded before the queue (netcore_explode in the input's processors), a record each.", `
 buffer:
   disk_queue:
     path: ${NETCORE_DATA_DIR:./data}/queue/events.db
     max_bytes: 1073741824
+`).
+		Example("Posts stored whole", "The default pipeline's: no netcore_explode before the queue; each post is one record, split into events when read.", `
+buffer:
+  disk_queue:
+    path: ${NETCORE_DATA_DIR:./data}/queue/events.db
+    explode:
+      timezone: Asia/Kolkata
 `)
 }
 

@@ -2,7 +2,8 @@
 // file, so that a post is acknowledged only once its events are on disk.
 //
 //   - buffer_disk_queue.go: the config spec and the Benthos face (WriteBatch
-//     stores a post's events, ReadBatch leases one event at a time);
+//     stores a post's events, or the post whole with explode; ReadBatch
+//     leases one event at a time);
 //   - queue.go: the queue: puts, leases, retries with backoff, damaged
 //     records moved aside;
 //   - window.go: the delivery window, narrowing with failures and probing in
@@ -16,8 +17,13 @@
 //     at start;
 //   - commit.go: the committer, the one goroutine that writes to the file:
 //     group commits of puts, deletes and moves, sweeps of forgotten ids;
-//   - record.go: a record's layout on disk (checksum, stored-at, metadata,
-//     body);
+//   - record.go: an event record's layout on disk (checksum, stored-at,
+//     metadata, body);
+//   - post_record.go: a post record's (with explode set: the whole post,
+//     its events compact, split when read);
+//   - posts.go: post records while their events are out: handed out one by
+//     one, settled marks kept in the file, a failed event written as a
+//     record of its own;
 //   - dedupe.go: the ids of stored events, for removing repeats: blocks of
 //     16-byte ids on disk, one per commit;
 //   - idtable.go: the same ids in memory, an open-addressing table outside

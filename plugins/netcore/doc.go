@@ -23,8 +23,10 @@
 //     inspector_page.go (the HTML), inspector_chart.go (the SVG chart) and
 //     inspector_mask.go (personal fields masked).
 //
-// Exploding (the netcore_explode processor, processor_netcore_explode.go):
-// one message per event, with panel_name, event_time and event_id added.
+// Exploding: explode.go holds the Exploder, one message per event with
+// panel_name, event_time and event_id added; the netcore_explode processor
+// (processor_netcore_explode.go) applies it, and so does the disk_queue
+// buffer when it stores posts whole.
 //
 // Delivering is the meiro package's.
 package netcore
