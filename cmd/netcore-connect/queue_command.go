@@ -50,7 +50,7 @@ Move the damaged file aside before starting the receiver again.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{
 						Name:  "timezone",
-						Value: "Asia/Kolkata",
+						Value: netcore.DefaultTimezone,
 						Usage: "the IANA zone event_params.ts is written in, as the disk_queue's explode timezone",
 					},
 				},
