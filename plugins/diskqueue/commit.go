@@ -177,7 +177,11 @@ func (q *queue) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now
 		if err != nil {
 			return err
 		}
-		if err := events.Put(seqKey(seq), rw.rec); err != nil {
+		to := events
+		if rw.damaged {
+			to = tx.Bucket(bucketDamaged)
+		}
+		if err := to.Put(seqKey(seq), rw.rec); err != nil {
 			return err
 		}
 		result.rewritten[i] = seq
@@ -284,9 +288,10 @@ func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 			q.posts[p.seq] = p
 		}
 		for i, rw := range work.rewrites {
-			seq := result.rewritten[i]
-			q.kept.keep(seq, rw.rec)
-			heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
+			if seq := result.rewritten[i]; !rw.damaged {
+				q.kept.keep(seq, rw.rec)
+				heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
+			}
 			q.settlePostEventLocked(rw.post, rw.index)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // bucketSettled holds, for a post record some of whose events are settled
@@ -27,20 +29,28 @@ var bucketSettled = []byte("settled")
 // The queue's mutex guards it.
 type openPost struct {
 	seq      uint64
+	events   int       // in the record
 	size     int64     // the record's bytes, given back when it is deleted
 	storedAt time.Time // the record's; an event written on its own keeps it
 	settled  []byte    // the marks, as in bucketSettled
 	waiting  int       // events not yet settled
 	dirty    bool      // settled has changed since it was last written: in pending.marked
 
-	// Set once the record is read and split: its events, each nil once
-	// handed out, and the next to hand out.
-	msgs service.MessageBatch
-	next int
+	// Set once the record is read: the post's metadata and when it
+	// arrived, its panels of events (slices of the record), and where the
+	// next event to hand out is. Events are made into messages one by one
+	// as they are handed out, so that a big post is never in memory as
+	// messages all at once.
+	base     *service.Message
+	received time.Time
+	panels   []netcore.Panel
+	next     int // the next event, counted across the panels
+	panel    int // the panel it is in
+	first    int // the number of that panel's first event
 }
 
 func newOpenPost(seq uint64, events int) *openPost {
-	return &openPost{seq: seq, settled: make([]byte, (events+7)/8), waiting: events}
+	return &openPost{seq: seq, events: events, settled: make([]byte, (events+7)/8), waiting: events}
 }
 
 func (p *openPost) isSettled(i int) bool { return p.settled[i/8]&(1<<(i%8)) != 0 }
@@ -55,17 +65,23 @@ func (p *openPost) settle(i int) bool {
 	return true
 }
 
-// nextEvent takes the next event to hand out that is not settled.
-func (p *openPost) nextEvent() (i int, msg *service.Message, ok bool) {
-	for p.next < len(p.msgs) {
-		i, msg = p.next, p.msgs[p.next]
-		p.msgs[i] = nil
+// nextEvent takes the next event to hand out that is not settled: its
+// number in the post, its panel and its JSON.
+func (p *openPost) nextEvent() (i int, panel string, raw []byte, ok bool) {
+	for p.panel < len(p.panels) {
+		events := p.panels[p.panel].Events
+		if p.next-p.first >= len(events) {
+			p.first += len(events)
+			p.panel++
+			continue
+		}
+		i = p.next
 		p.next++
 		if !p.isSettled(i) {
-			return i, msg, true
+			return i, p.panels[p.panel].Name, events[i-p.first], true
 		}
 	}
-	return 0, nil, false
+	return 0, "", nil, false
 }
 
 func countSettled(marks []byte) int {
@@ -76,9 +92,9 @@ func countSettled(marks []byte) int {
 	return n
 }
 
-// openRecord splits the post record seq, read as rec, into its events and
-// makes it the post being handed out. Events already settled (marked before
-// a restart, or repeats) are skipped.
+// openRecord makes the post record seq, read as rec, the post being handed
+// out. Events already settled (marked before a restart, or repeats) are
+// skipped as it goes.
 func (q *queue) openRecord(seq uint64, rec []byte) error {
 	if q.conf.explode == nil {
 		return fmt.Errorf("record %d is a whole post and this queue has no explode settings to split it with: set explode on the disk_queue", seq)
@@ -88,32 +104,30 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 		return err
 	}
 	storedAt, _ := recordStoredAt(rec)
-	msgs, err := q.conf.explode.ExplodePanels(base, panels)
-	if err != nil {
-		return fmt.Errorf("splitting post record %d: %w", seq, err)
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	p := q.posts[seq]
 	if p == nil {
-		p = newOpenPost(seq, len(msgs))
+		p = newOpenPost(seq, recordEvents(rec))
 		q.posts[seq] = p
 	}
-	p.size, p.storedAt, p.msgs, p.next = int64(len(rec)), storedAt, msgs, 0
+	p.size, p.storedAt = int64(len(rec)), storedAt
+	p.base, p.received, p.panels = base, netcore.ReceivedAt(base), panels
 	q.handing = p
 	return nil
 }
 
 // takeFromPostLocked hands out the next event of the post being handed
-// out, if there is one.
+// out, if there is one. Its message is made by explodeLease, outside the
+// lock.
 func (q *queue) takeFromPostLocked() (*lease, bool) {
 	p := q.handing
 	if p == nil {
 		return nil, false
 	}
-	i, msg, ok := p.nextEvent()
-	if !ok || p.next == len(p.msgs) {
-		p.msgs, q.handing = nil, nil
+	i, panel, raw, ok := p.nextEvent()
+	if !ok || p.next == p.events {
+		q.stopHandingLocked()
 		if p.waiting == 0 { // every event was settled before: only the record is left
 			q.finishPostLocked(p)
 		}
@@ -121,7 +135,40 @@ func (q *queue) takeFromPostLocked() (*lease, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &lease{seq: p.seq, post: p, index: i, msg: msg, probe: q.window.probing()}, true
+	return &lease{seq: p.seq, post: p, index: i, panel: panel, raw: raw, probe: q.window.probing()}, true
+}
+
+// stopHandingLocked lets go of the post being handed out, and of its
+// record (the events out for delivery hold what they need of it).
+func (q *queue) stopHandingLocked() {
+	q.handing.panels = nil
+	q.handing = nil
+}
+
+// explodeLease makes the message of a post's event. An event that cannot
+// be made into one (its JSON was checked when it was received, so only
+// damage that kept its checksum could do this) is set aside: written to
+// the damaged bucket as a record of its own, never delivered.
+func (q *queue) explodeLease(l *lease) bool {
+	p := l.post
+	msg, err := q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.index, l.raw)
+	if err == nil {
+		l.msg = msg
+		return true
+	}
+	aside := p.base.Copy()
+	aside.SetBytes(l.raw)
+	rec, _ := encodeRecord(aside, p.storedAt) // its body is bytes: it encodes
+	q.mu.Lock()
+	q.leased--
+	q.events--
+	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: p, index: l.index, rec: rec, damaged: true})
+	signal(q.wakeWrite)
+	q.mu.Unlock()
+	if q.conf.onDamaged != nil {
+		q.conf.onDamaged(p.seq, fmt.Errorf("event %d of the post: %w", l.index, err))
+	}
+	return false
 }
 
 // settlePostEventLocked settles event i of p: the post's record is deleted
@@ -143,7 +190,7 @@ func (q *queue) settlePostEventLocked(p *openPost, i int) {
 // finishPostLocked deletes a post whose events are all settled.
 func (q *queue) finishPostLocked(p *openPost) {
 	if q.handing == p { // what it has left to hand out is settled already
-		p.msgs, q.handing = nil, nil
+		q.stopHandingLocked()
 	}
 	delete(q.posts, p.seq)
 	q.bytes -= p.size
@@ -154,13 +201,15 @@ func (q *queue) finishPostLocked(p *openPost) {
 
 // rewrite is a failed event of a post, written as a record of its own so
 // that the rest of the post can be settled without it; its retry is
-// scheduled once that record is committed.
+// scheduled once that record is committed. A damaged one goes to the
+// damaged bucket instead, with no retry.
 type rewrite struct {
 	post     *openPost
 	index    int
 	rec      []byte
 	attempts int
 	due      time.Time
+	damaged  bool
 }
 
 // writeMarks writes the settled marks of the posts whose marks changed,

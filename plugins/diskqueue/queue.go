@@ -129,6 +129,8 @@ type lease struct {
 	msg      *service.Message
 	post     *openPost // set for an event of a post record
 	index    int       // its place in the post
+	panel    string    // its panel
+	raw      []byte    // its JSON, as stored
 }
 
 func openQueue(conf queueConfig) (*queue, error) {
@@ -225,7 +227,10 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 		if event != nil {
 			q.leased++
 			q.mu.Unlock()
-			return event, nil
+			if q.explodeLease(event) {
+				return event, nil
+			}
+			continue
 		}
 		probe := q.window.probing()
 		var rec []byte

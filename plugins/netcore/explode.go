@@ -111,32 +111,44 @@ func quotedName(name string) []byte {
 // ExplodePanels makes one message per event of panels, each a copy of base
 // (its metadata, context) with the event as its body.
 func (p *Exploder) ExplodePanels(base *service.Message, panels []Panel) (service.MessageBatch, error) {
-	received := receivedAt(base)
+	received := ReceivedAt(base)
 	n := 0
 	for _, panel := range panels {
 		n += len(panel.Events)
 	}
 	batch := make(service.MessageBatch, 0, n)
 	for _, panel := range panels {
-		quotedPanel, err := json.Marshal(panel.Name)
-		if err != nil {
-			return nil, fmt.Errorf("encoding panel name: %w", err)
-		}
 		for i, raw := range panel.Events {
-			ev, err := p.explodeEvent(panel.Name, quotedPanel, raw, received)
+			out, err := p.ExplodeEvent(base, received, panel.Name, i, raw)
 			if err != nil {
-				return nil, fmt.Errorf("panel %q event %d: %w", panel.Name, i, err)
+				return nil, err
 			}
-			out := base.Copy()
-			out.SetBytes(ev.body)
-			out.MetaSetMut(stage.MetaPanel, panel.Name)
-			out.MetaSetMut(stage.MetaEventIndex, i)
-			out.MetaSetMut(stage.MetaEventID, ev.id)
-			out.MetaSetMut(stage.MetaEventTimeSource, ev.timeSource)
 			batch = append(batch, out)
 		}
 	}
 	return batch, nil
+}
+
+// ExplodeEvent makes the message of one event: event i of panel, as
+// ExplodePanels does for each, received being ReceivedAt(base). The disk
+// queue makes its events one by one as it hands them out, so that a big
+// post is never in memory as messages all at once.
+func (p *Exploder) ExplodeEvent(base *service.Message, received time.Time, panel string, i int, raw []byte) (*service.Message, error) {
+	quotedPanel, err := json.Marshal(panel)
+	if err != nil {
+		return nil, fmt.Errorf("encoding panel name: %w", err)
+	}
+	ev, err := p.explodeEvent(panel, quotedPanel, raw, received)
+	if err != nil {
+		return nil, fmt.Errorf("panel %q event %d: %w", panel, i, err)
+	}
+	out := base.Copy()
+	out.SetBytes(ev.body)
+	out.MetaSetMut(stage.MetaPanel, panel)
+	out.MetaSetMut(stage.MetaEventIndex, i)
+	out.MetaSetMut(stage.MetaEventID, ev.id)
+	out.MetaSetMut(stage.MetaEventTimeSource, ev.timeSource)
+	return out, nil
 }
 
 type explodedEvent struct {
@@ -257,9 +269,9 @@ func EventKey(panel string, event []byte) fate.ID {
 	return key
 }
 
-// receivedAt is when the post arrived, as the webhook input recorded it, or
+// ReceivedAt is when the post arrived, as the webhook input recorded it, or
 // now for posts from other inputs.
-func receivedAt(msg *service.Message) time.Time {
+func ReceivedAt(msg *service.Message) time.Time {
 	if v, ok := msg.MetaGet(stage.MetaReceivedAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t
