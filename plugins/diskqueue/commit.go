@@ -288,10 +288,12 @@ func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 			q.posts[p.seq] = p
 		}
 		for i, rw := range work.rewrites {
-			if seq := result.rewritten[i]; !rw.damaged {
-				q.kept.keep(seq, rw.rec)
-				heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
+			if rw.damaged {
+				continue // settled when it was set aside
 			}
+			seq := result.rewritten[i]
+			q.kept.keep(seq, rw.rec)
+			heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
 			q.settlePostEventLocked(rw.post, rw.index)
 		}
 	}

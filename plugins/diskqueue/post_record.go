@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -15,19 +16,22 @@ import (
 // A post record is a whole post, stored by a queue with explode set and
 // split into events when it is read:
 //
-//	crc32c (4 bytes, big endian) of everything after it
+//	crc32c (4 bytes, big endian) of everything after it but the events' JSON
 //	version (1 byte, 2)
 //	stored at (8 bytes, unix nanoseconds, big endian)
 //	number of events (4 bytes, big endian)
 //	the post's metadata, as in an event record
 //	number of panels (uvarint), then for each: its name (uvarint length,
-//	bytes), its number of events (uvarint), each event's compact JSON
-//	(uvarint length, bytes)
+//	bytes), its number of events (uvarint), and each event: the crc32c of
+//	its JSON (4 bytes), the length of its JSON (uvarint), its compact JSON
 //
-// One record, one key and one checksum for a post, instead of one of each
-// per event, and none of the per-event work (explode, a message each) on
-// the path the sender waits on. Events settled while others of the post
-// still wait are marked in the settled bucket (marks.go).
+// One record, one key for a post, instead of one of each per event, and
+// none of the per-event work (explode, a message each) on the path the
+// sender waits on. Each event has a checksum of its own, so that damage to
+// one event's bytes costs that event alone, as with a record per event;
+// damage to the rest (metadata, lengths) costs the post. Events settled
+// while others of the post still wait are marked in the settled bucket
+// (posts.go).
 const postRecordVersion = 2
 
 // postHeader is the size of a post record's fixed fields.
@@ -54,17 +58,24 @@ func appendPostRecord(dst []byte, keys []eventKey, msg *service.Message, storedA
 	rec = binary.BigEndian.AppendUint32(rec, uint32(events))
 	rec = appendMeta(rec, msg)
 	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
+	var sum uint32
+	from := start + 4 // what the record's checksum covers next
 	var compact []byte
 	for _, panel := range post.Panels {
 		rec = appendField(rec, panel.Name)
 		rec = binary.AppendUvarint(rec, uint64(len(panel.Events)))
 		for _, ev := range panel.Events {
 			compact = rawjson.AppendCompact(compact[:0], ev)
-			rec = appendField(rec, compact)
+			rec = binary.BigEndian.AppendUint32(rec, crc32.Checksum(compact, castagnoli))
+			rec = binary.AppendUvarint(rec, uint64(len(compact)))
+			sum = crc32.Update(sum, castagnoli, rec[from:])
+			rec = append(rec, compact...)
+			from = len(rec)
 			keys = append(keys, keyOfEvent(panel.Name, compact))
 		}
 	}
-	sealRecord(rec[start:])
+	sum = crc32.Update(sum, castagnoli, rec[from:])
+	binary.BigEndian.PutUint32(rec[start:], sum)
 	return rec, keys, nil
 }
 
@@ -85,47 +96,78 @@ func recordEvents(rec []byte) int {
 func isPostRecord(rec []byte) bool { return len(rec) > 4 && rec[4] == postRecordVersion }
 
 // decodePostRecord checks a post record and splits it into its panels of
-// events. base carries the post's metadata and no body. The panels' events
-// are slices of rec, which must not be reused.
-func decodePostRecord(rec []byte) (base *service.Message, panels []netcore.Panel, err error) {
-	if err := checkRecord(rec); err != nil {
-		return nil, nil, err
-	}
-	if rec[4] != postRecordVersion || len(rec) < postHeader {
-		return nil, nil, fmt.Errorf("record version %d is not a post", rec[4])
+// events. base carries the post's metadata and no body; damaged lists the
+// events (counted across the panels) whose own checksum fails. The panels'
+// events are slices of rec, which must not be reused.
+func decodePostRecord(rec []byte) (base *service.Message, panels []netcore.Panel, damaged []int, err error) {
+	meta, panels, damaged, err := parsePost(rec)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	base = service.NewMessage(nil)
-	b, err := decodeMeta(rec[postHeader:], base)
+	if _, err := decodeMeta(meta, base); err != nil {
+		return nil, nil, nil, err
+	}
+	return base, panels, damaged, nil
+}
+
+// parsePost walks a post record: meta is where its metadata starts (and
+// the rest after it); the record's checksum must hold, each event's is
+// checked and the events whose checksum fails are listed in damaged.
+func parsePost(rec []byte) (meta []byte, panels []netcore.Panel, damaged []int, err error) {
+	if len(rec) < postHeader || rec[4] != postRecordVersion {
+		return nil, nil, nil, fmt.Errorf("record of %d bytes is not a post", len(rec))
+	}
+	meta = rec[postHeader:]
+	b, err := skipMeta(meta)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	count, w := binary.Uvarint(b)
 	if w <= 0 || count > uint64(len(b)) {
-		return nil, nil, errors.New("malformed panel count")
+		return nil, nil, nil, errors.New("malformed panel count")
 	}
 	b = b[w:]
+	var sum uint32
+	from := 4 // what the record's checksum covers next, as an offset in rec
+	at := func(rest []byte) int { return len(rec) - len(rest) }
 	total := 0
 	panels = make([]netcore.Panel, count)
 	for i := range panels {
 		name, rest, err := nextField(b)
 		if err != nil {
-			return nil, nil, fmt.Errorf("panel %d: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("panel %d: %w", i, err)
 		}
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || n > uint64(len(rest)) {
-			return nil, nil, fmt.Errorf("panel %d: malformed event count", i)
+			return nil, nil, nil, fmt.Errorf("panel %d: malformed event count", i)
 		}
 		b = rest[w:]
 		panels[i] = netcore.Panel{Name: string(name), Events: make([][]byte, n)}
 		for j := range panels[i].Events {
-			if panels[i].Events[j], b, err = nextField(b); err != nil {
-				return nil, nil, fmt.Errorf("panel %d event %d: %w", i, j, err)
+			if len(b) < 4 {
+				return nil, nil, nil, fmt.Errorf("panel %d event %d: the record ends", i, j)
 			}
+			eventSum := binary.BigEndian.Uint32(b)
+			ev, rest, err := nextField(b[4:])
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("panel %d event %d: %w", i, j, err)
+			}
+			sum = crc32.Update(sum, castagnoli, rec[from:at(rest)-len(ev)])
+			from = at(rest)
+			if crc32.Checksum(ev, castagnoli) != eventSum {
+				damaged = append(damaged, total)
+			}
+			panels[i].Events[j], b = ev, rest
+			total++
 		}
-		total += int(n)
+	}
+	sum = crc32.Update(sum, castagnoli, rec[from:])
+	if sum != binary.BigEndian.Uint32(rec) {
+		return nil, nil, nil, errChecksum
 	}
 	if total != recordEvents(rec) || len(b) != 0 {
-		return nil, nil, fmt.Errorf("post record holds %d events and %d bytes more, its header says %d events", total, len(b), recordEvents(rec))
+		return nil, nil, nil, fmt.Errorf("post record holds %d events and %d bytes more, its header says %d events", total, len(b), recordEvents(rec))
 	}
-	return base, panels, nil
+	return meta, panels, damaged, nil
 }

@@ -99,13 +99,12 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 	if q.conf.explode == nil {
 		return fmt.Errorf("record %d is a whole post and this queue has no explode settings to split it with: set explode on the disk_queue", seq)
 	}
-	base, panels, err := decodePostRecord(rec)
+	base, panels, damaged, err := decodePostRecord(rec)
 	if err != nil {
 		return err
 	}
 	storedAt, _ := recordStoredAt(rec)
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	p := q.posts[seq]
 	if p == nil {
 		p = newOpenPost(seq, recordEvents(rec))
@@ -114,6 +113,28 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 	p.size, p.storedAt = int64(len(rec)), storedAt
 	p.base, p.received, p.panels = base, netcore.ReceivedAt(base), panels
 	q.handing = p
+	var aside []int
+	for _, i := range damaged {
+		if !p.isSettled(i) {
+			q.setAsideLocked(p, i, p.event(i))
+			aside = append(aside, i)
+		}
+	}
+	q.mu.Unlock()
+	for _, i := range aside {
+		q.damagedEvent(seq, i, errChecksum)
+	}
+	return nil
+}
+
+// event is event i of an open post's record.
+func (p *openPost) event(i int) []byte {
+	for _, panel := range p.panels {
+		if i < len(panel.Events) {
+			return panel.Events[i]
+		}
+		i -= len(panel.Events)
+	}
 	return nil
 }
 
@@ -147,8 +168,7 @@ func (q *queue) stopHandingLocked() {
 
 // explodeLease makes the message of a post's event. An event that cannot
 // be made into one (its JSON was checked when it was received, so only
-// damage that kept its checksum could do this) is set aside: written to
-// the damaged bucket as a record of its own, never delivered.
+// damage that kept its checksum could do this) is set aside.
 func (q *queue) explodeLease(l *lease) bool {
 	p := l.post
 	msg, err := q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.index, l.raw)
@@ -156,19 +176,33 @@ func (q *queue) explodeLease(l *lease) bool {
 		l.msg = msg
 		return true
 	}
-	aside := p.base.Copy()
-	aside.SetBytes(l.raw)
-	rec, _ := encodeRecord(aside, p.storedAt) // its body is bytes: it encodes
 	q.mu.Lock()
 	q.leased--
-	q.events--
-	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: p, index: l.index, rec: rec, damaged: true})
-	signal(q.wakeWrite)
+	q.setAsideLocked(p, l.index, l.raw)
 	q.mu.Unlock()
-	if q.conf.onDamaged != nil {
-		q.conf.onDamaged(p.seq, fmt.Errorf("event %d of the post: %w", l.index, err))
-	}
+	q.damagedEvent(p.seq, l.index, err)
 	return false
+}
+
+// setAsideLocked takes a damaged event out of its post: it is written to the
+// damaged bucket as an event record of its own (its JSON as stored, the
+// post's metadata), kept for inspection and never delivered; the post goes
+// on without it. Both happen in one commit.
+func (q *queue) setAsideLocked(p *openPost, i int, raw []byte) {
+	aside := p.base.Copy()
+	aside.SetBytes(raw)
+	rec, _ := encodeRecord(aside, p.storedAt) // its body is bytes: it encodes
+	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: p, index: i, rec: rec, damaged: true})
+	q.events--
+	q.settlePostEventLocked(p, i)
+	signal(q.wakeWrite)
+}
+
+// damagedEvent tells of an event set aside.
+func (q *queue) damagedEvent(seq uint64, i int, cause error) {
+	if q.conf.onDamaged != nil {
+		q.conf.onDamaged(seq, fmt.Errorf("event %d of the post: %w", i, cause))
+	}
 }
 
 // settlePostEventLocked settles event i of p: the post's record is deleted

@@ -1,9 +1,11 @@
 package diskqueue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +113,7 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, panels, err := decodePostRecord(rec)
+	base, panels, _, err := decodePostRecord(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +136,16 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	if at, _ := recordStoredAt(rec); at.UnixNano() != 42 || recordEvents(rec) != 3 {
 		t.Errorf("stored at %v, %d events; want 42ns, 3", at, recordEvents(rec))
 	}
+	// A flipped bit in an event costs that event; elsewhere, the post.
 	rec[len(rec)-3] ^= 1
-	if _, _, err := decodePostRecord(rec); !errors.Is(err, errChecksum) {
-		t.Errorf("a flipped bit decoded with %v, want a checksum mismatch", err)
+	if _, _, damaged, err := decodePostRecord(rec); err != nil || fmt.Sprint(damaged) != "[2]" {
+		t.Errorf("a flipped bit in the last event: damaged %v, %v; want [2] and no error", damaged, err)
+	}
+	rec[len(rec)-3] ^= 1
+	at := strings.Index(string(rec), "req-1")
+	rec[at] ^= 1
+	if _, _, _, err := decodePostRecord(rec); !errors.Is(err, errChecksum) {
+		t.Errorf("a flipped bit in the metadata decoded with %v, want a checksum mismatch", err)
 	}
 	if _, _, err := appendPostRecord(nil, nil, postMessage(t, `[1]`), time.Now()); err == nil || !strings.Contains(err.Error(), "not one") {
 		t.Errorf("a message that is not a post: %v, want an error saying so", err)
@@ -267,4 +276,46 @@ func TestAFileOfPostsNeedsExplodeToStart(t *testing.T) {
 	if _, err := openQueue(c); err == nil || !strings.Contains(err.Error(), "set explode") {
 		t.Errorf("opened a file of posts without explode: %v, want an error saying to set it", err)
 	}
+}
+
+func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
+	c := postConfig(t)
+	var damaged []error
+	c.onDamaged = func(_ uint64, err error) { damaged = append(damaged, err) }
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"DAMAGE-ME"},{"msgid":"3"}]}`)
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path, bytes.ReplaceAll(file, []byte("DAMAGE-ME"), []byte("DAMAGE-YE")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	q = open(t, c)
+	var got []string
+	for range 2 {
+		l, _ := take(t, q)
+		got = append(got, msgid(t, l))
+		q.ack(l, nil)
+	}
+	if fmt.Sprint(got) != "[1 3]" || len(damaged) != 1 || !errors.Is(damaged[0], errChecksum) {
+		t.Fatalf("handed out %v, damage told %v; want [1 3] and one checksum mismatch", got, damaged)
+	}
+	waitSettled(t, q)
+	assertBucketsEmpty(t, q)
+	_ = q.db.View(func(tx *bolt.Tx) error {
+		var aside []string
+		_ = tx.Bucket(bucketDamaged).ForEach(func(_, v []byte) error { aside = append(aside, string(v)); return nil })
+		if len(aside) != 1 || !strings.Contains(aside[0], "DAMAGE-YE") {
+			t.Errorf("damaged bucket holds %q, want the damaged event", aside)
+		}
+		return nil
+	})
 }

@@ -96,14 +96,21 @@ func sealRecord(rec []byte) {
 
 // checkRecord says whether rec is whole: long enough, its checksum holding,
 // a version this code reads.
+//
+// Of a post record, only the record's own checksum is checked here, which
+// covers all but its events' JSON: each event has a checksum of its own.
 func checkRecord(rec []byte) error {
 	if len(rec) < recordHeader {
 		return fmt.Errorf("record of %d bytes is too short", len(rec))
 	}
+	if isPostRecord(rec) {
+		_, _, _, err := parsePost(rec)
+		return err
+	}
 	if binary.BigEndian.Uint32(rec) != crc32.Checksum(rec[4:], castagnoli) {
 		return errChecksum
 	}
-	if rec[4] != recordVersion && rec[4] != postRecordVersion {
+	if rec[4] != recordVersion {
 		return fmt.Errorf("unknown record version %d", rec[4])
 	}
 	return nil
@@ -112,11 +119,11 @@ func checkRecord(rec []byte) error {
 // decodeRecord checks an event record and rebuilds its message. The message
 // owns rec, which must not be reused.
 func decodeRecord(rec []byte) (*service.Message, error) {
+	if isPostRecord(rec) {
+		return nil, errors.New("a post record is not an event")
+	}
 	if err := checkRecord(rec); err != nil {
 		return nil, err
-	}
-	if rec[4] != recordVersion {
-		return nil, fmt.Errorf("record version %d is not an event", rec[4])
 	}
 	msg := service.NewMessage(nil)
 	body, err := decodeMeta(rec[recordHeader:], msg)
@@ -145,6 +152,23 @@ func decodeMeta(b []byte, msg *service.Message) ([]byte, error) {
 			return nil, fmt.Errorf("malformed metadata: %w", err)
 		}
 		msg.MetaSetMut(internKey(k), string(v))
+		b = rest
+	}
+	return b, nil
+}
+
+// skipMeta returns what follows the metadata pairs at the start of b.
+func skipMeta(b []byte) ([]byte, error) {
+	count, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, errors.New("malformed metadata count")
+	}
+	b = b[w:]
+	for range 2 * count {
+		_, rest, err := nextField(b)
+		if err != nil {
+			return nil, fmt.Errorf("malformed metadata: %w", err)
+		}
 		b = rest
 	}
 	return b, nil

@@ -95,15 +95,28 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 		}
 		return service.MessageBatch{msg}, nil
 	}
-	base, panels, err := decodePostRecord(rec)
+	base, panels, damaged, err := decodePostRecord(rec)
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := explode.ExplodePanels(base, panels)
-	if err != nil {
-		return nil, err
-	}
+	// An event whose own checksum fails costs that event alone.
 	s.report.Posts++
+	s.report.Damaged += len(damaged)
+	received := netcore.ReceivedAt(base)
+	var msgs service.MessageBatch
+	i := 0 // the event's number across the panels
+	for _, panel := range panels {
+		for j, raw := range panel.Events {
+			if _, bad := slices.BinarySearch(damaged, i); !bad {
+				msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw)
+				if err != nil {
+					return nil, err
+				}
+				msgs = append(msgs, msg)
+			}
+			i++
+		}
+	}
 	return msgs, nil
 }
 
@@ -120,7 +133,8 @@ type SalvageReport struct {
 	Posts int
 	// Records whose checksum failed (no intact copy found), or that could
 	// not be decoded or split: a post record counts once, whatever its
-	// events.
+	// events; and events of intact post records whose own checksum failed,
+	// one each.
 	Damaged       int
 	FreeListKnown bool // false: freed pages were scanned too
 }
