@@ -171,7 +171,7 @@ func (q *queue) stopHandingLocked() {
 // damage that kept its checksum could do this) is set aside.
 func (q *queue) explodeLease(l *lease) bool {
 	p := l.post
-	msg, err := q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.index, l.raw)
+	msg, err := q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.index, l.raw, true)
 	if err == nil {
 		l.msg = msg
 		return true

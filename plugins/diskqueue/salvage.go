@@ -108,7 +108,7 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 	for _, panel := range panels {
 		for j, raw := range panel.Events {
 			if _, bad := slices.BinarySearch(damaged, i); !bad {
-				msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw)
+				msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw, true)
 				if err != nil {
 					return nil, err
 				}

@@ -104,8 +104,7 @@ func quotedName(name string) []byte {
 	if name == "" {
 		return nil
 	}
-	q, _ := json.Marshal(name) // a string always encodes
-	return q
+	return quoteName(name)
 }
 
 // ExplodePanels makes one message per event of panels, each a copy of base
@@ -119,7 +118,7 @@ func (p *Exploder) ExplodePanels(base *service.Message, panels []Panel) (service
 	batch := make(service.MessageBatch, 0, n)
 	for _, panel := range panels {
 		for i, raw := range panel.Events {
-			out, err := p.ExplodeEvent(base, received, panel.Name, i, raw)
+			out, err := p.ExplodeEvent(base, received, panel.Name, i, raw, false)
 			if err != nil {
 				return nil, err
 			}
@@ -133,12 +132,11 @@ func (p *Exploder) ExplodePanels(base *service.Message, panels []Panel) (service
 // ExplodePanels does for each, received being ReceivedAt(base). The disk
 // queue makes its events one by one as it hands them out, so that a big
 // post is never in memory as messages all at once.
-func (p *Exploder) ExplodeEvent(base *service.Message, received time.Time, panel string, i int, raw []byte) (*service.Message, error) {
-	quotedPanel, err := json.Marshal(panel)
-	if err != nil {
-		return nil, fmt.Errorf("encoding panel name: %w", err)
-	}
-	ev, err := p.explodeEvent(panel, quotedPanel, raw, received)
+//
+// compact says raw is compact JSON already (rawjson.AppendCompact), as
+// the disk queue stores events: it is then copied, not compacted again.
+func (p *Exploder) ExplodeEvent(base *service.Message, received time.Time, panel string, i int, raw []byte, compact bool) (*service.Message, error) {
+	ev, err := p.explodeEvent(panel, quoteName(panel), raw, received, compact)
 	if err != nil {
 		return nil, fmt.Errorf("panel %q event %d: %w", panel, i, err)
 	}
@@ -163,9 +161,14 @@ const (
 	timeSourceReceived = "received_at"
 )
 
-func (p *Exploder) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time) (explodedEvent, error) {
+func (p *Exploder) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time, isCompact bool) (explodedEvent, error) {
 	// Room for the added fields, so that appending them does not copy.
-	compact := rawjson.AppendCompact(make([]byte, 0, len(raw)+128), raw)
+	compact := make([]byte, 0, len(raw)+128)
+	if isCompact {
+		compact = append(compact, raw...)
+	} else {
+		compact = rawjson.AppendCompact(compact, raw)
+	}
 	ev := explodedEvent{id: eventID(panel, compact), timeSource: timeSourceReceived}
 	eventTime := received
 
@@ -239,13 +242,48 @@ func (p *Exploder) eventParamsTime(params []byte) (time.Time, bool) {
 	if len(ts) != 12 {
 		return time.Time{}, false
 	}
-	for _, c := range ts {
-		if c < '0' || c > '9' {
+	return parseTS(ts, p.conf.location)
+}
+
+// parseTS reads 12 digits yyMMddHHmmss in loc, as time.ParseInLocation
+// with the layout "060102150405" does (a year under 69 is 20yy, else 19yy;
+// out-of-range fields are refused, not carried over), without its cost:
+// it runs for every event delivered.
+func parseTS(ts []byte, loc *time.Location) (time.Time, bool) {
+	var f [6]int
+	for i := range f {
+		hi, lo := ts[2*i]-'0', ts[2*i+1]-'0'
+		if hi > 9 || lo > 9 {
 			return time.Time{}, false
 		}
+		f[i] = int(hi)*10 + int(lo)
 	}
-	t, err := time.ParseInLocation("060102150405", string(ts), p.conf.location)
-	return t, err == nil
+	year, month, day := f[0]+2000, time.Month(f[1]), f[2]
+	if f[0] >= 69 {
+		year -= 100
+	}
+	if month < time.January || month > time.December || day < 1 || day > daysIn(month, year) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, month, day, f[3], f[4], f[5], 0, loc), true
+}
+
+// daysIn is the number of days of month in year.
+func daysIn(month time.Month, year int) int {
+	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// quoteName is name as a JSON string. Panel names are plain words almost
+// always, written between quotes as they are; others go through
+// encoding/json, which escapes them as netcore_explode always has.
+func quoteName(name string) []byte {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(name) // a string always encodes
+			return q
+		}
+	}
+	return append(append(append(make([]byte, 0, len(name)+2), '"'), name...), '"')
 }
 
 // eventID is a stable id for an event: the same panel and bytes, sent again,
