@@ -8,13 +8,13 @@
 //     records moved aside;
 //   - window.go: the delivery window, narrowing with failures and probing in
 //     an outage;
-//   - kept.go: the records of failed deliveries, kept (up to a bound) for
-//     their retry;
+//   - retries.go: failed events waiting for their retry, by when it is due,
+//     and their records kept (up to a bound) for it;
 //   - runs.go: what waits for delivery, as runs of sequence numbers;
 //   - fates.go: each event's fate (stored, repeat, failed, delivered) told to
 //     the inspector;
-//   - file.go: opening the bbolt file, checking it and reading what it holds
-//     at start;
+//   - file.go: opening the bbolt file, checking it, reading what it holds
+//     at start, and reading records (with those due next) for delivery;
 //   - commit.go: the committer, the one goroutine that writes to the file:
 //     group commits of puts, deletes and moves, sweeps of forgotten ids;
 //   - record.go: an event record's layout on disk (checksum, stored-at,

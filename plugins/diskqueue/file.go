@@ -117,3 +117,52 @@ func (q *queue) check() error {
 		return nil
 	})
 }
+
+// readAheadSize is how many records one read transaction fetches: the one
+// wanted and those due after it, so that a transaction is not paid per event.
+const readAheadSize = 128
+
+// readAheadOf reads seq and upcoming records in one transaction, keeps the
+// upcoming ones for their turn and returns seq's.
+func (q *queue) readAheadOf(seq uint64, upcoming []uint64) ([]byte, error) {
+	recs, err := q.read(append([]uint64{seq}, upcoming...))
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	for i, s := range upcoming {
+		if recs[i+1] != nil {
+			q.readAhead[s] = recs[i+1]
+		}
+	}
+	q.mu.Unlock()
+	return recs[0], nil
+}
+
+// read copies records out of the file; nil for one that is not there.
+func (q *queue) read(seqs []uint64) ([][]byte, error) {
+	recs := make([][]byte, len(seqs))
+	err := q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		size := 0
+		for i, seq := range seqs {
+			recs[i] = b.Get(seqKey(seq)) // in the map: valid in this transaction only
+			size += len(recs[i])
+		}
+		// One copy for all, one object for the garbage collector; each
+		// record capped, so that appending to one cannot reach the next.
+		arena := make([]byte, 0, size)
+		for i, v := range recs {
+			if v != nil {
+				start := len(arena)
+				arena = append(arena, v...)
+				recs[i] = arena[start:len(arena):len(arena)]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading records from %d: %w", seqs[0], err)
+	}
+	return recs, nil
+}

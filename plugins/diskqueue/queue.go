@@ -300,27 +300,6 @@ func (q *queue) release() {
 	signal(q.wakeRead)
 }
 
-// readAheadSize is how many records one read transaction fetches: the one
-// wanted and those due after it, so that a transaction is not paid per event.
-const readAheadSize = 128
-
-// readAheadOf reads seq and upcoming records in one transaction, keeps the
-// upcoming ones for their turn and returns seq's.
-func (q *queue) readAheadOf(seq uint64, upcoming []uint64) ([]byte, error) {
-	recs, err := q.read(append([]uint64{seq}, upcoming...))
-	if err != nil {
-		return nil, err
-	}
-	q.mu.Lock()
-	for i, s := range upcoming {
-		if recs[i+1] != nil {
-			q.readAhead[s] = recs[i+1]
-		}
-	}
-	q.mu.Unlock()
-	return recs[0], nil
-}
-
 // waitForWork waits for a wake-up, or until wait has passed when it is set.
 // It says false when ctx ended first.
 func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
@@ -361,34 +340,6 @@ func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, event *lease
 		return seq, 0, nil, 0, true
 	}
 	return 0, 0, nil, wait, false
-}
-
-// read copies records out of the file; nil for one that is not there.
-func (q *queue) read(seqs []uint64) ([][]byte, error) {
-	recs := make([][]byte, len(seqs))
-	err := q.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		size := 0
-		for i, seq := range seqs {
-			recs[i] = b.Get(seqKey(seq)) // in the map: valid in this transaction only
-			size += len(recs[i])
-		}
-		// One copy for all, one object for the garbage collector; each
-		// record capped, so that appending to one cannot reach the next.
-		arena := make([]byte, 0, size)
-		for i, v := range recs {
-			if v != nil {
-				start := len(arena)
-				arena = append(arena, v...)
-				recs[i] = arena[start:len(arena):len(arena)]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading records from %d: %w", seqs[0], err)
-	}
-	return recs, nil
 }
 
 // ack settles a lease: a delivered record is deleted; a failed one comes
@@ -501,24 +452,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-type retryItem struct {
-	seq      uint64
-	attempts int
-	due      time.Time
-}
-
-// retryHeap orders nacked records by when they may be tried again.
-type retryHeap []retryItem
-
-func (h retryHeap) Len() int           { return len(h) }
-func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
-func (h *retryHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

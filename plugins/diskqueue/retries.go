@@ -1,6 +1,31 @@
 package diskqueue
 
-import "bytes"
+import (
+	"bytes"
+	"time"
+)
+
+// retryItem is a failed event waiting for its retry: its record's sequence
+// number, the deliveries tried, and when it may be tried again.
+type retryItem struct {
+	seq      uint64
+	attempts int
+	due      time.Time
+}
+
+// retryHeap orders nacked records by when they may be tried again.
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
 
 // keptRetries holds the records of failed deliveries until their retry, up
 // to keptRetriesMax bytes, so that a retry needs no read transaction of its
