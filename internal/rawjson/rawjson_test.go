@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -252,6 +253,34 @@ func TestAppendCompact(t *testing.T) {
 		var compacted bytes.Buffer
 		if err := json.Compact(&compacted, []byte(in)); err == nil && compacted.String() != want {
 			t.Errorf("test is wrong: json.Compact(%q) = %q", in, compacted.String())
+		}
+	}
+}
+
+// skipString finds the closing quote by searching for quotes and counting
+// the backslashes before each; it must agree with reading byte by byte.
+func TestSkipStringAgreesWithAByteByByteReading(t *testing.T) {
+	byByte := func(v []byte, i int) int {
+		for i++; i < len(v); i++ {
+			switch v[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return len(v)
+	}
+	alphabet := []byte(`ab"\\ `)
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		v := make([]byte, 1+r.IntN(12))
+		v[0] = '"'
+		for i := 1; i < len(v); i++ {
+			v[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		if got, want := skipString(v, 0), byByte(v, 0); got != want {
+			t.Fatalf("skipString(%q) = %d, want %d", v, got, want)
 		}
 	}
 }

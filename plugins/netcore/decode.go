@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -190,22 +191,27 @@ func formData(body []byte) ([]byte, error) {
 // byte. It is url.QueryUnescape without its string copies, which cost as
 // much as the rest of decoding on large posts.
 func queryUnescape(dst, s []byte) ([]byte, error) {
+	// The result is never longer than s: room for it is made once and
+	// written by index (a whole post's body goes through here).
+	j := len(dst)
+	dst = slices.Grow(dst, len(s))[:j+len(s)]
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		c := s[i]
+		switch c {
 		case '+':
-			dst = append(dst, ' ')
+			c = ' '
 		case '%':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				end := min(i+3, len(s))
 				return nil, fmt.Errorf("invalid URL escape %q at byte %d", s[i:end], i)
 			}
-			dst = append(dst, unhex(s[i+1])<<4|unhex(s[i+2]))
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 2
-		default:
-			dst = append(dst, c)
 		}
+		dst[j] = c
+		j++
 	}
-	return dst, nil
+	return dst[:j], nil
 }
 
 func isHex(c byte) bool {
