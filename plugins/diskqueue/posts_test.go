@@ -85,6 +85,19 @@ func msgid(t *testing.T, l *lease) string {
 	return id
 }
 
+// deliver takes n events and acknowledges each as delivered, and returns
+// their msgids in the order handed out.
+func deliver(t *testing.T, q *queue, n int) []string {
+	t.Helper()
+	var got []string
+	for range n {
+		l, _ := take(t, q)
+		got = append(got, msgid(t, l))
+		q.ack(l, nil)
+	}
+	return got
+}
+
 // waitSettled waits until the committer has taken everything pending,
 // and a commit more, so that what it took is on disk.
 func waitSettled(t *testing.T, q *queue) {
@@ -217,12 +230,7 @@ func TestRestartDoesNotResendTheSettledEventsOfAPost(t *testing.T) {
 	if events, _ := q.stats(); events != 3 {
 		t.Errorf("%d events waiting after the restart, want 3 (one delivered of 4)", events)
 	}
-	var got []string
-	for range 3 {
-		l, _ := take(t, q)
-		got = append(got, msgid(t, l))
-		q.ack(l, nil)
-	}
+	got := deliver(t, q, 3)
 	// Event 2 was written on its own after the post: it comes last.
 	if fmt.Sprint(got) != "[3 4 2]" {
 		t.Errorf("after the restart handed out %v, want [3 4 2]", got)
@@ -244,12 +252,7 @@ func TestRepeatsInsideAPostAreNeitherCountedNorSent(t *testing.T) {
 	if events, _ := q.stats(); events != 3 {
 		t.Fatalf("%d events waiting, want 3", events)
 	}
-	var got []string
-	for range 3 {
-		l, _ := take(t, q)
-		got = append(got, msgid(t, l))
-		q.ack(l, nil)
-	}
+	got := deliver(t, q, 3)
 	if fmt.Sprint(got) != "[1 2 3]" {
 		t.Errorf("handed out %v, want [1 2 3]", got)
 	}
@@ -299,12 +302,7 @@ func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
 	}
 
 	q = open(t, c)
-	var got []string
-	for range 2 {
-		l, _ := take(t, q)
-		got = append(got, msgid(t, l))
-		q.ack(l, nil)
-	}
+	got := deliver(t, q, 2)
 	if fmt.Sprint(got) != "[1 3]" || len(damaged) != 1 || !errors.Is(damaged[0], errChecksum) {
 		t.Fatalf("handed out %v, damage told %v; want [1 3] and one checksum mismatch", got, damaged)
 	}
