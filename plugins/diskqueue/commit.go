@@ -75,8 +75,9 @@ func (q *queue) reportStats() {
 }
 
 // commit writes everything pending in one transaction: the puts, the
-// deletes of delivered records, the damaged records moved aside, the ids of
-// the new events and, now and then, the sweep of expired ids. Unless forced,
+// deletes of delivered records, the damaged records moved aside, the failed
+// events of posts written on their own, the settled marks of posts, the ids
+// of the new events and, now and then, the sweep of expired ids. Unless forced,
 // it leaves deletes that wait alone for later and says so.
 func (q *queue) commit(force bool) (deferred bool) {
 	work, deferred := q.takePending(force)
@@ -243,7 +244,7 @@ func (q *queue) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *c
 			result.stored[i] = append(result.stored[i], seq)
 			if marks != nil {
 				marks.seq, marks.size = seq, int64(len(rec))
-				if err := settled.Put(seqKey(seq), marks.settled); err != nil {
+				if err := settled.Put(seqKey(seq), sealMarks(marks.settled)); err != nil {
 					return err
 				}
 				result.partRepeated = append(result.partRepeated, marks)

@@ -65,8 +65,8 @@ func waitingEvents(settled *bolt.Bucket, k, rec []byte) int {
 	if !isPostRecord(rec) || settled == nil {
 		return n
 	}
-	if marks := settled.Get(k); len(marks) == (n+7)/8 {
-		n -= countSettled(marks)
+	if marks, ok := openMarks(settled.Get(k), n); ok {
+		n -= countSettled(marks, n)
 	}
 	return max(n, 0)
 }

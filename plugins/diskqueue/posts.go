@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -66,8 +68,9 @@ func (p *openPost) settle(i int) bool {
 }
 
 // nextEvent takes the next event to hand out that is not settled: its
-// number in the post, its panel and its JSON.
-func (p *openPost) nextEvent() (i int, panel string, raw []byte, ok bool) {
+// number in the post (for its mark), its number in its panel (its
+// netcore_event_index), its panel and its JSON.
+func (p *openPost) nextEvent() (i, inPanel int, panel string, raw []byte, ok bool) {
 	for p.panel < len(p.panels) {
 		events := p.panels[p.panel].Events
 		if p.next-p.first >= len(events) {
@@ -75,21 +78,42 @@ func (p *openPost) nextEvent() (i int, panel string, raw []byte, ok bool) {
 			p.panel++
 			continue
 		}
-		i = p.next
+		i, inPanel = p.next, p.next-p.first
 		p.next++
 		if !p.isSettled(i) {
-			return i, p.panels[p.panel].Name, events[i-p.first], true
+			return i, inPanel, p.panels[p.panel].Name, events[inPanel], true
 		}
 	}
-	return 0, "", nil, false
+	return 0, 0, "", nil, false
 }
 
-func countSettled(marks []byte) int {
-	n := 0
-	for _, b := range marks {
-		n += bits.OnesCount8(b)
+// countSettled counts the settled events among a post's n.
+func countSettled(marks []byte, n int) int {
+	count := 0
+	for i, b := range marks {
+		if rest := n - 8*i; rest < 8 {
+			b &= byte(1)<<max(rest, 0) - 1 // bits past the last event are not events
+		}
+		count += bits.OnesCount8(b)
 	}
-	return n
+	return count
+}
+
+// sealMarks is a post's marks as stored: the crc32c of the bitmap (4 bytes,
+// big endian), then the bitmap. Every other byte of the file has a checksum;
+// a flipped bit here would otherwise skip an event that was never sent.
+func sealMarks(bitmap []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(bitmap)), crc32.Checksum(bitmap, castagnoli)), bitmap...)
+}
+
+// openMarks reads the stored marks of a post of n events. Marks of the
+// wrong size or whose checksum fails are not believed: nothing is taken as
+// settled, and the post's events are sent again rather than lost.
+func openMarks(v []byte, n int) ([]byte, bool) {
+	if len(v) != 4+(n+7)/8 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return nil, false
+	}
+	return v[4:], true
 }
 
 // openRecord makes the post record seq, read as rec, the post being handed
@@ -111,8 +135,15 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 		q.posts[seq] = p
 	}
 	p.size, p.storedAt = int64(len(rec)), storedAt
-	p.base, p.received, p.panels = base, netcore.ReceivedAt(base), panels
-	q.handing = p
+	// An event without a usable ts is timed by when its post was received:
+	// for a post from another input than netcore_webhook, when it was
+	// stored, not when it is read (which may be hours later).
+	p.base, p.received, p.panels = base, netcore.ReceivedAtOr(base, storedAt), panels
+	if q.handing == nil {
+		q.handing = p
+	} else {
+		q.toHand = append(q.toHand, p) // a retry of a record that could not be read
+	}
 	var aside []int
 	for _, i := range damaged {
 		if !p.isSettled(i) {
@@ -146,59 +177,79 @@ func (q *queue) takeFromPostLocked() (*lease, bool) {
 	if p == nil {
 		return nil, false
 	}
-	i, panel, raw, ok := p.nextEvent()
+	i, inPanel, panel, raw, ok := p.nextEvent()
 	if !ok || p.next == p.events {
 		q.stopHandingLocked()
-		if p.waiting == 0 { // every event was settled before: only the record is left
-			q.finishPostLocked(p)
-		}
 	}
 	if !ok {
 		return nil, false
 	}
-	return &lease{seq: p.seq, post: p, index: i, panel: panel, raw: raw, probe: q.window.probing()}, true
+	return &lease{seq: p.seq, post: p, index: i, inPanel: inPanel, panel: panel, raw: raw, probe: q.window.probing()}, true
 }
 
 // stopHandingLocked lets go of the post being handed out, and of its
-// record (the events out for delivery hold what they need of it).
+// record (the events out for delivery hold what they need of it), and
+// goes on to the next post opened, if any.
 func (q *queue) stopHandingLocked() {
 	q.handing.panels = nil
 	q.handing = nil
+	if len(q.toHand) > 0 {
+		q.handing, q.toHand = q.toHand[0], q.toHand[1:]
+	}
 }
 
 // explodeLease makes the message of a post's event. An event that cannot
 // be made into one (its JSON was checked when it was received, so only
 // damage that kept its checksum could do this) is set aside.
 func (q *queue) explodeLease(l *lease) bool {
-	p := l.post
-	msg, err := q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.index, l.raw, true)
+	msg, err := q.eventMessage(l)
 	if err == nil {
 		l.msg = msg
 		return true
 	}
+	q.setAside(l, err)
+	return false
+}
+
+// setAside settles a leased event of a post that cannot be made into a
+// message, by setting it aside.
+func (q *queue) setAside(l *lease, cause error) {
 	q.mu.Lock()
 	q.leased--
-	q.setAsideLocked(p, l.index, l.raw)
+	q.setAsideLocked(l.post, l.index, l.raw)
 	q.mu.Unlock()
-	q.damagedEvent(p.seq, l.index, err)
-	return false
+	q.damagedEvent(l.post.seq, l.index, cause)
+}
+
+// eventMessage makes the message of a post's event, as it was stored: for
+// its delivery, and again for the record its retry reads (the message
+// delivered may have been changed by the pipeline's processors since).
+func (q *queue) eventMessage(l *lease) (*service.Message, error) {
+	p := l.post
+	return q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.inPanel, l.raw, true)
 }
 
 // setAsideLocked takes a damaged event out of its post: it is written to the
 // damaged bucket as an event record of its own (its JSON as stored, the
 // post's metadata), kept for inspection and never delivered; the post goes
-// on without it. Both happen in one commit.
+// on without it. Both happen in one commit. Its checksum is stored
+// inverted, so that no reader takes it for an event to deliver: `queue
+// salvage` reads every page of the file, whatever bucket it belongs to.
 func (q *queue) setAsideLocked(p *openPost, i int, raw []byte) {
 	aside := p.base.Copy()
 	aside.SetBytes(raw)
 	rec, _ := encodeRecord(aside, p.storedAt) // its body is bytes: it encodes
+	for b := range 4 {
+		rec[b] ^= 0xff
+	}
 	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: p, index: i, rec: rec, damaged: true})
 	q.events--
 	q.settlePostEventLocked(p, i)
 	signal(q.wakeWrite)
 }
 
-// damagedEvent tells of an event set aside.
+// damagedEvent logs and counts an event set aside, as a damaged record is:
+// an operator must learn that an event was not delivered.
 func (q *queue) damagedEvent(seq uint64, i int, cause error) {
 	if q.conf.onDamaged != nil {
 		q.conf.onDamaged(seq, fmt.Errorf("event %d of the post: %w", i, cause))
@@ -223,9 +274,11 @@ func (q *queue) settlePostEventLocked(p *openPost, i int) {
 
 // finishPostLocked deletes a post whose events are all settled.
 func (q *queue) finishPostLocked(p *openPost) {
-	if q.handing == p { // what it has left to hand out is settled already
+	// What it has left to hand out, if anything, is settled already.
+	if q.handing == p {
 		q.stopHandingLocked()
 	}
+	q.toHand = slices.DeleteFunc(q.toHand, func(o *openPost) bool { return o == p })
 	delete(q.posts, p.seq)
 	q.bytes -= p.size
 	q.pending.deletes = append(q.pending.deletes, p.seq)
@@ -251,7 +304,7 @@ type rewrite struct {
 // posts.
 func writeMarks(settled *bolt.Bucket, marks map[uint64][]byte, unmark []uint64) error {
 	for seq, m := range marks {
-		if err := settled.Put(seqKey(seq), m); err != nil {
+		if err := settled.Put(seqKey(seq), sealMarks(m)); err != nil {
 			return err
 		}
 	}
@@ -272,13 +325,19 @@ func (q *queue) loadMarks(tx *bolt.Tx) error {
 	var done, orphans [][]byte
 	err := settled.ForEach(func(k, v []byte) error {
 		rec := events.Get(k)
-		if len(k) != 8 || rec == nil || !isPostRecord(rec) || len(v) != (recordEvents(rec)+7)/8 {
+		if len(k) != 8 || rec == nil || !isPostRecord(rec) {
 			orphans = append(orphans, bytes.Clone(k))
 			return nil
 		}
-		p := newOpenPost(binary.BigEndian.Uint64(k), recordEvents(rec))
-		copy(p.settled, v)
-		if p.waiting -= countSettled(p.settled); p.waiting <= 0 {
+		n := recordEvents(rec)
+		marks, ok := openMarks(v, n)
+		if !ok {
+			orphans = append(orphans, bytes.Clone(k))
+			return nil
+		}
+		p := newOpenPost(binary.BigEndian.Uint64(k), n)
+		copy(p.settled, marks)
+		if p.waiting -= countSettled(p.settled, n); p.waiting <= 0 {
 			done = append(done, bytes.Clone(k))
 			return nil
 		}
@@ -301,20 +360,22 @@ func (q *queue) loadMarks(tx *bolt.Tx) error {
 	return nil
 }
 
-// rewriteLocked takes a failed event of a post out of it: the event is
-// written as an event record of its own, retried as any other from then
-// on, and the post is no longer held back by it. Until that record is
-// committed the event stays unsettled in its post, so that a crash loses
-// nothing.
-func (q *queue) rewriteLocked(l *lease, due time.Time) {
-	rec, err := encodeRecord(l.msg, l.post.storedAt)
-	if err != nil {
-		// The output left a body that cannot be read back as bytes: the
-		// event stays unsettled in its post, delivered again after the
-		// next start.
-		return
-	}
+// rewriteLocked takes a failed event of a post out of it: the event, as
+// stored (rec, from retryRecord), is written as an event record of its own,
+// retried as any other from then on, and the post is no longer held back
+// by it. Until that record is committed the event stays unsettled in its
+// post, so that a crash loses nothing.
+func (q *queue) rewriteLocked(l *lease, rec []byte, due time.Time) {
 	q.bytes += int64(len(rec))
 	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
 	signal(q.wakeWrite)
+}
+
+// retryRecord is the record a failed event of a post is retried from.
+func (q *queue) retryRecord(l *lease) ([]byte, error) {
+	msg, err := q.eventMessage(l)
+	if err != nil {
+		return nil, err
+	}
+	return encodeRecord(msg, l.post.storedAt)
 }

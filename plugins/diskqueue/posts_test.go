@@ -167,7 +167,7 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 
 func TestQueueHandsOutEachEventOfAPostOnItsOwn(t *testing.T) {
 	q := open(t, postConfig(t))
-	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"2"},{"msgid":"3"}]}`)
+	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"2"}],"q":[{"msgid":"3"}]}`)
 	if events, _ := q.stats(); events != 3 {
 		t.Fatalf("%d events waiting, want 3", events)
 	}
@@ -182,15 +182,22 @@ func TestQueueHandsOutEachEventOfAPostOnItsOwn(t *testing.T) {
 	if got := []string{msgid(t, leases[0]), msgid(t, leases[1]), msgid(t, leases[2])}; fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("handed out %v, want [1 2 3]", got)
 	}
+	// The place of an event is counted within its panel, as netcore_explode does.
+	if index, _ := leases[2].msg.MetaGet(stage.MetaEventIndex); index != "0" {
+		t.Errorf("the first event of panel q has netcore_event_index %q, want 0", index)
+	}
+	// A processor may change the message it delivers; its retry is the event as stored.
+	leases[1].msg.SetBytes([]byte(`{"msgid":"CHANGED"}`))
+	leases[1].msg.MetaSetMut("added_by_a_processor", "x")
 	q.ack(leases[0], nil)
 	q.ack(leases[1], errors.New("503"))
 	q.ack(leases[2], nil)
 	// The failed event comes back on its own, the others are not sent again.
-	if l, _ := take(t, q); msgid(t, l) != "2" || l.post != nil {
-		t.Fatalf("retry handed out event %s (post %v), want event 2 as a record of its own", msgid(t, l), l.post)
-	} else {
-		q.ack(l, nil)
+	l, _ := take(t, q)
+	if _, changed := l.msg.MetaGet("added_by_a_processor"); msgid(t, l) != "2" || l.post != nil || changed {
+		t.Fatalf("retry handed out event %s (post %v, changed metadata %v), want event 2 as stored, as a record of its own", msgid(t, l), l.post, changed)
 	}
+	q.ack(l, nil)
 	waitSettled(t, q)
 	if events, bytes := q.stats(); events != 0 || bytes != 0 {
 		t.Errorf("%d events, %d bytes waiting after every event was delivered", events, bytes)
@@ -316,4 +323,49 @@ func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Marks are checked before they are believed: a damaged one makes the
+// post's events be sent again, never skipped.
+func TestDamagedMarksSettleNothing(t *testing.T) {
+	c := postConfig(t)
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"2"},{"msgid":"3"}]}`)
+	q.ack(mustTake(t, q), nil) // event 1 delivered: marked
+	mustTake(t, q)             // event 2 out when the process stops
+	waitSettled(t, q)
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(c.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettled)
+		k, v := b.Cursor().First()
+		if k == nil {
+			return errors.New("no marks were written")
+		}
+		v = bytes.Clone(v)
+		v[len(v)-1] ^= 0b110 // events 2 and 3 "settled" by a flipped bit
+		return b.Put(bytes.Clone(k), v)
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+
+	q = open(t, c)
+	if got := deliver(t, q, 3); fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("after damaged marks handed out %v, want all of [1 2 3] again", got)
+	}
+}
+
+func mustTake(t *testing.T, q *queue) *lease {
+	t.Helper()
+	l, _ := take(t, q)
+	return l
 }

@@ -78,9 +78,10 @@ type queue struct {
 	kept      keptRetries          // records of failed deliveries, for their retry
 	posts     map[uint64]*openPost // post records being handed out or partly settled
 	handing   *openPost            // the post whose events are handed out next
+	toHand    []*openPost          // posts opened while another was handed out
 	events    int64                // stored and reserved
 	bytes     int64
-	leased    int            // records handed out and not yet settled
+	leased    int            // events handed out and not yet settled
 	window    deliveryWindow // bounds leased; narrows with failures, probes in an outage
 	ended     bool           // no more reads: the input ended or the queue closed
 	closed    bool
@@ -128,7 +129,8 @@ type lease struct {
 	rec      []byte // an event record as read; msg holds its body
 	msg      *service.Message
 	post     *openPost // set for an event of a post record
-	index    int       // its place in the post
+	index    int       // its place in the post, across its panels
+	inPanel  int       // its place in its panel
 	panel    string    // its panel
 	raw      []byte    // its JSON, as stored
 }
@@ -342,11 +344,21 @@ func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, event *lease
 	return 0, 0, nil, wait, false
 }
 
-// ack settles a lease: a delivered record is deleted; a failed one comes
-// back after a backoff that doubles with each of its attempts, up to
+// ack settles a lease: a delivered event record is deleted, a delivered
+// event of a post marked settled (its post deleted with its last event); a
+// failed event comes back after a backoff that doubles with each of its attempts, up to
 // retryMax, which it returns. Either way the delivery window learns of it
 // (deliveryWindow).
 func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
+	var retry []byte // the record a failed event of a post is retried from
+	if err != nil && l.post != nil {
+		var damage error
+		if retry, damage = q.retryRecord(l); damage != nil {
+			// It was made into a message once: only damage stops it now.
+			q.setAside(l, damage)
+			return time.Time{}
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.leased--
@@ -374,7 +386,7 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	q.window.failed(l.probe, now, q.backoff)
 	retryAt = now.Add(q.backoff(l.attempts))
 	if l.post != nil {
-		q.rewriteLocked(l, retryAt)
+		q.rewriteLocked(l, retry, retryAt)
 		return retryAt
 	}
 	q.kept.keep(l.seq, l.rec)
@@ -403,7 +415,7 @@ func (q *queue) quarantine(seq uint64, rec []byte, cause error) {
 		delete(q.posts, seq)
 		q.pending.unmark = append(q.pending.unmark, seq)
 	}
-	q.events -= min(max(events, 1), q.events) // a damaged count is not believed past what waits
+	q.events -= min(events, q.events) // a damaged count is not believed past what waits
 	q.bytes -= int64(len(rec))
 	q.pending.damaged = append(q.pending.damaged, seq)
 	signal(q.wakeWrite)

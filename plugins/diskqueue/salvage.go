@@ -102,17 +102,19 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 	// An event whose own checksum fails costs that event alone.
 	s.report.Posts++
 	s.report.Damaged += len(damaged)
-	received := netcore.ReceivedAt(base)
+	storedAt, _ := recordStoredAt(rec)
+	received := netcore.ReceivedAtOr(base, storedAt)
 	var msgs service.MessageBatch
 	i := 0 // the event's number across the panels
 	for _, panel := range panels {
 		for j, raw := range panel.Events {
 			if _, bad := slices.BinarySearch(damaged, i); !bad {
-				msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw, true)
-				if err != nil {
-					return nil, err
+				// An event that cannot be exploded costs itself, as in the queue.
+				if msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw, true); err != nil {
+					s.report.Damaged++
+				} else {
+					msgs = append(msgs, msg)
 				}
-				msgs = append(msgs, msg)
 			}
 			i++
 		}

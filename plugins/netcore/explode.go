@@ -309,13 +309,16 @@ func EventKey(panel string, event []byte) fate.ID {
 
 // ReceivedAt is when the post arrived, as the webhook input recorded it, or
 // now for posts from other inputs.
-func ReceivedAt(msg *service.Message) time.Time {
+func ReceivedAt(msg *service.Message) time.Time { return ReceivedAtOr(msg, time.Now()) }
+
+// ReceivedAtOr is ReceivedAt with another time for posts that do not say.
+func ReceivedAtOr(msg *service.Message, otherwise time.Time) time.Time {
 	if v, ok := msg.MetaGet(stage.MetaReceivedAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t
 		}
 	}
-	return time.Now()
+	return otherwise
 }
 
 // postKey is the message context key under which the webhook input passes
