@@ -76,6 +76,12 @@ type options struct {
 	env    map[string]string
 	config string // empty: the embedded default pipeline
 	dir    string // working folder, holding data/; empty: a new one
+	// cwd is the working folder when it must not be dir: a FUSE mount
+	// served by this test process. A child forked to run the binary
+	// changes to its working folder before it execs, and a FUSE request
+	// made from there can wait for ever on the process that forked it (it
+	// hung a CI run once, the fork stuck in the kernel).
+	cwd string
 	set    []string
 	args   []string // the whole command line instead of run, set and config
 }
@@ -108,6 +114,9 @@ func startProcess(t testing.TB, o options) *process {
 	p.dataDir = filepath.Join(o.dir, "data")
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Dir = o.dir
+	if o.cwd != "" {
+		p.cmd.Dir = o.cwd
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
 	for k, v := range o.env {

@@ -88,7 +88,7 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 	var acked, refused []string
 	waiting := 0
 	for c := range cuts {
-		p := startProcess(t, options{env: m.env(), dir: disk.Dir})
+		p := startProcess(t, options{env: m.env(), dir: disk.Dir, cwd: t.TempDir()})
 		stop := make(chan struct{})
 		events := load(p.webhook, fmt.Sprintf("cut%d", c), 8, stop)
 		refusals := refusedLoad(p.webhook, fmt.Sprintf("cut%d", c), stop)
@@ -131,7 +131,7 @@ func TestPowerCutsUnderLoadLoseNothingAcknowledged(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	p := startProcess(t, options{env: m.env(), dir: disk.Dir})
+	p := startProcess(t, options{env: m.env(), dir: disk.Dir, cwd: t.TempDir()})
 	waitDelivered(t, m, acked, 120*time.Second)
 	deadDir := filepath.Join(p.dataDir, "dead-letter")
 	waitFor(t, fmt.Sprintf("%d acknowledged refused events as dead letters", len(refused)), 60*time.Second, func() bool {
