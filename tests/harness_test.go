@@ -81,9 +81,9 @@ type options struct {
 	// changes to its working folder before it execs, and a FUSE request
 	// made from there can wait for ever on the process that forked it (it
 	// hung a CI run once, the fork stuck in the kernel).
-	cwd string
-	set    []string
-	args   []string // the whole command line instead of run, set and config
+	cwd  string
+	set  []string
+	args []string // the whole command line instead of run, set and config
 }
 
 // startProcess runs `netcore-connect run` on fresh loopback ports and waits
