@@ -218,6 +218,7 @@ func (q *queue) setAside(l *lease, cause error) {
 	q.leased--
 	q.setAsideLocked(l.post, l.index, l.raw)
 	q.mu.Unlock()
+	signal(q.wakeRead) // a place in the window is free
 	q.damagedEvent(l.post.seq, l.index, cause)
 }
 

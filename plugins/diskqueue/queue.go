@@ -387,11 +387,11 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	retryAt = now.Add(q.backoff(l.attempts))
 	if l.post != nil {
 		q.rewriteLocked(l, retry, retryAt)
-		return retryAt
+	} else {
+		q.kept.keep(l.seq, l.rec)
+		heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
 	}
-	q.kept.keep(l.seq, l.rec)
-	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
-	signal(q.wakeRead)
+	signal(q.wakeRead) // a place in the window is free
 	return retryAt
 }
 
