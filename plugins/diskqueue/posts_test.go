@@ -85,6 +85,19 @@ func msgid(t *testing.T, l *lease) string {
 	return id
 }
 
+// closedWith stores posts in a new queue file of c, and closes it.
+func closedWith(t *testing.T, c queueConfig, posts ...string) {
+	t.Helper()
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePost(t, q, posts...)
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // deliver takes n events and acknowledges each as delivered, and returns
 // their msgids in the order handed out.
 func deliver(t *testing.T, q *queue, n int) []string {
@@ -274,14 +287,7 @@ func TestRepeatsInsideAPostAreNeitherCountedNorSent(t *testing.T) {
 
 func TestAFileOfPostsNeedsExplodeToStart(t *testing.T) {
 	c := postConfig(t)
-	q, err := openQueue(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storePost(t, q, `{"p":[{"msgid":"1"}]}`)
-	if err := q.close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	closedWith(t, c, `{"p":[{"msgid":"1"}]}`)
 	c.explode = nil
 	if _, err := openQueue(c); err == nil || !strings.Contains(err.Error(), "set explode") {
 		t.Errorf("opened a file of posts without explode: %v, want an error saying to set it", err)
@@ -292,14 +298,7 @@ func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
 	c := postConfig(t)
 	var damaged []error
 	c.onDamaged = func(_ uint64, err error) { damaged = append(damaged, err) }
-	q, err := openQueue(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"DAMAGE-ME"},{"msgid":"3"}]}`)
-	if err := q.close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	closedWith(t, c, `{"p":[{"msgid":"1"},{"msgid":"DAMAGE-ME"},{"msgid":"3"}]}`)
 	file, err := os.ReadFile(c.path)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +307,7 @@ func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q = open(t, c)
+	q := open(t, c)
 	got := deliver(t, q, 2)
 	if fmt.Sprint(got) != "[1 3]" || len(damaged) != 1 || !errors.Is(damaged[0], errChecksum) {
 		t.Fatalf("handed out %v, damage told %v; want [1 3] and one checksum mismatch", got, damaged)
