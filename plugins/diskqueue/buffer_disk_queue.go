@@ -224,7 +224,10 @@ func (d *diskQueue) WriteBatch(_ context.Context, batch service.MessageBatch, ac
 
 // writeEvents stores a batch of events, a record each.
 func (d *diskQueue) writeEvents(batch service.MessageBatch, ack service.AckFunc) error {
-	records, err := encodeBatch(batch, time.Now())
+	now := time.Now()
+	records, err := encodeBatch(batch, recordHeader, func(dst []byte, _ int, msg *service.Message) ([]byte, error) {
+		return appendRecord(dst, msg, now)
+	})
 	if err != nil {
 		return err
 	}
@@ -245,20 +248,21 @@ func (d *diskQueue) writeEvents(batch service.MessageBatch, ack service.AckFunc)
 	})
 }
 
-// encodeBatch encodes a batch's records into one allocation: one object
-// for the garbage collector instead of one per event.
-func encodeBatch(batch service.MessageBatch, storedAt time.Time) ([][]byte, error) {
+// encodeBatch encodes a record per message of batch, appended by appendOne
+// (header: the record's fixed size), into one allocation: one object for
+// the garbage collector instead of one per record.
+func encodeBatch(batch service.MessageBatch, header int, appendOne func(dst []byte, i int, msg *service.Message) ([]byte, error)) ([][]byte, error) {
 	size := 0
 	for _, msg := range batch {
 		if body, err := msg.AsBytes(); err == nil {
-			size += recordHeader + len(body) + 256 // metadata: a guess; append grows it if short
+			size += header + len(body) + 256 // metadata and lengths: a guess; append grows it if short
 		}
 	}
 	arena := make([]byte, 0, size)
 	ends := make([]int, len(batch))
 	for i, msg := range batch {
 		var err error
-		if arena, err = appendRecord(arena, msg, storedAt); err != nil {
+		if arena, err = appendOne(arena, i, msg); err != nil {
 			return nil, err
 		}
 		ends[i] = len(arena)
@@ -276,22 +280,13 @@ func encodeBatch(batch service.MessageBatch, storedAt time.Time) ([][]byte, erro
 // events when read.
 func (d *diskQueue) writePosts(batch service.MessageBatch, ack service.AckFunc) error {
 	now := time.Now()
-	size := 0
-	for _, msg := range batch {
-		if body, err := msg.AsBytes(); err == nil {
-			size += postHeader + len(body) + 256 // metadata and lengths: a guess; append grows it if short
-		}
-	}
-	arena := make([]byte, 0, size)
-	records := make([][]byte, len(batch))
 	keys := make([][]eventKey, len(batch))
-	for i, msg := range batch {
-		start := len(arena)
-		var err error
-		if arena, keys[i], err = appendPostRecord(arena, nil, msg, now); err != nil {
-			return err
-		}
-		records[i] = arena[start:len(arena):len(arena)]
+	records, err := encodeBatch(batch, postHeader, func(dst []byte, i int, msg *service.Message) (rec []byte, err error) {
+		rec, keys[i], err = appendPostRecord(dst, msg, now)
+		return rec, err
+	})
+	if err != nil {
+		return err
 	}
 	stored := keys
 	if d.dedupeKey == "" {

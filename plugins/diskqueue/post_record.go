@@ -42,8 +42,8 @@ const postHeader = recordHeader + 4
 const maxPostEvents = 1 << 24
 
 // appendPostRecord appends the record of msg, whose body is a Netcore post,
-// to dst, and the dedupe keys of its events, in order, to keys.
-func appendPostRecord(dst []byte, keys []eventKey, msg *service.Message, storedAt time.Time) ([]byte, []eventKey, error) {
+// to dst, and returns it with the dedupe keys of its events, in order.
+func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte, []eventKey, error) {
 	post, err := netcore.PostOf(msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the queue explodes posts (its explode is set), and this message is not one: %w", err)
@@ -58,6 +58,7 @@ func appendPostRecord(dst []byte, keys []eventKey, msg *service.Message, storedA
 	rec = binary.BigEndian.AppendUint32(rec, uint32(events))
 	rec = appendMeta(rec, msg)
 	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
+	keys := make([]eventKey, 0, events)
 	var sum uint32
 	from := start + 4 // what the record's checksum covers next
 	var compact []byte

@@ -47,7 +47,7 @@ func storePost(t *testing.T, q *queue, posts ...string) []int {
 	var recs [][]byte
 	var keys [][]eventKey
 	for _, p := range posts {
-		rec, k, err := appendPostRecord(nil, nil, postMessage(t, p), time.Now())
+		rec, k, err := appendPostRecord(nil, postMessage(t, p), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func waitSettled(t *testing.T, q *queue) {
 
 func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	data := `{"a": [{"msgid":"1", "n": 12345678901234567890}, {"msgid":"2"}], "b\u00e9": [{"msgid":"3"}]}`
-	rec, keys, err := appendPostRecord(nil, nil, postMessage(t, data), time.Unix(0, 42))
+	rec, keys, err := appendPostRecord(nil, postMessage(t, data), time.Unix(0, 42))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	if _, _, _, err := decodePostRecord(rec); !errors.Is(err, errChecksum) {
 		t.Errorf("a flipped bit in the metadata decoded with %v, want a checksum mismatch", err)
 	}
-	if _, _, err := appendPostRecord(nil, nil, postMessage(t, `[1]`), time.Now()); err == nil || !strings.Contains(err.Error(), "not one") {
+	if _, _, err := appendPostRecord(nil, postMessage(t, `[1]`), time.Now()); err == nil || !strings.Contains(err.Error(), "not one") {
 		t.Errorf("a message that is not a post: %v, want an error saying so", err)
 	}
 }

@@ -394,7 +394,7 @@ func TestSalvageOfPostsLosesOnlyTheDamagedPosts(t *testing.T) {
 // its fifth byte is 1) is neither a record nor damage, whether its page is
 // read before or after its post's; a damaged record is counted.
 func TestSalvageTellsSettledMarksFromDamagedRecords(t *testing.T) {
-	post, _, err := appendPostRecord(nil, nil, postMessage(t, postOf("a", 100)), time.Now())
+	post, _, err := appendPostRecord(nil, postMessage(t, postOf("a", 100)), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
