@@ -140,15 +140,6 @@ func waitInKafka(t testing.TB, k *kafkaBroker, markers []string, timeout time.Du
 	return got
 }
 
-// waitQueued waits until the queue reports n events waiting (its gauge is
-// updated once a second).
-func waitQueued(t *testing.T, p *process, n int) {
-	t.Helper()
-	waitFor(t, fmt.Sprintf("netcore_queue_events = %d", n), 10*time.Second, func() bool {
-		return int(sumMetric(scrape(t, p), "netcore_queue_events", "")) == n
-	})
-}
-
 // startKafkaRecipe runs the recipe against k, in dir (holding data/; empty:
 // a new folder).
 func startKafkaRecipe(t testing.TB, k *kafkaBroker, dir string) *process {

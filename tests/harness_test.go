@@ -367,3 +367,12 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// waitQueued waits until the queue reports n events waiting (its gauge is
+// updated once a second).
+func waitQueued(t *testing.T, p *process, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("netcore_queue_events = %d", n), 10*time.Second, func() bool {
+		return int(sumMetric(scrape(t, p), "netcore_queue_events", "")) == n
+	})
+}
