@@ -4,8 +4,12 @@
 // Netcore posts carry numbers that must reach Meiro Events untouched (big
 // identifiers, prices with many decimals), so events are never decoded into
 // Go values: the walk only finds where each value starts and ends. Callers
-// validate the whole document once (json.Valid) before walking it; the walk
-// itself does not re-check syntax.
+// validate the whole document once before walking it; the walk itself does
+// not re-check syntax.
+//
+// rawjson.go holds the walk (Members, Elements, Field, AppendCompact);
+// valid.go holds Valid, the check to run first, which answers as
+// encoding/json's Valid does, faster.
 package rawjson
 
 import (

@@ -95,7 +95,7 @@ func checkJSON(data []byte) error {
 	if !utf8.Valid(data) {
 		return badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
 	}
-	if !json.Valid(data) {
+	if !rawjson.Valid(data) {
 		return badRequest("data is not valid JSON: %s", syntaxError(data))
 	}
 	return nil

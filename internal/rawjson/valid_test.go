@@ -1,0 +1,105 @@
+package rawjson
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// validCases are inputs where a validator is most likely to differ from
+// encoding/json: every kind of value, each rule of the number grammar, the
+// escapes, control characters, white space, and what may follow a value.
+var validCases = []string{
+	``, ` `, `{}`, `[]`, ` { } `, `[ ]`, `{"a":1}`, `{"a" : [1, 2.5, -3e+4, "x", true, false, null, {}]}`,
+	`{"a":1,}`, `[1,]`, `[,1]`, `{,"a":1}`, `{"a"}`, `{"a":}`, `{"a" 1}`, `{1:1}`, `{"a":1 "b":2}`,
+	`[1 2]`, `[1,,2]`, `{"a":1}}`, `[[]`, `[]]`, `{]`, `[}`, `"a"`, `"a`, `a"`, `""`, `"\"`, `"\\"`,
+	`"\/\b\f\n\r\t"`, `"\u00e9\uD83D\uDE00"`, `"\u00g0"`, `"\u00"`, `"\x"`, `"\'"`, "\"a\x01b\"", "\"a\x1fb\"",
+	"\"a\x7fb\"", "\"\xff\xfe\"", "\"tab\there\"", `0`, `-0`, `01`, `-01`, `1.`, `.5`, `1.5`, `1e5`, `1E-5`,
+	`1e`, `1e+`, `-`, `--1`, `+1`, `0x10`, `1.5.5`, `12345678901234567890123`, `1.0e+0010`, `Infinity`,
+	`NaN`, `true`, `tru`, `truex`, `false`, `fals`, `null`, `nul`, `nullnull`, `True`, "\t\n\r 1 \r\n\t",
+	"\v1", "1\x00", `[1]x`, `{} {}`, `1 2`, `"a" "b"`, `[true,false,null]`, `[truefalse]`,
+	`{"a":{"b":{"c":[[["deep"]]]}}}`, `{"a":"b\\"}`, `{"a":"b\\\"c"}`, `["\\\\"]`, `["\\\\\"]`,
+	`{"email_open":[{"channel":"email","msgid":"301","event_params":{"ts":240302090200}}]}`,
+	`{"a":"1234567\"", "b":"12345678\\"}`, `"12345678901234567890"`, "\"1234567\x1f\"",
+}
+
+func TestValidAgreesWithEncodingJSON(t *testing.T) {
+	for _, c := range validCases {
+		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("Valid(%q) = %v, encoding/json says %v", c, got, want)
+		}
+	}
+}
+
+// Nesting is limited as encoding/json limits it (10,000 levels, empty
+// objects and arrays counted), so that a post neither passes here and fails
+// there nor the other way round.
+func TestValidLimitsNestingAsEncodingJSON(t *testing.T) {
+	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		for _, inner := range []string{"", "1", "[]", "{}"} {
+			doc := strings.Repeat("[", depth) + inner + strings.Repeat("]", depth)
+			if got, want := Valid([]byte(doc)), json.Valid([]byte(doc)); got != want {
+				t.Errorf("%d arrays around %q: Valid says %v, encoding/json %v", depth, inner, got, want)
+			}
+			obj := strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth)
+			if got, want := Valid([]byte(obj)), json.Valid([]byte(obj)); got != want {
+				t.Errorf("%d objects: Valid says %v, encoding/json %v", depth, got, want)
+			}
+		}
+	}
+}
+
+// plain's bit tests stand for a byte-by-byte look at eight bytes; checked
+// here against that look on words made mostly of the bytes that matter.
+func TestPlainAgreesWithAByteByByteLook(t *testing.T) {
+	interesting := []byte{'"', '\\', 0, 0x1f, ' ', '!', 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, 'a', 0x01, 0x20}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var word [8]byte
+	for range 1_000_000 {
+		want := true
+		for k := range word {
+			if rng.IntN(2) == 0 {
+				word[k] = interesting[rng.IntN(len(interesting))]
+			} else {
+				word[k] = byte(rng.IntN(256))
+			}
+			if c := word[k]; c == '"' || c == '\\' || c < ' ' {
+				want = false
+			}
+		}
+		if got := plain(binary.LittleEndian.Uint64(word[:])); got != want {
+			t.Fatalf("plain(% x) = %v, want %v", word, got, want)
+		}
+	}
+}
+
+func FuzzValidAgreesWithEncodingJSON(f *testing.F) {
+	for _, c := range validCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := Valid(data), json.Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+	})
+}
+
+func BenchmarkValid(b *testing.B) {
+	event := `{"channel":"email","msgid":"301","id":12345678901234567890,"subject":"Your cart is waiting, \"Anna\"","url":"https:\/\/example.com\/cart?id=42&utm_source=netcore","event_params":{"ts":240302090200,"identity":"anna@example.com","price":1999.5,"items":[1,2,3]}}`
+	post := []byte(`{"email_open":[` + strings.TrimSuffix(strings.Repeat(event+",", 10), ",") + `]}`)
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"rawjson", Valid}, {"encoding-json", json.Valid}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(post)))
+			for b.Loop() {
+				if !v.valid(post) {
+					b.Fatal("the post is not valid")
+				}
+			}
+		})
+	}
+}
