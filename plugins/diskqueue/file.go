@@ -67,7 +67,9 @@ func (q *queue) load() (err error) {
 			return err
 		}
 		posts := 0
+		release := mappedPagesReleaser(q.db, tx)
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+			release(len(v))
 			seq := binary.BigEndian.Uint64(k)
 			q.ready.push(seq)
 			if p := q.posts[seq]; p != nil {
@@ -101,21 +103,70 @@ func (q *queue) load() (err error) {
 // will not meet a page it cannot read.)
 func (q *queue) check() error {
 	return q.db.View(func(tx *bolt.Tx) error {
+		release := mappedPagesReleaser(q.db, tx)
 		err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-			return b.ForEach(func(_, _ []byte) error { return nil })
+			return b.ForEach(func(_, v []byte) error { release(len(v)); return nil })
 		})
 		if err != nil {
 			return err
 		}
 		var damage []error
+		stopReleasing := releaseWhileChecking(q.db, tx)
 		for err := range tx.Check() {
 			damage = append(damage, err)
 		}
+		stopReleasing()
 		if len(damage) > 0 {
 			return fmt.Errorf("%w: %w", errDamaged, errors.Join(damage...))
 		}
 		return nil
 	})
+}
+
+// releaseStep is how many bytes of records a walk of the whole file reads
+// between two releases of its mapped pages.
+const releaseStep = 16 << 20
+
+// mappedPagesReleaser returns a func that a walk over the file calls with
+// the size of each record it read, and that lets go of the file's mapped
+// pages every releaseStep bytes. Without it, the reads at start (a check of
+// every page, then the records that wait) kept the whole file resident:
+// 700-875 MiB of RSS after a restart on a full queue.
+func mappedPagesReleaser(db *bolt.DB, tx *bolt.Tx) func(read int) {
+	pending := 0
+	return func(read int) {
+		if pending += read; pending >= releaseStep {
+			releaseMappedPages(db, tx)
+			pending = 0
+		}
+	}
+}
+
+// releaseWhileChecking lets go of the file's mapped pages every 200 µs until
+// the returned func is called, and once more then: bbolt's Check reads every
+// page in a goroutine of its own, where no walk of ours can count them
+// (measured on a file of 650 MB: 191 MiB of RSS before the check, 679 MiB
+// after it without this, a peak of 215 MiB with it).
+func releaseWhileChecking(db *bolt.DB, tx *bolt.Tx) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(200 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				releaseMappedPages(db, tx)
+				return
+			case <-tick.C:
+				releaseMappedPages(db, tx)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // readAheadSize is how many records one read transaction fetches: the one
