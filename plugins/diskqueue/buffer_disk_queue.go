@@ -70,10 +70,10 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("The metadata key whose value identifies an event for removing repeats; empty to keep every repeat.").
 				Default(dedupeKeyDefault),
 			service.NewDurationField(dqFieldDedupeWindow).
-				Description("How long a stored event id is remembered; `0s` to keep every repeat.").
+				Description("How long a stored event id is remembered, to the second (at least this long, at most a second longer); `0s` to keep every repeat, otherwise at least `1s`.").
 				Default("10m"),
 			service.NewIntField(dqFieldDedupeMaxIDs).
-				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 32 to 64 bytes each (a table of 24-byte slots, at most 3/4 full).").
+				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 21 to 43 bytes each (a table of 16-byte slots, 3/8 to 3/4 full).").
 				Advanced().
 				Default(500_000),
 			service.NewDurationField(dqFieldRetryInitial).
@@ -137,6 +137,10 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 		if *f.d, err = conf.FieldDuration(f.field); err != nil {
 			return c, "", err
 		}
+	}
+	if c.dedupeWindow != 0 && c.dedupeWindow < time.Second {
+		// The ids are remembered to the second (see idTable).
+		return c, "", fmt.Errorf("%s is %s: set at least 1s, or 0s to keep every repeat", dqFieldDedupeWindow, c.dedupeWindow)
 	}
 	if c.retryInitial <= 0 || c.retryMax < c.retryInitial {
 		return c, "", fmt.Errorf("%s must be positive and at most %s", dqFieldRetryInitial, dqFieldRetryMax)

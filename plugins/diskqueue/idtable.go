@@ -2,14 +2,19 @@ package diskqueue
 
 import "encoding/binary"
 
-// idTable maps 16-byte event ids to when they were stored: an
-// open-addressing hash table with linear probing, in memory outside the Go
-// heap (see allocTable). It holds no pointers and the garbage collector
-// never sees it, so its size is not multiplied by GOGC's headroom as a Go
-// map's would be: 24 bytes a slot, at most 3/4 full, is what it costs.
+// idTable maps event ids to when they were stored: an open-addressing hash
+// table with linear probing, in memory outside the Go heap (see allocTable).
+// It holds no pointers and the garbage collector never sees it, so its size
+// is not multiplied by GOGC's headroom as a Go map's would be: 16 bytes a
+// slot, at most 3/4 full, is what it costs (500,000 ids: 16 MiB).
 //
-// A slot is the id (16 bytes) then stored-at (8 bytes, unix nanoseconds);
-// stored-at 0 marks a free slot (no event is stored at the epoch).
+// A slot is the first 12 bytes of the id, then the second it was stored
+// (4 bytes, unix seconds; 0 marks a free slot). The ids are SHA-256 output,
+// so two of them share 12 bytes with odds of about n²/2^97 (10^-18 for
+// 500,000 ids); to the second is enough, because the window is at least a
+// second (see get and deleteIf). With 24-byte slots (the whole id and
+// nanoseconds) the table and its copy while it doubled were half again as
+// big: 36 MiB at the peak instead of 24 for 500,000 ids.
 type idTable struct {
 	slots []byte
 	mask  uint64 // slots-1; the slot count is a power of two
@@ -17,7 +22,8 @@ type idTable struct {
 }
 
 const (
-	slotSize     = 24
+	slotSize     = 16
+	slotKeySize  = 12
 	minTableSize = 1 << 12 // slots
 )
 
@@ -29,67 +35,77 @@ func newIDTable() *idTable {
 
 func (t *idTable) len() int { return t.n }
 
-// home is the first slot to look at for k. The ids are SHA-256 output (or
-// hex of it), so their first bytes are already uniformly spread.
-func (t *idTable) home(k *eventKey) uint64 {
-	return binary.LittleEndian.Uint64(k[:8]) & t.mask
+// home is the first slot to look at for a key. The ids are SHA-256 output
+// (or hex of it), so their first bytes are already uniformly spread.
+func (t *idTable) home(key []byte) uint64 {
+	return binary.LittleEndian.Uint64(key[:8]) & t.mask
 }
 
 func (t *idTable) slot(i uint64) []byte { return t.slots[i*slotSize : (i+1)*slotSize] }
 
-func storedAtOf(s []byte) uint64 { return binary.LittleEndian.Uint64(s[16:]) }
+func storedSecondOf(s []byte) uint32 { return binary.LittleEndian.Uint32(s[slotKeySize:]) }
 
-// find returns the slot of k, or the free slot where it would go.
-func (t *idTable) find(k *eventKey) (i uint64, found bool) {
-	for i = t.home(k); ; i = (i + 1) & t.mask {
+// secondOf is the second of at (unix nanoseconds), never 0, which marks a
+// free slot (no event is stored in the first second of 1970).
+func secondOf(at uint64) uint32 { return uint32(max(at/1e9, 1)) }
+
+// find returns the slot of key (an id's first slotKeySize bytes), or the
+// free slot where it would go.
+func (t *idTable) find(key []byte) (i uint64, found bool) {
+	for i = t.home(key); ; i = (i + 1) & t.mask {
 		s := t.slot(i)
-		if storedAtOf(s) == 0 {
+		if storedSecondOf(s) == 0 {
 			return i, false
 		}
-		if [16]byte(s[:16]) == *k {
+		if string(s[:slotKeySize]) == string(key) {
 			return i, true
 		}
 	}
 }
 
-// get says when k was stored, if it is held.
+// get says until when k counts as stored, if it is held: the last
+// nanosecond of the second it was stored in, so that an id is remembered
+// for at least the window, never less.
 func (t *idTable) get(k eventKey) (uint64, bool) {
-	i, ok := t.find(&k)
+	i, ok := t.find(k[:slotKeySize])
 	if !ok {
 		return 0, false
 	}
-	return storedAtOf(t.slot(i)), true
+	return (uint64(storedSecondOf(t.slot(i)))+1)*1e9 - 1, true
 }
 
-// set records k as stored at at (not 0).
-func (t *idTable) set(k eventKey, at uint64) {
+// set records k as stored at at (unix nanoseconds).
+func (t *idTable) set(k eventKey, at uint64) { t.setSecond(k[:slotKeySize], secondOf(at)) }
+
+func (t *idTable) setSecond(key []byte, second uint32) {
 	if 4*(t.n+1) > 3*int(t.mask+1) {
 		t.resize(2 * int(t.mask+1))
 	}
-	i, ok := t.find(&k)
+	i, ok := t.find(key)
 	s := t.slot(i)
 	if !ok {
-		copy(s, k[:])
+		copy(s, key)
 		t.n++
 	}
-	binary.LittleEndian.PutUint64(s[16:], at)
+	binary.LittleEndian.PutUint32(s[slotKeySize:], second)
 }
 
 // deleteIf forgets k if it is held as stored at at: an id stored again
-// since is kept.
+// since is kept. Since is a later second: an id is stored again only once
+// its window, at least a second, has passed (dedupe_window refuses less).
 func (t *idTable) deleteIf(k eventKey, at uint64) {
-	i, ok := t.find(&k)
-	if !ok || storedAtOf(t.slot(i)) != at {
+	i, ok := t.find(k[:slotKeySize])
+	if !ok || storedSecondOf(t.slot(i)) != secondOf(at) {
 		return
 	}
 	// Backward-shift deletion: move later slots of the same run back so
 	// that no lookup stops early at the hole.
 	for j := (i + 1) & t.mask; ; j = (j + 1) & t.mask {
 		s := t.slot(j)
-		if storedAtOf(s) == 0 {
+		if storedSecondOf(s) == 0 {
 			break
 		}
-		h := t.home((*eventKey)(s[:16]))
+		h := t.home(s[:slotKeySize])
 		// s may fill the hole at i only if its home is not in (i, j].
 		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
 			copy(t.slot(i), s)
@@ -108,8 +124,8 @@ func (t *idTable) resize(size int) {
 	old := t.slots
 	t.slots, t.mask, t.n = allocTable(size*slotSize), uint64(size-1), 0
 	for off := 0; off < len(old); off += slotSize {
-		if s := old[off : off+slotSize]; storedAtOf(s) != 0 {
-			t.set(eventKey(s[:16]), storedAtOf(s))
+		if s := old[off : off+slotSize]; storedSecondOf(s) != 0 {
+			t.setSecond(s[:slotKeySize], storedSecondOf(s))
 		}
 	}
 	if old != nil {

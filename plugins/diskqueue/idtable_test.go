@@ -3,29 +3,33 @@ package diskqueue
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // The table against a Go map as the reference, through growth, deletes that
-// shift runs back, and shrinking: every id held is found with its time,
-// every id forgotten is gone.
+// shift runs back, and shrinking: every id held is found with its time (to
+// the end of its second), every id forgotten is gone.
 func TestIDTableAgreesWithAMap(t *testing.T) {
 	table := newIDTable()
 	defer table.free()
 	want := map[eventKey]uint64{}
 	key := func(i int) eventKey { return keyOf(fmt.Sprint("event-", i)) }
+	// Stored-at times a second and a quarter apart, a quarter into their second.
+	base := uint64(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixNano())
+	at := func(i int) uint64 { return base + uint64(i)*1_250_000_000 }
 	const n = 20000
 	for i := range n {
-		table.set(key(i), uint64(i+1))
-		want[key(i)] = uint64(i + 1)
+		table.set(key(i), at(i))
+		want[key(i)] = at(i)
 	}
 	for i := 0; i < n; i += 3 {
-		table.set(key(i), uint64(n+i+1)) // stored again: the old time must not delete it
-		want[key(i)] = uint64(n + i + 1)
-		table.deleteIf(key(i), uint64(i+1))
+		table.set(key(i), at(n+i)) // stored again: the old time must not delete it
+		want[key(i)] = at(n + i)
+		table.deleteIf(key(i), at(i))
 	}
 	for i := range n {
 		if i%3 != 0 && i%2 == 0 {
-			table.deleteIf(key(i), uint64(i+1))
+			table.deleteIf(key(i), at(i))
 			delete(want, key(i))
 		}
 	}
@@ -33,9 +37,11 @@ func TestIDTableAgreesWithAMap(t *testing.T) {
 		t.Errorf("table holds %d ids, want %d", table.len(), len(want))
 	}
 	for i := range n {
-		at, ok := table.get(key(i))
-		if wantAt, wantOK := want[key(i)]; ok != wantOK || at != wantAt {
-			t.Fatalf("id %d: (%d, %v), want (%d, %v)", i, at, ok, wantAt, wantOK)
+		until, ok := table.get(key(i))
+		wantAt, wantOK := want[key(i)]
+		endOfSecond := wantAt - wantAt%1e9 + 1e9 - 1
+		if ok != wantOK || (ok && until != endOfSecond) {
+			t.Fatalf("id %d: (%d, %v), want (%d, %v)", i, until, ok, endOfSecond, wantOK)
 		}
 	}
 	for i := range n {

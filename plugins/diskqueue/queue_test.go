@@ -271,12 +271,14 @@ func TestQueueStoresRepeatsOnce(t *testing.T) {
 
 func TestQueueForgetsIDsAfterTheWindow(t *testing.T) {
 	c := testConfig(t)
-	c.dedupeWindow = 50 * time.Millisecond
+	c.dedupeWindow = time.Second // the shortest: ids are remembered to the second
 	q := open(t, c)
 	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // past the window, whether or not a sweep ran
+	// Past the window and the rest of the second the id was stored in,
+	// whether or not a sweep ran.
+	time.Sleep(2100 * time.Millisecond)
 	if err := store(t, q, []string{"a"}, []string{"id-a"}); err != nil {
 		t.Fatal(err)
 	}
