@@ -86,7 +86,10 @@ func (q *queue) commit(force bool) (deferred bool) {
 	}
 	now := time.Now()
 	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
-	sweepDue := q.ids.enabled() && now.Sub(q.lastSweep) >= sweepEvery
+	// Expired ids are swept once a second; past dedupe_max_ids, in every
+	// commit, so that the bound holds whatever the rate (a sweep forgets at
+	// most maxSweep ids).
+	sweepDue := q.ids.enabled() && (now.Sub(q.lastSweep) >= sweepEvery || q.ids.overBound())
 	if work.empty() && (!sweepDue || !q.ids.sweepNeeded(cutoff)) {
 		q.lastSweep = now // an idle queue makes no commits
 		return false

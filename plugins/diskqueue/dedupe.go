@@ -170,6 +170,9 @@ func (x *idIndex) write(dedupe *bolt.Bucket, now uint64) error {
 	return dedupe.Put(blockKey(now, seq), x.stagedIDs)
 }
 
+// overBound says whether more than maxIDs ids are held.
+func (x *idIndex) overBound() bool { return x.held > x.maxIDs }
+
 // sweepNeeded says whether there are ids to forget: a block stored before
 // cutoff, or more than maxIDs.
 func (x *idIndex) sweepNeeded(cutoff uint64) bool {

@@ -3,6 +3,7 @@ package diskqueue
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -89,6 +90,35 @@ func TestQueueForgetsTheOldestBlocksBeyondMaxIDs(t *testing.T) {
 	}
 	if events, _ := q.stats(); events != 4 {
 		t.Errorf("%d events stored, want 4: id-1 forgotten and stored again, id-3 a repeat", events)
+	}
+}
+
+// Past dedupe_max_ids, ids are forgotten in every commit, not once a second:
+// at a burst of 70,000 events a second, a sweep a second (at most 10,000
+// ids) let the table grow past the bound without end, to 786,000 ids for a
+// bound of 500,000 within 12 s.
+func TestQueueHoldsMaxIDsAtAnyRate(t *testing.T) {
+	c := testConfig(t)
+	c.dedupeMaxIDs, c.maxEvents = 1000, 100_000
+	c.maxBytes = 64 << 20
+	q := open(t, c)
+	start := time.Now()
+	for b := range 60 {
+		bodies, ids := make([]string, 100), make([]string, 100)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("id-%d-%d", b, i)
+			bodies[i] = ids[i]
+		}
+		if err := store(t, q, bodies, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.mu.Lock()
+	held := q.ids.ids.len()
+	q.mu.Unlock()
+	// One commit's ids may wait for the next commit's sweep.
+	if held > 1100 {
+		t.Errorf("%d ids held in memory after storing 6,000 in %s, want at most dedupe_max_ids (1,000) and one commit's", held, time.Since(start).Round(time.Millisecond))
 	}
 }
 
