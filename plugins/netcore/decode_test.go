@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -283,6 +284,27 @@ func TestDecodeBodyTruncatedSamples(t *testing.T) {
 			if err != nil && (!errors.As(err, &rej) || rej.Status != http.StatusBadRequest) {
 				t.Fatalf("%s cut at %d: %v", name, n, err)
 			}
+		}
+	}
+}
+
+// queryUnescape stands for url.QueryUnescape on the data field; checked
+// against it on random strings made mostly of what matters there: escapes
+// (valid, cut short, not hexadecimal), plus signs, and runs of plain bytes
+// around the eight-byte steps of plainRun.
+func TestQueryUnescapeAgreesWithNetURL(t *testing.T) {
+	pieces := []string{"%22", "%7B", "%7d", "%2C", "%3A", "+", "%", "%2", "%G1", "%2g", "a", "abcdefg", "abcdefghijklmnop", "é", "%E2%82%AC", "&", "="}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200_000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		in := b.String()
+		want, wantErr := url.QueryUnescape(in)
+		got, err := queryUnescape([]byte("prefix:"), []byte(in))
+		if (err != nil) != (wantErr != nil) || (err == nil && string(got) != "prefix:"+want) {
+			t.Fatalf("queryUnescape(%q) = %q, %v; url.QueryUnescape gives %q, %v", in, got, err, want, wantErr)
 		}
 	}
 }
