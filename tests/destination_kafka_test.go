@@ -115,6 +115,13 @@ func checkRecord(t testing.TB, r *kgo.Record) string {
 	if ev.EventID == "" || string(r.Key) != ev.EventID {
 		t.Errorf("record %s has key %q, want its event_id", r.Value, r.Key)
 	}
+	// The event as posted (markedBody: numbers too big for a float kept as
+	// sent), with what the queue's explode adds.
+	for _, part := range []string{`"big":12345678901234567890`, `"panel_name":"load"`, `"event_time":"2024-03-01T04:45:00Z"`} {
+		if !strings.Contains(string(r.Value), part) {
+			t.Errorf("record %s lacks %s", r.Value, part)
+		}
+	}
 	headers := map[string]string{}
 	for _, h := range r.Headers {
 		headers[h.Key] = string(h.Value)
