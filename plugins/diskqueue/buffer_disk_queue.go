@@ -73,7 +73,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("How long a stored event id is remembered, to the second (at least this long, at most a second longer); `0s` to keep every repeat, otherwise at least `1s`.").
 				Default("10m"),
 			service.NewIntField(dqFieldDedupeMaxIDs).
-				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, 21 to 43 bytes each (a table of 16-byte slots, 3/8 to 3/4 full).").
+				Description("The most event ids remembered; the oldest are forgotten first. They are kept in memory too, in a table of 16-byte slots that doubles at 3/4 full: 16 MiB for 500,000 ids.").
 				Advanced().
 				Default(500_000),
 			service.NewDurationField(dqFieldRetryInitial).

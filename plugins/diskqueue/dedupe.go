@@ -35,7 +35,7 @@ func keyOf(id string) eventKey {
 // events it holds, always at the end of the B+tree (time-ordered keys), so
 // the cost of a post grows linearly with its size; forgetting the oldest
 // ids deletes whole blocks from the start. In memory an idTable from the
-// 16-byte id to when it was stored (outside the Go heap) answers lookups,
+// id to the second it was stored (outside the Go heap) answers lookups,
 // rebuilt from the bucket when the queue opens; it holds at most about
 // maxIDs, oldest blocks forgotten first.
 //
@@ -44,7 +44,7 @@ func keyOf(id string) eventKey {
 type idIndex struct {
 	window int64 // nanoseconds; 0 turns repeats detection off
 	maxIDs int
-	ids    *idTable  // id → stored at (unix nanos), that of its block
+	ids    *idTable  // id → when stored (that of its block), to the second
 	blocks []idBlock // on disk, oldest first
 	held   int       // ids in blocks, counting one stored again twice
 

@@ -51,3 +51,28 @@ func TestIDTableAgreesWithAMap(t *testing.T) {
 		t.Errorf("emptied table holds %d ids in %d slots, want 0 in %d", table.len(), len(table.slots)/slotSize, minTableSize)
 	}
 }
+
+// Ids of 32 hex digits from a dedupe_key of the user's are kept as the bytes
+// they spell, and may differ only in their last bytes (a sequence) or their
+// first (a prefix): each is still an id of its own. With the first 12 bytes
+// of the id as the table's key, the 256 ids that differ in their last byte
+// were taken for one.
+func TestIDTableTellsApartIDsThatDifferInOneByte(t *testing.T) {
+	table := newIDTable()
+	defer table.free()
+	at := uint64(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixNano())
+	ids := map[eventKey]bool{}
+	for i := range 256 {
+		ids[keyOf(fmt.Sprintf("0123456789abcdef0123456789abcd%02x", i))] = true
+		ids[keyOf(fmt.Sprintf("%02x23456789abcdef0123456789abcdef", i))] = true
+	}
+	for k := range ids {
+		if _, held := table.get(k); held {
+			t.Fatalf("id %x taken for one already held", k)
+		}
+		table.set(k, at)
+	}
+	if table.len() != len(ids) {
+		t.Errorf("%d ids held, want %d", table.len(), len(ids))
+	}
+}

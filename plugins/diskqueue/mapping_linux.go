@@ -8,6 +8,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// releasesMappedPages says whether releaseMappedPages does anything here.
+const releasesMappedPages = true
+
 // releaseMappedPages lets go of the queue file's pages that bbolt's memory
 // map holds in this process. bbolt reads through the map, and each commit
 // reads the page the previous one wrote, so without this the process's RSS
