@@ -289,24 +289,15 @@ func postsFile(t *testing.T, posts, events int) queueConfig {
 	t.Helper()
 	c := postConfig(t)
 	c.maxEvents, c.maxBytes = 1<<20, 1<<30
-	q, err := openQueue(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p := 0; p < posts; p += 10 {
-		var batch []string
-		for n := p; n < min(p+10, posts); n++ {
-			var evs []string
-			for i := range events {
-				evs = append(evs, postsFileEvent(n, i))
-			}
-			batch = append(batch, `{"p":[`+strings.Join(evs, ",")+`]}`)
+	all := make([]string, posts)
+	for n := range all {
+		evs := make([]string, events)
+		for i := range evs {
+			evs[i] = postsFileEvent(n, i)
 		}
-		storePost(t, q, batch...)
+		all[n] = `{"p":[` + strings.Join(evs, ",") + `]}`
 	}
-	if err := q.close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	closedWith(t, c, all...)
 	return c
 }
 
