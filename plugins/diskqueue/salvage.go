@@ -23,9 +23,9 @@ import (
 // into its events with explode, which must be the settings the queue ran
 // with, so that the events are what the queue would have sent. Every event
 // of a post is handed out, those already delivered too: the settled marks
-// that say which were are bitmaps without a checksum, on pages that may be
-// garbled, and a wrong mark read here would drop an event that was never
-// delivered. Salvage hands out every event at least once; events of a
+// that say which were may be old copies on freed pages (the scan cannot
+// tell which bucket, or which copy, a page holds), and a wrong mark read
+// here would drop an event that was never delivered. Salvage hands out every event at least once; events of a
 // partly delivered post (and a failed one, also written as a record of its
 // own) may be sent again, each with its event id for telling them apart.
 // explode may be nil only for a file without post records.
@@ -309,9 +309,10 @@ func (s *salvager) keepRecord(key, value []byte) {
 
 // countDamaged counts the values whose checksum failed and whose record
 // was not found intact. The scan cannot tell which bucket a page belongs
-// to, and a settled mark (a bitmap of a post's events, no checksum, at its
-// post's key) can start as a record does: the first 33 of a post's events
-// settled make its fifth byte 1, a record's version. A failed value at the
+// to, and a settled mark (at its post's key: a checksum, then a bitmap of
+// the post's events) can start as a record does: its fifth byte, the
+// bitmap's first, is 1 or 2 (a record's version) for some sets of settled
+// events, and the record's checksum then fails on it. A failed value at the
 // key of an intact record is such a mark, or a garbled old copy of the
 // record: either way no event is lost, whichever page was read first. A
 // mark whose post is lost may be counted damaged with it.
