@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"bufio"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -91,4 +93,18 @@ func Post(panel, prefix string, first uint64, n int) (contentType string, body [
 	}
 	b := newBodyBuilder(panel, prefix, n, false)
 	return b.contentType, b.build(first, n)
+}
+
+// Events writes n unique events numbered from first, their ids starting
+// with prefix, one JSON object a line: each as Run sends it with
+// EventsAlone. For a pipeline that reads events ready to deliver.
+func Events(w io.Writer, prefix string, first uint64, n int) error {
+	b := newBodyBuilder("", prefix, 1, true)
+	bw := bufio.NewWriterSize(w, 1<<20)
+	for i := range n {
+		if _, err := bw.Write(append(b.build(first+uint64(i), 1), '\n')); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }

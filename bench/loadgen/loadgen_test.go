@@ -3,10 +3,12 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,5 +163,27 @@ func TestBodySize(t *testing.T) {
 	}
 	if n := len(panels["product_search"][0]); n < 300 || n > 500 {
 		t.Errorf("an event is %d bytes, want a realistic 300-500", n)
+	}
+}
+
+func TestEventsWritesUniqueEventsALine(t *testing.T) {
+	var out strings.Builder
+	if err := Events(&out, "pre", 10, 3); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), out.String())
+	}
+	for i, line := range lines {
+		var ev struct {
+			MsgID string `json:"msgid"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line %d is not a JSON event: %v", i, err)
+		}
+		if want := fmt.Sprintf("pre-%d", 10+i); ev.MsgID != want {
+			t.Errorf("line %d: msgid %q, want %q", i, ev.MsgID, want)
+		}
 	}
 }

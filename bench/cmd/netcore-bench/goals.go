@@ -18,7 +18,8 @@ import (
 
 // The goal scenarios: ours under a burst while Meiro Events is down, then
 // restarted on that backlog (drain), and posting while delivering (steady),
-// measured against the ceilings of the same run (bare, direct, stock).
+// measured against the ceilings of the same run (bare, direct, engine,
+// stock).
 const (
 	goalSenders      = 64 // senders of bare, direct, stock, burst and steady
 	goalP99Senders   = 16 // senders of burst's latency phase
@@ -26,7 +27,7 @@ const (
 )
 
 // goalScenarios are the names of the scenarios, for -scenarios.
-var goalScenarios = []string{"bare", "direct", "stock", "burst", "steady", "big-post"}
+var goalScenarios = []string{"bare", "direct", "engine", "stock", "burst", "steady", "big-post"}
 
 // goalRun is one repetition of every goal scenario.
 type goalRun struct {
@@ -37,6 +38,7 @@ type goalRun struct {
 	Bare    record    `json:"bare"`
 	Bare16  record    `json:"bare_16"` // the parse ceiling's latency at 16 senders, beside burst's
 	Direct  record    `json:"direct"`
+	Engine  record    `json:"engine"` // delivery through Benthos, no queue: drain's ceiling
 	Stock   record    `json:"stock"`
 	// Burst: ours with Meiro Events answering 503, 64 senders; Burst16 is
 	// the same process with 16 senders right after, for the latency.
@@ -117,6 +119,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 				g.Bare16 = d.runOne(ctx, systemBare, goalP99Senders, goalEventsInPost, rep+1)
 			},
 			"direct": func() { g.Direct = d.runOne(ctx, systemDirect, goalSenders, goalEventsInPost, rep+1) },
+			"engine": func() { g.Engine = d.engine(ctx, rep+1) },
 			"stock":  func() { g.Stock = d.runOne(ctx, systemStock, goalSenders, goalEventsInPost, rep+1) },
 			"burst":  func() { g.Burst, g.Burst16, g.Drain = d.burstThenDrain(ctx, rep+1, f.p99Duration) },
 			"steady": func() {
@@ -334,8 +337,8 @@ func postOnce(ctx context.Context, url, contentType string, body []byte) (int, e
 }
 
 func (g goalRun) summary() string {
-	return fmt.Sprintf("bare %.0f (%.0f µs), burst %.0f (%.0f µs) acked/s (p99 at 16: bare %.1f ms, burst %.1f ms); direct %.0f, drain %.0f, steady %.0f, stock %.0f delivered/s; peak RSS %.0f MiB; big post %d in %.1f s, small %d in %.2f s",
+	return fmt.Sprintf("bare %.0f (%.0f µs), burst %.0f (%.0f µs) acked/s (p99 at 16: bare %.1f ms, burst %.1f ms); direct %.0f, engine %.0f, drain %.0f, steady %.0f, stock %.0f delivered/s; peak RSS %.0f MiB; big post %d in %.1f s, small %d in %.2f s",
 		g.Bare.AckEventsPerSec, cpuMicros(g.Bare), g.Burst.AckEventsPerSec, cpuMicros(g.Burst), g.Bare16.P99ms, g.Burst16.P99ms,
-		g.Direct.DeliveredPerSec, g.Drain.DeliveredPerSec, g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec,
+		g.Direct.DeliveredPerSec, g.Engine.DeliveredPerSec, g.Drain.DeliveredPerSec, g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec,
 		g.peakRSS(), g.BigPost.Status, g.BigPost.Seconds, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
 }
