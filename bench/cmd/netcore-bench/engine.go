@@ -11,13 +11,14 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/loopback"
 )
 
-// The engine scenario is the ceiling of delivering through Benthos: ours
+// The engine scenario is what Benthos alone delivers on this machine: ours
 // runs a pipeline that reads events ready to deliver from a file (in the
 // page cache after the first read) and sends them with the same
 // meiro_events output as the default pipeline, one event a request, 64 in
-// flight. Nothing is received, queued or made durable, so no pipeline of
-// ours can deliver faster on this machine: drain has all of this work and
-// the queue's besides, and steady has it and ingest's.
+// flight. Nothing is received, queued or made durable. Beside drain, which
+// does the same from the disk queue after a restart, it shows what the queue
+// costs delivery; beside direct, what Benthos's path from an input to
+// meiro_events costs.
 const engineConfig = `# netcore-bench's engine scenario: delivery through Benthos, no queue.
 input:
   file:
