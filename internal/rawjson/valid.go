@@ -16,54 +16,67 @@ const maxDepth = 10000
 //
 // Like encoding/json it does not check that strings are UTF-8.
 func Valid(data []byte) bool {
+	valid, _ := Validate(data)
+	return valid
+}
+
+// Validate is Valid, and says besides whether data is compact: no white
+// space outside its strings, so that AppendCompact would copy each of its
+// values unchanged. Netcore's posts are, and then nothing needs compacting.
+func Validate(data []byte) (valid, compact bool) {
 	var stackSpace [64]byte
 	open := stackSpace[:0] // '{' or '[' for each object and array entered
+	var spaced int         // non-zero once white space was skipped
 	i := skipSpace(data, 0)
+	spaced |= i
 	for {
 		// A value starts at i.
 		if i >= len(data) {
-			return false
+			return false, false
 		}
 		var ok bool
 		if c := data[i]; c == '{' || c == '[' {
 			if len(open) == maxDepth {
-				return false
+				return false, false
 			}
-			i = skipSpace(data, i+1)
-			if i >= len(data) || data[i] != closing(c) {
+			j := skipSpace(data, i+1)
+			spaced |= j - (i + 1)
+			if i = j; i >= len(data) || data[i] != closing(c) {
 				open = append(open, c)
 				if c == '{' {
-					if i, ok = validKey(data, i); !ok {
-						return false
+					if i, ok = validKey(data, i, &spaced); !ok {
+						return false, false
 					}
 				}
 				continue // its first value
 			}
 			i++ // an empty object or array
 		} else if i, ok = validScalar(data, i); !ok {
-			return false
+			return false, false
 		}
 		// After a value: close what ends here, then a comma or the end.
 		for {
-			i = skipSpace(data, i)
-			if len(open) == 0 {
-				return i == len(data)
+			j := skipSpace(data, i)
+			spaced |= j - i
+			if i = j; len(open) == 0 {
+				return i == len(data), i == len(data) && spaced == 0
 			}
 			if i >= len(data) {
-				return false
+				return false, false
 			}
 			top, c := open[len(open)-1], data[i]
 			if c == ',' {
-				i = skipSpace(data, i+1)
-				if top == '{' {
-					if i, ok = validKey(data, i); !ok {
-						return false
+				j := skipSpace(data, i+1)
+				spaced |= j - (i + 1)
+				if i = j; top == '{' {
+					if i, ok = validKey(data, i, &spaced); !ok {
+						return false, false
 					}
 				}
 				break // the next value
 			}
 			if c != closing(top) {
-				return false
+				return false, false
 			}
 			open = open[:len(open)-1]
 			i++
@@ -96,8 +109,8 @@ func closing(open byte) byte {
 }
 
 // validKey checks a member's key and its colon, and returns where its
-// value starts.
-func validKey(data []byte, i int) (int, bool) {
+// value starts; white space skipped around the colon is added to spaced.
+func validKey(data []byte, i int, spaced *int) (int, bool) {
 	if i >= len(data) || data[i] != '"' {
 		return i, false
 	}
@@ -105,11 +118,14 @@ func validKey(data []byte, i int) (int, bool) {
 	if !ok {
 		return i, false
 	}
-	i = skipSpace(data, i)
-	if i >= len(data) || data[i] != ':' {
+	j := skipSpace(data, i)
+	*spaced |= j - i
+	if i = j; i >= len(data) || data[i] != ':' {
 		return i, false
 	}
-	return skipSpace(data, i+1), true
+	j = skipSpace(data, i+1)
+	*spaced |= j - (i + 1)
+	return j, true
 }
 
 func validLiteral(data []byte, i int, word string) (int, bool) {

@@ -1,8 +1,10 @@
 package rawjson
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -26,11 +28,36 @@ var validCases = []string{
 }
 
 func TestValidAgreesWithEncodingJSON(t *testing.T) {
+	compacts := 0
 	for _, c := range validCases {
 		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
 			t.Errorf("Valid(%q) = %v, encoding/json says %v", c, got, want)
 		}
+		if err := checkValidate([]byte(c)); err != nil {
+			t.Error(err)
+		}
+		if _, compact := Validate([]byte(c)); compact {
+			compacts++
+		}
 	}
+	if compacts == 0 || compacts == len(validCases) {
+		t.Errorf("%d of %d cases are compact: the cases test only one answer", compacts, len(validCases))
+	}
+}
+
+// checkValidate holds Validate to encoding/json: valid as json.Valid, and
+// compact exactly when json.Compact leaves data as it is.
+func checkValidate(data []byte) error {
+	valid, compact := Validate(data)
+	if want := json.Valid(data); valid != want {
+		return fmt.Errorf("Validate(%q) says valid %v, encoding/json says %v", data, valid, want)
+	}
+	var compacted bytes.Buffer
+	want := valid && json.Compact(&compacted, data) == nil && bytes.Equal(compacted.Bytes(), data)
+	if compact != want {
+		return fmt.Errorf("Validate(%q) says compact %v, json.Compact says %v", data, compact, want)
+	}
+	return nil
 }
 
 // Nesting is limited as encoding/json limits it (10,000 levels, empty
@@ -82,6 +109,9 @@ func FuzzValidAgreesWithEncodingJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if got, want := Valid(data), json.Valid(data); got != want {
 			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+		if err := checkValidate(data); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -60,13 +60,17 @@ func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]b
 	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
 	keys := make([]eventKey, 0, events)
 	var sum uint32
-	from := start + 4 // what the record's checksum covers next
-	var compact []byte
+	from := start + 4       // what the record's checksum covers next
+	var compact, buf []byte // buf: room for compacting events, reused
 	for _, panel := range post.Panels {
 		rec = appendField(rec, panel.Name)
 		rec = binary.AppendUvarint(rec, uint64(len(panel.Events)))
 		for _, ev := range panel.Events {
-			compact = rawjson.AppendCompact(compact[:0], ev)
+			compact = ev
+			if !post.Compact {
+				compact = rawjson.AppendCompact(buf[:0], ev)
+				buf = compact
+			}
 			rec = binary.BigEndian.AppendUint32(rec, crc32.Checksum(compact, castagnoli))
 			rec = binary.AppendUvarint(rec, uint64(len(compact)))
 			sum = crc32.Update(sum, castagnoli, rec[from:])

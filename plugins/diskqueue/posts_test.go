@@ -32,7 +32,7 @@ func postConfig(t *testing.T) queueConfig {
 }
 
 // postMessage is a post as netcore_webhook hands it over.
-func postMessage(t *testing.T, data string) *service.Message {
+func postMessage(t testing.TB, data string) *service.Message {
 	t.Helper()
 	msg := service.NewMessage([]byte(data))
 	msg.MetaSetMut(stage.MetaRequestID, "req-1")
@@ -175,6 +175,40 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	}
 	if _, _, err := appendPostRecord(nil, postMessage(t, `[1]`), time.Now()); err == nil || !strings.Contains(err.Error(), "not one") {
 		t.Errorf("a message that is not a post: %v, want an error saying so", err)
+	}
+}
+
+// A compact post (as Netcore sends them) is stored as it stands, without
+// compacting each event: the record and the event ids must be those of the
+// same post with white space.
+func TestACompactPostIsStoredAsTheSamePostWithWhiteSpace(t *testing.T) {
+	spaced := `{ "a" : [ {"msgid": "1", "s": "x y"}, {"msgid":"2"} ], "b": [{"msgid":"3"}] }`
+	compact := `{"a":[{"msgid":"1","s":"x y"},{"msgid":"2"}],"b":[{"msgid":"3"}]}`
+	for data, want := range map[string]bool{spaced: false, compact: true} {
+		if post, err := netcore.PostOf(postMessage(t, data)); err != nil || post.Compact != want {
+			t.Fatalf("PostOf(%s): Compact %v, %v; want %v", data, post.Compact, err, want)
+		}
+	}
+	stored := func(data string) string {
+		rec, keys, err := appendPostRecord(nil, postMessage(t, data), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, panels, damaged, err := decodePostRecord(rec)
+		if err != nil || len(damaged) > 0 {
+			t.Fatalf("decoding the record of %s: damaged %v, %v", data, damaged, err)
+		}
+		var events []string
+		for _, p := range panels {
+			for _, ev := range p.Events {
+				events = append(events, p.Name+" "+string(ev))
+			}
+		}
+		return fmt.Sprintf("events %q, keys %x", events, keys)
+	}
+	got, want := stored(compact), stored(spaced)
+	if got != want || !strings.Contains(want, `{\"msgid\":\"1\",\"s\":\"x y\"}`) {
+		t.Errorf("the compact post is stored as\n%s\nthe same post with white space as\n%s\nwant both compact and alike", got, want)
 	}
 }
 

@@ -19,6 +19,10 @@ import (
 type Post struct {
 	Data   []byte
 	Panels []Panel
+	// Compact says Data has no white space outside its strings, as Netcore
+	// sends it: each event is then compact JSON as it stands, and
+	// rawjson.AppendCompact would only copy it.
+	Compact bool
 }
 
 // Panel is one key of a post: a panel (journey) name and its events, each
@@ -66,12 +70,15 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 	case formatForm:
 		data, err := formData(body)
 		if err == nil {
-			if err = checkJSON(data); err == nil {
-				return splitPanels(data)
+			var compact bool
+			if compact, err = checkJSON(data); err == nil {
+				return splitPanels(data, compact)
 			}
 		}
-		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok && checkJSON(raw) == nil {
-			return splitPanels(raw)
+		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok {
+			if compact, rawErr := checkJSON(raw); rawErr == nil {
+				return splitPanels(raw, compact)
+			}
 		}
 		return nil, err
 	default:
@@ -85,25 +92,29 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 // DecodeData checks that data is a Netcore payload, a JSON object whose
 // every member is an array of objects, and splits it into panels.
 func DecodeData(data []byte) (*Post, error) {
-	if err := checkJSON(data); err != nil {
+	compact, err := checkJSON(data)
+	if err != nil {
 		return nil, err
 	}
-	return splitPanels(data)
+	return splitPanels(data, compact)
 }
 
-func checkJSON(data []byte) error {
+// checkJSON refuses data that is not valid UTF-8 and JSON, and says whether
+// it is compact (rawjson.Validate).
+func checkJSON(data []byte) (compact bool, err error) {
 	if !utf8.Valid(data) {
-		return badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
+		return false, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
 	}
-	if !rawjson.Valid(data) {
-		return badRequest("data is not valid JSON: %s", syntaxError(data))
+	valid, compact := rawjson.Validate(data)
+	if !valid {
+		return false, badRequest("data is not valid JSON: %s", syntaxError(data))
 	}
-	return nil
+	return compact, nil
 }
 
-// splitPanels walks data, already checked to be valid JSON.
-func splitPanels(data []byte) (*Post, error) {
-	post := &Post{Data: data}
+// splitPanels walks data, already checked to be valid JSON, compact or not.
+func splitPanels(data []byte, compact bool) (*Post, error) {
+	post := &Post{Data: data, Compact: compact}
 	err := rawjson.Members(data, func(rawKey, value []byte) error {
 		name, err := rawjson.Key(rawKey)
 		if err != nil {

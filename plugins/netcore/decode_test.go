@@ -308,3 +308,27 @@ func TestQueryUnescapeAgreesWithNetURL(t *testing.T) {
 		}
 	}
 }
+
+// Compact says whether a post needs compacting before its events are
+// stored: only white space outside strings makes it so.
+func TestDecodeBodySaysWhetherThePostIsCompact(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"p":[{"a":"x y","b":[1,2]}]}`:                 true,
+		`{"p":[{"a":"x y","b":[1, 2]}]}`:                false,
+		`{"p":[{"a":1}]}` + "\n":                        false,
+		"data=" + url.QueryEscape(`{"p":[{"a":"\n"}]}`): true,
+		"data=" + url.QueryEscape(`{"p": [{"a":1}]}`):   false,
+	} {
+		contentType := jsonType
+		if strings.HasPrefix(body, "data=") {
+			contentType = formType
+		}
+		post, err := DecodeBody(contentType, []byte(body))
+		if err != nil {
+			t.Fatalf("DecodeBody(%q): %v", body, err)
+		}
+		if post.Compact != want {
+			t.Errorf("DecodeBody(%q).Compact = %v, want %v", body, post.Compact, want)
+		}
+	}
+}
