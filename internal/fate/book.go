@@ -165,8 +165,8 @@ func (b *Book) Repeated(id, requestID string) {
 	})
 }
 
-// statusInError finds the HTTP status in an output's error, e.g. Benthos's
-// http_client's "unexpected response code (503)".
+// statusInError finds the HTTP status in an output's error, e.g. "unexpected
+// response code (503)" from meiro_http or Benthos's http_client.
 var statusInError = regexp.MustCompile(`response code \((\d{3})\)`)
 
 func statusOf(err string) int {

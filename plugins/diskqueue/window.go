@@ -35,7 +35,7 @@ type deliveryWindow struct {
 
 const (
 	// maxWindow is the widest the window grows: more than any output here
-	// takes at once (Meiro Events' http_client sends 64 in parallel), so
+	// takes at once (meiro_events sends 64 in parallel), so
 	// that a healthy queue is never held back by it.
 	maxWindow = 1024
 	// windowCut is what a narrowing keeps. With a share f of deliveries
