@@ -35,7 +35,10 @@ waiting `+"`retry_period`"+` otherwise, doubled up to `+"`max_retry_backoff`"+` 
 first failed message.
 
 Proxies are taken from the environment as Go programs take them (`+"`HTTPS_PROXY`"+`,
-`+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+`), HTTP and SOCKS5 both. HTTP/2 is not spoken.`).
+`+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+`), HTTP and SOCKS5 both. HTTP/2 is not spoken. Redirects
+are not followed: a 3xx fails the message, so that a POST is never turned into a GET;
+set `+"`url`"+` to where it points. An answer's body is read up to 4 MiB; a longer one fails
+the request.`).
 		Fields(
 			service.NewStringField("url").
 				Description("Where to POST, `http://` or `https://`. Credentials belong in `headers`, never in the URL: it is part of every error."),
@@ -143,6 +146,10 @@ func meiroHTTPConfigFromParsed(conf *service.ParsedConfig) (c meiroHTTPConfig, e
 	return c, nil
 }
 
+// maxAnswerBytes bounds the body of an answer read into memory: Meiro Events
+// answers with a few bytes.
+const maxAnswerBytes = 4 << 20
+
 type meiroHTTP struct {
 	conf   meiroHTTPConfig
 	client *fasthttp.HostClient
@@ -162,7 +169,7 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 		// A request waits for a connection rather than failing while all are
 		// busy; its timeout bounds the wait.
 		MaxConnWaitTimeout:  conf.timeout,
-		MaxResponseBodySize: 4 << 20,
+		MaxResponseBodySize: maxAnswerBytes,
 	}
 	proxies := &fasthttpproxy.Dialer{DialDualStack: true, Timeout: conf.timeout, ConnectTimeout: conf.timeout}
 	if client.Dial, err = proxies.GetDialFuncForTLS(true, isTLS); err != nil {

@@ -165,3 +165,16 @@ func TestMeiroHTTPGoesThroughTheProxyOfTheEnvironment(t *testing.T) {
 		t.Errorf("%d tunnels, %d requests at the sink; want 1 and 1", tunnels.Load(), n.Load())
 	}
 }
+
+// A redirect fails the message (as an operator's wrong URL does) rather
+// than being followed: Go's client would resend a 302'd POST as a GET.
+func TestMeiroHTTPDoesNotFollowRedirects(t *testing.T) {
+	srv, n, _ := answering(t, http.StatusFound)
+	out := newMeiroHTTPFor(t, "url: "+srv.URL)
+	if err := write(out, `{}`); err == nil || !strings.Contains(err.Error(), "unexpected response code (302)") {
+		t.Fatalf("a 302 gave %v, want a failure naming it", err)
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d requests, want 1", n.Load())
+	}
+}
