@@ -57,12 +57,6 @@ var goalSpecs = []goalSpec{
 	{"drain ÷ engine: the queue against Benthos's file input (for reference)", "–", "×",
 		func(g goalRun) float64 { return divide(g.Drain.DeliveredPerSec, g.Engine.DeliveredPerSec) },
 		func(float64) bool { return true }},
-	{"steady's bound ÷ direct: bare ÷ (bare + direct) (for reference)", "–", "×",
-		func(g goalRun) float64 { return divide(steadyBound(g), g.Direct.DeliveredPerSec) },
-		func(float64) bool { return true }},
-	{"steady ÷ steady's bound (for reference)", "–", "×",
-		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, steadyBound(g)) },
-		func(float64) bool { return true }},
 	{"steady ÷ stock, delivered events/s", "≥ 2", "×",
 		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec) },
 		func(x float64) bool { return x >= 2 }},
@@ -83,22 +77,6 @@ var goalSpecs = []goalSpec{
 			return bigPostFigure(g.BigPost, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
 		},
 		func(x float64) bool { return x > 0 && x <= 1 }},
-}
-
-// steadyBound is the most events/s any system could deliver in steady on
-// this machine: each event is posted and delivered, on the same two cores.
-// Posting one costs the machine at least what it costs bare (the load
-// generator and a parser that stores nothing): 1/bare seconds with both
-// cores busy; delivering one costs at least what it costs direct (Go's
-// client and the sink, nothing in between): 1/direct. So an event takes at
-// least 1/bare + 1/direct. It assumes bare and direct keep both cores busy,
-// as they do here (CPU µs per event × events/s ≈ the cores, less the load
-// generator's or sink's share).
-func steadyBound(g goalRun) float64 {
-	if g.Bare.AckEventsPerSec == 0 || g.Direct.DeliveredPerSec == 0 {
-		return 0
-	}
-	return 1 / (1/g.Bare.AckEventsPerSec + 1/g.Direct.DeliveredPerSec)
 }
 
 // bigPostFigure is the seconds to a 200, or 0 (not met) for another answer
