@@ -24,9 +24,34 @@ func Valid(data []byte) bool {
 // space outside its strings, so that AppendCompact would copy each of its
 // values unchanged. Netcore's posts are, and then nothing needs compacting.
 func Validate(data []byte) (valid, compact bool) {
+	return validate(data, nil)
+}
+
+// Part is a value of the top two levels of a document, as ValidateParts
+// finds it: a member or element of the top-level value (depth 1), or of one
+// of those (depth 2).
+type Part struct {
+	Depth int
+	Key   []byte // an object member's key as Members gives it; nil in an array
+	Value []byte
+}
+
+// ValidateParts is Validate, and appends to parts the values of the top two
+// levels of data, in order, each depth-2 part after the depth-1 part that
+// holds it: a Netcore post's panels and their events, found in the one pass
+// that checks them, so that splitting the post does not read it again.
+// What it appends is meaningful only if data is valid.
+func ValidateParts(data []byte, parts []Part) (_ []Part, valid, compact bool) {
+	valid, compact = validate(data, &parts)
+	return parts, valid, compact
+}
+
+func validate(data []byte, parts *[]Part) (valid, compact bool) {
 	var stackSpace [64]byte
 	open := stackSpace[:0] // '{' or '[' for each object and array entered
 	var spaced int         // non-zero once white space was skipped
+	var key []byte         // the key of the member whose value starts next
+	found := partList{parts: parts}
 	i := skipSpace(data, 0)
 	spaced |= i
 	for {
@@ -34,6 +59,9 @@ func Validate(data []byte) (valid, compact bool) {
 		if i >= len(data) {
 			return false, false
 		}
+		d := len(open)
+		found.start(d, key, i)
+		key = nil
 		var ok bool
 		if c := data[i]; c == '{' || c == '[' {
 			if len(open) == maxDepth {
@@ -44,7 +72,7 @@ func Validate(data []byte) (valid, compact bool) {
 			if i = j; i >= len(data) || data[i] != closing(c) {
 				open = append(open, c)
 				if c == '{' {
-					if i, ok = validKey(data, i, &spaced); !ok {
+					if key, i, ok = validKey(data, i, &spaced); !ok {
 						return false, false
 					}
 				}
@@ -54,6 +82,7 @@ func Validate(data []byte) (valid, compact bool) {
 		} else if i, ok = validScalar(data, i); !ok {
 			return false, false
 		}
+		found.end(d, data, i)
 		// After a value: close what ends here, then a comma or the end.
 		for {
 			j := skipSpace(data, i)
@@ -69,7 +98,7 @@ func Validate(data []byte) (valid, compact bool) {
 				j := skipSpace(data, i+1)
 				spaced |= j - (i + 1)
 				if i = j; top == '{' {
-					if i, ok = validKey(data, i, &spaced); !ok {
+					if key, i, ok = validKey(data, i, &spaced); !ok {
 						return false, false
 					}
 				}
@@ -80,8 +109,34 @@ func Validate(data []byte) (valid, compact bool) {
 			}
 			open = open[:len(open)-1]
 			i++
+			found.end(len(open), data, i)
 		}
 	}
+}
+
+// partList appends the parts ValidateParts finds to *parts, if parts is
+// not nil: only values at depths 1 and 2.
+type partList struct {
+	parts *[]Part
+	at    [3]int // the index of the part under way at depths 1 and 2
+	from  [3]int // where its value starts
+}
+
+// start begins the part of the value at data[i], at depth d.
+func (l *partList) start(d int, key []byte, i int) {
+	if l.parts == nil || d < 1 || d > 2 {
+		return
+	}
+	l.at[d], l.from[d] = len(*l.parts), i
+	*l.parts = append(*l.parts, Part{Depth: d, Key: key})
+}
+
+// end ends the part under way at depth d, its value ending at i.
+func (l *partList) end(d int, data []byte, i int) {
+	if l.parts == nil || d < 1 || d > 2 {
+		return
+	}
+	(*l.parts)[l.at[d]].Value = data[l.from[d]:i]
 }
 
 // validScalar checks the string, number, true, false or null that starts at
@@ -108,24 +163,27 @@ func closing(open byte) byte {
 	return ']'
 }
 
-// validKey checks a member's key and its colon, and returns where its
-// value starts; white space skipped around the colon is added to spaced.
-func validKey(data []byte, i int, spaced *int) (int, bool) {
+// validKey checks a member's key and its colon, and returns the key (as
+// Members gives it: between its quotes, escapes as written) and where its
+// value starts; white space skipped around
+// the colon is added to spaced.
+func validKey(data []byte, i int, spaced *int) (key []byte, valueAt int, ok bool) {
 	if i >= len(data) || data[i] != '"' {
-		return i, false
+		return nil, i, false
 	}
-	i, ok := validString(data, i)
+	end, ok := validString(data, i)
 	if !ok {
-		return i, false
+		return nil, end, false
 	}
-	j := skipSpace(data, i)
-	*spaced |= j - i
-	if i = j; i >= len(data) || data[i] != ':' {
-		return i, false
+	key = data[i+1 : end-1]
+	j := skipSpace(data, end)
+	*spaced |= j - end
+	if j >= len(data) || data[j] != ':' {
+		return nil, j, false
 	}
-	j = skipSpace(data, i+1)
-	*spaced |= j - (i + 1)
-	return j, true
+	k := skipSpace(data, j+1)
+	*spaced |= k - (j + 1)
+	return key, k, true
 }
 
 func validLiteral(data []byte, i int, word string) (int, bool) {

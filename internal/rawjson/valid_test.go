@@ -46,9 +46,18 @@ func TestValidAgreesWithEncodingJSON(t *testing.T) {
 }
 
 // checkValidate holds Validate to encoding/json: valid as json.Valid, and
-// compact exactly when json.Compact leaves data as it is.
+// compact exactly when json.Compact leaves data as it is; and the parts of
+// ValidateParts to a walk with Members and Elements.
 func checkValidate(data []byte) error {
-	valid, compact := Validate(data)
+	parts, valid, compact := ValidateParts(data, nil)
+	if v, c := Validate(data); v != valid || c != compact {
+		return fmt.Errorf("Validate(%q) = %v, %v; ValidateParts says %v, %v", data, v, c, valid, compact)
+	}
+	if valid {
+		if got, want := describeParts(parts), describeParts(partsByWalking(data)); got != want {
+			return fmt.Errorf("ValidateParts(%q) found\n%s\nwant\n%s", data, got, want)
+		}
+	}
 	if want := json.Valid(data); valid != want {
 		return fmt.Errorf("Validate(%q) says valid %v, encoding/json says %v", data, valid, want)
 	}
@@ -100,6 +109,38 @@ func TestPlainAgreesWithAByteByByteLook(t *testing.T) {
 			t.Fatalf("plain(% x) = %v, want %v", word, got, want)
 		}
 	}
+}
+
+func describeParts(parts []Part) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "%d %q %q\n", p.Depth, p.Key, p.Value)
+	}
+	return b.String()
+}
+
+// partsByWalking finds the parts of a valid document as ValidateParts
+// should: the members or elements of the top-level value, each followed by
+// its own.
+func partsByWalking(data []byte) []Part {
+	var parts []Part
+	var walk func(v []byte, depth int)
+	add := func(depth int, key, v []byte) {
+		parts = append(parts, Part{Depth: depth, Key: key, Value: v})
+		if depth < 2 {
+			walk(v, depth+1)
+		}
+	}
+	walk = func(v []byte, depth int) {
+		switch KindOf(v) {
+		case Object:
+			_ = Members(v, func(key, value []byte) error { add(depth, key, value); return nil })
+		case Array:
+			_ = Elements(v, func(_ int, value []byte) error { add(depth, nil, value); return nil })
+		}
+	}
+	walk(bytes.TrimLeft(data, " \t\r\n"), 1)
+	return parts
 }
 
 func FuzzValidAgreesWithEncodingJSON(f *testing.F) {

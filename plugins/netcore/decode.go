@@ -70,14 +70,14 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 	case formatForm:
 		data, err := formData(body)
 		if err == nil {
-			var compact bool
-			if compact, err = checkJSON(data); err == nil {
-				return splitPanels(data, compact)
+			var post *Post
+			if post, err = DecodeData(data); err == nil {
+				return post, nil
 			}
 		}
 		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok {
-			if compact, rawErr := checkJSON(raw); rawErr == nil {
-				return splitPanels(raw, compact)
+			if post, rawErr := DecodeData(raw); rawErr == nil {
+				return post, nil
 			}
 		}
 		return nil, err
@@ -90,55 +90,42 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 }
 
 // DecodeData checks that data is a Netcore payload, a JSON object whose
-// every member is an array of objects, and splits it into panels.
+// every member is an array of objects, and splits it into panels: checking
+// the JSON finds them, in one pass (rawjson.ValidateParts).
 func DecodeData(data []byte) (*Post, error) {
-	compact, err := checkJSON(data)
-	if err != nil {
-		return nil, err
-	}
-	return splitPanels(data, compact)
-}
-
-// checkJSON refuses data that is not valid UTF-8 and JSON, and says whether
-// it is compact (rawjson.Validate).
-func checkJSON(data []byte) (compact bool, err error) {
 	if !utf8.Valid(data) {
-		return false, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
+		return nil, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
 	}
-	valid, compact := rawjson.Validate(data)
+	parts, valid, compact := rawjson.ValidateParts(data, nil)
 	if !valid {
-		return false, badRequest("data is not valid JSON: %s", syntaxError(data))
+		return nil, badRequest("data is not valid JSON: %s", syntaxError(data))
 	}
-	return compact, nil
+	return splitPanels(data, parts, compact)
 }
 
-// splitPanels walks data, already checked to be valid JSON, compact or not.
-func splitPanels(data []byte, compact bool) (*Post, error) {
+// splitPanels makes the post of data, already checked to be valid JSON,
+// from its parts: the panels (depth 1) and their events (depth 2).
+func splitPanels(data []byte, parts []rawjson.Part, compact bool) (*Post, error) {
+	if kind := rawjson.KindOf(bytes.TrimLeft(data, " \t\r\n")); kind != rawjson.Object {
+		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", kind)
+	}
 	post := &Post{Data: data, Compact: compact}
-	err := rawjson.Members(data, func(rawKey, value []byte) error {
-		name, err := rawjson.Key(rawKey)
+	for i := 0; i < len(parts); {
+		name, err := rawjson.Key(parts[i].Key)
 		if err != nil {
-			return badRequest("panel name %q: %s", rawKey, err)
+			return nil, badRequest("panel name %q: %s", parts[i].Key, err)
 		}
-		if kind := rawjson.KindOf(value); kind != rawjson.Array {
-			return badRequest("panel %q is a JSON %s, not an array of events", name, kind)
+		if kind := rawjson.KindOf(parts[i].Value); kind != rawjson.Array {
+			return nil, badRequest("panel %q is a JSON %s, not an array of events", name, kind)
 		}
 		panel := Panel{Name: name}
-		err = rawjson.Elements(value, func(i int, event []byte) error {
-			if kind := rawjson.KindOf(event); kind != rawjson.Object {
-				return badRequest("panel %q event %d is a JSON %s, not an object", name, i, kind)
+		for i++; i < len(parts) && parts[i].Depth == 2; i++ {
+			if kind := rawjson.KindOf(parts[i].Value); kind != rawjson.Object {
+				return nil, badRequest("panel %q event %d is a JSON %s, not an object", name, len(panel.Events), kind)
 			}
-			panel.Events = append(panel.Events, event)
-			return nil
-		})
+			panel.Events = append(panel.Events, parts[i].Value)
+		}
 		post.Panels = append(post.Panels, panel)
-		return err
-	})
-	if errors.Is(err, rawjson.ErrNotObject) {
-		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", rawjson.KindOf(bytes.TrimLeft(data, " \t\r\n")))
-	}
-	if err != nil {
-		return nil, err
 	}
 	return post, nil
 }

@@ -48,3 +48,20 @@ func BenchmarkDecodeAndExplode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkDecodeBody is what the webhook does with a post of 10 events
+// before it is stored: decode the form, check the JSON, split the panels.
+// The disk queue stores posts whole (explode at read), so this is the
+// request path's own CPU; the bare parser of netcore-bench does the same.
+//
+//	go test ./plugins/netcore/ -run '^$' -bench DecodeBody -benchmem
+func BenchmarkDecodeBody(b *testing.B) {
+	body := benchPost(10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeBody("application/x-www-form-urlencoded", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
