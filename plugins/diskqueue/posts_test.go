@@ -185,8 +185,12 @@ func TestACompactPostIsStoredAsTheSamePostWithWhiteSpace(t *testing.T) {
 	spaced := `{ "a" : [ {"msgid": "1", "s": "x y"}, {"msgid":"2"} ], "b": [{"msgid":"3"}] }`
 	compact := `{"a":[{"msgid":"1","s":"x y"},{"msgid":"2"}],"b":[{"msgid":"3"}]}`
 	for data, want := range map[string]bool{spaced: false, compact: true} {
-		if post, err := netcore.PostOf(postMessage(t, data)); err != nil || post.Compact != want {
-			t.Fatalf("PostOf(%s): Compact %v, %v; want %v", data, post.Compact, err, want)
+		post, err := netcore.PostOf(postMessage(t, data))
+		if err != nil {
+			t.Fatalf("PostOf(%s): %v", data, err)
+		}
+		if post.Compact != want {
+			t.Fatalf("PostOf(%s).Compact = %v, want %v", data, post.Compact, want)
 		}
 	}
 	stored := func(data string) string {

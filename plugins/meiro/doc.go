@@ -5,8 +5,8 @@
 //     back to the queue), defined once for every shipped pipeline;
 //   - template.go: registers it with the binary;
 //   - output_meiro_http.go: the meiro_http output, the HTTP client under
-//     meiro_events: POSTs on fasthttp, worded as Benthos's http_client, at
-//     about half the CPU a request of Go's net/http client costs;
+//     meiro_events: POSTs on fasthttp, worded as Benthos's http_client, for
+//     about 40% less CPU an event than through http_client and net/http;
 //   - processor_netcore_json_array.go: the netcore_json_array processor,
 //     which joins a batch into one JSON array for endpoints that take
 //     arrays (meiro_events uses it when batch_size is over 1).

@@ -82,10 +82,10 @@ meiro_events:
 }
 
 // TestRefusalsBecomeDeadLettersAndFailuresGoBack sends one event per answer
-// through the real http_client of the template. A refusal must be written
-// as a dead letter and acknowledged; a failure must be rejected so that the
-// queue tries again. The refusal is read from the text of Benthos's error,
-// so this test fails if that wording changes.
+// through the template and its meiro_http. A refusal must be written as a
+// dead letter and acknowledged; a failure must be rejected so that the queue
+// tries again. The refusal is read from the text of meiro_http's error, so
+// this test fails if that wording and the template's check part.
 func TestRefusalsBecomeDeadLettersAndFailuresGoBack(t *testing.T) {
 	m := newMeiroStandIn(t)
 	for _, status := range []int{400, 409, 410, 413, 415, 422} {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -90,14 +91,126 @@ func TestMeiroHTTPFailsAfterItsRetries(t *testing.T) {
 	}
 }
 
+// returnsWithin runs write and fails the test if it has not returned after
+// limit (far above the timeouts under test: a lost deadline fails, not hangs).
+func returnsWithin(t *testing.T, limit time.Duration, write func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- write() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		t.Fatalf("the write had not returned after %s", limit)
+		return nil
+	}
+}
+
 func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	defer srv.Close()
 	defer close(release)
 	out := newMeiroHTTPFor(t, "url: "+srv.URL+"\ntimeout: 100ms")
-	if err := write(out, `{}`); err == nil || !strings.Contains(err.Error(), "timeout") {
+	if err := returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) }); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("an answer that never came gave %v, want a timeout", err)
+	}
+}
+
+// A server that takes the connection and never answers the TLS handshake
+// (a load balancer whose backends are gone) fails the request at its
+// timeout; it used to hold it for ever, and with it one of max_in_flight.
+func TestMeiroHTTPGivesUpOnAStalledTLSHandshakeAtItsTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, silent, until the test ends
+		}
+	}()
+	out := newMeiroHTTPFor(t, "url: https://"+ln.Addr().String()+"/collect\ntimeout: 200ms")
+	if err := returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) }); err == nil {
+		t.Fatal("a handshake that never came was taken for a delivery")
+	}
+}
+
+// Servers close idle kept-alive connections on their own schedule; the
+// next event must not fail for it.
+func TestMeiroHTTPSendsAgainOnAConnectionTheServerClosedWhileIdle(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
+	srv.Config.IdleTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	out := newMeiroHTTPFor(t, "url: "+srv.URL)
+	if err := write(out, `{}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // the server closes the idle connection
+	if err := write(out, `{}`); err != nil {
+		t.Fatalf("the event after an idle connection was closed: %v", err)
+	}
+	if n.Load() != 2 {
+		t.Errorf("%d events at the server, want 2", n.Load())
+	}
+}
+
+// A gateway's 503 that quotes a refusal from behind it is a 503: its body
+// must not make meiro_events' check read a refusal (a dead letter).
+func TestMeiroHTTPWordsOnlyItsOwnStatusAsAResponseCode(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "upstream: HTTP request returned unexpected response code (422): Unprocessable", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	err := write(newMeiroHTTPFor(t, "url: "+srv.URL), `{}`)
+	if err == nil || !strings.Contains(err.Error(), "unexpected response code (503)") || strings.Contains(err.Error(), "(422)") {
+		t.Fatalf("a 503 quoting a 422 gave %v; want the 503 alone as a response code", err)
+	}
+}
+
+// An answer accepted with a body past the 4 MiB read is still delivered:
+// failing it would send the event again and again.
+func TestMeiroHTTPTakesA2xxWithALongBodyAsDelivered(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(make([]byte, maxAnswerBytes+1))
+	}))
+	defer srv.Close()
+	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL), `{}`); err != nil {
+		t.Fatalf("a 200 with %d bytes: %v", maxAnswerBytes+1, err)
+	}
+}
+
+// The path is sent as written: fasthttp would collapse "//" and decode "%2F".
+func TestMeiroHTTPSendsThePathAsWritten(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got.Store(r.RequestURI) }))
+	defer srv.Close()
+	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL+"/collect//a%2Fb?x=1"), `{}`); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "/collect//a%2Fb?x=1" {
+		t.Errorf("the server was asked for %q, want /collect//a%%2Fb?x=1", got.Load())
+	}
+}
+
+// Stopping during a quick retry's wait ends the wait.
+func TestMeiroHTTPStopsWaitingToRetryWhenStopped(t *testing.T) {
+	srv, _, _ := answering(t, 503, 503)
+	out := newMeiroHTTPFor(t, "url: "+srv.URL+"\nretries: 1\nretry_period: 1h")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err := returnsWithin(t, 5*time.Second, func() error {
+		return out.WriteBatch(ctx, service.MessageBatch{service.NewMessage([]byte(`{}`))})
+	})
+	if err == nil || !strings.Contains(err.Error(), "stopped while waiting to retry") {
+		t.Fatalf("stopped during an hour's wait: %v", err)
 	}
 }
 
@@ -131,18 +244,16 @@ func TestMeiroHTTPTrustsTheAuthoritiesOfItsRootCAsFile(t *testing.T) {
 	}
 }
 
-// Behind a proxy named in HTTP_PROXY, requests go through it (a CONNECT
-// tunnel). Go skips proxies for loopback addresses, so the URL names a host
-// that only the proxy knows: it dials the sink instead.
-func TestMeiroHTTPGoesThroughTheProxyOfTheEnvironment(t *testing.T) {
-	sink, n, _ := answering(t)
+// startProxy is an HTTP proxy that tunnels CONNECT requests for
+// meiro.example:80 to target, and counts the tunnels.
+func startProxy(t *testing.T, target string) (*httptest.Server, *atomic.Int32) {
 	var tunnels atomic.Int32
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect || r.Host != "meiro.example:80" {
 			http.Error(w, "want CONNECT meiro.example:80, got "+r.Method+" "+r.Host, http.StatusBadRequest)
 			return
 		}
-		upstream, err := net.Dial("tcp", strings.TrimPrefix(sink.URL, "http://"))
+		upstream, err := net.Dial("tcp", target)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -154,7 +265,16 @@ func TestMeiroHTTPGoesThroughTheProxyOfTheEnvironment(t *testing.T) {
 		_, _ = io.Copy(conn, upstream)
 		conn.Close()
 	}))
-	defer proxy.Close()
+	t.Cleanup(proxy.Close)
+	return proxy, &tunnels
+}
+
+// Behind a proxy named in HTTP_PROXY, requests go through it (a CONNECT
+// tunnel). Loopback addresses go direct, as with Go's own client, so the
+// URL names a host only the proxy knows: it dials the sink instead.
+func TestMeiroHTTPGoesThroughTheProxyOfTheEnvironment(t *testing.T) {
+	sink, n, _ := answering(t)
+	proxy, tunnels := startProxy(t, strings.TrimPrefix(sink.URL, "http://"))
 	t.Setenv("HTTP_PROXY", proxy.URL)
 	t.Setenv("NO_PROXY", "")
 	out := newMeiroHTTPFor(t, "url: http://meiro.example/collect\ntimeout: 5s")
@@ -166,15 +286,36 @@ func TestMeiroHTTPGoesThroughTheProxyOfTheEnvironment(t *testing.T) {
 	}
 }
 
-// A redirect fails the message (as an operator's wrong URL does) rather
-// than being followed: Go's client would resend a 302'd POST as a GET.
-func TestMeiroHTTPDoesNotFollowRedirects(t *testing.T) {
-	srv, n, _ := answering(t, http.StatusFound)
-	out := newMeiroHTTPFor(t, "url: "+srv.URL)
-	if err := write(out, `{}`); err == nil || !strings.Contains(err.Error(), "unexpected response code (302)") {
-		t.Fatalf("a 302 gave %v, want a failure naming it", err)
+// Loopback addresses and NO_PROXY hosts are reached directly, as Go's
+// net/http reaches them, whatever HTTP_PROXY says.
+func TestMeiroHTTPReachesLoopbackAndNoProxyHostsDirectly(t *testing.T) {
+	sink, n, _ := answering(t)
+	proxy, tunnels := startProxy(t, strings.TrimPrefix(sink.URL, "http://"))
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	if err := write(newMeiroHTTPFor(t, "url: "+sink.URL), `{}`); err != nil {
+		t.Fatalf("to a loopback address: %v", err)
 	}
-	if n.Load() != 1 {
-		t.Errorf("%d requests, want 1", n.Load())
+	if tunnels.Load() != 0 || n.Load() != 1 {
+		t.Errorf("%d tunnels, %d requests at the sink; want 0 and 1", tunnels.Load(), n.Load())
+	}
+}
+
+// An https:// proxy is refused at start, with what to do, rather than
+// failing every delivery.
+func TestMeiroHTTPRefusesAnHTTPSProxy(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "https://user:secret@proxy.example:3128")
+	t.Setenv("NO_PROXY", "")
+	conf, err := meiroHTTPSpec().ParseYAML("url: https://meiro.example/collect", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := meiroHTTPConfigFromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newMeiroHTTP(c)
+	if err == nil || !strings.Contains(err.Error(), "http:// and socks5://") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("an https proxy gave %v; want a refusal that says what to set, without the password", err)
 	}
 }

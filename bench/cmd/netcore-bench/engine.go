@@ -39,6 +39,8 @@ const engineEventsPerSecond = 40_000
 // engine runs the engine scenario: delivered events/s from the first event
 // at the sink to the last, and the CPU of ours per event over its whole run.
 func (d *driver) engine(ctx context.Context, run int) record {
+	// Concurrency: requests in flight (meiro_events' max_in_flight), as
+	// direct's 64 senders have.
 	rec := record{System: "engine", Concurrency: goalSenders, EventsPerPost: 1, Run: run,
 		LogFile: filepath.Join(d.logDir, fmt.Sprintf("engine-r%d.log", run))}
 	config, n, err := d.engineFiles()
@@ -65,6 +67,8 @@ func (d *driver) engine(ctx context.Context, run int) record {
 	// acknowledged; the CPU is then the exited child's.
 	select {
 	case <-sys.exited:
+	case <-ctx.Done():
+		_ = sys.stop(d.stopGrace)
 	case <-time.After(d.stopGrace):
 		if err := sys.stop(d.stopGrace); err != nil {
 			rec.StopErr = err.Error()
