@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -36,16 +37,18 @@ A 2xx answer acknowledges the message. Any other answer, a timeout or a connecti
 fails it, after `+"`retries`"+` quick retries: at once for a status in `+"`drop_on`"+`,
 waiting `+"`retry_period`"+` otherwise, doubled up to `+"`max_retry_backoff`"+` for a status in
 `+"`backoff_on`"+`. A batch (from `+"`batching`"+`) is sent message by message and fails at its
-first failed message. A request that finds its kept-alive connection closed by the server
-is sent once more on a new one.
+first failed message. A request whose kept-alive connection the server had closed (a
+failed write, or the connection ending before a complete answer) is sent once more on a
+new one: at least once, as every retry.
 
 A proxy is taken from the environment as Go's net/http takes it (`+"`HTTPS_PROXY`"+`,
-`+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+`; loopback addresses go direct): an `+"`http://`"+` proxy,
-through which requests are tunnelled with CONNECT (for `+"`http://`"+` URLs too), or a
-`+"`socks5://`"+` one; an `+"`https://`"+` proxy is refused at start. HTTP/2 is not spoken. Redirects
-are not followed: a 3xx fails the message, so that a POST is never turned into a GET;
-set `+"`url`"+` to where it points. An answer's body is read up to 4 MiB (a 2xx with more still
-acknowledges). Stopping waits for requests in flight, up to their `+"`timeout`"+`.`).
+`+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+` or their lower-case names; loopback addresses go direct): an
+`+"`http://`"+` proxy, through which requests are tunnelled with CONNECT (for `+"`http://`"+` URLs
+too); any other kind of proxy is refused at start. HTTP/2 is not spoken. Redirects are not
+followed: a 3xx fails the message, so that a POST is never turned into a GET; set `+"`url`"+`
+to where it points. An answer's body is read up to 4 MiB (a 2xx with more still
+acknowledges). Stopping waits for requests in flight, up to their `+"`timeout`"+`. A status line
+of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 		Fields(
 			service.NewStringField("url").
 				Description("Where to POST, `http://` or `https://`. Credentials belong in `headers`, never in the URL: it is part of every error."),
@@ -190,11 +193,11 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 		// closed is sent once more on a new one.
 		MaxIdleConnDuration: maxIdle,
 		ConnPoolStrategy:    fasthttp.LIFO,
-		RetryIfErr:          retryOnClosedConnection,
 		// The path as written: fasthttp would collapse "//" and decode "%2F".
 		DisablePathNormalizing: true,
 		MaxResponseBodySize:    maxAnswerBytes,
 	}
+	client.RetryIfErr = resendOnClosedConnection(client)
 	if client.Dial, err = proxyDial(u, conf.timeout); err != nil {
 		return nil, err
 	}
@@ -210,16 +213,31 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 // less than the keep-alive of common servers.
 const maxIdle = 2 * time.Second
 
-// retryOnClosedConnection sends a request again, once, when the server had
-// closed its kept-alive connection before answering. The event may have
-// reached it, as with any failure the queue retries: at least once.
-func retryOnClosedConnection(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	return false, attempts < 2 && (errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed))
+// resendOnClosedConnection is the RetryIfErr of client: a request is sent
+// once more, on a new connection, when the server had closed its kept-alive
+// connection: a write failed (the request never arrived whole), or the
+// connection ended before a complete answer (the event may have reached the
+// server, as with any failure the queue retries: at least once, sooner).
+// The idle connections are closed first: a burst leaves several, idle as
+// long, as likely closed.
+func resendOnClosedConnection(client *fasthttp.HostClient) fasthttp.RetryIfErrFunc {
+	return func(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+		var op *net.OpError
+		closed := errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+			errors.As(err, &op) && op.Op == "write"
+		if attempts >= 2 || !closed {
+			return false, false
+		}
+		client.CloseIdleConnections()
+		return false, true
+	}
 }
 
 // proxyDial is how to reach u: nil (directly) or through the proxy the
-// environment names for it (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), chosen as
-// Go's net/http chooses: loopback and NO_PROXY hosts go direct.
+// environment names for it (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their
+// lower-case names), chosen as Go's net/http chooses: loopback and NO_PROXY
+// hosts go direct. Only http:// proxies are taken: through them every dial
+// and CONNECT is bounded by the timeout.
 func proxyDial(u *url.URL, timeout time.Duration) (fasthttp.DialFunc, error) {
 	proxy, err := httpproxy.FromEnvironment().ProxyFunc()(u)
 	if err != nil {
@@ -228,11 +246,18 @@ func proxyDial(u *url.URL, timeout time.Duration) (fasthttp.DialFunc, error) {
 	if proxy == nil {
 		return nil, nil
 	}
-	if proxy.Scheme != "http" && proxy.Scheme != "socks5" && proxy.Scheme != "socks5h" {
-		return nil, fmt.Errorf("the environment names the proxy %s for %s, and meiro_http takes only http:// and socks5:// proxies: set HTTPS_PROXY or HTTP_PROXY to one, or NO_PROXY to reach it directly", proxy.Redacted(), u.Host)
+	if proxy.Scheme != "http" {
+		return nil, fmt.Errorf("the environment names the proxy %s for %s, and meiro_http takes only http:// proxies: set HTTPS_PROXY or HTTP_PROXY to one, or NO_PROXY to reach %s directly", proxy.Redacted(), u.Host, u.Hostname())
 	}
+	// host:port as net/http dials it (port 80 unless given, no path):
+	// fasthttpproxy dials the URL's host and path as written.
+	port := proxy.Port()
+	if port == "" {
+		port = "80"
+	}
+	addr := (&url.URL{Scheme: "http", User: proxy.User, Host: net.JoinHostPort(proxy.Hostname(), port)}).String()
 	d := &fasthttpproxy.Dialer{
-		Config:        httpproxy.Config{HTTPProxy: proxy.String(), HTTPSProxy: proxy.String()},
+		Config:        httpproxy.Config{HTTPProxy: addr, HTTPSProxy: addr},
 		DialDualStack: true, Timeout: timeout, ConnectTimeout: timeout,
 	}
 	return d.GetDialFuncForTLS(false, u.Scheme == "https")
@@ -340,16 +365,12 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	}
 	err := o.client.DoDeadline(req, resp, deadline)
 	status := resp.StatusCode()
-	delivered := status >= 200 && status <= 299
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) && delivered {
-		// Accepted, with more to say than is read: failing it would send
-		// the event again and again.
-		return status, nil
-	}
-	if err != nil {
+	switch {
+	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return 0, fmt.Errorf("%s: %w", o.conf.url, err)
-	}
-	if delivered {
+	case status >= 200 && status <= 299:
+		// Past the body read too: failing an accepted event would send it
+		// again and again. (The status was read: that error comes after.)
 		return status, nil
 	}
 	return status, fmt.Errorf("%s: HTTP request returned unexpected response code (%d): %s, Error: %s",

@@ -70,14 +70,15 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 	case formatForm:
 		data, err := formData(body)
 		if err == nil {
-			var post *Post
-			if post, err = DecodeData(data); err == nil {
-				return post, nil
+			post, valid, decodeErr := decodeData(data)
+			if valid {
+				return post, decodeErr // the data field is the JSON, whatever its shape
 			}
+			err = decodeErr
 		}
 		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok {
-			if post, rawErr := DecodeData(raw); rawErr == nil {
-				return post, nil
+			if post, valid, rawErr := decodeData(raw); valid {
+				return post, rawErr
 			}
 		}
 		return nil, err
@@ -93,14 +94,22 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 // every member is an array of objects, and splits it into panels: checking
 // the JSON finds them, in one pass (rawjson.ValidateParts).
 func DecodeData(data []byte) (*Post, error) {
+	post, _, err := decodeData(data)
+	return post, err
+}
+
+// decodeData is DecodeData, and says whether data was valid UTF-8 and JSON
+// (a refusal then is of its shape).
+func decodeData(data []byte) (post *Post, valid bool, err error) {
 	if !utf8.Valid(data) {
-		return nil, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
+		return nil, false, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
 	}
 	parts, valid, compact := rawjson.ValidateParts(data, nil)
 	if !valid {
-		return nil, badRequest("data is not valid JSON: %s", syntaxError(data))
+		return nil, false, badRequest("data is not valid JSON: %s", syntaxError(data))
 	}
-	return splitPanels(data, parts, compact)
+	post, err = splitPanels(data, parts, compact)
+	return post, true, err
 }
 
 // splitPanels makes the post of data, already checked to be valid JSON,

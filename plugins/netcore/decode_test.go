@@ -208,6 +208,13 @@ func TestDecodeBodyRejects(t *testing.T) {
 		msg                     string
 	}{
 		{name: "form without data field", contentType: formType, body: "foo=bar&x=1", status: 400, msg: "form has no data field"},
+		// The JSON after "data=" as it stands, when the field does not decode to
+		// JSON but the raw text is: its own refusal, not the field's.
+		{name: "unencoded percent sign, wrong shape", contentType: formType, body: `data={"p":"100%"}`, status: 400, msg: `panel "p" is a JSON string`},
+		{name: "unencoded ampersand, wrong shape", contentType: formType, body: `data=["a&b"]`, status: 400, msg: "data is a JSON array, not an object"},
+		// A field that decodes to JSON of the wrong shape is refused as it is,
+		// even when the raw text would make a post.
+		{name: "encoded field of the wrong shape", contentType: formType, body: `data={"p":[{"s":"%22}],%22q%22:1,%22r%22:[{%22t%22:%22"}]}`, status: 400, msg: `panel "q" is a JSON number`},
 		{name: "empty body", body: "", status: 400, msg: "form has no data field"},
 		{name: "json posted as a form", contentType: formType, body: `{"p":[]}`, status: 400, msg: "form has no data field"},
 		{name: "two data fields", contentType: formType, body: "data=%7B%7D&x=1&data=%7B%7D", status: 400, msg: "more than one data field"},
