@@ -8,8 +8,9 @@
 // not re-check syntax.
 //
 // rawjson.go holds the walk (Members, Elements, Field, AppendCompact);
-// valid.go holds Valid, the check to run first, which answers as
-// encoding/json's Valid does, faster.
+// valid.go holds ValidateParts, the check to run first, which answers as
+// encoding/json's Valid does, faster, and finds the top two levels of values
+// on the way.
 package rawjson
 
 import (

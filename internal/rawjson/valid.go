@@ -2,30 +2,10 @@ package rawjson
 
 import "encoding/binary"
 
-// maxDepth is the deepest nesting of objects and arrays that Valid accepts,
-// encoding/json's own limit (maxNestingDepth in its scanner), so that the two
-// agree on every input.
+// maxDepth is the deepest nesting of objects and arrays that ValidateParts
+// accepts, encoding/json's own limit (maxNestingDepth in its scanner), so
+// that the two agree on every input.
 const maxDepth = 10000
-
-// Valid reports whether data is exactly one JSON value, surrounded by white
-// space at most: the answer of encoding/json's Valid for every input (the
-// fuzz test FuzzValidAgreesWithEncodingJSON holds it to that), in one pass
-// and several times faster. Validating is the largest part of reading a
-// post, and encoding/json's scanner calls a function per byte; here the
-// bytes inside strings, most of a post, are checked eight at a time.
-//
-// Like encoding/json it does not check that strings are UTF-8.
-func Valid(data []byte) bool {
-	valid, _ := Validate(data)
-	return valid
-}
-
-// Validate is Valid, and says besides whether data is compact: no white
-// space outside its strings, so that AppendCompact would copy each of its
-// values unchanged. Netcore's posts are, and then nothing needs compacting.
-func Validate(data []byte) (valid, compact bool) {
-	return validate(data, nil)
-}
 
 // Part is a value of the top two levels of a document, as ValidateParts
 // finds it: a member or element of the top-level value (depth 1), or of one
@@ -36,11 +16,20 @@ type Part struct {
 	Value []byte
 }
 
-// ValidateParts is Validate, and appends to parts the values of the top two
-// levels of data, in order, each depth-2 part after the depth-1 part that
-// holds it: a Netcore post's panels and their events, found in the one pass
-// that checks them, so that splitting the post does not read it again.
-// What it appends is meaningful only if data is valid.
+// ValidateParts reports whether data is exactly one JSON value, surrounded
+// by white space at most: the answer of encoding/json's Valid for every input
+// (the fuzz test FuzzValidAgreesWithEncodingJSON holds it to that), in one
+// pass and several times faster. Validating is the largest part of reading a
+// post, and encoding/json's scanner calls a function per byte; here the bytes
+// inside strings, most of a post, are checked eight at a time. Like
+// encoding/json it does not check that strings are UTF-8.
+//
+// In the same pass it says whether data is compact (no white space outside
+// its strings, so that AppendCompact would copy each of its values
+// unchanged; Netcore's posts are), and appends to parts the values of the top
+// two levels, in order, each depth-2 part after the depth-1 part that holds
+// it: a Netcore post's panels and their events, so that splitting the post
+// does not read it again. What it appends is meaningful only if data is valid.
 func ValidateParts(data []byte, parts []Part) (_ []Part, valid, compact bool) {
 	valid, compact = validate(data, &parts)
 	return parts, valid, compact
@@ -114,8 +103,8 @@ func validate(data []byte, parts *[]Part) (valid, compact bool) {
 	}
 }
 
-// partList appends the parts ValidateParts finds to *parts, if parts is
-// not nil: only values at depths 1 and 2.
+// partList appends the parts ValidateParts finds to *parts: only values at
+// depths 1 and 2.
 type partList struct {
 	parts *[]Part
 	at    [3]int // the index of the part under way at depths 1 and 2
@@ -124,7 +113,7 @@ type partList struct {
 
 // start begins the part of the value at data[i], at depth d.
 func (l *partList) start(d int, key []byte, i int) {
-	if l.parts == nil || d < 1 || d > 2 {
+	if d < 1 || d > 2 {
 		return
 	}
 	l.at[d], l.from[d] = len(*l.parts), i
@@ -133,7 +122,7 @@ func (l *partList) start(d int, key []byte, i int) {
 
 // end ends the part under way at depth d, its value ending at i.
 func (l *partList) end(d int, data []byte, i int) {
-	if l.parts == nil || d < 1 || d > 2 {
+	if d < 1 || d > 2 {
 		return
 	}
 	(*l.parts)[l.at[d]].Value = data[l.from[d]:i]

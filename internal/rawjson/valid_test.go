@@ -30,13 +30,10 @@ var validCases = []string{
 func TestValidAgreesWithEncodingJSON(t *testing.T) {
 	compacts := 0
 	for _, c := range validCases {
-		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
-			t.Errorf("Valid(%q) = %v, encoding/json says %v", c, got, want)
-		}
 		if err := checkValidate([]byte(c)); err != nil {
 			t.Error(err)
 		}
-		if _, compact := Validate([]byte(c)); compact {
+		if _, _, compact := ValidateParts([]byte(c), nil); compact {
 			compacts++
 		}
 	}
@@ -45,26 +42,23 @@ func TestValidAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-// checkValidate holds Validate to encoding/json: valid as json.Valid, and
-// compact exactly when json.Compact leaves data as it is; and the parts of
-// ValidateParts to a walk with Members and Elements.
+// checkValidate holds ValidateParts to encoding/json: valid as json.Valid,
+// and compact exactly when json.Compact leaves data as it is; and its parts
+// to a walk with Members and Elements.
 func checkValidate(data []byte) error {
 	parts, valid, compact := ValidateParts(data, nil)
-	if v, c := Validate(data); v != valid || c != compact {
-		return fmt.Errorf("Validate(%q) = %v, %v; ValidateParts says %v, %v", data, v, c, valid, compact)
-	}
 	if valid {
 		if got, want := describeParts(parts), describeParts(partsByWalking(data)); got != want {
 			return fmt.Errorf("ValidateParts(%q) found\n%s\nwant\n%s", data, got, want)
 		}
 	}
 	if want := json.Valid(data); valid != want {
-		return fmt.Errorf("Validate(%q) says valid %v, encoding/json says %v", data, valid, want)
+		return fmt.Errorf("ValidateParts(%q) says valid %v, encoding/json says %v", data, valid, want)
 	}
 	var compacted bytes.Buffer
 	want := valid && json.Compact(&compacted, data) == nil && bytes.Equal(compacted.Bytes(), data)
 	if compact != want {
-		return fmt.Errorf("Validate(%q) says compact %v, json.Compact says %v", data, compact, want)
+		return fmt.Errorf("ValidateParts(%q) says compact %v, json.Compact says %v", data, compact, want)
 	}
 	return nil
 }
@@ -76,12 +70,12 @@ func TestValidLimitsNestingAsEncodingJSON(t *testing.T) {
 	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
 		for _, inner := range []string{"", "1", "[]", "{}"} {
 			doc := strings.Repeat("[", depth) + inner + strings.Repeat("]", depth)
-			if got, want := Valid([]byte(doc)), json.Valid([]byte(doc)); got != want {
-				t.Errorf("%d arrays around %q: Valid says %v, encoding/json %v", depth, inner, got, want)
+			if _, got, _ := ValidateParts([]byte(doc), nil); got != json.Valid([]byte(doc)) {
+				t.Errorf("%d arrays around %q: ValidateParts says %v, encoding/json the opposite", depth, inner, got)
 			}
 			obj := strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth)
-			if got, want := Valid([]byte(obj)), json.Valid([]byte(obj)); got != want {
-				t.Errorf("%d objects: Valid says %v, encoding/json %v", depth, got, want)
+			if _, got, _ := ValidateParts([]byte(obj), nil); got != json.Valid([]byte(obj)) {
+				t.Errorf("%d objects: ValidateParts says %v, encoding/json the opposite", depth, got)
 			}
 		}
 	}
@@ -148,9 +142,6 @@ func FuzzValidAgreesWithEncodingJSON(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := Valid(data), json.Valid(data); got != want {
-			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
-		}
 		if err := checkValidate(data); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +154,7 @@ func BenchmarkValid(b *testing.B) {
 	for _, v := range []struct {
 		name  string
 		valid func([]byte) bool
-	}{{"rawjson", Valid}, {"encoding-json", json.Valid}} {
+	}{{"rawjson", func(data []byte) bool { _, valid, _ := ValidateParts(data, nil); return valid }}, {"encoding-json", json.Valid}} {
 		b.Run(v.name, func(b *testing.B) {
 			b.SetBytes(int64(len(post)))
 			for b.Loop() {

@@ -20,6 +20,22 @@ import (
 	"golang.org/x/net/http/httpproxy"
 )
 
+// The fields of meiro_http, as meiro_events' template sets them
+// (output_meiro_events.yaml).
+const (
+	mhFieldURL             = "url"
+	mhFieldHeaders         = "headers"
+	mhFieldRootCAsFile     = "tls_root_cas_file"
+	mhFieldMaxInFlight     = "max_in_flight"
+	mhFieldTimeout         = "timeout"
+	mhFieldRetries         = "retries"
+	mhFieldRetryPeriod     = "retry_period"
+	mhFieldMaxRetryBackoff = "max_retry_backoff"
+	mhFieldBackoffOn       = "backoff_on"
+	mhFieldDropOn          = "drop_on"
+	mhFieldBatching        = "batching"
+)
+
 func meiroHTTPSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Stable().
@@ -50,36 +66,36 @@ to where it points. An answer's body is read up to 4 MiB (a 2xx with more still
 acknowledges). Stopping waits for requests in flight, up to their `+"`timeout`"+`. A status line
 of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 		Fields(
-			service.NewStringField("url").
+			service.NewStringField(mhFieldURL).
 				Description("Where to POST, `http://` or `https://`. Credentials belong in `headers`, never in the URL: it is part of every error."),
-			service.NewInterpolatedStringMapField("headers").
+			service.NewInterpolatedStringMapField(mhFieldHeaders).
 				Description("Request headers, interpolated per message.").
 				Default(map[string]any{}),
-			service.NewStringField("tls_root_cas_file").
+			service.NewStringField(mhFieldRootCAsFile).
 				Description("A PEM file of certificate authorities to trust for an https `url`, besides the system's. Empty trusts the system's only.").
 				Default("").Advanced(),
-			service.NewIntField("max_in_flight").
+			service.NewIntField(mhFieldMaxInFlight).
 				Description("Requests in parallel, each on its own kept-alive connection.").
 				Default(64),
-			service.NewDurationField("timeout").
+			service.NewDurationField(mhFieldTimeout).
 				Description("How long one request may take, from waiting for a connection to the end of the answer.").
 				Default("10s"),
-			service.NewIntField("retries").
+			service.NewIntField(mhFieldRetries).
 				Description("Quick retries of a failed request before the message fails.").
 				Default(0).Advanced(),
-			service.NewDurationField("retry_period").
+			service.NewDurationField(mhFieldRetryPeriod).
 				Description("The wait before a quick retry.").
 				Default("200ms").Advanced(),
-			service.NewDurationField("max_retry_backoff").
+			service.NewDurationField(mhFieldMaxRetryBackoff).
 				Description("The longest wait before a quick retry after a status in `backoff_on`.").
 				Default("2s").Advanced(),
-			service.NewIntListField("backoff_on").
+			service.NewIntListField(mhFieldBackoffOn).
 				Description("Statuses retried with a wait that doubles each time.").
 				Default([]any{429}).Advanced(),
-			service.NewIntListField("drop_on").
+			service.NewIntListField(mhFieldDropOn).
 				Description("Statuses that fail the message at once, without quick retries.").
 				Default([]any{}).Advanced(),
-			service.NewBatchPolicyField("batching"),
+			service.NewBatchPolicyField(mhFieldBatching),
 		).
 		Example("A collect endpoint", "", `
 output:
@@ -117,37 +133,37 @@ type meiroHTTPConfig struct {
 }
 
 func meiroHTTPConfigFromParsed(conf *service.ParsedConfig) (c meiroHTTPConfig, err error) {
-	if c.url, err = conf.FieldString("url"); err != nil {
+	if c.url, err = conf.FieldString(mhFieldURL); err != nil {
 		return c, err
 	}
-	if c.headers, err = conf.FieldInterpolatedStringMap("headers"); err != nil {
+	if c.headers, err = conf.FieldInterpolatedStringMap(mhFieldHeaders); err != nil {
 		return c, err
 	}
-	if c.rootCAsFile, err = conf.FieldString("tls_root_cas_file"); err != nil {
+	if c.rootCAsFile, err = conf.FieldString(mhFieldRootCAsFile); err != nil {
 		return c, err
 	}
-	if c.maxInFlight, err = conf.FieldInt("max_in_flight"); err != nil {
+	if c.maxInFlight, err = conf.FieldInt(mhFieldMaxInFlight); err != nil {
 		return c, err
 	}
-	if c.retries, err = conf.FieldInt("retries"); err != nil {
+	if c.retries, err = conf.FieldInt(mhFieldRetries); err != nil {
 		return c, err
 	}
-	if c.timeout, err = conf.FieldDuration("timeout"); err != nil {
+	if c.timeout, err = conf.FieldDuration(mhFieldTimeout); err != nil {
 		return c, err
 	}
-	if c.retryPeriod, err = conf.FieldDuration("retry_period"); err != nil {
+	if c.retryPeriod, err = conf.FieldDuration(mhFieldRetryPeriod); err != nil {
 		return c, err
 	}
-	if c.maxRetryBackoff, err = conf.FieldDuration("max_retry_backoff"); err != nil {
+	if c.maxRetryBackoff, err = conf.FieldDuration(mhFieldMaxRetryBackoff); err != nil {
 		return c, err
 	}
-	if c.backoffOn, err = conf.FieldIntList("backoff_on"); err != nil {
+	if c.backoffOn, err = conf.FieldIntList(mhFieldBackoffOn); err != nil {
 		return c, err
 	}
-	if c.dropOn, err = conf.FieldIntList("drop_on"); err != nil {
+	if c.dropOn, err = conf.FieldIntList(mhFieldDropOn); err != nil {
 		return c, err
 	}
-	if c.batching, err = conf.FieldBatchPolicy("batching"); err != nil {
+	if c.batching, err = conf.FieldBatchPolicy(mhFieldBatching); err != nil {
 		return c, err
 	}
 	if c.maxInFlight < 1 || c.timeout <= 0 || c.retries < 0 {
@@ -382,11 +398,10 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 // ("unexpected response code (422)") must not read as a refusal of its own.
 func excerpt(body []byte) string {
 	const most = 256
-	text := string(body)
 	if len(body) > most {
-		text = string(body[:most]) + "…"
+		return noParentheses.Replace(string(body[:most])) + "…"
 	}
-	return noParentheses.Replace(text)
+	return noParentheses.Replace(string(body))
 }
 
 var noParentheses = strings.NewReplacer("(", "[", ")", "]")
