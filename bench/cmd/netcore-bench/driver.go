@@ -33,6 +33,7 @@ type driver struct {
 	stopGrace    time.Duration
 	drainTimeout time.Duration
 	drainQuiet   time.Duration
+	profile      bool // goals -profile: CPU profiles of ours, beside its logs
 }
 
 // runFlags are the flags of `netcore-bench run`.
@@ -210,6 +211,10 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 		return rec
 	}
 	peakAnon := watchAnonRSS(sys.pid())
+	waitProfile := func() {}
+	if system == systemOurs {
+		waitProfile = d.startProfile(ctx, sys, rec.LogFile, d.duration)
+	}
 
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		URL: sys.postURL, Concurrency: concurrency, EventsPerPost: size, Duration: d.duration,
@@ -219,6 +224,7 @@ func (d *driver) runOne(ctx context.Context, system string, concurrency, size, r
 		rec.Err = fmt.Sprintf("load generator: %v", err)
 	}
 	rec.setLoad(res)
+	waitProfile()
 	if delivers(system) {
 		st, outcome := d.drain(ctx, res.Events, sys.exited)
 		rec.setDelivery(st, outcome, res.Started)

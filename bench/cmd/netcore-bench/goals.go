@@ -78,6 +78,7 @@ type goalFlags struct {
 	oursConfig                string
 	out, jsonOut, svgOut      string
 	logDir                    string
+	profile                   bool
 }
 
 func goalsCommand(ctx context.Context, args []string) error {
@@ -96,6 +97,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 	fs.StringVar(&f.jsonOut, "json", "bench/results/goals.json", "raw results `file`, JSON")
 	fs.StringVar(&f.svgOut, "svg", "bench/results/goals.svg", "chart `file`, SVG")
 	fs.StringVar(&f.logDir, "logs", "bench/results/logs", "`folder` for the output of each system run")
+	fs.BoolVar(&f.profile, "profile", false, "also take a CPU profile of ours in burst (at 64 senders), drain and steady, written beside each run's log as NAME.pb.gz (it costs ours a little CPU: publish figures from a run without it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,7 +158,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 // newGoalDriver builds the binaries and starts the sink.
 func newGoalDriver(ctx context.Context, f *goalFlags) (*driver, func(), error) {
 	d := &driver{logDir: f.logDir, duration: f.duration, startTimeout: time.Minute, stopGrace: 30 * time.Second,
-		drainTimeout: 3 * time.Minute, drainQuiet: 5 * time.Second}
+		drainTimeout: 3 * time.Minute, drainQuiet: 5 * time.Second, profile: f.profile}
 	var err error
 	if d.self, err = os.Executable(); err != nil {
 		return nil, nil, fmt.Errorf("finding this program, to run the bare server: %w", err)
@@ -217,6 +219,7 @@ func (d *driver) burstThenDrain(ctx context.Context, run int, p99Duration time.D
 	if err != nil {
 		burst.Err = err.Error()
 	}
+	waitProfile := d.startProfile(ctx, sys, burst.LogFile, d.duration)
 	for _, phase := range []struct {
 		rec      *record
 		duration time.Duration
@@ -230,6 +233,7 @@ func (d *driver) burstThenDrain(ctx context.Context, run int, p99Duration time.D
 		phase.rec.setLoad(res)
 		if phase.rec == &burst {
 			burst.setCPU(sys.pid(), cpuBefore)
+			waitProfile()
 		}
 	}
 	if hwm, err := peakRSS(sys.pid()); err == nil {
@@ -256,7 +260,10 @@ func (d *driver) drainBacklog(ctx context.Context, rec record, dataDir string, w
 		return rec
 	}
 	defer sys.stop(d.stopGrace)
+	// A backlog of burst's drains in about burst's time.
+	waitProfile := d.startProfile(ctx, sys, rec.LogFile, d.duration)
 	st, outcome := d.drain(ctx, want, sys.exited)
+	waitProfile()
 	rec.setDelivery(st, outcome, st.First)
 	rec.setCPU(sys.pid(), 0) // since the start: the load of the backlog counts too
 	if hwm, err := peakRSS(sys.pid()); err == nil {

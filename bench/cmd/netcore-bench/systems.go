@@ -80,6 +80,9 @@ func (d *driver) launch(ctx context.Context, system, logPath string, opts launch
 		for _, s := range opts.set {
 			argv = append(argv, "--set", s)
 		}
+		if d.profile {
+			argv = append(argv, "--set", "http.debug_endpoints=true") // pprof on the admin address
+		}
 		if d.oursConfig != "" {
 			argv = append(argv, d.oursConfig)
 		}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// profileLead is how long into a scenario a CPU profile starts, and how long
+// before its load ends the profile stops: it leaves out the start-up and
+// the end.
+const profileLead = time.Second
+
+// startProfile fetches a CPU profile of ours from its admin address (Benthos
+// serves pprof there with http.debug_endpoints, which launch sets with
+// -profile), starting profileLead from now and lasting until profileLead
+// before the scenario's load of length ends (at least a second). It writes
+// the profile beside the run's log, as NAME.pb.gz for NAME.log. It returns
+// at once; wait blocks until the profile is written, and reports on
+// standard error what failed. Without -profile it does nothing.
+func (d *driver) startProfile(ctx context.Context, sys *launched, logFile string, load time.Duration) (wait func()) {
+	if !d.profile {
+		return func() {}
+	}
+	seconds := max(int((load - 2*profileLead).Seconds()), 1)
+	path := strings.TrimSuffix(logFile, filepath.Ext(logFile)) + ".pb.gz"
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(profileLead):
+		case <-ctx.Done():
+			done <- ctx.Err()
+			return
+		}
+		done <- fetchProfile(ctx, sys.adminURL, seconds, path)
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", filepath.Base(path), err)
+		}
+	}
+}
+
+// fetchProfile writes a CPU profile of the given seconds, taken by the
+// process whose admin server is at adminURL, to path.
+func fetchProfile(ctx context.Context, adminURL string, seconds int, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", adminURL, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("fetching the profile: %s answered %d (is http.debug_endpoints on?): %s",
+			url, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing the profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the profile: %w", err)
+	}
+	return f.Close()
+}
