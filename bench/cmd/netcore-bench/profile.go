@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,9 +71,10 @@ func fetchProfile(ctx context.Context, adminURL string, seconds int, path string
 	if err != nil {
 		return fmt.Errorf("writing the profile: %w", err)
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
+	_, err = io.Copy(f, resp.Body)
+	if err = errors.Join(err, f.Close()); err != nil {
+		os.Remove(path) // half a profile does not read
 		return fmt.Errorf("writing the profile: %w", err)
 	}
-	return f.Close()
+	return nil
 }
