@@ -33,6 +33,10 @@ func postSummary(p *Post) string {
 	return b.String()
 }
 
+// samplesDir holds realistic Netcore posts, each as a form and as JSON; the
+// end-to-end tests post the same files.
+const samplesDir = "../../tests/testdata/samples"
+
 func TestDecodeBodySamples(t *testing.T) {
 	samples := []struct {
 		name   string
@@ -44,13 +48,12 @@ func TestDecodeBodySamples(t *testing.T) {
 		{"sms_click", []string{"sms_clicks"}, []int{1}},
 		{"two_panels", []string{"cart_abandon", "email_open"}, []int{2, 1}},
 	}
-	dir := "/work/shared/samples"
 	for _, s := range samples {
-		jsonBody, err := os.ReadFile(filepath.Join(dir, s.name+".json"))
+		jsonBody, err := os.ReadFile(filepath.Join(samplesDir, s.name+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		formBody, err := os.ReadFile(filepath.Join(dir, s.name+".form"))
+		formBody, err := os.ReadFile(filepath.Join(samplesDir, s.name+".form"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +284,7 @@ func TestDecodeDataMatchesDecodeBody(t *testing.T) {
 // never a panic, never another error.
 func TestDecodeBodyTruncatedSamples(t *testing.T) {
 	for _, name := range []string{"custom_activity.json", "two_panels.form"} {
-		body, err := os.ReadFile(filepath.Join("/work/shared/samples", name))
+		body, err := os.ReadFile(filepath.Join(samplesDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
