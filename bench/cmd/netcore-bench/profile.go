@@ -28,9 +28,17 @@ func (d *driver) startProfile(ctx context.Context, sys *launched, logFile string
 	if !d.profile {
 		return func() {}
 	}
-	seconds := max(int((load - 2*profileLead).Seconds()), 1)
 	path := strings.TrimSuffix(logFile, filepath.Ext(logFile)) + ".pb.gz"
+	// A profile of an earlier run under the same name would pass for this one's.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "profile %s: removing the earlier one: %v\n", filepath.Base(path), err)
+	}
+	seconds := int((load - 2*profileLead).Seconds())
 	done := make(chan error, 1)
+	if seconds < 1 {
+		done <- fmt.Errorf("not taken: a load of %v leaves under a second between its first and last second; set -duration to 3s or more", load)
+		return func() { reportProfile(path, <-done) }
+	}
 	go func() {
 		select {
 		case <-time.After(profileLead):
@@ -40,10 +48,14 @@ func (d *driver) startProfile(ctx context.Context, sys *launched, logFile string
 		}
 		done <- fetchProfile(ctx, sys.adminURL, seconds, path)
 	}()
-	return func() {
-		if err := <-done; err != nil {
-			fmt.Fprintf(os.Stderr, "profile %s: %v\n", filepath.Base(path), err)
-		}
+	return func() { reportProfile(path, <-done) }
+}
+
+// reportProfile says on standard error why the profile at path was not
+// written; the figures of the run do not depend on it.
+func reportProfile(path string, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "profile %s: %v\n", filepath.Base(path), err)
 	}
 }
 
@@ -55,11 +67,11 @@ func fetchProfile(ctx context.Context, adminURL string, seconds int, path string
 	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", adminURL, seconds)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("asking for the profile at %s: %w", url, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetching the profile: %w", err)
+		return fmt.Errorf("fetching the profile (did the process under test stop early? its log says): %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
