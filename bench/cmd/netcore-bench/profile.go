@@ -31,14 +31,14 @@ func (d *driver) startProfile(ctx context.Context, sys *launched, logFile string
 	path := strings.TrimSuffix(logFile, filepath.Ext(logFile)) + ".pb.gz"
 	// A profile of an earlier run under the same name would pass for this one's.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(os.Stderr, "profile %s: removing the earlier one: %v\n", filepath.Base(path), err)
+		reportProfile(path, fmt.Errorf("removing the earlier one: %w", err))
 	}
 	seconds := int((load - 2*profileLead).Seconds())
-	done := make(chan error, 1)
 	if seconds < 1 {
-		done <- fmt.Errorf("not taken: a load of %v leaves under a second between its first and last second; set -duration to 3s or more", load)
-		return func() { reportProfile(path, <-done) }
+		reportProfile(path, fmt.Errorf("not taken: a load of %v leaves under a second between its first and last second; set -duration to 3s or more", load))
+		return func() {}
 	}
+	done := make(chan error, 1)
 	go func() {
 		select {
 		case <-time.After(profileLead):
