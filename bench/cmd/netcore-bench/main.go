@@ -21,6 +21,7 @@ const usage = `netcore-bench: throughput of netcore-connect against the bare par
 Usage:
   netcore-bench run [flags]            run the benchmark (from the repository root)
   netcore-bench goals [flags]          burst, drain, steady and a big post of ours against bare, direct and stock, with the ratios to those ceilings
+  netcore-bench pool [-out F] J...     the goals judged over the runs of several goals -json files at once
   netcore-bench outage [flags]         memory and backlog of ours while Meiro Events is down, then the catch-up
   netcore-bench bare-server -addr A    the parse ceiling: decode posts, count events, answer 200
   netcore-bench sink -addr A           a stand-in for Meiro Events: answer 200, count events
@@ -47,6 +48,8 @@ func main() {
 	switch cmd, args := flag.Arg(0), flag.Args()[1:]; cmd {
 	case "run":
 		err = runCommand(ctx, args)
+	case "pool":
+		err = poolCommand(args)
 	case "outage":
 		err = outageCommand(ctx, args)
 	case "goals":
