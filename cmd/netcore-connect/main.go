@@ -109,12 +109,16 @@ func keepConnectionsAlive() {
 
 // Garbage collection defaults, each kept when its Go variable (GOGC,
 // GOMEMLIMIT) is set. Every event makes short-lived garbage and the live heap
-// is small (the backlog lives on disk), so collecting at 5 times the live
-// heap rather than twice it saves CPU for posts and deliveries (measured
-// here: about 10% more events a second each way); the soft limit keeps the
-// larger heap from growing past it when bursts of big posts are in flight.
+// is small (8-10 MiB under load: the backlog lives on disk), so collecting at
+// 4 times the live heap rather than twice it saves CPU for posts and
+// deliveries (measured at 5 times: about 10% more events a second each way).
+// 4 rather than 5: the heap grows to the multiple before each collection,
+// and at 5 the peak RSS under load came to 115-118 MiB, at the edge of the
+// 120 MB it is held to; at 4 it was 10 MiB lower for the same CPU an event
+// (BENCHMARKS.md, "Changes of 2026-12-06"). The soft limit keeps the heap
+// from growing past it when bursts of big posts are in flight.
 const (
-	defaultGCPercent   = 400
+	defaultGCPercent   = 300
 	defaultMemoryLimit = 160 << 20
 )
 
