@@ -35,54 +35,81 @@ type goalResult struct {
 // goalSpec is how a figure of a run is computed and judged.
 type goalSpec struct {
 	figure, goal, unit string
-	value              func(goalRun) float64
-	met                func(float64) bool
+	// measured says whether a run ran the scenarios the figure is made of:
+	// a run of -scenarios burst has no steady, and a file from before
+	// engine existed has no engine; such runs are left out of the figure.
+	measured func(goalRun) bool
+	value    func(goalRun) float64
+	met      func(float64) bool
+}
+
+// ran says whether every one of records was measured.
+func ran(records ...record) bool {
+	for _, r := range records {
+		if r.System == "" {
+			return false
+		}
+	}
+	return true
 }
 
 func cpuMicros(r record) float64 { return r.CPUSecondsPer1kEvents * 1000 }
 
 var goalSpecs = []goalSpec{
 	{"burst ÷ bare, acked events/s at 64 senders", "≥ 0.8 (stretch 1.0)", "×",
+		func(g goalRun) bool { return ran(g.Burst, g.Bare) },
 		func(g goalRun) float64 { return divide(g.Burst.AckEventsPerSec, g.Bare.AckEventsPerSec) },
 		func(x float64) bool { return x >= 0.8 }},
 	{"CPU per event, burst ÷ bare", "≤ 1.2", "×",
+		func(g goalRun) bool { return ran(g.Burst, g.Bare) },
 		func(g goalRun) float64 { return divide(cpuMicros(g.Burst), cpuMicros(g.Bare)) },
 		func(x float64) bool { return x > 0 && x <= 1.2 }},
 	{"drain ÷ direct, delivered events/s", "≥ 0.75 (stretch 0.9)", "×",
+		func(g goalRun) bool { return ran(g.Drain, g.Direct) },
 		func(g goalRun) float64 { return divide(g.Drain.DeliveredPerSec, g.Direct.DeliveredPerSec) },
 		func(x float64) bool { return x >= 0.75 }},
 	{"steady ÷ direct, delivered events/s", "≥ 0.6", "×",
+		func(g goalRun) bool { return ran(g.Steady, g.Direct) },
 		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, g.Direct.DeliveredPerSec) },
 		func(x float64) bool { return x >= 0.6 }},
 	{"steady ÷ burst and drain together, 1/(1/burst + 1/drain): 1.0 when steady costs what its parts cost apart (for reference)", "–", "×",
+		func(g goalRun) bool { return ran(g.Steady, g.Burst, g.Drain) },
 		func(g goalRun) float64 {
 			return divide(g.Steady.DeliveredPerSec, together(g.Burst.AckEventsPerSec, g.Drain.DeliveredPerSec))
 		},
 		func(float64) bool { return true }},
 	{"engine ÷ direct: Benthos alone, from a file, no queue (for reference)", "–", "×",
+		func(g goalRun) bool { return ran(g.Engine, g.Direct) },
 		func(g goalRun) float64 { return divide(g.Engine.DeliveredPerSec, g.Direct.DeliveredPerSec) },
 		func(float64) bool { return true }},
 	{"drain ÷ engine: the queue against Benthos's file input (for reference)", "–", "×",
+		func(g goalRun) bool { return ran(g.Drain, g.Engine) },
 		func(g goalRun) float64 { return divide(g.Drain.DeliveredPerSec, g.Engine.DeliveredPerSec) },
 		func(float64) bool { return true }},
 	{"steady ÷ stock, delivered events/s", "≥ 2", "×",
+		func(g goalRun) bool { return ran(g.Steady, g.Stock) },
 		func(g goalRun) float64 { return divide(g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec) },
 		func(x float64) bool { return x >= 2 }},
 	{"p99 ack at 16 senders, burst", "≤ 10 ms", "ms",
+		func(g goalRun) bool { return ran(g.Burst16) },
 		func(g goalRun) float64 { return g.Burst16.P99ms },
 		func(x float64) bool { return x > 0 && x <= 10 }},
 	{"p99 at 16 senders, bare (the ceiling, for reference)", "–", "ms",
+		func(g goalRun) bool { return ran(g.Bare16) },
 		func(g goalRun) float64 { return g.Bare16.P99ms },
 		func(float64) bool { return true }},
 	{"peak RSS (VmHWM) over burst and steady", "≤ 120 MB", "MiB",
+		func(g goalRun) bool { return ran(g.Burst) || ran(g.Steady) },
 		func(g goalRun) float64 { return g.peakRSS() },
 		func(x float64) bool { return x > 0 && x*(1<<20)/1e6 <= 120 }},
 	{"big post: seconds to its 200", "200 within 5 s", "s",
-		func(g goalRun) float64 { return bigPostFigure(g.BigPost, g.BigPost.Status, g.BigPost.Seconds) },
+		func(g goalRun) bool { return g.BigPost.Events > 0 },
+		func(g goalRun) float64 { return bigPostFigure(g.BigPost.Status, g.BigPost.Seconds) },
 		func(x float64) bool { return x > 0 && x <= 5 }},
 	{"small post sent 1 s into it: seconds to its 200", "within 1 s", "s",
+		func(g goalRun) bool { return g.BigPost.Events > 0 },
 		func(g goalRun) float64 {
-			return bigPostFigure(g.BigPost, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
+			return bigPostFigure(g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
 		},
 		func(x float64) bool { return x > 0 && x <= 1 }},
 }
@@ -99,10 +126,9 @@ func together(a, b float64) float64 {
 	return 1 / (1/a + 1/b)
 }
 
-// bigPostFigure is the seconds to a 200, or 0 (not met) for another answer
-// or a big post not measured.
-func bigPostFigure(bp bigPost, status int, seconds float64) float64 {
-	if bp.Events == 0 || status != 200 {
+// bigPostFigure is the seconds to a 200, or 0 (not met) for another answer.
+func bigPostFigure(status int, seconds float64) float64 {
+	if status != 200 {
 		return 0
 	}
 	return seconds
@@ -117,20 +143,30 @@ func writeGoalReports(f *goalFlags, d *driver, runs []goalRun, started time.Time
 		},
 		Runs: runs,
 	}
-	for _, s := range goalSpecs {
-		rep.Goals = append(rep.Goals, s.judge(runs))
-	}
+	rep.Goals = judgeGoals(runs)
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
 	fmt.Print(md.String())
 	return writeReportFiles(f.out, f.jsonOut, f.svgOut, md.String(), rep, goalChartSVG(runs))
 }
 
-// judge computes the figure in each run, their median, and whether the
-// median and each run meet the goal.
+// judgeGoals judges every figure over runs.
+func judgeGoals(runs []goalRun) []goalResult {
+	var goals []goalResult
+	for _, s := range goalSpecs {
+		goals = append(goals, s.judge(runs))
+	}
+	return goals
+}
+
+// judge computes the figure in each run that measured it, their median,
+// and whether the median and each run meet the goal.
 func (s goalSpec) judge(runs []goalRun) goalResult {
 	r := goalResult{Figure: s.figure, Goal: s.goal, unit: s.unit}
 	for _, g := range runs {
+		if !s.measured(g) {
+			continue
+		}
 		v := s.value(g)
 		r.Values = append(r.Values, v)
 		if s.met(v) {
@@ -138,7 +174,7 @@ func (s goalSpec) judge(runs []goalRun) goalResult {
 		}
 	}
 	r.Median = medianOf(r.Values)
-	r.Met = s.met(r.Median)
+	r.Met = len(r.Values) > 0 && s.met(r.Median)
 	return r
 }
 
@@ -200,6 +236,10 @@ func writeGoalTable(w io.Writer, goals []goalResult) {
 	fmt.Fprintln(w, "| figure | goal | median | runs | met (by the median; runs meeting it on their own) |")
 	fmt.Fprintln(w, "|---|---|---:|---|---|")
 	for _, g := range goals {
+		if len(g.Values) == 0 {
+			fmt.Fprintf(w, "| %s | %s | not measured | – | – |\n", g.Figure, g.Goal)
+			continue
+		}
 		var each []string
 		for _, v := range g.Values {
 			each = append(each, formatGoalValue(v, g.unit))

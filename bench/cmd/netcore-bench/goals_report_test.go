@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -16,9 +17,7 @@ func TestGoalReportShowsTheEngine(t *testing.T) {
 		Steady: record{System: "steady", DeliveredPerSec: 21_000},
 	}
 	rep := goalReport{Runs: []goalRun{run}}
-	for _, s := range goalSpecs {
-		rep.Goals = append(rep.Goals, s.judge(rep.Runs))
-	}
+	rep.Goals = judgeGoals(rep.Runs)
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
 	for _, want := range []string{
@@ -45,9 +44,7 @@ func TestGoalReportCountsTheRunsThatMeetEachGoal(t *testing.T) {
 		})
 	}
 	rep := goalReport{Runs: runs}
-	for _, s := range goalSpecs {
-		rep.Goals = append(rep.Goals, s.judge(runs))
-	}
+	rep.Goals = judgeGoals(runs)
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
 	for _, want := range []string{
@@ -56,6 +53,50 @@ func TestGoalReportCountsTheRunsThatMeetEachGoal(t *testing.T) {
 	} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+// Steady at exactly 1/(1/burst + 1/drain) reads 1.00×: burst 60k and drain
+// 40k events/s make 24k together. A run without one of them has no figure.
+func TestSteadyIsSetAgainstBurstAndDrainTogether(t *testing.T) {
+	if got := together(60_000, 40_000); math.Abs(got-24_000) > 1e-6 {
+		t.Errorf("together(60k, 40k) = %v; want 24,000", got)
+	}
+	if got := together(0, 40_000); got != 0 {
+		t.Errorf("together(0, 40k) = %v; want 0, nothing to set steady against", got)
+	}
+	run := func(steady float64) goalRun {
+		return goalRun{
+			Burst:  record{System: "burst", AckEventsPerSec: 60_000},
+			Drain:  record{System: "drain", DeliveredPerSec: 40_000},
+			Steady: record{System: "steady", DeliveredPerSec: steady},
+		}
+	}
+	var md strings.Builder
+	writeGoalTable(&md, judgeGoals([]goalRun{run(24_000), run(12_000)}))
+	want := "1.0 when steady costs what its parts cost apart (for reference) | – | 0.75× | 1.00×, 0.50× | – |"
+	if !strings.Contains(md.String(), want) {
+		t.Errorf("the table lacks %q:\n%s", want, md.String())
+	}
+}
+
+// A figure is judged over the runs that measured it: a run of -scenarios
+// big-post says nothing of steady, and is not a steady of 0.
+func TestAFigureLeavesOutTheRunsThatDidNotMeasureIt(t *testing.T) {
+	runs := []goalRun{
+		{Direct: record{System: "direct", DeliveredPerSec: 40_000}, Steady: record{System: "steady", DeliveredPerSec: 26_000}},
+		{BigPost: bigPost{Events: 100_000, Status: 200, Seconds: 0.9, SmallStatus: 200, SmallSeconds: 0.2}},
+	}
+	var md strings.Builder
+	writeGoalTable(&md, judgeGoals(runs))
+	for _, want := range []string{
+		"| steady ÷ direct, delivered events/s | ≥ 0.6 | 0.65× | 0.65× | yes, 1 of 1 runs |",
+		"| big post: seconds to its 200 | 200 within 5 s | 0.90 s | 0.90 s | yes, 1 of 1 runs |",
+		"| CPU per event, burst ÷ bare | ≤ 1.2 | not measured | – | – |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, md.String())
 		}
 	}
 }

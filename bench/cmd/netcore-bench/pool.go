@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,8 +13,8 @@ import (
 // poolCommand judges the goals over the repetitions of several goals runs
 // at once (their -json files): on these shared cores one repetition's ratio
 // moves by up to half, so a median of three cannot tell a goal met from one
-// missed near its threshold, and a median of nine or fifteen can. Pool only
-// runs of one binary, or say what differs.
+// missed near its threshold, and a median of nine or fifteen can. Each
+// figure is judged over the repetitions that measured it.
 func poolCommand(args []string) error {
 	fs := flag.NewFlagSet("pool", flag.ContinueOnError)
 	out := fs.String("out", "", "Markdown `file` to write the pooled table to (it is printed too)")
@@ -26,52 +27,63 @@ func poolCommand(args []string) error {
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return fmt.Errorf("name at least one -json file of netcore-bench goals")
+		return errors.New("name at least one -json file of netcore-bench goals")
 	}
-	runs, err := pooledRuns(fs.Args())
+	reports, err := readGoalReports(fs.Args())
 	if err != nil {
 		return err
 	}
 	var md strings.Builder
-	writePooledMarkdown(&md, fs.Args(), runs)
+	writePooledMarkdown(&md, fs.Args(), reports)
 	fmt.Print(md.String())
 	if *out == "" {
 		return nil
 	}
-	return os.WriteFile(*out, []byte(md.String()), 0o644)
+	if err := os.WriteFile(*out, []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("writing the pooled table: %w", err)
+	}
+	return nil
 }
 
-// pooledRuns reads the runs of each file, numbered on from one file to the
-// next.
-func pooledRuns(files []string) ([]goalRun, error) {
-	var runs []goalRun
+// readGoalReports reads the -json file of each goals run in files.
+func readGoalReports(files []string) ([]goalReport, error) {
+	var reports []goalReport
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading a goals report: %w", err)
 		}
 		var rep goalReport
 		if err := json.Unmarshal(b, &rep); err != nil {
 			return nil, fmt.Errorf("%s is not the -json file of netcore-bench goals: %w", name, err)
 		}
 		if len(rep.Runs) == 0 {
-			return nil, fmt.Errorf("%s holds no runs: is it the -json file of netcore-bench goals?", name)
+			return nil, fmt.Errorf("%s holds no repetitions: is it the -json file of netcore-bench goals?", name)
 		}
-		for _, r := range rep.Runs {
-			r.Run = len(runs) + 1
-			runs = append(runs, r)
-		}
+		reports = append(reports, rep)
 	}
-	return runs, nil
+	return reports, nil
 }
 
-func writePooledMarkdown(w io.Writer, files []string, runs []goalRun) {
-	fmt.Fprintf(w, "# netcore-bench goals, %d runs pooled\n\n", len(runs))
-	fmt.Fprintf(w, "`netcore-bench pool %s`: each figure judged by its median over every run of these files, in this order.\n\n",
-		strings.Join(files, " "))
-	var goals []goalResult
-	for _, s := range goalSpecs {
-		goals = append(goals, s.judge(runs))
+// writePooledMarkdown writes where each file's repetitions come from, then
+// the goals judged over all of them.
+func writePooledMarkdown(w io.Writer, files []string, reports []goalReport) {
+	var runs []goalRun
+	for _, rep := range reports {
+		runs = append(runs, rep.Runs...)
 	}
-	writeGoalTable(w, goals)
+	fmt.Fprintf(w, "# netcore-bench goals, %d repetitions from %d files\n\n", len(runs), len(files))
+	fmt.Fprintf(w, "`netcore-bench pool %s`: each figure judged by its median over the repetitions that measured it, in the order of the files:\n\n",
+		strings.Join(files, " "))
+	for i, rep := range reports {
+		m := rep.Meta
+		binary := "a build of the repository"
+		if m.Binary != "" {
+			binary = "`" + m.Binary + "`"
+		}
+		fmt.Fprintf(w, "- %s: %d repetitions of %.0f s at %s, ours %s; %s, %d cores, %s\n",
+			files[i], len(rep.Runs), m.RunSeconds, m.Date, binary, m.CPU, m.Cores, m.GoVersion)
+	}
+	fmt.Fprintln(w)
+	writeGoalTable(w, judgeGoals(runs))
 }
