@@ -113,11 +113,11 @@ func keepConnectionsAlive() {
 // 4 times the live heap rather than twice it saves CPU for posts and
 // deliveries (measured at 5 times: about 10% more events a second each way).
 // 4 rather than 5: the heap grows to the multiple before each collection,
-// and at 5 the peak RSS under load reached 120.3-124.1 MB in three
-// repetitions of fifteen, over the 120 MB it is held to; at 4 it was 10 MiB
-// lower for the same CPU an event (BENCHMARKS.md, "Changes of 2026-12-06").
-// The soft limit keeps the heap from growing past it when bursts of big
-// posts are in flight.
+// and at 5 the peak RSS under load (burst and steady of netcore-bench goals)
+// reached 120.3-124.1 MB in three repetitions of fifteen, over the 120 MB it
+// is held to; at 4 it was 10 MiB lower for the same CPU an event
+// (BENCHMARKS.md, "Changes of 2026-12-06"). The soft limit keeps the heap
+// from growing past it when bursts of big posts are in flight.
 const (
 	defaultGCPercent   = 300
 	defaultMemoryLimit = 160 << 20

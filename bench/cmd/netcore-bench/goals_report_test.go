@@ -79,6 +79,14 @@ func TestSteadyIsSetAgainstBurstAndDrainTogether(t *testing.T) {
 	if !strings.Contains(md.String(), want) {
 		t.Errorf("the table lacks %q:\n%s", want, md.String())
 	}
+	steadyAlone := run(24_000)
+	steadyAlone.Drain = record{}
+	md.Reset()
+	writeGoalTable(&md, judgeGoals([]goalRun{steadyAlone}))
+	want = "1.0 when steady costs what its parts cost apart (for reference) | – | not measured | – | – |"
+	if !strings.Contains(md.String(), want) {
+		t.Errorf("without drain, the table lacks %q:\n%s", want, md.String())
+	}
 }
 
 // A figure is judged over the runs that measured it: a run of -scenarios
@@ -98,5 +106,11 @@ func TestAFigureLeavesOutTheRunsThatDidNotMeasureIt(t *testing.T) {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, md.String())
 		}
+	}
+	// Nor does the table of each run list the scenarios it did not run.
+	md.Reset()
+	writeGoalMarkdown(&md, goalReport{Runs: runs, Goals: judgeGoals(runs)})
+	if strings.Contains(md.String(), "|  | 0 |") {
+		t.Errorf("the table of each run lists a scenario not run:\n%s", md.String())
 	}
 }
