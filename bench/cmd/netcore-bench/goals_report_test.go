@@ -20,15 +20,11 @@ func TestGoalReportShowsTheEngine(t *testing.T) {
 	rep.Goals = judgeGoals(rep.Runs)
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
-	for _, want := range []string{
+	wantLines(t, md.String(),
 		"| engine ÷ direct: Benthos alone, from a file, no queue (for reference) | – | 0.67× | 0.67× | – |",
 		"| drain ÷ engine: the queue against Benthos's file input (for reference) | – | 1.10× | 1.10× | – |",
 		"| 1 | engine | 64 | 0 |",
-	} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("the report lacks %q:\n%s", want, md.String())
-		}
-	}
+	)
 }
 
 // A goal met by the median but not by every run says so: three runs of
@@ -47,14 +43,10 @@ func TestGoalReportCountsTheRunsThatMeetEachGoal(t *testing.T) {
 	rep.Goals = judgeGoals(runs)
 	var md strings.Builder
 	writeGoalMarkdown(&md, rep)
-	for _, want := range []string{
+	wantLines(t, md.String(),
 		"| steady ÷ direct, delivered events/s | ≥ 0.6 | 0.61× | 0.59×, 0.61×, 0.65× | yes, 2 of 3 runs |",
 		"| burst ÷ bare, acked events/s at 64 senders | ≥ 0.8 (stretch 1.0) | 0.75× | 0.75×, 0.75×, 0.75× | no, 0 of 3 runs |",
-	} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("the report lacks %q:\n%s", want, md.String())
-		}
-	}
+	)
 }
 
 // Steady at exactly 1/(1/burst + 1/drain) reads 1.00×: burst 60k and drain
@@ -76,17 +68,13 @@ func TestSteadyIsSetAgainstBurstAndDrainTogether(t *testing.T) {
 	var md strings.Builder
 	writeGoalTable(&md, judgeGoals([]goalRun{run(24_000), run(12_000)}))
 	want := "1.0 when steady costs what its parts cost apart (for reference) | – | 0.75× | 1.00×, 0.50× | – |"
-	if !strings.Contains(md.String(), want) {
-		t.Errorf("the table lacks %q:\n%s", want, md.String())
-	}
+	wantLines(t, md.String(), want)
 	steadyAlone := run(24_000)
 	steadyAlone.Drain = record{}
 	md.Reset()
 	writeGoalTable(&md, judgeGoals([]goalRun{steadyAlone}))
 	want = "1.0 when steady costs what its parts cost apart (for reference) | – | not measured | – | – |"
-	if !strings.Contains(md.String(), want) {
-		t.Errorf("without drain, the table lacks %q:\n%s", want, md.String())
-	}
+	wantLines(t, md.String(), want)
 }
 
 // A figure is judged over the runs that measured it: a run of -scenarios
@@ -98,19 +86,25 @@ func TestAFigureLeavesOutTheRunsThatDidNotMeasureIt(t *testing.T) {
 	}
 	var md strings.Builder
 	writeGoalTable(&md, judgeGoals(runs))
-	for _, want := range []string{
+	wantLines(t, md.String(),
 		"| steady ÷ direct, delivered events/s | ≥ 0.6 | 0.65× | 0.65× | yes, 1 of 1 runs |",
 		"| big post: seconds to its 200 | 200 within 5 s | 0.90 s | 0.90 s | yes, 1 of 1 runs |",
 		"| CPU per event, burst ÷ bare | ≤ 1.2 | not measured | – | – |",
-	} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("the table lacks %q:\n%s", want, md.String())
-		}
-	}
+	)
 	// Nor does the table of each run list the scenarios it did not run.
 	md.Reset()
 	writeGoalMarkdown(&md, goalReport{Runs: runs, Goals: judgeGoals(runs)})
 	if strings.Contains(md.String(), "|  | 0 |") {
 		t.Errorf("the table of each run lists a scenario not run:\n%s", md.String())
+	}
+}
+
+// wantLines fails t for each of wants that report lacks.
+func wantLines(t *testing.T, report string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
 	}
 }
