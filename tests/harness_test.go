@@ -192,13 +192,13 @@ func (p *process) stop(t testing.TB) {
 }
 
 // meiro is a stand-in for Meiro Events: a real HTTP server on loopback that
-// records every event posted to it and answers with what respond says.
+// records every event posted to it and answers with what answer says.
 type meiro struct {
 	*httptest.Server
 	mu       sync.Mutex
 	events   [][]byte
 	attempts int
-	respond  func(body []byte) int
+	answer   func(body []byte) (status int, text string)
 	tls      bool
 }
 
@@ -224,7 +224,7 @@ func newMeiroTLS(t testing.TB) (*meiro, string) {
 
 func startMeiro(t testing.TB, useTLS bool) *meiro {
 	t.Helper()
-	m := &meiro{respond: func([]byte) int { return http.StatusOK }, tls: useTLS}
+	m := &meiro{answer: func([]byte) (int, string) { return http.StatusOK, "" }, tls: useTLS}
 	m.Server = httptest.NewUnstartedServer(nil)
 	m.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -234,9 +234,9 @@ func startMeiro(t testing.TB, useTLS bool) *meiro {
 		}
 		m.mu.Lock()
 		m.attempts++
-		respond := m.respond
+		answer := m.answer
 		m.mu.Unlock()
-		status := respond(body) // outside the lock: it may take its time
+		status, text := answer(body) // outside the lock: it may take its time
 		if status == resetConnection {
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 				if tcp, ok := conn.(*net.TCPConn); ok {
@@ -252,6 +252,7 @@ func startMeiro(t testing.TB, useTLS bool) *meiro {
 			m.mu.Unlock()
 		}
 		w.WriteHeader(status)
+		_, _ = io.WriteString(w, text)
 	})
 	if m.tls {
 		m.Server.StartTLS()
@@ -268,8 +269,14 @@ func (m *meiro) env() map[string]string {
 }
 
 func (m *meiro) setRespond(fn func(body []byte) int) {
+	m.setAnswer(func(body []byte) (int, string) { return fn(body), "" })
+}
+
+// setAnswer makes Meiro Events answer with a status and a body of its own,
+// as an API that explains (or echoes) what it refused.
+func (m *meiro) setAnswer(fn func(body []byte) (status int, text string)) {
 	m.mu.Lock()
-	m.respond = fn
+	m.answer = fn
 	m.mu.Unlock()
 }
 

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +181,111 @@ func TestInspectorMemoryWithTheLargestPostsItKeeps(t *testing.T) {
 	t.Logf("peak RSS with %d posts of 10,000 events: inspector off %d MiB, on %d MiB", posts, off>>10, on>>10)
 	if on-off > 150<<10 {
 		t.Errorf("the inspector added %d MiB, want at most 150 MiB for %d posts of 10,000 events", (on-off)>>10, posts)
+	}
+}
+
+// TestInspectorMasksPersonalDataInRefusals has Meiro Events refuse events
+// with answers that quote them, as many APIs do: a 400 echoing the event as
+// JSON, a 400 in plain text naming the contact, and a 503 echoing it while
+// the event waits. The post's page must show the refusals, and none of the
+// values of masked fields, whether the event put them in a list
+// (event_params sent as an array), in att_params, or at a path the operator
+// added (custom_params.user_email). The page may not be framed by others.
+func TestInspectorMasksPersonalDataInRefusals(t *testing.T) {
+	const event = `{"custom_params":{"user_email":"ravi.p@example.org","plan":"gold"},` +
+		`"event_params":[{"identity":"ravi.k@example.com"}],` +
+		`"att_params":{"EMAIL":"ravi.alt@example.net","MOBILE":"919811122233","CITY":"Nagpur"},"msgid":"%s"}`
+	masked := []string{"ravi.k@example.com", "ravi.alt@example.net", "919811122233", "Nagpur"}
+	const byPath = "ravi.p@example.org" // custom_params.user_email
+	answers := map[string]struct {
+		status int
+		text   string
+	}{
+		"json-400": {http.StatusBadRequest, `{"error":"unknown panel","event":%s}`},
+		"text-400": {http.StatusBadRequest, `refused: contact ravi.k@example.com (ravi.p@example.org) has opted out`},
+		"json-503": {http.StatusServiceUnavailable, `{"error":"busy, try later","received":%s}`},
+	}
+	for _, c := range []struct {
+		name       string
+		mask       string // NETCORE_INSPECT_MASK; empty: the default
+		pathMasked bool
+	}{
+		{"default fields", "", false},
+		{"a path added", "identity,foreignkey,email,mobile,phone,att_params,custom_params.user_email", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMeiro(t)
+			var mu sync.Mutex
+			var sent []string
+			m.setAnswer(func(body []byte) (int, string) {
+				for marker, a := range answers {
+					if strings.Contains(string(body), `"`+marker+`"`) {
+						text := a.text
+						if strings.Contains(text, "%s") {
+							text = fmt.Sprintf(text, body)
+						}
+						mu.Lock()
+						sent = append(sent, text)
+						mu.Unlock()
+						return a.status, text
+					}
+				}
+				return http.StatusOK, ""
+			})
+			inspectAddr := freeAddr(t)
+			env := m.env()
+			env["NETCORE_INSPECT_ADDRESS"] = inspectAddr
+			if c.mask != "" {
+				env["NETCORE_INSPECT_MASK"] = c.mask
+			}
+			p := startProcess(t, options{env: env})
+			id := postFor(t, p, `{"app_event":[`+fmt.Sprintf(event, "json-400")+`,`+fmt.Sprintf(event, "text-400")+`,`+
+				fmt.Sprintf(event, "json-503")+`]}`, http.StatusOK)
+			waitFor(t, "two dead letters", 30*time.Second, func() bool { return countLines(t, filepath.Join(p.dataDir, "dead-letter")) == 2 })
+
+			// The premise: every echo quoted the personal values within the
+			// part of it an error keeps (its first 256 bytes).
+			mu.Lock()
+			for _, text := range sent {
+				for _, v := range append(masked, byPath) {
+					if strings.HasPrefix(text, "{") && !strings.Contains(text[:min(len(text), 256)], v) {
+						t.Fatalf("the answer does not quote %s in its first 256 bytes: %s", v, text)
+					}
+				}
+			}
+			mu.Unlock()
+
+			var resp *http.Response
+			var page string
+			waitFor(t, "the waiting event's last error on the page", 30*time.Second, func() bool {
+				var err error
+				if resp, err = http.Get("http://" + inspectAddr + "/posts/" + id); err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				page = string(b)
+				return strings.Contains(page, "busy, try later")
+			})
+			for _, want := range []string{"unknown panel", "has opted out", "gold"} {
+				if !strings.Contains(page, want) {
+					t.Errorf("the page does not show %q of the refusals:\n%s", want, page)
+				}
+			}
+			if n := strings.Count(page, "refused with 400"); n != 2 {
+				t.Errorf("the page shows %d refusals with 400, want 2:\n%s", n, page)
+			}
+			for _, v := range masked {
+				if strings.Contains(page, v) {
+					t.Errorf("the page shows the masked value %s:\n%s", v, page)
+				}
+			}
+			if shown := strings.Contains(page, byPath); shown == c.pathMasked {
+				t.Errorf("custom_params.user_email shown: %v, want %v (NETCORE_INSPECT_MASK=%q):\n%s", shown, !c.pathMasked, c.mask, page)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+				t.Errorf("the page may be framed by any site: Content-Security-Policy %q", csp)
+			}
+		})
 	}
 }
