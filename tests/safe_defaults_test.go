@@ -248,6 +248,8 @@ func TestBadEnvironmentStopsTheStart(t *testing.T) {
 		{"NETCORE_ADDRESS", "8080", "host:port"},
 		{"NETCORE_TIMEZONE", "Mars/Olympus", "IANA time zone"},
 		{"NETCORE_ADMIN_ADDRESS", "localhost", "host:port"},
+		{"NETCORE_INSPECT_MASK", "identity,custom_params..user_email", "field names or dotted paths"},
+		{"NETCORE_INSPECT_MASK", " , ", "field names or dotted paths"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {

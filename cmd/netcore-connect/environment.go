@@ -45,6 +45,7 @@ var settings = []setting{
 	{"MEIRO_EVENTS_URL", "an http:// or https:// URL with a host", httpURL},
 	{"MEIRO_BATCH_SIZE", "a whole number from 1 to 10000", intRange(1, 10_000)},
 	{"NETCORE_INSPECT_ADDRESS", "host:port, e.g. 127.0.0.1:8081", hostPort},
+	{"NETCORE_INSPECT_MASK", "comma-separated field names or dotted paths, e.g. identity,att_params,custom_params.user_email", netcore.CheckMaskFields},
 	{"NETCORE_ADMIN_ADDRESS", "host:port, e.g. 127.0.0.1:4195", hostPort},
 	{"NATS_URL", "comma-separated nats://, tls://, ws:// or wss:// URLs with a host", natsURLs},
 	{"NETCORE_STREAM", "a JetStream stream name: letters, digits, - and _", matches(`^[A-Za-z0-9_-]+$`)},

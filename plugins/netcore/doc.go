@@ -20,8 +20,10 @@
 //   - refusal_lines.go: the rate limit on log lines of refusals;
 //   - inspector.go: the read-only page of the latest posts, with
 //     inspector_view.go (what each view shows, filters and search),
-//     inspector_page.go (the HTML), inspector_chart.go (the SVG chart) and
-//     inspector_mask.go (personal fields masked).
+//     inspector_page.go (the HTML), inspector_chart.go (the SVG chart),
+//     inspector_mask.go (personal fields masked, in events and in the
+//     refusals that quote them) and inspector_mask_walk.go (the lenient
+//     walk over JSON that finds them).
 //
 // Exploding: explode.go holds the Exploder, one message per event with
 // panel_name, event_time and event_id added; the netcore_explode processor

@@ -391,12 +391,14 @@ func TestWebhookRefusesToStartWithABadCertificate(t *testing.T) {
 
 func TestWebhookConfigErrors(t *testing.T) {
 	tests := map[string]string{
-		"allowed_ips: []":                  "nobody could post",
-		"allowed_ips: [ not-an-ip ]":       "not-an-ip",
-		"trusted_proxies: [ 10.0.0.0/99 ]": "10.0.0.0/99",
-		"path: netcore":                    "must start with /",
-		"tls: { enabled: true }":           "cert_file",
-		"max_body_bytes: 0":                "max_body_bytes",
+		"allowed_ips: []":                    "nobody could post",
+		"allowed_ips: [ not-an-ip ]":         "not-an-ip",
+		"trusted_proxies: [ 10.0.0.0/99 ]":   "10.0.0.0/99",
+		"path: netcore":                      "must start with /",
+		"tls: { enabled: true }":             "cert_file",
+		"max_body_bytes: 0":                  "max_body_bytes",
+		"inspect: { mask_fields: [] }":       "inspect.mask_fields: no field named",
+		"inspect: { mask_fields: [ a..b ] }": "empty name between dots",
 	}
 	for conf, want := range tests {
 		parsed, err := webhookInputSpec().ParseYAML(conf, nil)

@@ -23,7 +23,7 @@ import (
 // inspector_view.go, drawn by inspector_page.go.
 type inspector struct {
 	keep    int
-	mask    bool
+	mask    maskRules  // nil: nothing masked
 	allowed addressSet // besides loopback
 	trusted addressSet
 	book    *fate.Book
@@ -62,12 +62,16 @@ const inspectExcerptBytes = 4096
 // maxSendersKept bounds the clients remembered as having posted.
 const maxSendersKept = 1024
 
-func newInspector(keep int, mask bool, allowed, trusted addressSet) *inspector {
+func newInspector(keep int, mask maskRules, allowed, trusted addressSet) *inspector {
 	fate.Default.Enable()
 	return &inspector{keep: keep, mask: mask, allowed: allowed, trusted: trusted, book: fate.Default, senders: map[string]time.Time{}}
 }
 
 func (in *inspector) add(p inspectedPost) {
+	if in.mask != nil {
+		// A refusal may quote the post (a syntax error near a value).
+		p.Reason = in.mask.maskText(p.Reason, nil)
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if len(in.posts) == in.keep {

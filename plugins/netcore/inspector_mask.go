@@ -4,53 +4,139 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
-// personalParams are the event_params fields that identify a person.
-var personalParams = []string{"identity", "foreignkey", "email", "mobile", "phone"}
+// defaultMaskFields are the fields the inspector masks unless told others:
+// Netcore's identity fields of event_params, wherever they are, and all of
+// att_params (its contact attributes).
+var defaultMaskFields = []string{"identity", "foreignkey", "email", "mobile", "phone", "att_params"}
 
-// show pretty-prints an event, masking personal fields when asked: the
-// identity fields of event_params and every value of att_params (Netcore's
-// contact attributes). Numbers keep their exact text.
-func (in *inspector) show(event []byte) string {
-	if in.mask {
-		var ev map[string]any
-		d := json.NewDecoder(bytes.NewReader(event))
-		d.UseNumber()
-		if d.Decode(&ev) == nil {
-			maskPersonal(ev)
-			if b, err := json.MarshalIndent(ev, "", "  "); err == nil {
-				return string(b)
+// maskRules are the fields whose values the inspector hides, each a path of
+// lower-cased names. A rule matches a value whose path of keys ends with it
+// (so "identity" matches at any depth, and "custom_params.user_email" under
+// any custom_params), and lists do not count in paths: event_params sent
+// as a list of objects is masked as event_params sent as an object.
+type maskRules [][]string
+
+// parseMaskRules reads mask_fields: names or dotted paths, several to an
+// entry when separated by commas (as an environment variable gives them).
+func parseMaskRules(entries []string) (maskRules, error) {
+	var rules maskRules
+	for _, entry := range entries {
+		for field := range strings.SplitSeq(entry, ",") {
+			field = strings.TrimSpace(field)
+			if field == "" {
+				continue
 			}
+			rule := strings.Split(strings.ToLower(field), ".")
+			if slices.Contains(rule, "") {
+				return nil, fmt.Errorf("%q has an empty name between dots: write a name (identity) or a path of names (custom_params.user_email)", field)
+			}
+			rules = append(rules, rule)
 		}
-		return "(event not shown: it could not be masked)"
 	}
-	var out bytes.Buffer
-	if json.Indent(&out, rawjson.AppendCompact(nil, event), "", "  ") != nil {
-		return string(event)
+	return rules, nil
+}
+
+// CheckMaskFields reports whether list, field names and paths separated by
+// commas, would be accepted by the inspector's mask_fields, so that a bad
+// environment variable can be named before the config is read.
+func CheckMaskFields(list string) error {
+	rules, err := parseMaskRules([]string{list})
+	if err == nil && len(rules) == 0 {
+		err = errNoMaskFields
 	}
-	return out.String()
+	return err
+}
+
+var errNoMaskFields = fmt.Errorf("no field named: list the fields to mask, or turn %s off to show everything", wiFieldInspectMask)
+
+// cover says whether a value at path (lower-cased keys) is to be masked.
+func (r maskRules) cover(path []string) bool {
+	for _, rule := range r {
+		if len(rule) <= len(path) && slices.Equal(rule, path[len(path)-len(rule):]) {
+			return true
+		}
+	}
+	return false
 }
 
 const masked = "•••"
 
-func maskPersonal(ev map[string]any) {
-	if params, ok := ev["event_params"].(map[string]any); ok {
-		for k := range params {
-			if slices.Contains(personalParams, strings.ToLower(k)) {
-				params[k] = masked
-			}
+// maskedJSON replaces a masked value: still JSON, so that a masked event
+// can be pretty-printed.
+const maskedJSON = `"` + masked + `"`
+
+// show pretty-prints an event, masking the values of masked fields when
+// masking is on, and returns those values, to be masked wherever else they
+// appear (in a refusal that quotes the event). Numbers keep their exact
+// text, and keys their order.
+func (in *inspector) show(event []byte) (string, []string) {
+	var values []string
+	if in.mask != nil {
+		w := maskWalk{rules: in.mask, s: string(event)}
+		if !w.value() || strings.TrimSpace(w.s[w.pos:]) != "" {
+			return "(event not shown: it could not be masked)", nil
+		}
+		event, values = []byte(w.masked()), w.values
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, rawjson.AppendCompact(nil, event), "", "  ") != nil {
+		return string(event), values
+	}
+	return out.String(), values
+}
+
+// minQuotedValueBytes is the shortest value of a masked field that is
+// masked wherever it appears in a refusal: a shorter one ("M", "IN", "12")
+// identifies nobody, and masking it everywhere would leave no refusal to
+// read.
+const minQuotedValueBytes = 4
+
+// maskText masks a refusal or an error text, which may quote the event
+// whole or in part, as JSON (an API echoing what it refused, cut short by
+// the excerpt an error keeps) or as words ("contact x@example.com has
+// opted out"). Two rules, because neither alone covers both: the values of
+// masked fields in any JSON found in the text, from the keys (this covers
+// other events quoted too, and values cut short); and every value the event
+// itself had in a masked field, wherever it appears, in any case (this
+// covers the values quoted without their keys).
+func (r maskRules) maskText(text string, values []string) string {
+	w := maskWalk{rules: r, s: text}
+	for w.pos < len(w.s) {
+		start := w.pos
+		switch w.s[w.pos] {
+		case '{', '[':
+			w.path = w.path[:0]
+			w.value()
+		case '"':
+			w.member()
+		}
+		if w.pos == start {
+			w.pos++
 		}
 	}
-	if attrs, ok := ev["att_params"].(map[string]any); ok {
-		for k := range attrs {
-			attrs[k] = masked
+	text = w.masked()
+	// Most errors quote nothing of the event ("connection refused"): the
+	// regular expression is only built for the values found in the text.
+	lower := strings.ToLower(text)
+	var quoted []string
+	for _, v := range values {
+		if len(v) >= minQuotedValueBytes && strings.Contains(lower, strings.ToLower(v)) {
+			quoted = append(quoted, regexp.QuoteMeta(v))
 		}
 	}
+	if len(quoted) == 0 {
+		return text
+	}
+	// The longest first, as the leftmost alternative that matches wins.
+	slices.SortFunc(quoted, func(a, b string) int { return len(b) - len(a) })
+	return regexp.MustCompile("(?i)"+strings.Join(quoted, "|")).ReplaceAllLiteralString(text, masked)
 }
 
 // panelList names each panel with its event count, as format (a %s for

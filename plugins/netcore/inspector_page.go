@@ -28,10 +28,11 @@ const refreshScript = `(function () {
 })();`
 
 // pageSecurityPolicy lets the page run its own script and nothing else, fetch
-// only from itself, and load nothing from anywhere.
+// only from itself, and load nothing from anywhere; and no page may frame
+// it (so that no site can dress it up and lure a click on it).
 var pageSecurityPolicy = func() string {
 	sum := sha256.Sum256([]byte(refreshScript))
-	return "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; script-src 'sha256-" +
+	return "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; script-src 'sha256-" +
 		base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 

@@ -151,8 +151,8 @@ func (in *inspector) holds(p *inspectedPost, q string) bool {
 	for _, panel := range p.Panels {
 		for _, ev := range panel.Events {
 			text := string(ev)
-			if in.mask {
-				text = in.show(ev)
+			if in.mask != nil {
+				text, _ = in.show(ev)
 			}
 			if strings.Contains(text, q) {
 				return true
@@ -245,15 +245,21 @@ func (e shownEvent) StateClass() string {
 
 func (in *inspector) postPage(p *inspectedPost, now time.Time) postPage {
 	fates := in.fatesOf(p)
-	d := postPage{inspectedPost: p, Fates: countFates(fates), Masked: in.mask,
+	d := postPage{inspectedPost: p, Fates: countFates(fates), Masked: in.mask != nil,
 		TooLarge: p.Events > 0 && p.Panels == nil, HasQueue: in.book.Summarize(now).HasQueue}
 	ids := in.eventIDs(p)
 	for pi, panel := range p.Panels {
 		for i, ev := range panel.Events {
-			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, ID: ids[pi][i], JSON: in.show(ev), Fate: fates[pi][i]})
+			shown, values := in.show(ev)
+			f := fates[pi][i]
+			if in.mask != nil {
+				// Meiro Events may quote the event in its refusal.
+				f.LastError = in.mask.maskText(f.LastError, values)
+			}
+			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, ID: ids[pi][i], JSON: shown, Fate: f})
 		}
 	}
-	if in.mask && d.Excerpt != "" {
+	if d.Masked && d.Excerpt != "" {
 		// A rejected body is not parsed, so it cannot be masked.
 		d.Excerpt = "(not shown while personal fields are masked: see the rejected-posts file)"
 	}

@@ -34,7 +34,7 @@ type webhookConfig struct {
 	maxBodyBytesInFlight int64
 	inspectAddress       string
 	inspectPosts         int
-	inspectMask          bool
+	inspectMask          maskRules // nil: masking off
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
@@ -173,6 +173,24 @@ func parseKeeping(conf *service.ParsedConfig, c *webhookConfig) (err error) {
 	if c.inspectPosts, err = positiveInt(inspect, wiFieldInspectPosts); err != nil {
 		return fmt.Errorf("%s: %w", wiFieldInspect, err)
 	}
-	c.inspectMask, err = inspect.FieldBool(wiFieldInspectMask)
-	return err
+	return parseInspectMask(inspect, c)
+}
+
+// parseInspectMask reads which fields the inspector masks, if any.
+func parseInspectMask(inspect *service.ParsedConfig, c *webhookConfig) error {
+	mask, err := inspect.FieldBool(wiFieldInspectMask)
+	if err != nil || !mask {
+		return err
+	}
+	fields, err := inspect.FieldStringList(wiFieldInspectMaskFields)
+	if err != nil {
+		return err
+	}
+	if c.inspectMask, err = parseMaskRules(fields); err == nil && c.inspectMask == nil {
+		err = errNoMaskFields
+	}
+	if err != nil {
+		return fmt.Errorf("%s.%s: %w", wiFieldInspect, wiFieldInspectMaskFields, err)
+	}
+	return nil
 }
