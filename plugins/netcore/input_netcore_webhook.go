@@ -154,7 +154,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 					Description("Mask personal fields (`mask_fields`) when showing events, and in the refusals and errors shown with them, which may quote the event (Meiro Events answering 400 with the event in its body).").
 					Default(true),
 				service.NewStringListField(wiFieldInspectMaskFields).
-					Description("The fields masked: names, matched at any depth and in any case (`identity` in `event_params`, or in a list of them), or dotted paths (`custom_params.user_email`); a field holding an object is masked whole. An entry may list several, separated by commas. In a refusal, a masked field's value is masked wherever it appears, and so is the value of every masked field found in JSON quoted there.").
+					Description("The fields masked: names, matched at any depth and in any case (`identity` in `event_params`, or in a list of them), or dotted paths (`custom_params.user_email`); a field holding an object is masked whole. An entry may list several, separated by commas. In a refusal, the value an event had in a masked field (4 bytes or more) is masked wherever it appears, and so is the value of every masked field found in JSON quoted there.").
 					Example([]string{"identity", "email", "att_params", "custom_params.user_email"}).
 					Default(defaultMaskFields),
 			).Description("A small read-only web page listing the latest posts received (time, client, status, panels, event counts), each openable to show its events: for checking what Netcore sends."),
