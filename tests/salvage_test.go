@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSalvageAndReplayADamagedQueueFile stores posts while Meiro Events is
@@ -79,11 +78,7 @@ func TestSalvageAndReplayADamagedQueueFile(t *testing.T) {
 	}
 
 	m.setRespond(func([]byte) int { return http.StatusOK })
-	replay := exec.Command(binary, "run", filepath.Join(repoRoot(t), "config", "replay-dead-letters.yaml"))
-	replay.Env = append(os.Environ(), "MEIRO_EVENTS_URL="+m.URL+"/collect", "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+freeAddr(t))
-	if out, err := runWithin(replay, 60*time.Second); err != nil {
-		t.Fatalf("replay: %v\n%s", err, out)
-	}
+	replayDeadLetters(t, m, dir, p.dataDir)
 	got := markersAt(t, m)
 	delivered, lostPosts := 0, 0
 	for i := range posts {
@@ -115,8 +110,7 @@ func TestSalvageAndReplayADamagedQueueFile(t *testing.T) {
 	}
 	for _, body := range m.received() {
 		// As the pipeline sends it: its ts read in Asia/Kolkata (10:15 IST),
-		// panel and id added, the big number not rounded. (The replay's
-		// mapping writes the keys in order.)
+		// panel and id added, the big number not rounded.
 		var ev struct {
 			PanelName string `json:"panel_name"`
 			EventTime string `json:"event_time"`
@@ -128,4 +122,59 @@ func TestSalvageAndReplayADamagedQueueFile(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d events delivered after salvage and replay (%d posts lost with the garbled page)", delivered, len(markers), lostPosts)
+}
+
+// TestSalvageRefusesAQueueFileARunningReceiverHolds: `queue salvage` on the
+// queue file of a running receiver would copy live events into dead
+// letters, which a replay then sends a second time. It is refused as `queue
+// stats` refuses it (the file is locked), writes nothing, and goes ahead
+// only when told --force.
+func TestSalvageRefusesAQueueFileARunningReceiverHolds(t *testing.T) {
+	m := newMeiro(t)
+	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
+	p := startProcess(t, options{env: m.env()})
+	const posts, events = 5, 10
+	var markers []string
+	for i := range posts {
+		body, mk := markedBody(fmt.Sprintf("live-%d", i), events)
+		markers = append(markers, mk...)
+		if status, err := postJSON(p.webhook, body); err != nil || status != http.StatusOK {
+			t.Fatalf("post %d: %d %v", i, status, err)
+		}
+	}
+	waitQueued(t, p, posts*events) // the premise: live events wait in the file
+
+	queueFile := filepath.Join(p.dataDir, "queue", "events.db")
+	stats, err := exec.Command(binary, "queue", "stats", queueFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(stats), "using it") {
+		t.Fatalf("queue stats of a file in use: %v\n%s\nwant a refusal saying a netcore-connect is using it", err, stats)
+	}
+	// The README's example output folder: the one a replay reads.
+	deadDir := filepath.Join(p.dataDir, "dead-letter")
+	refusal, err := exec.Command(binary, "queue", "salvage", queueFile, deadDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(refusal), "locked") || !strings.Contains(string(refusal), "--force") {
+		t.Errorf("queue salvage of a file in use: %v\n%s\nwant a refusal saying it is locked, and naming --force", err, refusal)
+	}
+	if n := countLines(t, deadDir); n != 0 {
+		t.Errorf("a refused salvage wrote %d dead letters", n)
+	}
+
+	// Told --force, it salvages every event at least once (a live file
+	// also holds the failed tries of some of them as records of their own).
+	forced := t.TempDir()
+	out, err := exec.Command(binary, "queue", "salvage", "--force", queueFile, forced).CombinedOutput()
+	var salvaged int
+	if _, serr := fmt.Sscanf(string(out), "salvaged %d events", &salvaged); err != nil || serr != nil || salvaged < posts*events {
+		t.Errorf("queue salvage --force of a file in use: %v\n%s\nwant its %d events salvaged", err, out, posts*events)
+	}
+	if n := countLines(t, forced); n != salvaged {
+		t.Errorf("salvage --force said %d events, wrote %d dead letters", salvaged, n)
+	}
+	kept := readLines(t, forced)
+	for _, mk := range markers {
+		if !strings.Contains(kept, `"marker":"`+mk+`"`) {
+			t.Errorf("salvage --force did not keep %s", mk)
+		}
+	}
+	t.Logf("queue salvage of a file in use:\n%s", refusal)
 }

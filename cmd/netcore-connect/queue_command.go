@@ -45,9 +45,19 @@ pipeline's explode timezone (NETCORE_TIMEZONE). Every event of a post is
 salvaged, so the events of a post that was partly delivered before the
 damage may be sent again (with the same event_id).
 
+A file that a running netcore-connect holds is refused, as queue stats
+refuses it (the file is locked): its events are being delivered, and
+copies of them as dead letters would be sent twice. Stop the receiver
+first. --force salvages a locked file all the same: only for a receiver
+known to be dead whose lock remains (on a network file system, say).
+
 Move the damaged file aside before starting the receiver again.`,
 				ArgsUsage: "DAMAGED.db OUT_DIR",
 				Flags: []cli.Flag{
+					&cli.BoolFlag{
+						Name:  forceFlag,
+						Usage: "salvage the file even though it is locked: only when the netcore-connect that holds it is known to be dead",
+					},
 					&cli.StringFlag{
 						Name:  "timezone",
 						Value: netcore.DefaultTimezone,
@@ -76,18 +86,28 @@ func queueStats(c *cli.Context) error {
 	return nil
 }
 
+// forceFlag makes queue salvage read a file that is locked.
+const forceFlag = "force"
+
 // salvageFileEvents is how many events each dead letter file of a salvage
 // holds: files stay small enough to replay and delete one at a time.
 const salvageFileEvents = 1000
 
 func queueSalvage(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return cli.Exit("usage: netcore-connect queue salvage [--timezone ZONE] DAMAGED.db OUT_DIR", 2)
+		return cli.Exit("usage: netcore-connect queue salvage [--timezone ZONE] [--force] DAMAGED.db OUT_DIR", 2)
 	}
 	from, outDir := c.Args().Get(0), c.Args().Get(1)
 	explode, err := salvageExploder(c.String("timezone"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
+	}
+	if !c.Bool(forceFlag) {
+		release, err := diskqueue.HoldLock(from)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("salvage refused: %v: stop it first (its events are being delivered); if it is known to be dead, --%s salvages the file all the same", err, forceFlag), 1)
+		}
+		defer release()
 	}
 	// The dead letters are soon the only copy of these events: their folder
 	// must survive a power cut too.

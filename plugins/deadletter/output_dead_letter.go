@@ -1,5 +1,8 @@
-// Package deadletter is the dead_letter output: events that the destination
-// refused for good, written to disk durably for inspection and replay.
+// Package deadletter is the dead_letter output (output_dead_letter.go):
+// events that the destination refused for good, written to disk durably for
+// inspection and replay; and the dead_letter_event processor
+// (processor_dead_letter_event.go) with which a replay turns each line back
+// into the event's bytes. line.go is the line format both share.
 package deadletter
 
 import (
@@ -31,14 +34,14 @@ func deadLetterSpec() *service.ConfigSpec {
 		Categories("Local").
 		Summary("Writes events that were refused for good (dead letters) to JSON lines files, fsync'd before the event is acknowledged.").
 		Description(`
-Each batch becomes a new file `+"`<dir>/<UTC time>-<n>.jsonl`"+`, written under a temporary name, fsync'd and then renamed into place, so a file that can be seen is complete and never written again. That makes replaying safe while the pipeline runs: `+"`config/replay-dead-letters.yaml`"+` reads the files, sends their events again and deletes each file once all of its events are delivered.
+Each batch becomes a new file `+"`<dir>/<UTC time>-<n>.jsonl`"+`, written under a temporary name, fsync'd and then renamed into place, so a file that can be seen is complete and never written again. That makes replaying safe while the pipeline runs: `+"`config/replay-dead-letters.yaml`"+` reads the files, turns each line back into its event (the `+"`dead_letter_event`"+` processor), sends the events again and deletes each file once all of its events are delivered.
 
 Each line is a JSON object:
 
 - `+"`dead_lettered_at`"+`: when it was written (RFC 3339, UTC);
 - `+"`error`"+`: why it failed, from the `+"`fallback_error`"+` metadata that the `+"`fallback`"+` output sets;
 - `+"`metadata`"+`: the message metadata whose keys start with `+"`metadata_prefix`"+`;
-- `+"`event`"+`: the event itself, as JSON when it is JSON (numbers unchanged), as a string otherwise.
+- `+"`event`"+`: the event itself, as JSON when it is JSON, never decoded (key order, duplicate keys, escapes and numbers as sent; only white space between tokens is left out), as a string otherwise.
 
 Use it as the last tier of a `+"`fallback`"+` output, for the answers that retrying cannot fix.`).
 		Fields(
@@ -98,14 +101,6 @@ func (d *deadLetter) Connect(context.Context) error {
 	return nil
 }
 
-// line is one dead letter.
-type line struct {
-	DeadLetteredAt time.Time         `json:"dead_lettered_at"`
-	Error          string            `json:"error"`
-	Metadata       map[string]string `json:"metadata,omitempty"`
-	Event          any               `json:"event"`
-}
-
 func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
 	file, err := Keep(d.dir, batch, d.prefix)
 	if err != nil {
@@ -146,14 +141,9 @@ func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.T
 		if err != nil {
 			return "", err
 		}
-		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
+		l := line{DeadLetteredAt: now, Metadata: map[string]string{}, Event: body}
 		l.Error, _ = msg.MetaGet(stage.MetaFallbackError)
 		plugkit.WalkMetaWithPrefix(msg, prefix, func(k, v string) { l.Metadata[k] = v })
-		if json.Valid(body) {
-			l.Event = json.RawMessage(body)
-		} else {
-			l.Event = string(body)
-		}
 		// Not json.Marshal: it would escape <, > and & inside the event's
 		// strings, and the event must stay as it was sent.
 		var line bytes.Buffer

@@ -1,10 +1,12 @@
 package diskqueue
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // FileStats is what waits in a queue file.
@@ -25,9 +27,12 @@ func ReadFileStats(path string) (stats FileStats, err error) {
 			err = fmt.Errorf("%s is damaged (%v): run `netcore-connect queue salvage` to get its events back", path, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := openReadOnly(path)
+	if errors.Is(err, ErrLocked) {
+		return stats, fmt.Errorf("%w: stop it, or read its metrics (netcore_queue_events) instead", err)
+	}
 	if err != nil {
-		return stats, fmt.Errorf("opening %s: %w (is a netcore-connect using it?)", path, err)
+		return stats, err
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
@@ -55,6 +60,25 @@ func ReadFileStats(path string) (stats FileStats, err error) {
 		return nil
 	})
 	return stats, err
+}
+
+// ErrLocked is the error of a queue file that a running netcore-connect
+// holds: bbolt locks the file for as long as its process runs.
+var ErrLocked = errors.New("the file is locked: a running netcore-connect is using it")
+
+// openReadOnly opens a queue file read-only, as `queue stats` and `queue
+// salvage` do, under a shared lock: none is granted while a netcore-connect
+// runs on the file (it holds bbolt's exclusive lock), so that waiting a
+// second tells that one runs, and the error wraps ErrLocked.
+func openReadOnly(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // waitingEvents is how many events of the record rec at key k wait: those

@@ -3,6 +3,7 @@ package diskqueue
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -11,6 +12,30 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
+
+// HoldLock is the check `queue stats` makes (openReadOnly), for a salvage:
+// it refuses, with an error wrapping ErrLocked, a file that a running
+// netcore-connect holds, whose events are live and being delivered (copied
+// into dead letters as well, they would be sent twice), and otherwise holds
+// the file's shared lock until release is called, so that no receiver
+// starts on the file while it is read. bbolt takes the lock before it reads
+// a byte of the file, so a damaged file is told locked or not as well; one
+// that bbolt then cannot open is not held (no receiver can start on it).
+func HoldLock(path string) (release func(), err error) {
+	defer func() {
+		if r := recover(); r != nil { // bbolt panics on some damaged pages
+			release, err = func() {}, nil
+		}
+	}()
+	db, err := openReadOnly(path)
+	if errors.Is(err, ErrLocked) {
+		return nil, err
+	}
+	if err != nil { // damage, for Salvage to read around
+		return func() {}, nil
+	}
+	return func() { _ = db.Close() }, nil
+}
 
 // Salvage reads a queue file that bbolt refuses (a damaged page stops the
 // start, which is right) and hands every stored event whose record's

@@ -1,0 +1,113 @@
+package deadletter
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// replayLines runs each line through dead_letter_event, as a replay's file
+// input hands them over (with the input's own metadata).
+func replayLines(t *testing.T, lines []string) service.MessageBatch {
+	t.Helper()
+	var out service.MessageBatch
+	for _, l := range lines {
+		msg := service.NewMessage([]byte(l))
+		msg.MetaSetMut("path", "data/dead-letter/x.jsonl")
+		batch, err := deadLetterEvent{}.Process(context.Background(), msg)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		out = append(out, batch...)
+	}
+	return out
+}
+
+func TestDeadLetterEventGivesBackTheBytesWritten(t *testing.T) {
+	events := []string{
+		`{"b":1,"a":"\u00e9","a":2,"s":"\ud800","n":1.0e+2,"big":12345678901234567890123}`,
+		`{"city":"Pune&Nashik <x>","z":[1.50,-0E-0,{"y":null,"x":true}]}`,
+		`not JSON: Pune&Nashik <x> é`,
+		`"a JSON string"`,
+	}
+	dir := t.TempDir()
+	var batch service.MessageBatch
+	for i, ev := range events {
+		msg := service.NewMessage([]byte(ev))
+		msg.MetaSetMut("netcore_event_id", strings.Repeat("x", i+1))
+		msg.MetaSetMut("fallback_error", "refused")
+		batch = append(batch, msg)
+	}
+	file, err := WriteFile(dir, batch, "netcore_", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(written), "\n"), "\n")
+	if len(lines) != len(events) {
+		t.Fatalf("%d lines for %d events:\n%s", len(lines), len(events), written)
+	}
+	if !strings.Contains(lines[0], `"event":`+events[0]+`}`) {
+		t.Errorf("the JSON event is not kept as its own text: %s", lines[0])
+	}
+
+	got := replayLines(t, lines)
+	for i, msg := range got {
+		body, _ := msg.AsBytes()
+		want := events[i]
+		if i == 3 {
+			// A JSON string is indistinguishable from a message that was
+			// not JSON, kept as a string: its text is what comes back.
+			want = "a JSON string"
+		}
+		if string(body) != want {
+			t.Errorf("event %d replayed as\n%s\nwant\n%s", i, body, want)
+		}
+		if id, _ := msg.MetaGet("netcore_event_id"); id != strings.Repeat("x", i+1) {
+			t.Errorf("event %d: metadata netcore_event_id %q, want the line's", i, id)
+		}
+		if _, ok := msg.MetaGet("path"); ok {
+			t.Errorf("event %d keeps the input's metadata: the line's replace them", i)
+		}
+	}
+}
+
+// Files written before the event was read back byte for byte: the format
+// is the same, so they replay as they are.
+func TestDeadLetterEventReadsFilesOfEarlierVersions(t *testing.T) {
+	lines := []string{
+		`{"dead_lettered_at":"2025-01-02T03:04:05.123456789Z","error":"HTTP request returned unexpected response code (400): 400 Bad Request","metadata":{"netcore_event_id":"abc"},"event":{"b":1,"a":"\u00e9","n":1.0e+2}}`,
+		`{"dead_lettered_at":"2025-01-02T03:04:05Z","error":"","event":"not json <&>"}`,
+	}
+	got := replayLines(t, lines)
+	if b, _ := got[0].AsBytes(); string(b) != `{"b":1,"a":"\u00e9","n":1.0e+2}` {
+		t.Errorf("event %s", b)
+	}
+	if id, _ := got[0].MetaGet("netcore_event_id"); id != "abc" {
+		t.Errorf("metadata netcore_event_id %q, want abc", id)
+	}
+	if b, _ := got[1].AsBytes(); string(b) != "not json <&>" {
+		t.Errorf("event %s", b)
+	}
+}
+
+func TestDeadLetterEventRefusesWhatIsNotADeadLetter(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"dead_lettered_at":"2025-01-02T03:04:05Z"`: "not a dead letter line",
+		`[1,2]`: "not a dead letter line",
+		`{"error":"x","metadata":{"netcore_a":"b"}}`:   `no "event"`,
+		`{"metadata":{"netcore_a":1},"event":{"a":1}}`: "not a dead letter line",
+	} {
+		_, err := deadLetterEvent{}.Process(context.Background(), service.NewMessage([]byte(line)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one saying %q", line, err, want)
+		}
+	}
+}
