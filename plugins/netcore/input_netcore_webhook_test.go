@@ -397,6 +397,8 @@ func TestWebhookConfigErrors(t *testing.T) {
 		"path: netcore":                    "must start with /",
 		"tls: { enabled: true }":           "cert_file",
 		"max_body_bytes: 0":                "max_body_bytes",
+		// 5 times 10 MiB, 14.4 MB for 100,000 events, and the small posts' eighth.
+		"max_body_bytes_in_flight: 70000000": "kept for small posts",
 	}
 	for conf, want := range tests {
 		parsed, err := webhookInputSpec().ParseYAML(conf, nil)
