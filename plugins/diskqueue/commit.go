@@ -121,6 +121,10 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 		return pendingWrites{}, true
 	}
 	work, q.pending = q.pending, pendingWrites{}
+	work.puts, q.pending.puts = splitPuts(work.puts)
+	if len(q.pending.puts) > 0 {
+		signal(q.wakeWrite) // the big puts left wait for the next commit, at once
+	}
 	work.marks = q.snapshotMarksLocked(work)
 	var abandoned []*putOp
 	kept := work.puts[:0]

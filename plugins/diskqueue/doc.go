@@ -17,6 +17,8 @@
 //     at start, and reading records (with those due next) for delivery;
 //   - commit.go: the committer, the one goroutine that writes to the file:
 //     group commits of puts, deletes and moves, sweeps of forgotten ids;
+//     commit_share.go: which puts a commit takes (small ones never wait
+//     behind many big ones);
 //   - record.go: an event record's layout on disk (checksum, stored-at,
 //     metadata, body);
 //   - post_record.go: a post record's (with explode set: the whole post,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -16,26 +17,75 @@ import (
 
 func TestBodyBudgetRefusesPastItsLimitAndTakesBack(t *testing.T) {
 	b := &bodyBudget{limit: 100}
-	if !b.take(60) || b.take(41) {
+	if !b.take(60, true) || b.take(41, true) {
 		t.Fatal("the budget of 100 did not take 60 and then refuse 41")
 	}
 	b.give(60)
-	if !b.take(100) {
+	if !b.take(100, true) {
 		t.Fatal("what was given back could not be taken again")
+	}
+}
+
+// Big posts cannot take the eighth of the budget kept for small ones: with
+// the rest taken by big posts, a small post is still admitted, a big one
+// is not, and a small one growing big loses its claim to the share.
+func TestBigPostsLeaveTheSmallPostsShare(t *testing.T) {
+	b := &bodyBudget{limit: 64 * smallPostBytes}
+	big := b.hold()
+	if !big.take(b.limit-b.smallShare()) || big.take(1) {
+		t.Fatalf("a big post took %d, want all but the small posts' share (%d)", big.held, b.limit-b.smallShare())
+	}
+	small := b.hold()
+	if !small.take(smallPostBytes) {
+		t.Fatal("a small post was refused while only big ones held the budget")
+	}
+	if small.take(1) {
+		t.Fatal("a post past smallPostBytes took from the small posts' share")
+	}
+	if !small.settle(budgetStep) || b.used != b.limit-b.smallShare()+budgetStep {
+		t.Fatalf("settling at %d: %d used, want %d", budgetStep, b.used, b.limit-b.smallShare()+budgetStep)
+	}
+	big.release()
+	small.release()
+	if b.used != 0 {
+		t.Fatalf("%d bytes still held after both were released", b.used)
+	}
+}
+
+// A form post holds, once decoded, its body and the data decoded from it
+// besides what the queue will copy; a JSON post's data is its body.
+func TestCostOfPostCountsTheDecodedCopy(t *testing.T) {
+	jsonBody := []byte(`{"p":[{"a":1},{"b":2}]}`)
+	formBody := []byte("data=" + url.QueryEscape(string(jsonBody)))
+	fromJSON, err := DecodeBody("application/json", jsonBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromForm, err := DecodeBody("application/x-www-form-urlencoded", formBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := 2 * (int64(len(jsonBody)) + 2*8 + recordBytes)
+	if got, want := costOfPost(jsonBody, fromJSON), int64(len(jsonBody))+2*eventBytes+queued; got != want {
+		t.Errorf("JSON post: cost %d, want %d (its body, 2 events and the queue's copies)", got, want)
+	}
+	if got, least := costOfPost(formBody, fromForm), int64(len(formBody)+len(jsonBody))+2*eventBytes+queued; got < least {
+		t.Errorf("form post: cost %d, want at least %d (its body, the decoded data, 2 events and the queue's copies)", got, least)
 	}
 }
 
 func TestBudgetedReaderStopsWhenTheBudgetIsSpent(t *testing.T) {
 	b := &bodyBudget{limit: 3 * budgetStep}
-	br := &budgetedReader{r: bytes.NewReader(make([]byte, 10*budgetStep)), budget: b}
+	hold := b.hold()
+	br := &budgetedReader{r: bytes.NewReader(make([]byte, 10*budgetStep)), hold: hold}
 	got, err := io.ReadAll(br)
 	if !errors.Is(err, errBudgetSpent) {
 		t.Fatalf("reading 10 steps within a budget of 3: err %v, want errBudgetSpent", err)
 	}
-	if len(got) > 3*budgetStep || br.held > b.limit {
-		t.Fatalf("read %d bytes holding %d, past the budget of %d", len(got), br.held, b.limit)
+	if len(got) > 3*budgetStep || hold.held > b.limit {
+		t.Fatalf("read %d bytes holding %d, past the budget of %d", len(got), hold.held, b.limit)
 	}
-	b.give(br.held)
+	hold.release()
 	if b.used != 0 {
 		t.Fatalf("%d bytes still held after giving back", b.used)
 	}

@@ -11,7 +11,8 @@
 //     its budget, waiting for the pipeline's acknowledgement);
 //   - webhook_record.go: what is kept of each request (metrics, the log line,
 //     rejected bodies), with refusal lines rate-limited;
-//   - body_budget.go: the bound on the bytes of bodies being read at once;
+//   - body_budget.go: the bound on the bytes posts hold from the first byte
+//     read to the answer, with a share kept for small posts;
 //   - allowlist.go: client addresses, allowlists and trusted proxies;
 //   - decode.go: form and JSON bodies into a Post, with the exact reason a
 //     body is refused;

@@ -100,7 +100,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Advanced().
 				Default(1024),
 			service.NewIntField(wiFieldMaxBodyBytesInFlight).
-				Description("The most bytes of request bodies held at once, across all connections: the memory budget of bodies being read and stored. A body of known length takes its whole length from it before a byte is read; past the budget a post is answered 503 with `Retry-After` without reading more. Must be at least twice `max_body_bytes` plus 128 KiB (a compressed post holds its body and the decompressed body at once). Raise `GOMEMLIMIT` with it.").
+				Description("The most bytes that posts being read and stored hold at once, across all connections, from the first byte read to the answer: the body, the data decoded from it (a form's is a copy), the queue's record of its events and the copy written to disk, about 3.5 times a form post's body. A body of known length takes four times its length before a byte is read, and what its post holds once it is decoded; past the budget a post is answered 503 with `Retry-After`. The last eighth is kept for posts holding at most 1 MiB (bodies of some 250 KB), so that big posts never shut small ones out. Must leave room for the largest post besides that eighth (five times `max_body_bytes`, for a compressed post, plus 144 bytes for each of `max_events_per_post`). Raise `GOMEMLIMIT` with it.").
 				Advanced().
 				Default(256<<20),
 			service.NewDurationField(wiFieldReadHeaderTimeout).

@@ -399,6 +399,8 @@ func TestWebhookConfigErrors(t *testing.T) {
 		"max_body_bytes: 0":                  "max_body_bytes",
 		"inspect: { mask_fields: [] }":       "inspect.mask_fields: no field named",
 		"inspect: { mask_fields: [ a..b ] }": "empty name between dots",
+		// 5 times 10 MiB, 14.4 MB for 100,000 events, and the small posts' eighth.
+		"max_body_bytes_in_flight: 70000000": "kept for small posts",
 	}
 	for conf, want := range tests {
 		parsed, err := webhookInputSpec().ParseYAML(conf, nil)

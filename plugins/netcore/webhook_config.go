@@ -100,9 +100,11 @@ func parseLimits(conf *service.ParsedConfig, c *webhookConfig) (err error) {
 		}
 	}
 	c.maxBodyBytes, c.maxBodyBytesInFlight = int64(maxBody), int64(maxBodies)
-	// A compressed post holds its body and its decompressed body at once.
-	if least := 2*c.maxBodyBytes + 2*budgetStep; c.maxBodyBytesInFlight < least {
-		return fmt.Errorf("%s (%d) is below twice %s plus 128 KiB (%d), so the largest compressed post could never be read: raise it", wiFieldMaxBodyBytesInFlight, maxBodies, wiFieldMaxBodyBytes, least)
+	// The largest post must fit beside the share kept for small posts, or
+	// it would be answered 503 for ever.
+	largest := largestPostCost(c.maxBodyBytes, c.maxEventsPerPost)
+	if least := largest + largest/(smallShareDivisor-1) + 1; c.maxBodyBytesInFlight < least {
+		return fmt.Errorf("%s (%d) is below what the largest post can hold (%d: five times %s, for a compressed form post, and %d bytes for each of %s) plus the eighth kept for small posts, so that post could never be stored: raise it to at least %d", wiFieldMaxBodyBytesInFlight, maxBodies, largest, wiFieldMaxBodyBytes, eventBytes+16, wiFieldMaxEventsPerPost, least)
 	}
 	return nil
 }

@@ -44,25 +44,23 @@ func bodyEncoding(r *http.Request) (contentEncoding, *RejectError) {
 }
 
 // decompress inflates body, reading at most limit bytes of output and taking
-// them from budget as they come; held is what was taken, to give back when
-// the request ends.
-func decompress(enc contentEncoding, body []byte, limit int64, budget *bodyBudget) (out []byte, held int64, err error) {
+// them from hold as they come.
+func decompress(enc contentEncoding, body []byte, limit int64, hold *budgetHold) (out []byte, err error) {
 	zr, err := newDecompressor(enc, body)
 	if err != nil {
-		return nil, 0, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
+		return nil, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
 	}
 	defer zr.Close()
-	br := &budgetedReader{r: io.LimitReader(zr, limit+1), budget: budget}
-	out, err = io.ReadAll(br)
+	out, err = io.ReadAll(&budgetedReader{r: io.LimitReader(zr, limit+1), hold: hold})
 	switch {
 	case errors.Is(err, errBudgetSpent):
-		return nil, br.held, err
+		return nil, err
 	case err != nil:
-		return nil, br.held, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
+		return nil, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
 	case int64(len(out)) > limit:
-		return nil, br.held, errDecompressedTooLarge
+		return nil, errDecompressedTooLarge
 	}
-	return out, br.held, nil
+	return out, nil
 }
 
 // newDecompressor reads gzip, or deflate as HTTP means it (zlib, RFC 9110),

@@ -40,30 +40,31 @@ func TestDecompressGzipAndBothKindsOfDeflate(t *testing.T) {
 		enc    contentEncoding
 	}{{"gzip", encodingGzip}, {"zlib", encodingDeflate}, {"raw deflate", encodingDeflate}} {
 		budget := &bodyBudget{limit: 1 << 20}
-		got, held, err := decompress(c.enc, compress(t, c.format, post), 1<<20, budget)
+		hold := budget.hold()
+		got, err := decompress(c.enc, compress(t, c.format, post), 1<<20, hold)
 		if err != nil || !bytes.Equal(got, post) {
 			t.Errorf("%s: %q, %v; want the post back", c.format, got, err)
 		}
-		if held < int64(len(post)) || budget.used != held {
-			t.Errorf("%s: held %d of the budget (used %d) for %d bytes", c.format, held, budget.used, len(post))
+		if hold.held < int64(len(post)) || budget.used != hold.held {
+			t.Errorf("%s: held %d of the budget (used %d) for %d bytes", c.format, hold.held, budget.used, len(post))
 		}
 	}
 }
 
 func TestDecompressStopsAZipBombAtTheLimit(t *testing.T) {
 	bomb := compress(t, "gzip", make([]byte, 64<<20)) // 64 MiB of zeros, about 64 KiB sent
-	budget := &bodyBudget{limit: 256 << 20}
-	_, held, err := decompress(encodingGzip, bomb, 1<<20, budget)
+	hold := (&bodyBudget{limit: 256 << 20}).hold()
+	_, err := decompress(encodingGzip, bomb, 1<<20, hold)
 	if !errors.Is(err, errDecompressedTooLarge) {
 		t.Fatalf("a 64 MiB bomb within a 1 MiB limit: %v, want errDecompressedTooLarge", err)
 	}
-	if held > 2<<20 {
-		t.Errorf("%d bytes taken from the budget to find it out, want about the limit", held)
+	if hold.held > 2<<20 {
+		t.Errorf("%d bytes taken from the budget to find it out, want about the limit", hold.held)
 	}
 }
 
 func TestDecompressRefusesGarbageWith400(t *testing.T) {
-	_, _, err := decompress(encodingGzip, []byte("not gzip at all"), 1<<20, &bodyBudget{limit: 1 << 20})
+	_, err := decompress(encodingGzip, []byte("not gzip at all"), 1<<20, (&bodyBudget{limit: 1 << 20}).hold())
 	var rej *RejectError
 	if !errors.As(err, &rej) || rej.Status != http.StatusBadRequest {
 		t.Fatalf("garbage as gzip: %v, want a 400", err)

@@ -49,39 +49,36 @@ func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.record(r, requestID, client, received, a)
 }
 
-// readBody reads the whole body, up to max_body_bytes, within the budget for
-// bodies being read at once. A body of known length takes its length from
-// the budget before a byte is read and is read into one buffer of that size
+// readBody reads the whole body, up to max_body_bytes, within the budget of
+// posts being read and stored. A body of known length takes from the
+// budget, before a byte is read, what its post will hold until it is
+// decoded (costBeforeDecoding), and is read into one buffer of its length
 // (io.ReadAll alone grows its buffer step by step, which was an eighth of
-// all memory allocated under load); a body of unknown length takes from the
-// budget as it arrives. release gives back what was taken: call it when the
-// request ends, since the body is held until then.
-func (w *webhookInput) readBody(r *http.Request) (body []byte, release func(), err error) {
+// all memory allocated under load); a body of unknown length takes from
+// the budget as it arrives.
+func (w *webhookInput) readBody(r *http.Request, hold *budgetHold) (body []byte, err error) {
 	limited := http.MaxBytesReader(nil, r.Body, w.conf.maxBodyBytes)
 	if r.ContentLength <= 0 || r.ContentLength > w.conf.maxBodyBytes {
-		br := &budgetedReader{r: limited, budget: &w.bodies}
-		body, err = io.ReadAll(br)
-		return body, func() { w.bodies.give(br.held) }, err
+		return io.ReadAll(&budgetedReader{r: limited, hold: hold})
 	}
 	size := r.ContentLength
-	if !w.bodies.take(size) {
-		return nil, func() {}, errBudgetSpent
+	if !hold.ensure(costBeforeDecoding(size)) {
+		return nil, errBudgetSpent
 	}
-	release = func() { w.bodies.give(size) }
 	buf := make([]byte, size)
 	n, err := io.ReadFull(limited, buf)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("body ended after %d of %d bytes: %w", n, size, err)
 		}
-		return buf[:n], release, err
+		return buf[:n], err
 	}
-	return buf, release, nil
+	return buf, nil
 }
 
 // handle runs the checks in the documented order and, for a good post, waits
-// for the pipeline's acknowledgement. release gives back the body's share
-// of the budget: call it once the answer and its record are done with.
+// for the pipeline's acknowledgement. release gives back what the post
+// holds of the budget: call it once the answer and its record are done with.
 func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) (a answer, release func()) {
 	release = func() {}
 	if a, ok := w.admit(r, client); !ok {
@@ -93,11 +90,12 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	default:
 		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)), release
 	}
-	body, release, a, ok := w.readPost(r)
+	hold := w.bodies.hold()
+	body, a, ok := w.readPost(r, hold)
 	if !ok {
-		return a, release
+		return a, hold.release
 	}
-	return w.decodeAndStore(r, body, client, requestID, received), release
+	return w.decodeAndStore(r, body, hold, client, requestID, received), hold.release
 }
 
 // answerBy is the latest moment an answer to a request received then can
@@ -108,7 +106,13 @@ func (w *webhookInput) answerBy(received time.Time) time.Time {
 }
 
 // decodeAndStore decodes a post read whole and hands it to the pipeline.
-func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip.Addr, requestID string, received time.Time) answer {
+// Before decoding, the post holds of the budget what its body may cost
+// (costBeforeDecoding); once decoded, exactly what it costs (costOfPost),
+// until its answer: the queue's record of it is gone once stored.
+func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budgetHold, client netip.Addr, requestID string, received time.Time) answer {
+	if !hold.ensure(costBeforeDecoding(int64(len(body)))) {
+		return w.budgetSpent()
+	}
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		var rej *RejectError
@@ -120,6 +124,9 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, client netip
 	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
 		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
 			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
+	}
+	if !hold.settle(costOfPost(body, post)) {
+		return w.budgetSpent()
 	}
 
 	msg := service.NewMessage(post.Data)
@@ -152,34 +159,33 @@ func (w *webhookInput) busy(reason string) answer {
 	return answer{status: http.StatusServiceUnavailable, retryAfter: w.conf.retryAfter, reason: reason}
 }
 
-// readPost reads the body within its limits and undoes its Content-Encoding.
-// release gives back its share of the body budget: call it when the request
-// ends, whatever the answer.
-func (w *webhookInput) readPost(r *http.Request) (body []byte, release func(), a answer, ok bool) {
-	release = func() {}
+// readPost reads the body within its limits and undoes its Content-Encoding,
+// taking from hold what it reads.
+func (w *webhookInput) readPost(r *http.Request, hold *budgetHold) (body []byte, a answer, ok bool) {
 	if r.ContentLength > w.conf.maxBodyBytes {
-		return nil, release, answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
+		return nil, answer{status: http.StatusRequestEntityTooLarge, bodyBytes: r.ContentLength,
 			reason: fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, w.conf.maxBodyBytes)}, false
 	}
 	enc, rej := bodyEncoding(r)
 	if rej != nil {
-		return nil, release, answer{status: rej.Status, reason: rej.Reason}, false
+		return nil, answer{status: rej.Status, reason: rej.Reason}, false
 	}
-	body, release, err := w.readBody(r)
+	body, err := w.readBody(r, hold)
 	if err == nil && enc != encodingIdentity {
 		var inflated []byte
-		var held int64
-		inflated, held, err = decompress(enc, body, w.conf.maxBodyBytes, &w.bodies)
-		releaseRaw := release
-		release = func() { releaseRaw(); w.bodies.give(held) }
-		if err == nil {
+		if inflated, err = decompress(enc, body, w.conf.maxBodyBytes, hold); err == nil {
 			body = inflated
 		}
 	}
 	if err != nil {
-		return body, release, w.readFailure(err, body), false
+		return body, w.readFailure(err, body), false
 	}
-	return body, release, answer{}, true
+	return body, answer{}, true
+}
+
+// budgetSpent is the answer to a post the budget has no room for.
+func (w *webhookInput) budgetSpent() answer {
+	return w.busy(fmt.Sprintf("busy: posts being read and stored already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight))
 }
 
 // readFailure is the answer to a body that could not be read whole.
@@ -187,7 +193,7 @@ func (w *webhookInput) readFailure(err error, body []byte) answer {
 	var rej *RejectError
 	switch {
 	case errors.Is(err, errBudgetSpent):
-		return w.busy(fmt.Sprintf("busy: bodies being read already hold the %d bytes allowed (%s); post again shortly", w.conf.maxBodyBytesInFlight, wiFieldMaxBodyBytesInFlight))
+		return w.budgetSpent()
 	case errors.As(err, new(*http.MaxBytesError)):
 		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
 			reason: fmt.Sprintf("body is over the limit of %d bytes", w.conf.maxBodyBytes)}

@@ -276,13 +276,14 @@ func (d *driver) drainBacklog(ctx context.Context, rec record, dataDir string, w
 // bigPost sends one post of n events to a fresh ours (Meiro Events
 // healthy) and, a second later, a post of one event; then waits for the
 // big post's events at the sink. The body limits are raised to fit the post
-// (128 MiB a body, 512 MiB of bodies being read).
+// (128 MiB a body, 1 GiB for posts being read and stored: the largest post
+// may hold five times its body, beside the eighth kept for small posts).
 func (d *driver) bigPost(ctx context.Context, run, n int) bigPost {
 	bp := bigPost{Events: n}
 	d.sink.reset()
 	logFile := filepath.Join(d.logDir, fmt.Sprintf("big-post-r%d.log", run))
 	sys, err := d.launch(ctx, systemOurs, logFile, launchOpts{set: []string{
-		"input.netcore_webhook.max_body_bytes=134217728", "input.netcore_webhook.max_body_bytes_in_flight=536870912"}})
+		"input.netcore_webhook.max_body_bytes=134217728", "input.netcore_webhook.max_body_bytes_in_flight=1073741824"}})
 	if err != nil {
 		bp.Err = err.Error()
 		return bp
