@@ -11,6 +11,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/valyala/fasthttp"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // The fields of meiro_http, as meiro_events' template sets them
@@ -45,10 +47,13 @@ on the fasthttp client: a delivered event costs about 40% less CPU than through
 A 2xx answer acknowledges the message. Any other answer, a timeout or a connection error
 fails it, after `+"`retries`"+` quick retries: at once for a status in `+"`drop_on`"+`,
 waiting `+"`retry_period`"+` otherwise, doubled up to `+"`max_retry_backoff`"+` for a status in
-`+"`backoff_on`"+`. A batch (from `+"`batching`"+`) is sent message by message and fails at its
-first failed message. A request whose kept-alive connection the server had closed (a
-failed write, or the connection ending before a complete answer) is sent once more on a
-new one: at least once, as every retry.
+`+"`backoff_on`"+`. A timeout is worded
+`+"`no answer within the timeout (10s), though the event may have arrived`"+`: the server may
+still be working on the request, and may take the message all the same. A batch (from
+`+"`batching`"+`) is sent message by message and fails at its first failed message. A
+request whose kept-alive connection the server had closed (a failed write, or the
+connection ending before a complete answer) is sent once more on a new one: at least once,
+as every retry.
 
 A proxy is taken from the environment as Go's net/http takes it (`+"`HTTPS_PROXY`"+`,
 `+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+` or their lower-case names; loopback addresses go direct): an
@@ -71,7 +76,7 @@ of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 				Description("Requests in parallel, each on its own kept-alive connection.").
 				Default(64),
 			service.NewDurationField(mhFieldTimeout).
-				Description("How long one request may take, from waiting for a connection to the end of the answer.").
+				Description("How long one request may take, from waiting for a connection to the end of the answer. A request that takes longer fails, though the server may still take it.").
 				Default("10s"),
 			service.NewIntField(mhFieldRetries).
 				Description("Quick retries of a failed request before the message fails.").
@@ -289,6 +294,10 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	err := o.client.DoDeadline(req, resp, deadline)
 	status := resp.StatusCode()
 	switch {
+	case err != nil && timedOut(err):
+		// Worded with stage.TimedOut, which the queue looks for: a request
+		// that timed out may still be running at Meiro Events.
+		return 0, fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)
 	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return 0, fmt.Errorf("%s: %w", o.conf.url, err)
 	case status >= 200 && status <= 299:
@@ -298,6 +307,14 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	}
 	return status, fmt.Errorf("%s: HTTP request returned unexpected response code (%d): %s, Error: %s",
 		o.conf.url, status, fasthttp.StatusMessage(status), excerpt(resp.Body()))
+}
+
+// timedOut says whether err is running out of time: waiting for the
+// answer, a connection, the dial or the TLS handshake.
+func timedOut(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout() ||
+		errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrTLSHandshakeTimeout)
 }
 
 // excerpt is the start of an answer's body, for an error, its parentheses
