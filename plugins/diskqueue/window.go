@@ -30,9 +30,9 @@ import (
 // than the timeout, it answers later or never), so its place is not given
 // to another. Only a success widens the window again. (Before, a timeout
 // was a failure like any other: with a Meiro Events slower than the
-// timeout, each freed place was taken at once, every event was sent again
-// in parallel on its own backoff, 3 times in 40 s, and the requests still
-// running at Meiro Events piled up.)
+// timeout (10 s, answers after 30 s), each freed place was taken at once,
+// every event was sent again in parallel on its own backoff, 4 times in
+// 40 s, and Meiro Events had 3 requests at once for each event.)
 //
 // The queue's mutex guards it.
 type deliveryWindow struct {
