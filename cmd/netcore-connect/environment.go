@@ -44,6 +44,7 @@ var settings = []setting{
 	{"NETCORE_DATA_DIR", "a directory path", func(string) error { return nil }},
 	{"MEIRO_EVENTS_URL", "an http:// or https:// URL with a host", httpURL},
 	{"MEIRO_BATCH_SIZE", "a whole number from 1 to 10000", intRange(1, 10_000)},
+	{"MEIRO_TIMEOUT", "a duration from 1s to 1m, e.g. 10s or 30s", durationRange(time.Second, time.Minute)},
 	{"NETCORE_INSPECT_ADDRESS", "host:port, e.g. 127.0.0.1:8081", hostPort},
 	{"NETCORE_INSPECT_MASK", "comma-separated field names or dotted paths, e.g. identity,att_params,custom_params.user_email", netcore.CheckMaskFields},
 	{"NETCORE_ADMIN_ADDRESS", "host:port, e.g. 127.0.0.1:4195", hostPort},
@@ -200,6 +201,19 @@ func intRange(lowest, highest int64) func(string) error {
 		}
 		if n < lowest || n > highest {
 			return fmt.Errorf("%d is out of range", n)
+		}
+		return nil
+	}
+}
+
+func durationRange(shortest, longest time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("not a duration with its unit")
+		}
+		if d < shortest || d > longest {
+			return fmt.Errorf("%s is out of range", d)
 		}
 		return nil
 	}

@@ -77,6 +77,23 @@ func TestCheckEnvironmentNamesEveryBadVariable(t *testing.T) {
 	}
 }
 
+// MEIRO_TIMEOUT is a Go duration with its unit, within bounds: a
+// timeout under a second fails healthy requests under load (each one then
+// sent again), one over a minute outlasts the scale-out deliverer's
+// ack_wait.
+func TestMeiroTimeoutIsADurationWithinBounds(t *testing.T) {
+	for v, ok := range map[string]bool{"1s": true, "10s": true, "1m30s": false, "1m": true, "45s": true,
+		"10": false, "500ms": false, "2m": false, "-10s": false, "ten seconds": false} {
+		err := checkEnvironment(func(k string) (string, bool) { return v, k == "MEIRO_TIMEOUT" })
+		if ok && err != nil {
+			t.Errorf("MEIRO_TIMEOUT=%s refused: %v", v, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), `MEIRO_TIMEOUT="`+v+`"`) || !strings.Contains(err.Error(), "from 1s to 1m")) {
+			t.Errorf("MEIRO_TIMEOUT=%s: %v, want it refused, named, with what it takes", v, err)
+		}
+	}
+}
+
 func TestCheckEnvironmentHidesSecrets(t *testing.T) {
 	env := map[string]string{
 		"POSTGRES_DSN":     "postgres://netcore:s3cret@db:5432/events?sslmode=bogus",

@@ -1,7 +1,8 @@
 // Package stage is the contract between the stages of a netcore-connect
 // pipeline, written in one place: what one stage leaves for another (the
 // metadata keys), what operators and deploy files rely on (the metric
-// names), and what Meiro Events says when it refuses an event for good.
+// names), what Meiro Events says when it refuses an event for good, and
+// how a delivery that timed out is told from other failures.
 // It holds names and values only, no behaviour, the way nats.go keeps
 // every error of its jetstream package in one file.
 //
@@ -10,5 +11,6 @@
 //     each;
 //   - metrics.go: the names of the netcore_* metrics (the README's metric
 //     table and the deploy files are tested against this list);
-//   - refusals.go: the HTTP statuses that make an event a dead letter.
+//   - refusals.go: the HTTP statuses that make an event a dead letter;
+//   - timeouts.go: the words of a delivery that timed out.
 package stage

@@ -383,7 +383,7 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 		signal(q.wakeRead)
 		return time.Time{}
 	}
-	q.window.failed(l.probe, now, q.backoff)
+	q.window.failed(l.probe, timedOut(err), q.leased, now, q.backoff)
 	retryAt = now.Add(q.backoff(l.attempts))
 	if l.post != nil {
 		q.rewriteLocked(l, retry, retryAt)

@@ -1,6 +1,11 @@
 package diskqueue
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
+)
 
 // deliveryWindow bounds how many records are out for delivery at once and
 // adapts the bound to failures, as TCP adapts its congestion window: each
@@ -19,6 +24,15 @@ import "time"
 // Benthos's reject output, which takes one at a time, while successes settle
 // in parallel), and with 30% of requests failing at random, runs of 19 or 20
 // were seen every few seconds, each one stopping delivery for a probe pause.
+//
+// A delivery that timed out narrows the window further, to the deliveries
+// still out: its request may still be running at the destination (slower
+// than the timeout, it answers later or never), so its place is not given
+// to another. Only a success widens the window again. (Before, a timeout
+// was a failure like any other: with a Meiro Events slower than the
+// timeout (10 s, answers after 30 s), each freed place was taken at once,
+// every event was sent again in parallel on its own backoff, 4 times in
+// 40 s, and Meiro Events had 3 requests at once for each event.)
 //
 // The queue's mutex guards it.
 type deliveryWindow struct {
@@ -83,13 +97,16 @@ func (w *deliveryWindow) succeeded(now time.Time) (endedOutage bool) {
 	return endedOutage
 }
 
-// failed records a failed delivery; pause is the retry schedule's wait after
-// n failed probes.
-func (w *deliveryWindow) failed(wasProbe bool, now time.Time, pause func(n int) time.Duration) {
+// failed records a failed delivery, with stillOut deliveries out besides
+// it; pause is the retry schedule's wait after n failed probes.
+func (w *deliveryWindow) failed(wasProbe, timedOut bool, stillOut int, now time.Time, pause func(n int) time.Duration) {
 	w.sinceCut++
 	w.inARow++
 	if w.sinceCut >= int(w.size) {
 		w.size, w.sinceCut = max(1, w.size*windowCut), 0
+	}
+	if timedOut {
+		w.size = max(1, min(w.size, float64(stillOut)))
 	}
 	outage := w.inARow >= outageFailures && now.Sub(w.lastSuccess) >= outageQuiet
 	if wasProbe || (!w.probing() && outage) {
@@ -97,4 +114,10 @@ func (w *deliveryWindow) failed(wasProbe bool, now time.Time, pause func(n int) 
 		w.size = 1
 		w.pausedUntil = now.Add(pause(w.probes - 1))
 	}
+}
+
+// timedOut says whether a delivery failed for want of an answer in time, as
+// meiro_http words it (the error reaches the queue as text).
+func timedOut(err error) bool {
+	return err != nil && strings.Contains(err.Error(), stage.TimedOut)
 }

@@ -2,22 +2,17 @@ package meiro
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpproxy"
-	"golang.org/x/net/http/httpproxy"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // The fields of meiro_http, as meiro_events' template sets them
@@ -52,10 +47,13 @@ on the fasthttp client: a delivered event costs about 40% less CPU than through
 A 2xx answer acknowledges the message. Any other answer, a timeout or a connection error
 fails it, after `+"`retries`"+` quick retries: at once for a status in `+"`drop_on`"+`,
 waiting `+"`retry_period`"+` otherwise, doubled up to `+"`max_retry_backoff`"+` for a status in
-`+"`backoff_on`"+`. A batch (from `+"`batching`"+`) is sent message by message and fails at its
-first failed message. A request whose kept-alive connection the server had closed (a
-failed write, or the connection ending before a complete answer) is sent once more on a
-new one: at least once, as every retry.
+`+"`backoff_on`"+`. A timeout is worded
+`+"`no answer within the timeout (10s), though the event may have arrived`"+`: the server may
+still be working on the request, and may take the message all the same. A batch (from
+`+"`batching`"+`) is sent message by message and fails at its first failed message. A
+request whose kept-alive connection the server had closed (a failed write, or the
+connection ending before a complete answer) is sent once more on a new one: at least once,
+as every retry.
 
 A proxy is taken from the environment as Go's net/http takes it (`+"`HTTPS_PROXY`"+`,
 `+"`HTTP_PROXY`"+`, `+"`NO_PROXY`"+` or their lower-case names; loopback addresses go direct): an
@@ -78,7 +76,7 @@ of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 				Description("Requests in parallel, each on its own kept-alive connection.").
 				Default(64),
 			service.NewDurationField(mhFieldTimeout).
-				Description("How long one request may take, from waiting for a connection to the end of the answer.").
+				Description("How long one request may take, from waiting for a connection to the end of the answer. A request that takes longer fails, though the server may still take it.").
 				Default("10s"),
 			service.NewIntField(mhFieldRetries).
 				Description("Quick retries of a failed request before the message fails.").
@@ -225,92 +223,6 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 	return &meiroHTTP{conf: conf, client: client}, nil
 }
 
-// maxIdle is how long a connection may wait unused before it is closed:
-// less than the keep-alive of common servers.
-const maxIdle = 2 * time.Second
-
-// resendOnClosedConnection is the RetryIfErr of client: a request is sent
-// once more, on a new connection, when the server had closed its kept-alive
-// connection: a write failed (the request never arrived whole), or the
-// connection ended before a complete answer (the event may have reached the
-// server, as with any failure the queue retries: at least once, sooner).
-// The idle connections are closed first: a burst leaves several, idle as
-// long, as likely closed.
-func resendOnClosedConnection(client *fasthttp.HostClient) fasthttp.RetryIfErrFunc {
-	return func(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-		var op *net.OpError
-		closed := errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
-			errors.As(err, &op) && op.Op == "write"
-		if attempts >= 2 || !closed {
-			return false, false
-		}
-		client.CloseIdleConnections()
-		return false, true
-	}
-}
-
-// proxyDial is how to reach u: nil (directly) or through the proxy the
-// environment names for it (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their
-// lower-case names), chosen as Go's net/http chooses: loopback and NO_PROXY
-// hosts go direct. Only http:// proxies are taken: through them every dial
-// and CONNECT is bounded by the timeout.
-func proxyDial(u *url.URL, timeout time.Duration) (fasthttp.DialFunc, error) {
-	proxy, err := httpproxy.FromEnvironment().ProxyFunc()(u)
-	if err != nil {
-		return nil, fmt.Errorf("the proxy from the environment (HTTPS_PROXY, HTTP_PROXY): %w", err)
-	}
-	if proxy == nil {
-		return nil, nil
-	}
-	if proxy.Scheme != "http" {
-		return nil, fmt.Errorf("the environment names the proxy %s for %s, and meiro_http takes only http:// proxies: set HTTPS_PROXY or HTTP_PROXY to one, or NO_PROXY to reach %s directly", proxy.Redacted(), u.Host, u.Hostname())
-	}
-	// host:port as net/http dials it (port 80 unless given, no path):
-	// fasthttpproxy dials the URL's host and path as written.
-	port := proxy.Port()
-	if port == "" {
-		port = "80"
-	}
-	addr := (&url.URL{Scheme: "http", User: proxy.User, Host: net.JoinHostPort(proxy.Hostname(), port)}).String()
-	d := &fasthttpproxy.Dialer{
-		Config:        httpproxy.Config{HTTPProxy: addr, HTTPSProxy: addr},
-		DialDualStack: true, Timeout: timeout, ConnectTimeout: timeout,
-	}
-	return d.GetDialFuncForTLS(false, u.Scheme == "https")
-}
-
-// addrWithPort is the host:port of u, with the scheme's port if it has none.
-func addrWithPort(u *url.URL) string {
-	if u.Port() != "" {
-		return u.Host
-	}
-	if u.Scheme == "https" {
-		return u.Host + ":443"
-	}
-	return u.Host + ":80"
-}
-
-// tlsConfig trusts the system's authorities and those in rootCAsFile.
-func tlsConfig(rootCAsFile, serverName string) (*tls.Config, error) {
-	conf := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
-	if rootCAsFile == "" {
-		return conf, nil
-	}
-	pem, err := os.ReadFile(rootCAsFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls_root_cas_file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool() // none to be had here: trust the file's alone
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls_root_cas_file %s holds no PEM certificate", rootCAsFile)
-	}
-	conf.RootCAs = pool
-	return conf, nil
-}
-
 func (o *meiroHTTP) Connect(context.Context) error { return nil }
 
 // WriteBatch sends each message in turn and fails at the first that fails,
@@ -382,6 +294,10 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	err := o.client.DoDeadline(req, resp, deadline)
 	status := resp.StatusCode()
 	switch {
+	case err != nil && timedOut(err):
+		// Worded with stage.TimedOut, which the queue looks for: a request
+		// that timed out may still be running at Meiro Events.
+		return 0, fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)
 	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return 0, fmt.Errorf("%s: %w", o.conf.url, err)
 	case status >= 200 && status <= 299:
@@ -391,6 +307,14 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	}
 	return status, fmt.Errorf("%s: HTTP request returned unexpected response code (%d): %s, Error: %s",
 		o.conf.url, status, fasthttp.StatusMessage(status), excerpt(resp.Body()))
+}
+
+// timedOut says whether err is running out of time: waiting for the
+// answer, a connection, the dial or the TLS handshake.
+func timedOut(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout() ||
+		errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrTLSHandshakeTimeout)
 }
 
 // excerpt is the start of an answer's body, for an error, its parentheses

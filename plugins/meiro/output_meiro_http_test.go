@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // newMeiroHTTPFor builds a meiro_http output from YAML, for calling directly.
@@ -106,14 +108,16 @@ func returnsWithin(t *testing.T, limit time.Duration, write func() error) error 
 	}
 }
 
+// A timeout is worded with stage.TimedOut, by which the disk queue tells it
+// from other failures.
 func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	defer srv.Close()
 	defer close(release)
 	out := newMeiroHTTPFor(t, "url: "+srv.URL+"\ntimeout: 100ms")
-	if err := returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) }); err == nil || !strings.Contains(err.Error(), "timeout") {
-		t.Fatalf("an answer that never came gave %v, want a timeout", err)
+	if err := returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) }); err == nil || !strings.Contains(err.Error(), stage.TimedOut) {
+		t.Fatalf("an answer that never came gave %v, want a timeout worded %q", err, stage.TimedOut)
 	}
 }
 
@@ -137,8 +141,8 @@ func TestMeiroHTTPGivesUpOnAStalledTLSHandshakeAtItsTimeout(t *testing.T) {
 	}()
 	out := newMeiroHTTPFor(t, "url: https://"+ln.Addr().String()+"/collect\ntimeout: 200ms")
 	err = returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) })
-	if err == nil || !strings.Contains(err.Error(), "timed out") && !strings.Contains(err.Error(), "timeout") {
-		t.Fatalf("a handshake that never came gave %v, want a timeout", err)
+	if err == nil || !strings.Contains(err.Error(), stage.TimedOut) {
+		t.Fatalf("a handshake that never came gave %v, want a timeout worded %q", err, stage.TimedOut)
 	}
 }
 
