@@ -144,3 +144,23 @@ func TestUnencodedFormValuesArriveByteForByte(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatsTurnedOffDeliverEveryPost is the README's switch for senders
+// whose events carry no time or id: with dedupe_window 0s the same click
+// posted twice is delivered twice, with the same event_id.
+func TestRepeatsTurnedOffDeliverEveryPost(t *testing.T) {
+	m := newMeiro(t)
+	p := startProcess(t, options{env: m.env(), set: []string{"buffer.disk_queue.dedupe_window=0s"}})
+	form := string(readFile(t, samplesDir+"/sms_click.form"))
+	postForm(t, p, form, 1)
+	postForm(t, p, form, 1)
+	waitFor(t, "events at Meiro Events", 10*time.Second, func() bool { return m.receivedCount() >= 1 })
+	waitQuiet(t, p, m)
+	got := m.received()
+	if len(got) != 2 {
+		t.Fatalf("Meiro Events received %d events of two posts of one click, want 2", len(got))
+	}
+	if a, b := decodeExact(t, got[0])["event_id"], decodeExact(t, got[1])["event_id"]; a != b {
+		t.Errorf("the same click twice has ids %v and %v, want the same", a, b)
+	}
+}

@@ -287,9 +287,9 @@ func TestSkipStringAgreesWithAByteByByteReading(t *testing.T) {
 
 func TestEnd(t *testing.T) {
 	for v, want := range map[string]int{
-		`{"a":"}]"} x`:   10,
+		`{"a":"}]"} x`:    10,
 		`[1,{"b":[2]}],3`: 13,
-		`{"a":"\"}"}&b`:  11,
+		`{"a":"\"}"}&b`:   11,
 		`{"a":[1}`:        8, // cut short: all of it
 		`{"a":"x`:         7,
 	} {
