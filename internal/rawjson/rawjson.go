@@ -212,6 +212,11 @@ func skipString(v []byte, i int) int {
 	return len(v)
 }
 
+// End returns the index just past the value that v starts with, or len(v)
+// when it is cut short. It does not check the value, only matches brackets
+// outside strings: for finding where a value ends before checking it.
+func End(v []byte) int { return skipValue(v, 0) }
+
 // skipValue returns the index just past the value that starts at v[i].
 func skipValue(v []byte, i int) int {
 	if i >= len(v) {

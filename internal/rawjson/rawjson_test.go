@@ -284,3 +284,17 @@ func TestSkipStringAgreesWithAByteByByteReading(t *testing.T) {
 		}
 	}
 }
+
+func TestEnd(t *testing.T) {
+	for v, want := range map[string]int{
+		`{"a":"}]"} x`:    10,
+		`[1,{"b":[2]}],3`: 13,
+		`{"a":"\"}"}&b`:   11,
+		`{"a":[1}`:        8, // cut short: all of it
+		`{"a":"x`:         7,
+	} {
+		if got := End([]byte(v)); got != want {
+			t.Errorf("End(%q) = %d, want %d", v, got, want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of rec
 
 == Repeats
 
-A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. The ids are kept in the same file (one record of 16-byte ids per commit, so a big post costs in proportion to its size), so this survives restarts, and in memory for lookups, in a table outside the Go heap; an id of other than 32 hex digits is kept as 16 bytes of its SHA-256. At most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first (under a sustained rate above `+"`dedupe_max_ids`"+` per window the effective window is shorter).
+A message whose `+"`dedupe_key`"+` metadata (the event id from `+"`netcore_explode`"+`) was stored within `+"`dedupe_window`"+` is acknowledged and not stored again, so a post that Netcore sends twice is delivered once. Identical events within one post are not repeats of each other: `+"`netcore_explode`"+` (and `+"`explode`"+`) give the second, third… copy an id of its own, the same each time the post is sent. The ids are kept in the same file (one record of 16-byte ids per commit, so a big post costs in proportion to its size), so this survives restarts, and in memory for lookups, in a table outside the Go heap; an id of other than 32 hex digits is kept as 16 bytes of its SHA-256. At most `+"`dedupe_max_ids`"+` are kept, oldest forgotten first (under a sustained rate above `+"`dedupe_max_ids`"+` per window the effective window is shorter).
 
 == Damage
 

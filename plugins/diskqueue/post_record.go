@@ -42,7 +42,8 @@ const postHeader = recordHeader + 4
 const maxPostEvents = 1 << 24
 
 // appendPostRecord appends the record of msg, whose body is a Netcore post,
-// to dst, and returns it with the dedupe keys of its events, in order.
+// to dst, and returns it with the dedupe keys of its events, in order: the
+// bytes of the event ids the explode gives them when read.
 func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte, []eventKey, error) {
 	post, err := netcore.PostOf(msg)
 	if err != nil {
@@ -59,6 +60,7 @@ func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]b
 	rec = appendMeta(rec, msg)
 	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
 	keys := make([]eventKey, 0, events)
+	copies := netcore.CopiesOf(post.Panels, post.Compact)
 	var sum uint32
 	from := start + 4       // what the record's checksum covers next
 	var compact, buf []byte // buf: room for compacting events, reused
@@ -76,17 +78,12 @@ func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]b
 			sum = crc32.Update(sum, castagnoli, rec[from:])
 			rec = append(rec, compact...)
 			from = len(rec)
-			keys = append(keys, keyOfEvent(panel.Name, compact))
+			keys = append(keys, eventKey(netcore.EventKey(panel.Name, compact, copies.Of(len(keys)))))
 		}
 	}
 	sum = crc32.Update(sum, castagnoli, rec[from:])
 	binary.BigEndian.PutUint32(rec[start:], sum)
 	return rec, keys, nil
-}
-
-// keyOfEvent is the dedupe key of an event: the bytes of its event id.
-func keyOfEvent(panel string, compact []byte) eventKey {
-	return eventKey(netcore.EventKey(panel, compact))
 }
 
 // recordEvents is how many events a record holds: a post record's count,

@@ -49,6 +49,10 @@ type openPost struct {
 	next     int // the next event, counted across the panels
 	panel    int // the panel it is in
 	first    int // the number of that panel's first event
+
+	// Which events are copies of others in the post, for their event ids,
+	// kept after panels are let go: a retry makes its event's message again.
+	copies netcore.Copies
 }
 
 func newOpenPost(seq uint64, events int) *openPost {
@@ -139,6 +143,7 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 	// for a post from another input than netcore_webhook, when it was
 	// stored, not when it is read (which may be hours later).
 	p.base, p.received, p.panels = base, netcore.ReceivedAtOr(base, storedAt), panels
+	p.copies = netcore.CopiesOf(panels, true) // its event ids, as when it was stored
 	if q.handing == nil {
 		q.handing = p
 	} else {
@@ -227,7 +232,7 @@ func (q *queue) setAside(l *lease, cause error) {
 // delivered may have been changed by the pipeline's processors since).
 func (q *queue) eventMessage(l *lease) (*service.Message, error) {
 	p := l.post
-	return q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.inPanel, l.raw, true)
+	return q.conf.explode.ExplodeEvent(p.base, p.received, l.panel, l.inPanel, p.copies.Of(l.index), l.raw, true)
 }
 
 // setAsideLocked takes a damaged event out of its post: it is written to the

@@ -156,7 +156,7 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("events %q, want %q", got, want)
 	}
-	if len(keys) != 3 || keys[0] != keyOfEvent("a", []byte(`{"msgid":"1","n":12345678901234567890}`)) {
+	if len(keys) != 3 || keys[0] != eventKey(netcore.EventKey("a", []byte(`{"msgid":"1","n":12345678901234567890}`), 0)) {
 		t.Errorf("keys %x, want the event ids of the 3 events", keys)
 	}
 	if at, _ := recordStoredAt(rec); at.UnixNano() != 42 || recordEvents(rec) != 3 {

@@ -130,12 +130,13 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 	storedAt, _ := recordStoredAt(rec)
 	received := netcore.ReceivedAtOr(base, storedAt)
 	var msgs service.MessageBatch
+	copies := netcore.CopiesOf(panels, true)
 	i := 0 // the event's number across the panels
 	for _, panel := range panels {
 		for j, raw := range panel.Events {
 			if _, bad := slices.BinarySearch(damaged, i); !bad {
 				// An event that cannot be exploded costs itself, as in the queue.
-				if msg, err := explode.ExplodeEvent(base, received, panel.Name, j, raw, true); err != nil {
+				if msg, err := explode.ExplodeEvent(base, received, panel.Name, j, copies.Of(i), raw, true); err != nil {
 					s.report.Damaged++
 				} else {
 					msgs = append(msgs, msg)

@@ -58,30 +58,21 @@ func badRequest(format string, args ...any) *RejectError {
 // in its data field, or the JSON itself. The content type picks the format;
 // without one (or with text/plain or application/octet-stream) the body is
 // sniffed: JSON when it starts with '{', a form otherwise.
-//
-// A form whose data field does not decode to valid JSON, while the body is
-// "data=" followed by valid JSON, is taken as a sender that forgot to
-// percent-encode (a raw '&' inside a value splits such a form): the JSON after
-// "data=" is used as it stands.
 func DecodeBody(contentType string, body []byte) (*Post, error) {
 	switch bodyFormat(contentType, body) {
 	case formatJSON:
 		return DecodeData(body)
 	case formatForm:
-		data, err := formData(body)
-		if err == nil {
-			post, valid, decodeErr := decodeData(data)
-			if valid {
-				return post, decodeErr // the data field is the JSON, whatever its shape
-			}
-			err = decodeErr
+		data, raw, err := formData(body)
+		if err != nil {
+			return nil, err
 		}
-		if raw, ok := bytes.CutPrefix(body, []byte("data=")); ok {
-			if post, valid, rawErr := decodeData(raw); valid {
-				return post, rawErr
-			}
+		post, valid, err := decodeData(data)
+		if !valid && raw {
+			// Most likely a value encoded in part: say how it was read.
+			err = badRequest("%s; the data field starts with a raw %q, so it is read as JSON as it stands: percent-encode all of it, or none", err, data[0])
 		}
-		return nil, err
+		return post, err
 	default:
 		return nil, &RejectError{
 			Status: http.StatusUnsupportedMediaType,
@@ -168,30 +159,75 @@ func bodyFormat(contentType string, body []byte) format {
 	}
 }
 
-// formData returns the decoded value of the single data field of a form.
-// Other fields are ignored; a second data field is refused rather than
-// silently dropping one of them.
-func formData(body []byte) ([]byte, error) {
-	var data []byte
+// formData returns the value of the single data field of a form: the JSON
+// as it stands when the sender did not percent-encode it (see unencoded),
+// percent-decoded otherwise. Other fields are ignored; a second data field
+// is refused rather than silently dropping one of them.
+func formData(body []byte) (data []byte, raw bool, err error) {
 	found := false
-	for pair := range bytes.SplitSeq(body, []byte("&")) {
-		key, value, _ := bytes.Cut(pair, []byte("="))
-		if k, err := queryUnescape(nil, key); err != nil || string(k) != "data" {
-			continue
+	for start := 0; start <= len(body); {
+		end := bytes.IndexByte(body[start:], '&')
+		if end < 0 {
+			end = len(body)
+		} else {
+			end += start
 		}
-		if found {
-			return nil, badRequest("form has more than one data field")
+		next := end + 1 // where the next field starts
+		key, value, hasValue := bytes.Cut(body[start:end], []byte("="))
+		if k, err := queryUnescape(nil, key); err == nil && string(k) == "data" {
+			if found {
+				return nil, false, badRequest("form has more than one data field")
+			}
+			found = true
+			if valueAt := start + len(key) + 1; hasValue && unencoded(body[valueAt:]) {
+				// A raw '&' inside its strings does not end it: its JSON does.
+				raw = true
+				data, next, err = unencodedJSON(body, valueAt)
+			} else {
+				data, err = queryUnescape(make([]byte, 0, len(value)), value)
+				if err != nil {
+					err = badRequest("data field has invalid percent-encoding: %s", err)
+				}
+			}
+			if err != nil {
+				return nil, false, err
+			}
 		}
-		v, err := queryUnescape(make([]byte, 0, len(value)), value)
-		if err != nil {
-			return nil, badRequest("data field has invalid percent-encoding: %s", err)
-		}
-		data, found = v, true
+		start = next
 	}
 	if !found {
-		return nil, badRequest("form has no data field: Netcore posts data=<JSON>")
+		return nil, false, badRequest("form has no data field: Netcore posts data=<JSON>")
 	}
-	return data, nil
+	return data, raw, nil
+}
+
+// unencoded says whether a form value was sent as it stands rather than
+// form-encoded: it starts (after any white space, which an encoder writes
+// as '+' or %20) with a raw '{' or '[', which every form encoder writes as
+// %7B or %5B. Such a value is JSON byte for byte: decoding it would turn
+// its '+' into spaces and its %XX into bytes.
+func unencoded(value []byte) bool {
+	v := bytes.TrimLeft(value, jsonSpace)
+	return len(v) > 0 && (v[0] == '{' || v[0] == '[')
+}
+
+// jsonSpace is the white space JSON allows between values.
+const jsonSpace = " \t\r\n"
+
+// unencodedJSON is the JSON value of an unencoded data field that starts at
+// body[at], up to where that value ends (white space around it trimmed),
+// and where the next field starts: the value must be followed by the end of
+// the body or by '&'. The JSON is checked by the caller.
+func unencodedJSON(body []byte, at int) (data []byte, next int, err error) {
+	v := body[at:]
+	begin := len(v) - len(bytes.TrimLeft(v, jsonSpace))
+	end := begin + rawjson.End(v[begin:])
+	after := len(v) - len(bytes.TrimLeft(v[end:], jsonSpace))
+	if after < len(v) && v[after] != '&' {
+		return nil, 0, badRequest("data field is not percent-encoded (it starts with a raw %q), so it is read as JSON as it stands, and that JSON ends at byte %d followed by %.20q: percent-encode the whole value, or none of it",
+			v[begin], end, v[after:])
+	}
+	return v[begin:end], at + after + 1, nil
 }
 
 // queryUnescape appends the form-decoded s to dst: "+" is a space, "%XX" a

@@ -155,6 +155,42 @@ func TestDecodeBodyAccepts(t *testing.T) {
 			want: `p=[{"off":"50%"}]`, events: 1,
 		},
 		{
+			// A raw '{' says the value was not form-encoded: '+' and %XX are
+			// bytes of the JSON, whether or not a raw '&' is in it too.
+			name: "unencoded form keeps + and %XX", contentType: formType,
+			body: `data={"p":[{"mobile":"+919800000001","email":"a+b@example.com","n":"%20%2B%"}]}`,
+			want: `p=[{"mobile":"+919800000001","email":"a+b@example.com","n":"%20%2B%"}]`, events: 1,
+		},
+		{
+			name: "unencoded form with + and &", contentType: formType,
+			body: `data={"p":[{"mobile":"+91","city":"Thane&Kalyan"}]}`,
+			want: `p=[{"mobile":"+91","city":"Thane&Kalyan"}]`, events: 1,
+		},
+		{
+			name: "unencoded form with fields around it", contentType: formType,
+			body: `a=%ZZ&data={"p":[{"q":"x+y=z&w"}]}&b=1&%ZZ=2`,
+			want: `p=[{"q":"x+y=z&w"}]`, events: 1,
+		},
+		{
+			name: "unencoded form with white space around it", contentType: formType,
+			body: "data=\n {\"p\":[{\"a\":\"+\"}]}\r\n&b=1",
+			want: `p=[{"a":"+"}]`, events: 1,
+		},
+		{
+			// Read as a form this decodes to another post (panel "q" a
+			// number); its raw '{' and '"' say it was not form-encoded.
+			name: "unencoded form whose decoding is other JSON", contentType: formType,
+			body: `data={"p":[{"s":"%22}],%22q%22:1,%22r%22:[{%22t%22:%22"}]}`,
+			want: `p=[{"s":"%22}],%22q%22:1,%22r%22:[{%22t%22:%22"}]`, events: 1,
+		},
+		{
+			// Begun encoded, it is decoded, though some characters were left
+			// raw (JavaScript's encodeURI leaves ':' and '+').
+			name: "encoded in part, starting encoded", contentType: formType,
+			body: `data=%7B%22p%22:%5B%7B%22n%22:"a+b%2Bc"%7D%5D%7D`,
+			want: `p=[{"n":"a b+c"}]`, events: 1,
+		},
+		{
 			name: "+ in a form means space", contentType: formType,
 			body: "data=%7B%22p%22%3A%5B%7B%22n%22%3A%22a+b%22%7D%5D%7D",
 			want: `p=[{"n":"a b"}]`, events: 1,
@@ -211,13 +247,14 @@ func TestDecodeBodyRejects(t *testing.T) {
 		msg                     string
 	}{
 		{name: "form without data field", contentType: formType, body: "foo=bar&x=1", status: 400, msg: "form has no data field"},
-		// The JSON after "data=" as it stands, when the field does not decode to
-		// JSON but the raw text is: its own refusal, not the field's.
+		// An unencoded data field is refused for its JSON's shape, as any.
 		{name: "unencoded percent sign, wrong shape", contentType: formType, body: `data={"p":"100%"}`, status: 400, msg: `panel "p" is a JSON string`},
 		{name: "unencoded ampersand, wrong shape", contentType: formType, body: `data=["a&b"]`, status: 400, msg: "data is a JSON array, not an object"},
-		// A field that decodes to JSON of the wrong shape is refused as it is,
-		// even when the raw text would make a post.
-		{name: "encoded field of the wrong shape", contentType: formType, body: `data={"p":[{"s":"%22}],%22q%22:1,%22r%22:[{%22t%22:%22"}]}`, status: 400, msg: `panel "q" is a JSON number`},
+		// A data field starting with a raw '{' is JSON as it stands, or refused.
+		{name: "unencoded JSON with more after it", contentType: formType, body: `data={"p":[]}x&b=1`, status: 400, msg: `ends at byte 8 followed by "x&b=1"`},
+		{name: "unencoded JSON then a second data field", contentType: formType, body: `data={"p":[{"a":"&data="}]}&data=%7B%7D`, status: 400, msg: "more than one data field"},
+		{name: "unencoded JSON cut short", contentType: formType, body: `data={"p":[{"a":"x&y=1`, status: 400, msg: "unexpected end of JSON input"},
+		{name: "encoded in part, starting raw", contentType: formType, body: `data={%22p%22:[]}`, status: 400, msg: "(at byte 2); the data field starts with a raw '{', so it is read as JSON as it stands: percent-encode all of it, or none"},
 		{name: "empty body", body: "", status: 400, msg: "form has no data field"},
 		{name: "json posted as a form", contentType: formType, body: `{"p":[]}`, status: 400, msg: "form has no data field"},
 		{name: "two data fields", contentType: formType, body: "data=%7B%7D&x=1&data=%7B%7D", status: 400, msg: "more than one data field"},

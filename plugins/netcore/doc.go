@@ -29,7 +29,8 @@
 // Exploding: explode.go holds the Exploder, one message per event with
 // panel_name, event_time and event_id added; the netcore_explode processor
 // (processor_netcore_explode.go) applies it, and so does the disk_queue
-// buffer when it stores posts whole.
+// buffer when it stores posts whole. explode_copies.go numbers the
+// identical events of a post, so that each has an event id of its own.
 //
 // Delivering is the meiro package's.
 package netcore

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -107,18 +108,15 @@ func quotedName(name string) []byte {
 	return quoteName(name)
 }
 
-// ExplodePanels makes one message per event of panels, each a copy of base
+// ExplodePost makes one message per event of post, each a copy of base
 // (its metadata, context) with the event as its body.
-func (p *Exploder) ExplodePanels(base *service.Message, panels []Panel) (service.MessageBatch, error) {
+func (p *Exploder) ExplodePost(base *service.Message, post *Post) (service.MessageBatch, error) {
 	received := ReceivedAt(base)
-	n := 0
-	for _, panel := range panels {
-		n += len(panel.Events)
-	}
-	batch := make(service.MessageBatch, 0, n)
-	for _, panel := range panels {
+	copies := CopiesOf(post.Panels, post.Compact)
+	batch := make(service.MessageBatch, 0, post.EventCount())
+	for _, panel := range post.Panels {
 		for i, raw := range panel.Events {
-			out, err := p.ExplodeEvent(base, received, panel.Name, i, raw, false)
+			out, err := p.ExplodeEvent(base, received, panel.Name, i, copies.Of(len(batch)), raw, post.Compact)
 			if err != nil {
 				return nil, err
 			}
@@ -128,15 +126,16 @@ func (p *Exploder) ExplodePanels(base *service.Message, panels []Panel) (service
 	return batch, nil
 }
 
-// ExplodeEvent makes the message of one event: event i of panel, as
-// ExplodePanels does for each, received being ReceivedAt(base). The disk
-// queue makes its events one by one as it hands them out, so that a big
-// post is never in memory as messages all at once.
+// ExplodeEvent makes the message of one event: event i of panel, the nth
+// copy of it in its post (Copies), as ExplodePost does for each, received
+// being ReceivedAt(base). The disk queue makes its events one by one as
+// it hands them out, so that a big post is never in memory as messages
+// all at once.
 //
 // compact says raw is compact JSON already (rawjson.AppendCompact), as
 // the disk queue stores events: it is then copied, not compacted again.
-func (p *Exploder) ExplodeEvent(base *service.Message, received time.Time, panel string, i int, raw []byte, compact bool) (*service.Message, error) {
-	ev, err := p.explodeEvent(panel, quoteName(panel), raw, received, compact)
+func (p *Exploder) ExplodeEvent(base *service.Message, received time.Time, panel string, i, nth int, raw []byte, compact bool) (*service.Message, error) {
+	ev, err := p.explodeEvent(panel, quoteName(panel), raw, nth, received, compact)
 	if err != nil {
 		return nil, fmt.Errorf("panel %q event %d: %w", panel, i, err)
 	}
@@ -161,7 +160,7 @@ const (
 	timeSourceReceived = "received_at"
 )
 
-func (p *Exploder) explodeEvent(panel string, quotedPanel, raw []byte, received time.Time, isCompact bool) (explodedEvent, error) {
+func (p *Exploder) explodeEvent(panel string, quotedPanel, raw []byte, nth int, received time.Time, isCompact bool) (explodedEvent, error) {
 	// Room for the added fields, so that appending them does not copy.
 	compact := make([]byte, 0, len(raw)+128)
 	if isCompact {
@@ -169,7 +168,7 @@ func (p *Exploder) explodeEvent(panel string, quotedPanel, raw []byte, received 
 	} else {
 		compact = rawjson.AppendCompact(compact, raw)
 	}
-	ev := explodedEvent{id: eventID(panel, compact), timeSource: timeSourceReceived}
+	ev := explodedEvent{id: eventID(panel, compact, nth), timeSource: timeSourceReceived}
 	eventTime := received
 
 	// One walk over the top level finds event_params and which of our
@@ -286,21 +285,29 @@ func quoteName(name string) []byte {
 	return append(append(append(make([]byte, 0, len(name)+2), '"'), name...), '"')
 }
 
-// eventID is a stable id for an event: the same panel and bytes, sent again,
-// give the same id. It is the hex of eventKey.
-func eventID(panel string, event []byte) string {
-	key := EventKey(panel, event)
+// eventID is a stable id for an event: the same panel and bytes, the same
+// copy of them in a post, sent again, give the same id. It is the hex of
+// EventKey.
+func eventID(panel string, event []byte, nth int) string {
+	key := EventKey(panel, event, nth)
 	return hex.EncodeToString(key[:])
 }
 
-// EventKey is the first 16 bytes of sha256(panel, NUL, event): the event id
-// as bytes, as the inspector and the disk_queue's repeats index keep it.
-// event is the event's compact JSON (rawjson.AppendCompact).
-func EventKey(panel string, event []byte) fate.ID {
+// EventKey is the event id as bytes, as the inspector and the disk_queue's
+// repeats index keep it: the first 16 bytes of sha256(panel, NUL, event),
+// event being the event's compact JSON (rawjson.AppendCompact). The nth
+// identical copy of it in one post (Copies; nth from 1) hashes NUL and nth
+// in decimal after that: ids that events had before copies were numbered
+// stay as they were (the first copy's), and a hashed text that ends in a
+// digit is never that of a first copy, which ends in '}'.
+func EventKey(panel string, event []byte, nth int) fate.ID {
 	h := sha256.New()
 	h.Write([]byte(panel))
 	h.Write([]byte{0})
 	h.Write(event)
+	if nth > 0 {
+		h.Write(strconv.AppendInt([]byte{0}, int64(nth), 10))
+	}
 	var sum [sha256.Size]byte
 	var key fate.ID
 	copy(key[:], h.Sum(sum[:0]))

@@ -25,7 +25,7 @@ import (
 func FuzzDecodeAndExplode(f *testing.F) {
 	seeds, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeAndExplode", "*"))
 	if err != nil || len(seeds) < 20 {
-		f.Fatalf("the seed corpus testdata/fuzz/FuzzDecodeAndExplode has %d files (%v), want the 25 seeds: was it moved?", len(seeds), err)
+		f.Fatalf("the seed corpus testdata/fuzz/FuzzDecodeAndExplode has %d files (%v), want the 27 seeds: was it moved?", len(seeds), err)
 	}
 	conf, err := explodeProcessorSpec().ParseYAML(``, nil)
 	if err != nil {

@@ -118,11 +118,13 @@ func (in *inspector) eventIDs(p *inspectedPost) [][]fate.ID {
 	if p.ids == nil && p.Panels != nil {
 		p.ids = make([][]fate.ID, len(p.Panels))
 		var compact []byte
+		copies, k := CopiesOf(p.Panels, false), 0
 		for i, panel := range p.Panels {
 			p.ids[i] = make([]fate.ID, len(panel.Events))
 			for j, ev := range panel.Events {
 				compact = rawjson.AppendCompact(compact[:0], ev)
-				p.ids[i][j] = EventKey(panel.Name, compact)
+				p.ids[i][j] = EventKey(panel.Name, compact, copies.Of(k))
+				k++
 			}
 		}
 	}

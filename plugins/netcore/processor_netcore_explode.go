@@ -18,7 +18,7 @@ Each message body is the event object exactly as Netcore sent it, every field an
 
 - `+"`panel_name`"+`: the panel (key of the post) the event came in.
 - `+"`event_time`"+`: RFC 3339 time in UTC from `+"`event_params.ts`"+`, a 12-digit `+"`yyMMddHHmmss`"+` number or string read in `+"`timezone`"+`. When `+"`ts`"+` is missing or malformed it is the time the post was received, and the metadata `+"`netcore_event_time_source`"+` says `+"`received_at`"+` instead of `+"`ts`"+`.
-- `+"`event_id`"+`: a hash of the panel name and the event's bytes, so the same event sent again gets the same id (for removing repeats downstream).
+- `+"`event_id`"+`: a hash of the panel name and the event's bytes, so the same event sent again gets the same id (for removing repeats downstream). The second, third… identical event within one post is hashed with its copy number too: every event of a post has an id of its own, and a post sent again gets the same ids again.
 
 Metadata added to each message: `+"`netcore_panel`"+`, `+"`netcore_event_index`"+` (position in its panel, from 0), `+"`netcore_event_id`"+`, `+"`netcore_event_time_source`"+`; metadata of the post (`+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+`, `+"`netcore_received_at`"+`) is kept.
 
@@ -56,7 +56,7 @@ func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (ser
 	if err != nil {
 		return nil, err
 	}
-	return p.ExplodePanels(msg, post.Panels)
+	return p.ExplodePost(msg, post)
 }
 
 func (p *explodeProcessor) Close(context.Context) error { return nil }
