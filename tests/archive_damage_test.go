@@ -161,13 +161,13 @@ func TestArchiveDamagedGzipMemberIsReportedAndNeverCut(t *testing.T) {
 	p.stop(t)
 	aside, _ := filepath.Glob(filepath.Join(filepath.Dir(path), hour.Format("15")+".damaged-*.jsonl.gz"))
 	if len(aside) != 1 {
-		t.Fatalf("the damaged file was not moved aside as %s.damaged-<unix>.jsonl.gz: %v\n%s", hour.Format("15"), aside, p.stderr)
+		t.Fatalf("the damaged file was not moved aside as %s.damaged-<unix>.jsonl.gz: %v\n%s", hour.Format("15"), aside, p.stdout)
 	}
 	if !bytes.Equal(readFile(t, aside[0]), data) {
 		t.Errorf("%s does not hold the damaged file's bytes unchanged", aside[0])
 	}
-	if !strings.Contains(p.stderr.String(), filepath.Base(aside[0])) {
-		t.Errorf("the log does not name %s:\n%s", aside[0], p.stderr)
+	if !strings.Contains(p.stdout.String(), filepath.Base(aside[0])) {
+		t.Errorf("the log does not name %s:\n%s", aside[0], p.stdout)
 	}
 	if got := markerCounts(t, archiveLines(t, path)); len(got) != len(after) {
 		t.Errorf("the new hour file holds %v, want the %d events posted after the restart", got, len(after))
