@@ -83,13 +83,14 @@ func receivedExactly(t *testing.T, m *meiro, lines []string) {
 	}
 }
 
-// mustFailNaming checks that a replay exited by itself with a failure and
-// said so on a line naming each of what.
+// mustFailNaming checks that a replay exited by itself with status 3 (the
+// run ended without doing all it was asked) and said so on a line naming
+// each of what.
 func mustFailNaming(t *testing.T, out []byte, err error, what ...string) {
 	t.Helper()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("the replay did not exit by itself with a failure: %v\n%s", err, out)
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("the replay did not exit by itself with status 3: %v\n%s", err, out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		named := true

@@ -84,11 +84,13 @@ type archiveInput struct {
 	listed   bool
 	files    []string // the hour files left to read, in order
 	cur      *lineReader
-	read     int          // lines read so far, for the summary
+	read     atomic.Int64 // lines read so far
 	sent     atomic.Int64 // lines delivered (acknowledged) so far
-	ended    bool         // every file was read
-	closed   bool
-	unread   []string // what could not be read, each said once
+	ended    atomic.Bool  // every file was read
+	unread   int          // parts that could not be read, for the summary
+	// finished tells runstatus the range was delivered whole: until then
+	// the run counts as stopped early, however the process ends.
+	finished func()
 }
 
 func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*archiveInput, error) {
@@ -139,6 +141,10 @@ func (a *archiveInput) Connect(context.Context) error {
 		return nil
 	}
 	a.listed = true
+	a.finished = runstatus.Pending(func() string {
+		return fmt.Sprintf("archive replay stopped before the end of the range [%s, %s): %d event(s) delivered; run it again to send the range whole",
+			a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), a.sent.Load())
+	})
 	files, unlisted, err := rangeFiles(a.dir, a.from, a.to)
 	if err != nil {
 		unlisted = append(unlisted, err)
@@ -178,13 +184,14 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 		if len(line) == 0 {
 			continue
 		}
-		a.read++
+		a.read.Add(1)
 		msg := service.NewMessage(line)
 		msg.MetaSetMut(fileKey, a.rel(a.cur.path))
 		msg.MetaSetMut(lineKey, strconv.Itoa(a.cur.line))
 		return msg, func(_ context.Context, err error) error {
 			if err == nil {
 				a.sent.Add(1)
+				a.finishIfDelivered()
 			}
 			return nil
 		}, nil
@@ -215,23 +222,33 @@ func (a *archiveInput) open(path string) *lineReader {
 }
 
 // cannotRead reports a part of the range that is not replayed: logged now,
-// listed again at the end, and the run exits non-zero (runstatus).
+// and listed again as the process exits non-zero (runstatus).
 func (a *archiveInput) cannotRead(what string) {
 	a.log.Errorf("Archive replay: %s", what)
-	a.unread = append(a.unread, what)
+	runstatus.Incomplete("archive replay: " + what)
+	a.unread++
 }
 
 // end is called once every file was read.
 func (a *archiveInput) end() error {
-	if !a.ended {
-		a.ended = true
-		if len(a.unread) > 0 {
-			a.log.Errorf("Read %d event(s) of the range; %d part(s) of it could not be read (above): the run exits with status 3 once the events read are delivered", a.read, len(a.unread))
+	if !a.ended.Load() {
+		if a.unread > 0 {
+			a.log.Errorf("Read %d event(s) of the range; %d part(s) of it could not be read (above): the run exits with status 3 once the events read are delivered", a.read.Load(), a.unread)
 		} else {
-			a.log.Infof("Read all %d event(s) of the range; the run ends once they are delivered", a.read)
+			a.log.Infof("Read all %d event(s) of the range; the run ends once they are delivered", a.read.Load())
 		}
+		a.ended.Store(true)
+		a.finishIfDelivered()
 	}
 	return service.ErrEndOfInput
+}
+
+// finishIfDelivered tells runstatus the range is done once every file was
+// read and every event read was delivered.
+func (a *archiveInput) finishIfDelivered() {
+	if a.ended.Load() && a.sent.Load() == a.read.Load() {
+		a.finished()
+	}
 }
 
 func (a *archiveInput) rel(path string) string {
@@ -242,25 +259,15 @@ func (a *archiveInput) rel(path string) string {
 	return filepath.ToSlash(rel)
 }
 
-// Close reports what the run leaves undone: the parts that could not be
-// read and, when stopped early (SIGTERM), the events not delivered.
+// Close logs a run stopped before its range was delivered; runstatus
+// reports it as the process exits.
 func (a *archiveInput) Close(context.Context) error {
 	if a.cur != nil {
 		a.cur.close()
 		a.cur = nil
 	}
-	if a.closed {
-		return nil
-	}
-	a.closed = true
-	for _, what := range a.unread {
-		runstatus.Incomplete("archive replay: " + what)
-	}
-	if sent := a.sent.Load(); !a.ended || sent < int64(a.read) {
-		what := fmt.Sprintf("archive replay stopped before the end of the range [%s, %s): %d event(s) delivered; run it again to send the range whole",
-			a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), sent)
-		a.log.Errorf("The %s", what)
-		runstatus.Incomplete(what)
+	if !a.ended.Load() || a.sent.Load() < a.read.Load() {
+		a.log.Errorf("The archive replay is stopped before the end of the range: %d of the %d event(s) read so far were delivered", a.sent.Load(), a.read.Load())
 	}
 	return nil
 }
