@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,29 +24,50 @@ func recipe(t testing.TB, name string) string {
 	return filepath.Join(repoRoot(t), "config", filepath.FromSlash(name))
 }
 
-// archiveFiles lists the hour files under dataDir/archive, in hour order.
+// archiveFiles lists the hour files under dataDir/archive, plain then
+// gzip, each in hour order.
 func archiveFiles(t testing.TB, dataDir string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dataDir, "archive", "*", "*.jsonl"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pattern := range []string{"*.jsonl", "*.jsonl.gz"} {
+		found, err := filepath.Glob(filepath.Join(dataDir, "archive", "*", pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(found)
+		files = append(files, found...)
 	}
-	slices.Sort(files)
 	return files
 }
 
-// archived is every line of the archive, in hour order.
+// archived is every line of the archive, in hour order (plain files first);
+// a gzip file must decode whole.
 func archived(t testing.TB, dataDir string) []string {
 	t.Helper()
 	var lines []string
 	for _, f := range archiveFiles(t, dataDir) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+		lines = append(lines, archiveLines(t, f)...)
 	}
 	return lines
+}
+
+// archiveLines are the lines of one hour file, gunzipped if it is .gz.
+func archiveLines(t testing.TB, path string) []string {
+	t.Helper()
+	b := readFile(t, path)
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if b, err = io.ReadAll(zr); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
 // markerCounts counts the events of lines by their marker field.
@@ -75,12 +99,21 @@ func postMarkedEvents(t *testing.T, p *process, prefix string, n int) []string {
 // hourOf reads the hour an archive file holds from its path.
 func hourOf(t *testing.T, path string) time.Time {
 	t.Helper()
-	rel := filepath.Base(filepath.Dir(path)) + "T" + strings.TrimSuffix(filepath.Base(path), ".jsonl")
+	rel := filepath.Base(filepath.Dir(path)) + "T" + strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".gz"), ".jsonl")
 	h, err := time.Parse("2006-01-02T15", rel)
 	if err != nil {
 		t.Fatalf("%s is not an hour file: %v", path, err)
 	}
 	return h
+}
+
+// replayCommand runs config/replay-archive.yaml over the hours [from, to)
+// of the archive in dataDir, to m.
+func replayCommand(t testing.TB, dataDir string, m *meiro, from, to time.Time) *exec.Cmd {
+	replay := exec.Command(binary, "run", recipe(t, "replay-archive.yaml"))
+	replay.Env = append(os.Environ(), "NETCORE_DATA_DIR="+dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
+		"REPLAY_FROM="+from.Format(time.RFC3339), "REPLAY_TO="+to.Format(time.RFC3339))
+	return replay
 }
 
 func writeHourFile(t *testing.T, dataDir string, h time.Time, content string) {
@@ -164,10 +197,7 @@ func TestArchiveOnlyRecipeArchivesAndReplaysExactly(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	replay := exec.Command(binary, "run", recipe(t, "replay-archive.yaml"))
-	replay.Env = append(os.Environ(), "NETCORE_DATA_DIR="+p.dataDir, "MEIRO_EVENTS_URL="+m.URL+"/collect",
-		"REPLAY_FROM="+from.Format(time.RFC3339), "REPLAY_TO="+to.Format(time.RFC3339))
-	if out, err := runWithin(replay, 60*time.Second); err != nil {
+	if out, err := runWithin(replayCommand(t, p.dataDir, m, from, to), 60*time.Second); err != nil {
 		t.Fatalf("the replay did not exit by itself with success: %v\n%s", err, out)
 	}
 	if !failedOnce.Load() {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/urfave/cli/v2"
@@ -20,6 +21,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/netcore-connect/netcore-connect/config"
+	"github.com/netcore-connect/netcore-connect/internal/runstatus"
 	_ "github.com/netcore-connect/netcore-connect/plugins/archive"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
@@ -71,8 +73,18 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	if reports := runstatus.Reports(); code == 0 && len(reports) > 0 {
+		fmt.Fprintf(os.Stderr, "netcore-connect: the run ended without doing all it was asked:\n  %s\n", strings.Join(reports, "\n  "))
+		return exitIncomplete
+	}
 	return code
 }
+
+// exitIncomplete is the exit status of a run that ended cleanly but left
+// part of its work undone (runstatus): an archive replay that could not
+// read all of its range, or was stopped before its end. Benthos itself
+// exits 1 when a config cannot start.
+const exitIncomplete = 3
 
 // defaultAdminAddress is where the admin server listens unless a config sets
 // http.address or NETCORE_ADMIN_ADDRESS names another place. Benthos's own

@@ -11,15 +11,16 @@ const (
 	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
 
 	// disk_queue
-	MetricQueueEvents        = "netcore_queue_events"               // gauge: events waiting
-	MetricQueueBytes         = "netcore_queue_bytes"                // gauge: bytes waiting
-	MetricQueueOldest        = "netcore_queue_oldest_seconds"       // gauge: the oldest waiting event's age
-	MetricQueueFullRatio     = "netcore_queue_full_ratio"           // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
-	MetricEventsDelivered    = "netcore_events_delivered_total"     // counter: events that left the queue accepted by the output
-	MetricEventsDeduplicated = "netcore_events_deduplicated_total"  // counter: repeats acknowledged and not stored again
-	MetricRecordsDamaged     = "netcore_records_damaged_total"      // counter: records that failed their checksum, moved aside
-	MetricEventsDeadLettered = "netcore_events_dead_lettered_total" // counter (dead_letter): events refused for good
-	MetricEventsArchived     = "netcore_events_archived_total"      // counter (netcore_archive): events written to the archive, fsync'd
+	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
+	MetricQueueBytes          = "netcore_queue_bytes"                 // gauge: bytes waiting
+	MetricQueueOldest         = "netcore_queue_oldest_seconds"        // gauge: the oldest waiting event's age
+	MetricQueueFullRatio      = "netcore_queue_full_ratio"            // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
+	MetricEventsDelivered     = "netcore_events_delivered_total"      // counter: events that left the queue accepted by the output
+	MetricEventsDeduplicated  = "netcore_events_deduplicated_total"   // counter: repeats acknowledged and not stored again
+	MetricRecordsDamaged      = "netcore_records_damaged_total"       // counter: records that failed their checksum, moved aside
+	MetricEventsDeadLettered  = "netcore_events_dead_lettered_total"  // counter (dead_letter): events refused for good
+	MetricEventsArchived      = "netcore_events_archived_total"       // counter (netcore_archive): events written to the archive, fsync'd
+	MetricArchiveFilesDamaged = "netcore_archive_files_damaged_total" // counter (netcore_archive): hour files found damaged at start, moved aside whole
 )
 
 // Metrics lists every netcore_* metric above.
@@ -27,5 +28,5 @@ var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
-	MetricEventsArchived,
+	MetricEventsArchived, MetricArchiveFilesDamaged,
 }

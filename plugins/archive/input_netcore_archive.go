@@ -1,20 +1,19 @@
 package archive
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/runstatus"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -34,15 +33,19 @@ func inputSpec() *service.ConfigSpec {
 		Categories("Local").
 		Summary("Replays the events archived by the `netcore_archive` output for a range of UTC hours, in order, one message per line exactly as archived, and ends when done.").
 		Description(`
-Reads the hour files `+"`<dir>/<UTC date>/<UTC hour>.jsonl`"+` and `+"`.jsonl.gz`"+` of every hour in [`+"`from`"+`, `+"`to`"+`): the hour starting at `+"`from`"+` is read, the hour starting at `+"`to`"+` is not. Hours are read in time order (a range may span days), each file from its start, plain before gzip when an hour has both; a missing hour is skipped. Each line becomes one message whose content is the line exactly as archived (without its newline), with the metadata `+"`netcore_archive_file`"+` (the file, relative to `+"`dir`"+`) and `+"`netcore_archive_line`"+` (its line number, from 1). When every line is read and every message acknowledged, the input ends, so `+"`netcore-connect run`"+` exits.
+Reads the hour files `+"`<dir>/<UTC date>/<UTC hour>.jsonl`"+` and `+"`.jsonl.gz`"+` of every hour in [`+"`from`"+`, `+"`to`"+`): the hour starting at `+"`from`"+` is read, the hour starting at `+"`to`"+` is not. Hours are read in time order (a range may span days), each file from its start; within an hour, files the output moved aside as damaged (`+"`13.damaged-<unix>.jsonl.gz`"+`) come first, then plain, then gzip. A missing hour is skipped. Only the date folders the range touches are listed, so a range of centuries starts at once. Each line becomes one message whose content is the line exactly as archived (without its newline), with the metadata `+"`netcore_archive_file`"+` (the file, relative to `+"`dir`"+`) and `+"`netcore_archive_line`"+` (its line number, from 1). When every line is read and every message acknowledged, the input ends, so `+"`netcore-connect run`"+` exits.
 
 Both times are RFC 3339 (`+"`2026-11-28T07:00:00Z`"+`, or with an offset) and must fall on a whole UTC hour, since the archive is kept per hour. A range with `+"`from`"+` equal to `+"`to`"+` replays nothing; `+"`to`"+` before `+"`from`"+` is an error.
 
 A torn record at the end of a file, left by a crash while it was being written, is skipped: its events were never acknowledged and were archived again whole.
 
+### What cannot be read
+
+Every part of the range that reads back whole is replayed. A gzip member that fails its checksum (damage after it was written) is skipped and the members after it are read; a file that cannot be opened or read (a folder where it should be, an I/O error) is skipped. Each is logged as an error when found, naming the file, the bytes and the events (at least) that are not replayed, and once the rest is delivered the input ends and `+"`netcore-connect run`"+` exits with status 3, listing them again. A run stopped before the end of its range (SIGTERM) also exits with status 3, saying how many events it delivered.
+
 ### Delivery guarantees
 
-A message the output fails to deliver (nacked) is read again and retried until it is delivered, so the input ends only once everything in the range went out. Files are not changed or removed: a second replay of the same range sends the same events again.`).
+A message the output fails to deliver (nacked) is read again and retried until it is delivered, so the input ends only once everything in the range that could be read went out. Files are not changed or removed: a second replay of the same range sends the same events again.`).
 		Fields(
 			service.NewStringField(aiFieldDir).
 				Description("The archive folder written by the `netcore_archive` output.").
@@ -78,9 +81,16 @@ type archiveInput struct {
 	dir      string
 	from, to time.Time
 	log      *service.Logger
+	listed   bool
 	files    []string // the hour files left to read, in order
 	cur      *lineReader
-	read     int // lines read so far, for the summary
+	read     atomic.Int64 // lines read so far
+	sent     atomic.Int64 // lines delivered (acknowledged) so far
+	ended    atomic.Bool  // every file was read
+	unread   int          // parts that could not be read, for the summary
+	// finished tells runstatus the range was delivered whole: until then
+	// the run counts as stopped early, however the process ends.
+	finished func()
 }
 
 func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*archiveInput, error) {
@@ -123,25 +133,26 @@ func hourField(conf *service.ParsedConfig, name string) (time.Time, error) {
 	return t, nil
 }
 
-// Connect lists the files of the range. It is called again after a
-// failure, so the list is made once.
+// Connect lists the files of the range, once: Benthos calls it again after
+// a failure. It never fails: what cannot be listed is reported with the
+// rest of what cannot be read, and the run goes on with what can.
 func (a *archiveInput) Connect(context.Context) error {
-	if a.files != nil || a.read > 0 {
+	if a.listed {
 		return nil
 	}
-	a.files = []string{}
-	for h := a.from; h.Before(a.to); h = h.Add(time.Hour) {
-		for _, path := range hourFiles(a.dir, h) {
-			_, err := os.Stat(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("checking the archive file %s: %w", path, err)
-			}
-			a.files = append(a.files, path)
-		}
+	a.listed = true
+	a.finished = runstatus.Pending(func() string {
+		return fmt.Sprintf("archive replay stopped before the end of the range [%s, %s): %d event(s) delivered; run it again to send the range whole",
+			a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), a.sent.Load())
+	})
+	files, unlisted, err := rangeFiles(a.dir, a.from, a.to)
+	if err != nil {
+		unlisted = append(unlisted, err)
 	}
+	for _, err := range unlisted {
+		a.cannotRead(fmt.Sprintf("%v: the events of the hours there are not replayed", err))
+	}
+	a.files = files
 	a.log.Infof("Replaying %d archive file(s) of the hours from %s to %s (excluded)", len(a.files), a.from.Format(time.RFC3339), a.to.Format(time.RFC3339))
 	return nil
 }
@@ -150,20 +161,13 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 	for {
 		if a.cur == nil {
 			if len(a.files) == 0 {
-				a.log.Infof("Read all %d event(s) of the range; the run ends once they are delivered", a.read)
-				return nil, nil, service.ErrEndOfInput
+				return nil, nil, a.end()
 			}
-			cur, err := openLines(a.files[0])
-			if errors.Is(err, fs.ErrNotExist) {
-				// Removed since the start, by the retention: nothing to send.
-				a.log.Warnf("Skipping %s: it was removed during the replay", a.files[0])
-				a.files = a.files[1:]
+			path := a.files[0]
+			a.files = a.files[1:]
+			if a.cur = a.open(path); a.cur == nil {
 				continue
 			}
-			if err != nil {
-				return nil, nil, err
-			}
-			a.cur, a.files = cur, a.files[1:]
 		}
 		line, err := a.cur.next()
 		if errors.Is(err, io.EOF) {
@@ -172,73 +176,98 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			a.cannotRead(fmt.Sprintf("%s: reading stopped after line %d (%v): the rest of the file is not replayed", a.rel(a.cur.path), a.cur.line, err))
+			a.cur.close()
+			a.cur = nil
+			continue
 		}
 		if len(line) == 0 {
 			continue
 		}
-		a.read++
+		a.read.Add(1)
 		msg := service.NewMessage(line)
-		rel, _ := filepath.Rel(a.dir, a.cur.path)
-		msg.MetaSetMut(fileKey, filepath.ToSlash(rel))
+		msg.MetaSetMut(fileKey, a.rel(a.cur.path))
 		msg.MetaSetMut(lineKey, strconv.Itoa(a.cur.line))
-		return msg, func(context.Context, error) error { return nil }, nil
+		return msg, func(_ context.Context, err error) error {
+			if err == nil {
+				a.sent.Add(1)
+				a.finishIfDelivered()
+			}
+			return nil
+		}, nil
 	}
 }
 
+// open opens an hour file for reading its whole records, reporting any
+// damage in it; nil when nothing of it can be read.
+func (a *archiveInput) open(path string) *lineReader {
+	l, err := openLines(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Removed since the start, by the retention: nothing to send.
+		a.log.Warnf("Skipping %s: it was removed during the replay", path)
+		return nil
+	}
+	if err != nil {
+		a.cannotRead(fmt.Sprintf("%s cannot be read (%v): none of its events are replayed", a.rel(path), err))
+		return nil
+	}
+	for _, d := range l.damaged {
+		a.cannotRead(fmt.Sprintf("%s: from byte %d to byte %d it cannot be read (%v): at least %d event(s) there are not replayed, the rest of the file is",
+			a.rel(path), d.start, d.end, d.cause, d.lines))
+	}
+	if l.torn < l.size {
+		a.log.Infof("Skipping the last %d bytes of %s: a write in progress, or cut short by a crash (never acknowledged, archived again)", l.size-l.torn, a.rel(path))
+	}
+	return l
+}
+
+// cannotRead reports a part of the range that is not replayed: logged now,
+// and listed again as the process exits non-zero (runstatus).
+func (a *archiveInput) cannotRead(what string) {
+	a.log.Errorf("Archive replay: %s", what)
+	runstatus.Incomplete("archive replay: " + what)
+	a.unread++
+}
+
+// end is called once every file was read.
+func (a *archiveInput) end() error {
+	if !a.ended.Load() {
+		if a.unread > 0 {
+			a.log.Errorf("Read %d event(s) of the range; %d part(s) of it could not be read (above): the run exits with status 3 once the events read are delivered", a.read.Load(), a.unread)
+		} else {
+			a.log.Infof("Read all %d event(s) of the range; the run ends once they are delivered", a.read.Load())
+		}
+		a.ended.Store(true)
+		a.finishIfDelivered()
+	}
+	return service.ErrEndOfInput
+}
+
+// finishIfDelivered tells runstatus the range is done once every file was
+// read and every event read was delivered.
+func (a *archiveInput) finishIfDelivered() {
+	if a.ended.Load() && a.sent.Load() == a.read.Load() {
+		a.finished()
+	}
+}
+
+func (a *archiveInput) rel(path string) string {
+	rel, err := filepath.Rel(a.dir, path)
+	if err != nil {
+		return path
+	}
+	return filepath.ToSlash(rel)
+}
+
+// Close logs a run stopped before its range was delivered; runstatus
+// reports it as the process exits.
 func (a *archiveInput) Close(context.Context) error {
 	if a.cur != nil {
 		a.cur.close()
 		a.cur = nil
 	}
+	if !a.ended.Load() || a.sent.Load() < a.read.Load() {
+		a.log.Errorf("The archive replay is stopped before the end of the range: %d of the %d event(s) read so far were delivered", a.sent.Load(), a.read.Load())
+	}
 	return nil
 }
-
-// lineReader reads the whole lines of one hour file.
-type lineReader struct {
-	path string
-	file *os.File
-	r    *bufio.Reader
-	line int
-}
-
-// openLines opens an hour file for reading up to the end of its last whole
-// record, leaving out a torn tail.
-func openLines(path string) (*lineReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening the archive file %s: %w", path, err)
-	}
-	gzipped := filepath.Ext(path) == ".gz"
-	whole, err := wholeLength(f, gzipped)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var src io.Reader = io.NewSectionReader(f, 0, whole)
-	if gzipped && whole > 0 {
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("reading the gzip archive file %s: %w", path, err)
-		}
-		src = zr
-	}
-	return &lineReader{path: path, file: f, r: bufio.NewReaderSize(src, 64<<10)}, nil
-}
-
-// next returns the next line without its newline, or io.EOF.
-func (l *lineReader) next() ([]byte, error) {
-	line, err := l.r.ReadBytes('\n')
-	if len(line) > 0 && line[len(line)-1] == '\n' {
-		l.line++
-		return line[:len(line)-1], nil
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		// Only whole records are read, so the data ends on a newline.
-		return nil, io.EOF
-	}
-	return nil, fmt.Errorf("reading the archive file %s: %w", l.path, err)
-}
-
-func (l *lineReader) close() { l.file.Close() }

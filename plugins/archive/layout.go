@@ -1,11 +1,14 @@
 package archive
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,15 +33,22 @@ func hourFile(dir string, t time.Time, gzipped bool) string {
 	return filepath.Join(dir, t.Format(dateLayout), t.Format(hourLayout)+ext)
 }
 
-// hourFiles are the files that may hold the hour starting at h, in the
-// order they are read: plain, then gzip (an hour holds both when gzip was
-// switched on or off within it).
-func hourFiles(dir string, h time.Time) []string {
-	return []string{hourFile(dir, h, false), hourFile(dir, h, true)}
+// asideInfix names an hour file the output moved aside because it was
+// damaged, with the Unix time it was moved: 13.damaged-1764321234.jsonl.gz.
+// It still holds events of its hour, so a replay reads it and the retention
+// removes it with its hour.
+const asideInfix = ".damaged-"
+
+// asideFile is the name an hour file is moved aside to at now.
+func asideFile(path string, now time.Time) string {
+	dir, name := filepath.Split(path)
+	hh, ext, _ := strings.Cut(name, ".")
+	return filepath.Join(dir, hh+asideInfix+strconv.FormatInt(now.Unix(), 10)+"."+ext)
 }
 
 // parseHourFile reads the hour an archive file holds from its path relative
-// to the archive folder ("2026-11-28/13.jsonl"); ok is false for any other
+// to the archive folder ("2026-11-28/13.jsonl", or a file moved aside such
+// as "2026-11-28/13.damaged-1764321234.jsonl"); ok is false for any other
 // file, which the archive never touches.
 func parseHourFile(rel string) (hour time.Time, ok bool) {
 	date, name, found := strings.Cut(filepath.ToSlash(rel), "/")
@@ -51,11 +61,72 @@ func parseHourFile(rel string) (hour time.Time, ok bool) {
 			return time.Time{}, false
 		}
 	}
+	if h, unix, aside := strings.Cut(hh, asideInfix); aside {
+		if _, err := strconv.ParseUint(unix, 10, 63); err != nil {
+			return time.Time{}, false
+		}
+		hh = h
+	}
 	t, err := time.Parse(dateLayout+"T"+hourLayout, date+"T"+hh)
 	if err != nil || t.Format(dateLayout) != date || t.Format(hourLayout) != hh {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// rangeFiles lists the archive files of the hours in [from, to) in the
+// order a replay reads them: by hour, and within an hour the files moved
+// aside first (they hold its earlier events), then plain, then gzip (an
+// hour holds both when gzip was switched on or off within it). Only the
+// date folders the range touches are listed, so a range of centuries costs
+// no more than the archive holds. A date folder that cannot be listed is in
+// unlisted, for the caller to report, and the rest goes on.
+func rangeFiles(dir string, from, to time.Time) (files []string, unlisted []error, err error) {
+	dates, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the archive folder %s: %w", dir, err)
+	}
+	type found struct {
+		hour time.Time
+		rank int
+		path string
+	}
+	var all []found
+	for _, d := range dates {
+		day, err := time.Parse(dateLayout, d.Name())
+		if err != nil || !d.IsDir() || !day.Before(to) || !day.Add(24*time.Hour).After(from) {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(dir, d.Name()))
+		if err != nil {
+			unlisted = append(unlisted, fmt.Errorf("listing the archive folder %s: %w", filepath.Join(dir, d.Name()), err))
+			continue
+		}
+		for _, e := range entries {
+			hour, ok := parseHourFile(d.Name() + "/" + e.Name())
+			if !ok || hour.Before(from) || !hour.Before(to) {
+				continue
+			}
+			rank := 0 // moved aside
+			switch {
+			case !strings.Contains(e.Name(), asideInfix) && strings.HasSuffix(e.Name(), gzipExt):
+				rank = 2
+			case !strings.Contains(e.Name(), asideInfix):
+				rank = 1
+			}
+			all = append(all, found{hour, rank, filepath.Join(dir, d.Name(), e.Name())})
+		}
+	}
+	slices.SortFunc(all, func(a, b found) int {
+		return cmp.Or(a.hour.Compare(b.hour), cmp.Compare(a.rank, b.rank), cmp.Compare(a.path, b.path))
+	})
+	for _, f := range all {
+		files = append(files, f.path)
+	}
+	return files, unlisted, nil
 }
 
 // removeExpired deletes the archive files of hours that ended more than

@@ -17,6 +17,8 @@ func TestHourFileIsTheUTCDateAndHour(t *testing.T) {
 		"2026-11-28/13.jsonl": true, "2026-11-28/00.jsonl.gz": true,
 		"2026-11-28/24.jsonl": false, "2026-11-28/1.jsonl": false, "2026-13-01/13.jsonl": false,
 		"2026-11-28/13.json": false, "notes/13.jsonl": false, "13.jsonl": false,
+		"2026-11-28/13.damaged-1764321234.jsonl.gz": true, "2026-11-28/13.damaged-.jsonl": false,
+		"2026-11-28/13.damaged-x.jsonl": false,
 	} {
 		if _, ok := parseHourFile(rel); ok != want {
 			t.Errorf("parseHourFile(%q) ok = %v, want %v", rel, ok, want)
@@ -28,12 +30,13 @@ func TestRemoveExpiredKeepsRecentHoursAndWhatIsNotTheArchives(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 28, 13, 20, 0, 0, time.UTC)
 	files := map[string]bool{ // path: kept
-		"2026-11-25/23.jsonl":    false, // ended 2026-11-26T00:00, over 2 days before now
-		"2026-11-26/12.jsonl.gz": false, // ended 13:00, 2 days and 20 minutes before now
-		"2026-11-26/13.jsonl":    true,  // ends 14:00: within 2 days
-		"2026-11-26/notes.txt":   true,  // not an archive file
-		"2026-11-28/13.jsonl":    true,
-		"README":                 true,
+		"2026-11-25/23.jsonl":                       false, // ended 2026-11-26T00:00, over 2 days before now
+		"2026-11-26/12.jsonl.gz":                    false, // ended 13:00, 2 days and 20 minutes before now
+		"2026-11-26/12.damaged-1764321234.jsonl.gz": false, // moved aside: kept as long as its hour
+		"2026-11-26/13.jsonl":                       true,  // ends 14:00: within 2 days
+		"2026-11-26/notes.txt":                      true,  // not an archive file
+		"2026-11-28/13.jsonl":                       true,
+		"README":                                    true,
 	}
 	for rel := range files {
 		p := filepath.Join(dir, rel)
@@ -45,8 +48,8 @@ func TestRemoveExpiredKeepsRecentHoursAndWhatIsNotTheArchives(t *testing.T) {
 		}
 	}
 	n, err := removeExpired(dir, 48*time.Hour, now)
-	if err != nil || n != 2 {
-		t.Fatalf("removed %d files (%v), want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("removed %d files (%v), want 3", n, err)
 	}
 	for rel, kept := range files {
 		_, err := os.Stat(filepath.Join(dir, rel))

@@ -2,14 +2,10 @@ package archive
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -26,9 +22,10 @@ const (
 	aoFieldRetentionDays = "retention_days"
 	aoFieldBatching      = "batching"
 
-	// metricArchived counts the events archived. Not in internal/stage yet,
-	// whose list the README's metric table is tested against.
+	// metricArchived counts the events archived, metricDamaged the hour
+	// files found damaged and moved aside.
 	metricArchived = stage.MetricEventsArchived
+	metricDamaged  = stage.MetricArchiveFilesDamaged
 
 	// retentionEvery is how often expired hours are looked for while running.
 	retentionEvery = 10 * time.Minute
@@ -46,7 +43,7 @@ The `+"`netcore_archive`"+` input replays a range of hours, in order.
 
 ### Delivery guarantees
 
-A batch is appended to its hour files, each file fsync'd (once per batch), and only then acknowledged, so the queue forgets an event only once it is on disk. A new file or date folder is made durable by syncing its folder, and so is a file found at start (in case the process died between creating it and syncing its folder). If a write fails, what the batch appended is cut off again and the batch is retried. If the process dies halfway through a batch, the end of the file may hold a torn line (or a torn gzip member); those events were not acknowledged, so they come again, and before appending to a file for the first time since starting the output cuts any torn tail off. The input never reads a torn tail either. Delivery is at least once: an event in flight during a crash can be archived twice.
+A batch is appended to its hour files, each file fsync'd (once per batch), and only then acknowledged, so the queue forgets an event only once it is on disk. A new file or date folder is made durable by syncing its folder, and so is a file found at start (in case the process died between creating it and syncing its folder). If a write fails, what the batch appended is cut off again and the batch is retried. If the process dies halfway through a batch, the end of the file may hold a torn line (or a torn gzip member); those events were not acknowledged, so they come again, and before appending to a file for the first time since starting the output cuts any torn tail off. Only a torn tail is ever cut: bytes after the last newline, or a last gzip member cut short. A gzip file damaged anywhere else (a member failing its checksum) holds acknowledged events, so it is moved aside whole as `+"`<hour>.damaged-<unix>.jsonl.gz`"+`, logged as an error with the damaged bytes, and counted in `+"`netcore_archive_files_damaged_total`"+`; the hour goes on in a new file, and a replay reads both. The input never reads a torn tail either. Delivery is at least once: an event in flight during a crash can be archived twice.
 
 With `+"`gzip`"+`, each batch is its own gzip member; concatenated members are one valid gzip file (`+"`zcat`"+` reads it whole).
 
@@ -107,6 +104,7 @@ type archiveOutput struct {
 	conf     outputConfig
 	log      *service.Logger
 	archived *service.MetricCounter
+	damaged  *service.MetricCounter
 	now      func() time.Time
 	syncFile func(*os.File) error // (*os.File).Sync; tests count and fail it
 	checked  map[string]bool      // files whose tail was checked since the start
@@ -138,9 +136,11 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*a
 		return nil, fmt.Errorf("retention_days is %d: use 0 to keep everything, or a number of days", days)
 	}
 	c.keep = time.Duration(days) * 24 * time.Hour
-	archived := res.Metrics().NewCounter(metricArchived)
-	archived.Incr(0) // exported from the start, for dashboards and alerts
-	return &archiveOutput{conf: c, log: res.Logger(), archived: archived,
+	archived, damaged := res.Metrics().NewCounter(metricArchived), res.Metrics().NewCounter(metricDamaged)
+	// Exported from the start, for dashboards and alerts.
+	archived.Incr(0)
+	damaged.Incr(0)
+	return &archiveOutput{conf: c, log: res.Logger(), archived: archived, damaged: damaged,
 		now: time.Now, syncFile: (*os.File).Sync, checked: map[string]bool{}}, nil
 }
 
@@ -259,131 +259,6 @@ func appendLine(buf, body []byte) []byte {
 	}
 	buf = append(buf, body...)
 	return append(buf, '\n')
-}
-
-// appending is an hour file open for one batch.
-type appending struct {
-	path    string
-	file    *os.File
-	start   int64 // its length before the batch: where a failed batch is cut back to
-	gzipped bool
-}
-
-// open opens an hour file for appending, creating it (durably) if needed
-// and, the first time since the start, cutting off a torn tail.
-func (a *archiveOutput) open(path string) (*appending, error) {
-	created, err := ensureFile(path)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening the archive file %s: %w", path, err)
-	}
-	gzipped := filepath.Ext(path) == ".gz"
-	if !a.checked[path] {
-		if !created {
-			if err := a.cutTornTail(f, gzipped); err != nil {
-				f.Close()
-				return nil, err
-			}
-		}
-		// The names of a file new or found (a process killed between
-		// creating it and syncing its folders leaves a name a power cut can
-		// still take) are made durable once, before its first batch is
-		// acknowledged.
-		if err := syncFolders(path); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	a.checked[path] = true
-	start, err := f.Seek(0, 2)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seeking to the end of %s: %w", path, err)
-	}
-	return &appending{path: path, file: f, start: start, gzipped: gzipped}, nil
-}
-
-func (a *archiveOutput) cutTornTail(f *os.File, gzipped bool) error {
-	whole, err := wholeLength(f, gzipped)
-	if err != nil {
-		return err
-	}
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("reading the size of %s: %w", f.Name(), err)
-	}
-	if whole == info.Size() {
-		return nil
-	}
-	a.log.Warnf("Cutting a torn record of %d bytes off the end of %s (left by a crash; its events are archived again)", info.Size()-whole, f.Name())
-	if err := f.Truncate(whole); err != nil {
-		return fmt.Errorf("cutting the torn end off %s: %w", f.Name(), err)
-	}
-	return nil
-}
-
-// ensureFile creates path and its date folder if missing; open makes
-// their names durable.
-func ensureFile(path string) (created bool, err error) {
-	if _, err := os.Stat(path); err == nil {
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("checking the archive file %s: %w", path, err)
-	}
-	if err := os.Mkdir(filepath.Dir(path), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return false, fmt.Errorf("creating the archive folder %s: %w", filepath.Dir(path), err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return false, fmt.Errorf("creating the archive file %s: %w", path, err)
-	}
-	f.Close()
-	return true, nil
-}
-
-// syncFolders syncs the date folder of an hour file and the archive folder
-// holding it, so that both names are durable.
-func syncFolders(path string) error {
-	for _, dir := range []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))} {
-		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("syncing the archive folder %s: %w", dir, err)
-		}
-	}
-	return nil
-}
-
-func (f *appending) write(lines []byte) error {
-	var err error
-	if f.gzipped {
-		zw := gzip.NewWriter(f.file)
-		if _, err = zw.Write(lines); err == nil {
-			err = zw.Close()
-		}
-	} else {
-		_, err = f.file.Write(lines)
-	}
-	if err != nil {
-		return fmt.Errorf("appending to %s (is the disk full?): %w", f.file.Name(), err)
-	}
-	return nil
-}
-
-func (f *appending) close() { f.file.Close() }
-
-// rollback cuts what this batch appended off every file it touched, so
-// that the retried batch does not leave half of itself twice.
-func (a *archiveOutput) rollback(files []*appending, cause error) error {
-	for _, f := range files {
-		if err := f.file.Truncate(f.start); err != nil {
-			a.log.Errorf("Cutting a failed batch off %s: %v", f.path, err)
-		}
-		// Whatever is left, the next open checks the tail again.
-		delete(a.checked, f.path)
-	}
-	return cause
 }
 
 func (a *archiveOutput) Close(ctx context.Context) error {

@@ -3,7 +3,6 @@ package archive
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -13,25 +12,55 @@ import (
 // A crash while a batch was being appended can leave a torn record at the
 // end of an hour file: half a line, or half a gzip member. Those events were
 // never acknowledged, so the queue sends them again and they are archived
-// again whole. wholeLength finds where the whole records end, so that the
-// output cuts the torn tail off before appending and the input never reads it.
+// again whole. Anything else that does not read back is damage to data that
+// was acknowledged. examine tells the two apart, for the output (which cuts
+// a torn tail off before appending, and moves a damaged file aside whole)
+// and the input (which replays what is whole and reports the damage).
 
-// tailChunk is how much of a plain file is read at a time, from its end,
-// looking for the last newline.
+// tailChunk is how much of a file is read at a time: from its end, looking
+// for the last newline, or on from a damaged member, looking for the next.
 const tailChunk = 64 << 10
 
-// wholeLength is the length of the longest prefix of f made of whole
-// records: up to the last newline of a plain file, up to the end of the last
-// complete member of a gzip file.
-func wholeLength(f *os.File, gzipped bool) (int64, error) {
+// layout is what an hour file holds, as examine found it.
+type layout struct {
+	size    int64
+	whole   []span   // the stretches that read back whole, in order; adjacent ones merged
+	damaged []damage // gzip only: stretches between them that do not
+	torn    int64    // where the torn tail starts; size when there is none
+}
+
+// examine reads f, an hour file, to find what of it reads back whole. A
+// plain file is whole up to its last newline: each batch ends with one, so
+// bytes after it are a batch whose write was cut short. A gzip file is read
+// member by member (scanGzip).
+func examine(f *os.File, gzipped bool) (layout, error) {
 	info, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("reading the size of %s: %w", f.Name(), err)
+		return layout{}, fmt.Errorf("reading the size of %s: %w", f.Name(), err)
 	}
-	if gzipped {
-		return gzipWholeLength(f, info.Size())
+	l := layout{size: info.Size()}
+	if !gzipped {
+		if l.torn, err = plainWholeLength(f, l.size); err != nil {
+			return layout{}, err
+		}
+		if l.torn > 0 {
+			l.whole = []span{{0, l.torn}}
+		}
+		return l, nil
 	}
-	return plainWholeLength(f, info.Size())
+	s, err := scanGzip(f, l.size)
+	if err != nil {
+		return layout{}, err
+	}
+	l.damaged, l.torn = s.damaged, s.torn
+	for _, m := range s.intact {
+		if n := len(l.whole); n > 0 && l.whole[n-1].end == m.start {
+			l.whole[n-1].end = m.end
+			continue
+		}
+		l.whole = append(l.whole, m)
+	}
+	return l, nil
 }
 
 func plainWholeLength(f *os.File, size int64) (int64, error) {
@@ -48,31 +77,6 @@ func plainWholeLength(f *os.File, size int64) (int64, error) {
 		end = start
 	}
 	return 0, nil
-}
-
-// gzipWholeLength reads the members of a gzip file one by one, checking each
-// one's checksum, and returns where the last complete one ends.
-func gzipWholeLength(f *os.File, size int64) (int64, error) {
-	r := &countingReader{r: bufio.NewReader(io.NewSectionReader(f, 0, size))}
-	var zr gzip.Reader
-	whole := int64(0)
-	for whole < size {
-		// countingReader is an io.ByteReader, so gzip reads no further than
-		// the member it decodes and r.n is exactly where that member ends.
-		err := zr.Reset(r)
-		if err == nil {
-			zr.Multistream(false)
-			_, err = io.Copy(io.Discard, &zr)
-		}
-		if r.err != nil {
-			return 0, fmt.Errorf("reading %s: %w", f.Name(), r.err)
-		}
-		if err != nil {
-			return whole, nil // the torn member starts here
-		}
-		whole = r.n
-	}
-	return whole, nil
 }
 
 // countingReader counts the bytes read through it and keeps any read error
