@@ -144,8 +144,8 @@ func TestIngestMemoryIsBoundedByTheBodyBudget(t *testing.T) {
 	t.Logf("small posts: %d, answers %v, latency p50 %s p99 %s max %s", len(small.took), small.statuses,
 		small.percentile(0.50), small.percentile(0.99), small.percentile(1))
 
-	if bigStatuses[http.StatusOK] == 0 {
-		t.Fatalf("no big post was answered 200 (%v): the premise (big posts stored while small ones arrive) did not happen", bigStatuses)
+	if bigStatuses[http.StatusOK] == 0 || bigStatuses[http.StatusServiceUnavailable] == 0 {
+		t.Fatalf("big posts were answered %v: the premise (big posts stored, and the budget full, while small ones arrive) did not happen", bigStatuses)
 	}
 	waitQueued(t, p, int(stored.Load())+small.storedEvents)
 	if limit := base + (budget+margin)>>10; peak > limit {
