@@ -224,8 +224,9 @@ func unencodedJSON(body []byte, at int) (data []byte, next int, err error) {
 	end := begin + rawjson.End(v[begin:])
 	after := len(v) - len(bytes.TrimLeft(v[end:], jsonSpace))
 	if after < len(v) && v[after] != '&' {
-		return nil, 0, badRequest("data field is not percent-encoded (it starts with a raw %q), so it is read as JSON as it stands, and that JSON ends at byte %d followed by %.20q: percent-encode the whole value, or none of it",
-			v[begin], end, v[after:])
+		// Counted in the body, not the value: the sender has the body.
+		return nil, 0, badRequest("data field is not percent-encoded (it starts with a raw %q), so it is read as JSON as it stands, and that JSON ends %d bytes into the body, followed by %.20q: percent-encode the whole value, or none of it",
+			v[begin], at+end, v[after:])
 	}
 	return v[begin:end], at + after + 1, nil
 }

@@ -251,7 +251,9 @@ func TestDecodeBodyRejects(t *testing.T) {
 		{name: "unencoded percent sign, wrong shape", contentType: formType, body: `data={"p":"100%"}`, status: 400, msg: `panel "p" is a JSON string`},
 		{name: "unencoded ampersand, wrong shape", contentType: formType, body: `data=["a&b"]`, status: 400, msg: "data is a JSON array, not an object"},
 		// A data field starting with a raw '{' is JSON as it stands, or refused.
-		{name: "unencoded JSON with more after it", contentType: formType, body: `data={"p":[]}x&b=1`, status: 400, msg: `ends at byte 8 followed by "x&b=1"`},
+		// Where it ends is counted in the body, as the sender sent it.
+		{name: "unencoded JSON with more after it", contentType: formType, body: `data={"p":[]}x&b=1`, status: 400, msg: `ends 13 bytes into the body, followed by "x&b=1"`},
+		{name: "unencoded JSON after another field", contentType: formType, body: `x=1&data= {"p":[]}}&b=1`, status: 400, msg: `ends 18 bytes into the body, followed by "}&b=1"`},
 		{name: "unencoded JSON then a second data field", contentType: formType, body: `data={"p":[{"a":"&data="}]}&data=%7B%7D`, status: 400, msg: "more than one data field"},
 		{name: "unencoded JSON cut short", contentType: formType, body: `data={"p":[{"a":"x&y=1`, status: 400, msg: "unexpected end of JSON input"},
 		{name: "encoded in part, starting raw", contentType: formType, body: `data={%22p%22:[]}`, status: 400, msg: "(at byte 2); the data field starts with a raw '{', so it is read as JSON as it stands: percent-encode all of it, or none"},

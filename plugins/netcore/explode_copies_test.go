@@ -27,24 +27,35 @@ func TestCopiesNumberTheIdenticalEventsOfAPost(t *testing.T) {
 		{"same event in two panels", `{"p":[{"a":1}],"q":[{"a":1}]}`, []int{0, 0}},
 		{"a panel named twice", `{"p":[{"a":1}],"q":[],"p":[{"a":1}]}`, []int{0, 1}},
 		{"other bytes for the same value", `{"p":[{"a":1},{"a":1.0},{"a":"\u0041"},{"a":"A"}]}`, []int{0, 0, 0, 0}},
+		{"all copies", `{"p":[{},{},{},{}]}`, []int{0, 1, 2, 3}},
+		{"copies, then others", `{"p":[{"a":1},{"a":1},{"a":1},{"b":1},{"c":1}]}`, []int{0, 1, 2, 0, 0}},
+		{"among empty panels", `{"e":[],"p":[{"a":1}],"f":[],"g":[],"p":[{"a":1},{"b":1},{"a":1}],"h":[]}`, []int{0, 1, 0, 2}},
+		{"white space, and copies of two kinds", "{\"p\":[{\"a\":1},{\"b\":2}, {\"b\":2},{\"a\" :1},{\"a\":1}]}", []int{0, 0, 1, 1, 2}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			post, err := DecodeData([]byte(tt.data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(tt.want) != post.EventCount() {
-				t.Fatalf("the test wants %d numbers for %d events", len(tt.want), post.EventCount())
-			}
-			copies := CopiesOf(post.Panels, post.Compact)
-			var got []int
-			for i := range post.EventCount() {
-				got = append(got, copies.Of(i))
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("copy numbers %v, want %v", got, tt.want)
-			}
-		})
+		post, err := DecodeData([]byte(tt.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tt.want) != post.EventCount() {
+			t.Fatalf("%s: the test wants %d numbers for %d events", tt.name, len(tt.want), post.EventCount())
+		}
+		// Events whose hashes agree are told apart by their bytes, which
+		// a hash that is the same for all puts to the test.
+		for hashName, hash := range map[string]func(string, []byte) uint64{
+			"":                    eventHash,
+			", every event alike": func(string, []byte) uint64 { return 0 },
+		} {
+			t.Run(tt.name+hashName, func(t *testing.T) {
+				copies := numberCopies(post.Panels, post.Compact, hash)
+				var got []int
+				for i := range post.EventCount() {
+					got = append(got, copies.Of(i))
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("copy numbers %v, want %v", got, tt.want)
+				}
+			})
+		}
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // FuzzDecodeAndExplode feeds arbitrary bodies to the request path. Whatever
 // comes in: no panic; a refusal is a 400 or 415 with a message; an accepted
 // post explodes into as many events as it holds, each a JSON object that
-// still holds every top-level field it was sent with.
+// still holds every top-level field it was sent with, and with an id of its
+// own (identical events of a post included).
 //
 //	go test ./plugins/netcore/ -run '^$' -fuzz FuzzDecodeAndExplode -fuzztime 1m
 //
@@ -25,7 +26,7 @@ import (
 func FuzzDecodeAndExplode(f *testing.F) {
 	seeds, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeAndExplode", "*"))
 	if err != nil || len(seeds) < 20 {
-		f.Fatalf("the seed corpus testdata/fuzz/FuzzDecodeAndExplode has %d files (%v), want the 27 seeds: was it moved?", len(seeds), err)
+		f.Fatalf("the seed corpus testdata/fuzz/FuzzDecodeAndExplode has %d files (%v), want the 29 seeds: was it moved?", len(seeds), err)
 	}
 	conf, err := explodeProcessorSpec().ParseYAML(``, nil)
 	if err != nil {
@@ -50,6 +51,14 @@ func FuzzDecodeAndExplode(f *testing.F) {
 		}
 		if len(batch) != post.EventCount() {
 			t.Fatalf("%d events out of a post of %d", len(batch), post.EventCount())
+		}
+		ids := map[string]int{}
+		for i, m := range batch {
+			id := meta(m, "netcore_event_id")
+			if j, ok := ids[id]; ok {
+				t.Fatalf("events %d and %d of the post share id %q", j, i, id)
+			}
+			ids[id] = i
 		}
 		i := 0
 		for _, panel := range post.Panels {
