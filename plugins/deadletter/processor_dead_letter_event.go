@@ -3,7 +3,6 @@ package deadletter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -15,7 +14,7 @@ func deadLetterEventSpec() *service.ConfigSpec {
 		Categories("Parsing").
 		Summary("Turns a dead letter line back into the event it holds, byte for byte, with its metadata: for replaying dead letters.").
 		Description(`
-Each message must be one line of a file written by the `+"`dead_letter`"+` output (or by `+"`netcore-connect queue salvage`"+`). It becomes that line's `+"`event`"+` exactly as it was kept: a JSON event is not decoded and written again, so its keys keep their order (duplicates too), its escapes such as `+"`\\u00e9`"+` or a lone `+"`\\ud800`"+` and its numbers' text reach the destination as they were sent the first time; an event kept as a JSON string (a message that was not JSON) becomes that string's text. Its metadata become the line's `+"`metadata`"+`, replacing those of the input.
+Each message must be one line of a file written by the `+"`dead_letter`"+` output (or by `+"`netcore-connect queue salvage`"+`). It becomes that line's `+"`event`"+` exactly as it was kept: a JSON event is not decoded and written again, so its keys keep their order (duplicates too), its escapes such as `+"`\\u00e9`"+` or a lone `+"`\\ud800`"+` and its numbers' text reach the destination as they were sent the first time; a message kept as `+"`event_text`"+` (not JSON, a JSON string, JSON with white space) becomes that string's text, and so do the strings under `+"`event`"+` of files written before `+"`event_text`"+` existed. Its metadata become the line's `+"`metadata`"+`, replacing those of the input.
 
 A line that is not a dead letter fails the message with an error saying why.`).
 		Example("Replay dead letters", "", `
@@ -48,8 +47,9 @@ func (deadLetterEvent) Process(_ context.Context, msg *service.Message) (service
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("not a dead letter line (a JSON object as the dead_letter output writes it): %w", err)
 	}
-	if l.Event == nil {
-		return nil, errors.New(`not a dead letter line: it has no "event"`)
+	body, err := l.body()
+	if err != nil {
+		return nil, err
 	}
 	var keys []string
 	_ = msg.MetaWalk(func(k, _ string) error { keys = append(keys, k); return nil })
@@ -59,7 +59,7 @@ func (deadLetterEvent) Process(_ context.Context, msg *service.Message) (service
 	for k, v := range l.Metadata {
 		msg.MetaSetMut(k, v)
 	}
-	msg.SetBytes(l.Event)
+	msg.SetBytes(body)
 	return service.MessageBatch{msg}, nil
 }
 

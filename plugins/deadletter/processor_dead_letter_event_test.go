@@ -33,6 +33,10 @@ func TestDeadLetterEventGivesBackTheBytesWritten(t *testing.T) {
 		`{"city":"Pune&Nashik <x>","z":[1.50,-0E-0,{"y":null,"x":true}]}`,
 		`not JSON: Pune&Nashik <x> é`,
 		`"a JSON string"`,
+		`{"spaced": [1, 2]}`,
+		` {"a":1}` + "\n",
+		`null`,
+		``,
 	}
 	dir := t.TempDir()
 	var batch service.MessageBatch
@@ -57,16 +61,19 @@ func TestDeadLetterEventGivesBackTheBytesWritten(t *testing.T) {
 	if !strings.Contains(lines[0], `"event":`+events[0]+`}`) {
 		t.Errorf("the JSON event is not kept as its own text: %s", lines[0])
 	}
+	// What could not be written under "event" as it is goes under
+	// "event_text", so that "event" never holds a string in a new line: a
+	// string there is an old line's message that was not JSON.
+	for _, i := range []int{2, 3, 4, 5, 7} {
+		if !strings.Contains(lines[i], `"event_text":`) || strings.Contains(lines[i], `"event":`) {
+			t.Errorf("event %d (%q) is not kept as event_text: %s", i, events[i], lines[i])
+		}
+	}
 
 	got := replayLines(t, lines)
 	for i, msg := range got {
 		body, _ := msg.AsBytes()
 		want := events[i]
-		if i == 3 {
-			// A JSON string is indistinguishable from a message that was
-			// not JSON, kept as a string: its text is what comes back.
-			want = "a JSON string"
-		}
 		if string(body) != want {
 			t.Errorf("event %d replayed as\n%s\nwant\n%s", i, body, want)
 		}
@@ -85,6 +92,7 @@ func TestDeadLetterEventReadsFilesOfEarlierVersions(t *testing.T) {
 	lines := []string{
 		`{"dead_lettered_at":"2025-01-02T03:04:05.123456789Z","error":"HTTP request returned unexpected response code (400): 400 Bad Request","metadata":{"netcore_event_id":"abc"},"event":{"b":1,"a":"\u00e9","n":1.0e+2}}`,
 		`{"dead_lettered_at":"2025-01-02T03:04:05Z","error":"","event":"not json <&>"}`,
+		`{"dead_lettered_at":"2025-01-02T03:04:05Z","error":"","event":null}`,
 	}
 	got := replayLines(t, lines)
 	if b, _ := got[0].AsBytes(); string(b) != `{"b":1,"a":"\u00e9","n":1.0e+2}` {
@@ -96,6 +104,9 @@ func TestDeadLetterEventReadsFilesOfEarlierVersions(t *testing.T) {
 	if b, _ := got[1].AsBytes(); string(b) != "not json <&>" {
 		t.Errorf("event %s", b)
 	}
+	if b, _ := got[2].AsBytes(); string(b) != "null" {
+		t.Errorf("event %s", b)
+	}
 }
 
 func TestDeadLetterEventRefusesWhatIsNotADeadLetter(t *testing.T) {
@@ -104,6 +115,8 @@ func TestDeadLetterEventRefusesWhatIsNotADeadLetter(t *testing.T) {
 		`[1,2]`: "not a dead letter line",
 		`{"error":"x","metadata":{"netcore_a":"b"}}`:   `no "event"`,
 		`{"metadata":{"netcore_a":1},"event":{"a":1}}`: "not a dead letter line",
+		`{"event":{"a":1},"event_text":"x"}`:           `both "event" and "event_text"`,
+		`{"event_text":{"a":1}}`:                       "not a dead letter line",
 	} {
 		_, err := deadLetterEvent{}.Process(context.Background(), service.NewMessage([]byte(line)))
 		if err == nil || !strings.Contains(err.Error(), want) {
