@@ -8,17 +8,24 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/runstatus"
 )
+
+func newTestDeadLetterEvent() *deadLetterEvent {
+	return &deadLetterEvent{log: service.MockResources().Logger()}
+}
 
 // replayLines runs each line through dead_letter_event, as a replay's file
 // input hands them over (with the input's own metadata).
 func replayLines(t *testing.T, lines []string) service.MessageBatch {
 	t.Helper()
 	var out service.MessageBatch
+	proc := newTestDeadLetterEvent()
 	for _, l := range lines {
 		msg := service.NewMessage([]byte(l))
 		msg.MetaSetMut("path", "data/dead-letter/x.jsonl")
-		batch, err := deadLetterEvent{}.Process(context.Background(), msg)
+		batch, err := proc.Process(context.Background(), msg)
 		if err != nil {
 			t.Fatalf("%s: %v", l, err)
 		}
@@ -118,9 +125,36 @@ func TestDeadLetterEventRefusesWhatIsNotADeadLetter(t *testing.T) {
 		`{"event":{"a":1},"event_text":"x"}`:           `both "event" and "event_text"`,
 		`{"event_text":{"a":1}}`:                       "not a dead letter line",
 	} {
-		_, err := deadLetterEvent{}.Process(context.Background(), service.NewMessage([]byte(line)))
+		_, err := newTestDeadLetterEvent().Process(context.Background(), service.NewMessage([]byte(line)))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one saying %q", line, err, want)
+		}
+	}
+}
+
+// A line that is not a dead letter is named by its file and number, in the
+// error and in the run's status, for a person to find it.
+func TestDeadLetterEventNamesTheFileAndLineItCannotReplay(t *testing.T) {
+	const good = `{"event":{"a":1}}`
+	proc := newTestDeadLetterEvent()
+	var errs []string
+	for _, m := range []struct{ file, line string }{
+		{"dl/a.jsonl", good}, {"dl/a.jsonl", good}, {"dl/a.jsonl", `{"event":{"a":`},
+		{"dl/b.jsonl", `{"error":"x"}`}, {"dl/b.jsonl", good},
+	} {
+		msg := service.NewMessage([]byte(m.line))
+		msg.MetaSetMut("path", m.file)
+		if _, err := proc.Process(context.Background(), msg); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) != 2 || !strings.HasPrefix(errs[0], "line 3 of dl/a.jsonl: not a dead letter line") || !strings.HasPrefix(errs[1], `line 1 of dl/b.jsonl: not a dead letter line: it has no "event"`) {
+		t.Fatalf("errors %q, want line 3 of dl/a.jsonl and line 1 of dl/b.jsonl", errs)
+	}
+	reports := strings.Join(runstatus.Reports(), "\n")
+	for _, want := range []string{"line 3 of dl/a.jsonl is not replayed", "line 1 of dl/b.jsonl is not replayed"} {
+		if !strings.Contains(reports, want) {
+			t.Errorf("the run's status does not say %q:\n%s", want, reports)
 		}
 	}
 }
