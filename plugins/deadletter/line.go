@@ -3,6 +3,7 @@ package deadletter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -10,40 +11,80 @@ import (
 // line is one dead letter, one JSON line of a dead letter file: written by
 // WriteFile, read back by the dead_letter_event processor of a replay, so
 // that both read and write the same members.
+//
+// The message is kept so that a replay sends the bytes that were sent the
+// first time, under one of two members:
+//
+//   - event: a JSON message, other than a JSON string, with no white space
+//     between its tokens (every event of the pipeline), written as its own
+//     JSON text, never decoded: key order, duplicate keys, escapes such as
+//     \u00e9 or a lone \ud800, and each number's text stay as they were;
+//   - event_text: any other message, as a JSON string of its text (so a
+//     JSON string message is kept as the string of its quoted text).
+//
+// Lines written before event_text existed kept every message that was not
+// JSON, and every JSON string message, as a JSON string under event. A
+// string under event therefore always means the text of such an old line:
+// new lines never write one there.
 type line struct {
 	DeadLetteredAt time.Time         `json:"dead_lettered_at"`
 	Error          string            `json:"error"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
-	Event          event             `json:"event"`
+	Event          event             `json:"event,omitempty"`
+	EventText      *string           `json:"event_text,omitempty"`
 }
 
-// event is a dead letter's message, kept so that a replay sends the bytes
-// that were sent the first time. A JSON message is written as its own JSON
-// text, never decoded: key order, duplicate keys, escapes such as \u00e9 or
-// a lone \ud800, and each number's text stay as they were (only white space
-// between tokens is left out, as a line holds one event; the pipeline's
-// events have none). Anything else is written as a JSON string.
+// keep puts body under the member from which a replay gets it back byte for
+// byte.
+func (l *line) keep(body []byte) {
+	if keptAsItIs(body) {
+		l.Event = body
+		return
+	}
+	text := string(body)
+	l.EventText = &text
+}
+
+// keptAsItIs says whether body goes under event unchanged: it is JSON, not
+// a string (an old line's string there is text), and has no white space
+// that the encoder would take out of it.
+func keptAsItIs(body []byte) bool {
+	if len(body) == 0 || body[0] == '"' {
+		return false
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		return false // not JSON
+	}
+	return bytes.Equal(compact.Bytes(), body)
+}
+
+// body is the message the line keeps.
+func (l *line) body() ([]byte, error) {
+	switch {
+	case l.Event != nil && l.EventText != nil:
+		return nil, errors.New(`not a dead letter line: it has both "event" and "event_text", and a dead letter keeps one message`)
+	case l.EventText != nil:
+		return []byte(*l.EventText), nil
+	case l.Event != nil:
+		return l.Event, nil
+	}
+	return nil, errors.New(`not a dead letter line: it has no "event" (nor "event_text")`)
+}
+
+// event is a message kept under event: its JSON text.
 type event []byte
 
-// MarshalJSON hands the JSON text itself to the encoder, which then only
-// takes out white space (with HTML escaping off, as WriteFile sets it).
+// MarshalJSON hands the JSON text itself to the encoder (keep put only
+// compact JSON here, which the encoder then writes as it is, with HTML
+// escaping off as WriteFile sets it).
 func (e event) MarshalJSON() ([]byte, error) {
-	if json.Valid(e) {
-		return e, nil
-	}
-	// Not json.Marshal: it would escape <, > and &, and the files are read
-	// by people too.
-	var s bytes.Buffer
-	enc := json.NewEncoder(&s)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(string(e)); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(s.Bytes(), []byte("\n")), nil
+	return e, nil
 }
 
 // UnmarshalJSON keeps the member's JSON text as it is in the line; a JSON
-// string is a message that was not JSON, and becomes its text again.
+// string is an old line's message that was not JSON, and becomes its text
+// again.
 func (e *event) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '"' {
 		var s string

@@ -41,7 +41,10 @@ Each line is a JSON object:
 - `+"`dead_lettered_at`"+`: when it was written (RFC 3339, UTC);
 - `+"`error`"+`: why it failed, from the `+"`fallback_error`"+` metadata that the `+"`fallback`"+` output sets;
 - `+"`metadata`"+`: the message metadata whose keys start with `+"`metadata_prefix`"+`;
-- `+"`event`"+`: the event itself, as JSON when it is JSON, never decoded (key order, duplicate keys, escapes and numbers as sent; only white space between tokens is left out), as a string otherwise.
+- `+"`event`"+`: the event itself when it is JSON (other than a JSON string) with no white space between its tokens, as every event of the pipeline is: its own JSON text, never decoded (key order, duplicate keys, escapes and numbers as sent);
+- `+"`event_text`"+`: instead of `+"`event`"+`, any other message (not JSON, a JSON string, JSON with white space), as a JSON string of its text.
+
+Either way a replay sends the message's bytes as they were. (Files written before `+"`event_text`"+` existed hold such messages as a string under `+"`event`"+`; they are read as before.)
 
 Use it as the last tier of a `+"`fallback`"+` output, for the answers that retrying cannot fix.`).
 		Fields(
@@ -141,7 +144,8 @@ func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.T
 		if err != nil {
 			return "", err
 		}
-		l := line{DeadLetteredAt: now, Metadata: map[string]string{}, Event: body}
+		l := line{DeadLetteredAt: now, Metadata: map[string]string{}}
+		l.keep(body)
 		l.Error, _ = msg.MetaGet(stage.MetaFallbackError)
 		plugkit.WalkMetaWithPrefix(msg, prefix, func(k, v string) { l.Metadata[k] = v })
 		// Not json.Marshal: it would escape <, > and & inside the event's

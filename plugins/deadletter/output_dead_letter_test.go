@@ -71,7 +71,7 @@ func TestDeadLetterWritesCompleteFilesWithTheExactEvent(t *testing.T) {
 	if string(first["metadata"]) != `{"netcore_event_id":"abc"}` {
 		t.Errorf("metadata %s, want only the netcore_ keys", first["metadata"])
 	}
-	if string(lines[1]["event"]) != `"not json"` {
-		t.Errorf("a body that is not JSON is kept as a string, got %s", lines[1]["event"])
+	if string(lines[1]["event_text"]) != `"not json"` || lines[1]["event"] != nil {
+		t.Errorf("a body that is not JSON is kept as a string in event_text, got %s", lines[1])
 	}
 }

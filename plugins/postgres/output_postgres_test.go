@@ -249,6 +249,7 @@ func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 		Error    string            `json:"error"`
 		Metadata map[string]string `json:"metadata"`
 		Event    json.RawMessage   `json:"event"`
+		Text     json.RawMessage   `json:"event_text"` // a body that is not JSON
 	}
 	var lines []deadLetter
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -258,18 +259,18 @@ func TestEventsThatCannotBeRowsBecomeDeadLetters(t *testing.T) {
 		}
 		lines = append(lines, line)
 	}
-	want := []struct{ id, reason, event string }{
-		{"bad-json", "not a JSON document", `"{\"v\":"`},
-		{"nul", "\\u0000", `{"v":"a\u0000b"}`},
+	want := []struct{ id, reason, event, text string }{
+		{"bad-json", "not a JSON document", "", `"{\"v\":"`},
+		{"nul", "\\u0000", `{"v":"a\u0000b"}`, ""},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d dead letters, want %d: %s", len(lines), len(want), data)
 	}
 	for i, w := range want {
 		l := lines[i]
-		if l.Metadata["netcore_event_id"] != w.id || !strings.Contains(l.Error, w.reason) || string(l.Event) != w.event {
-			t.Errorf("dead letter %d: id %q, error %q, event %s; want id %q, an error saying %q, event %s",
-				i, l.Metadata["netcore_event_id"], l.Error, l.Event, w.id, w.reason, w.event)
+		if l.Metadata["netcore_event_id"] != w.id || !strings.Contains(l.Error, w.reason) || string(l.Event) != w.event || string(l.Text) != w.text {
+			t.Errorf("dead letter %d: id %q, error %q, event %s, event_text %s; want id %q, an error saying %q, event %s, event_text %s",
+				i, l.Metadata["netcore_event_id"], l.Error, l.Event, l.Text, w.id, w.reason, w.event, w.text)
 		}
 	}
 }
