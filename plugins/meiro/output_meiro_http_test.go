@@ -228,14 +228,19 @@ func TestMeiroHTTPTrustsTheAuthoritiesOfItsRootCAsFile(t *testing.T) {
 	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL), `{}`); err == nil {
 		t.Fatal("a server whose authority is not trusted was accepted")
 	}
+	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL+"\ntls_root_cas_file: "+rootCAsFile(t, srv)), `{}`); err != nil {
+		t.Fatalf("with its authority in tls_root_cas_file: %v", err)
+	}
+}
+
+// rootCAsFile is a PEM file of the authority of srv, a TLS server.
+func rootCAsFile(t *testing.T, srv *httptest.Server) string {
 	cas := filepath.Join(t.TempDir(), "ca.pem")
 	block := &pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}
 	if err := os.WriteFile(cas, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL+"\ntls_root_cas_file: "+cas), `{}`); err != nil {
-		t.Fatalf("with its authority in tls_root_cas_file: %v", err)
-	}
+	return cas
 }
 
 // startProxy is an HTTP proxy that tunnels CONNECT requests for
