@@ -247,7 +247,7 @@ func TestBadEnvironmentStopsTheStart(t *testing.T) {
 		{"MEIRO_EVENTS_URL", "ftp://x", "http:// or https:// URL"},
 		{"MEIRO_BATCH_SIZE", "0", "whole number from 1 to 10000"},
 		{"MEIRO_BATCH_SIZE", "abc", "whole number from 1 to 10000"},
-		{"MEIRO_TIMEOUT", "10", "duration from 1s to 1m"},
+		{"MEIRO_TIMEOUT", "10", "duration from 1s to 45s"},
 		{"NETCORE_LOG_LEVEL", "LOUD", "INFO"},
 		{"NETCORE_ALLOWED_IPS", "10.0.0.0/33", "IP addresses and CIDR prefixes"},
 		{"NETCORE_ADDRESS", "8080", "host:port"},

@@ -44,7 +44,7 @@ var settings = []setting{
 	{"NETCORE_DATA_DIR", "a directory path", func(string) error { return nil }},
 	{"MEIRO_EVENTS_URL", "an http:// or https:// URL with a host", httpURL},
 	{"MEIRO_BATCH_SIZE", "a whole number from 1 to 10000", intRange(1, 10_000)},
-	{"MEIRO_TIMEOUT", "a duration from 1s to 1m, e.g. 10s or 30s", durationRange(time.Second, time.Minute)},
+	{"MEIRO_TIMEOUT", "a duration from 1s to 45s, e.g. 10s or 30s", durationRange(time.Second, maxMeiroTimeout)},
 	{"NETCORE_INSPECT_ADDRESS", "host:port, e.g. 127.0.0.1:8081", hostPort},
 	{"NETCORE_INSPECT_MASK", "comma-separated field names or dotted paths, e.g. identity,att_params,custom_params.user_email", netcore.CheckMaskFields},
 	{"NETCORE_ADMIN_ADDRESS", "host:port, e.g. 127.0.0.1:4195", hostPort},
@@ -78,6 +78,16 @@ var settings = []setting{
 	}},
 	{"GOMEMLIMIT", "a size such as 160MiB, 1GiB or 500000000, or off", matches(`^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$`)},
 }
+
+// maxMeiroTimeout bounds MEIRO_TIMEOUT by the scale-out deliverer's
+// ack_wait (config/scale-out/deliver.yaml, 60 s), after which NATS gives an
+// unacknowledged event to another deliverer. Its clock starts when NATS
+// delivers the event, before the request: the event first waits for one of
+// max_in_flight requests, then (retries 0) its own request takes at most
+// the timeout. 45 s leaves 15 s for that wait. ack_wait is not raised
+// instead: it is also how long the events of a deliverer that died, or
+// whose pull was renewed in a failover, wait for another.
+const maxMeiroTimeout = 45 * time.Second
 
 // checkEnvironment checks every set variable and reports all bad ones at
 // once, each with its value and what is allowed.

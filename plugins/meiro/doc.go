@@ -9,7 +9,8 @@
 //     about 40% less CPU an event than through http_client and net/http;
 //   - output_meiro_http_connections.go: how meiro_http reaches its URL:
 //     kept-alive connections sent on again when the server closed them, the
-//     proxy of the environment, TLS;
+//     proxy of the environment, TLS, and writes that ran out of time told
+//     from unanswered requests;
 //   - processor_netcore_json_array.go: the netcore_json_array processor,
 //     which joins a batch into one JSON array for endpoints that take
 //     arrays (meiro_events uses it when batch_size is over 1).

@@ -47,9 +47,12 @@ on the fasthttp client: a delivered event costs about 40% less CPU than through
 A 2xx answer acknowledges the message. Any other answer, a timeout or a connection error
 fails it, after `+"`retries`"+` quick retries: at once for a status in `+"`drop_on`"+`,
 waiting `+"`retry_period`"+` otherwise, doubled up to `+"`max_retry_backoff`"+` for a status in
-`+"`backoff_on`"+`. A timeout is worded
+`+"`backoff_on`"+`. A request sent whole and not answered in time is worded
 `+"`no answer within the timeout (10s), though the event may have arrived`"+`: the server may
-still be working on the request, and may take the message all the same. A batch (from
+still be working on the request, and may take the message all the same. Running out of time
+before (connecting, through the proxy, in the TLS handshake, waiting for one of
+`+"`max_in_flight`"+` connections, or writing to a server that does not read) is worded
+`+"`not sent: ...`"+`, a connection error: the message did not arrive. A batch (from
 `+"`batching`"+`) is sent message by message and fails at its first failed message. A
 request whose kept-alive connection the server had closed (a failed write, or the
 connection ending before a complete answer) is sent once more on a new one: at least once,
@@ -76,7 +79,7 @@ of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 				Description("Requests in parallel, each on its own kept-alive connection.").
 				Default(64),
 			service.NewDurationField(mhFieldTimeout).
-				Description("How long one request may take, from waiting for a connection to the end of the answer. A request that takes longer fails, though the server may still take it.").
+				Description("How long one request may take, from waiting for a connection to the end of the answer. A request that takes longer fails; once sent whole, the server may still take it.").
 				Default("10s"),
 			service.NewIntField(mhFieldRetries).
 				Description("Quick retries of a failed request before the message fails.").
@@ -212,9 +215,11 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 		MaxResponseBodySize:    maxAnswerBytes,
 	}
 	client.RetryIfErr = resendOnClosedConnection(client)
-	if client.Dial, err = proxyDial(u, conf.timeout); err != nil {
+	dial, err := proxyDial(u, conf.timeout)
+	if err != nil {
 		return nil, err
 	}
+	client.DialTimeout = tellingUnwritten(dial)
 	if isTLS {
 		if client.TLSConfig, err = tlsConfig(conf.rootCAsFile, u.Hostname()); err != nil {
 			return nil, err
@@ -291,15 +296,15 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	// Reset, the answer's remote address says whether this call had a
+	// connection: DoDeadline returns at once, without resetting, when the
+	// deadline has passed, and resp still holds the last attempt's.
+	resp.Reset()
 	err := o.client.DoDeadline(req, resp, deadline)
 	status := resp.StatusCode()
 	switch {
-	case err != nil && timedOut(err):
-		// Worded with stage.TimedOut, which the queue looks for: a request
-		// that timed out may still be running at Meiro Events.
-		return 0, fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)
 	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return 0, fmt.Errorf("%s: %w", o.conf.url, err)
+		return 0, o.failure(err, resp.RemoteAddr() != nil)
 	case status >= 200 && status <= 299:
 		// Past the body read too: failing an accepted event would send it
 		// again and again. (The status was read: that error comes after.)
@@ -309,12 +314,32 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 		o.conf.url, status, fasthttp.StatusMessage(status), excerpt(resp.Body()))
 }
 
-// timedOut says whether err is running out of time: waiting for the
-// answer, a connection, the dial or the TLS handshake.
+// failure words err, the failure of a request, for the operator and the
+// queue. fasthttp reports running out of time as the same ErrTimeout
+// whether it was waiting for a connection, writing the request or waiting
+// for the answer, and a dial's as its own ErrDialTimeout or as net's,
+// whichever deadline fires first; so what was sent is told by whether the
+// request had a connection (connected: dial, proxy CONNECT and TLS
+// handshake done) and was written whole (not an unwrittenError).
+func (o *meiroHTTP) failure(err error, connected bool) error {
+	var unwritten *unwrittenError
+	switch {
+	case errors.As(err, &unwritten):
+		return fmt.Errorf("%s: not sent: the request could not be written whole within the timeout (%s), the server not reading it: %w", o.conf.url, o.conf.timeout, err)
+	case !timedOut(err):
+		return fmt.Errorf("%s: %w", o.conf.url, err)
+	case !connected:
+		return fmt.Errorf("%s: not sent: no connection within the timeout (%s): the dial, proxy or TLS handshake took longer, or all max_in_flight connections stayed busy: %w", o.conf.url, o.conf.timeout, err)
+	}
+	// Worded with stage.TimedOut, which the queue looks for: a request sent
+	// and unanswered may still be running at Meiro Events.
+	return fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)
+}
+
+// timedOut says whether err is running out of time.
 func timedOut(err error) bool {
 	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout() ||
-		errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrTLSHandshakeTimeout)
+	return errors.As(err, &t) && t.Timeout() || errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrTLSHandshakeTimeout)
 }
 
 // excerpt is the start of an answer's body, for an error, its parentheses

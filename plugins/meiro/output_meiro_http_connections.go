@@ -70,6 +70,47 @@ func proxyDial(u *url.URL, timeout time.Duration) (fasthttp.DialFunc, error) {
 	return d.GetDialFuncForTLS(false, u.Scheme == "https")
 }
 
+// tellingUnwritten is the DialTimeout of meiro_http's client: dial (nil:
+// directly, as fasthttp would, within the time left to the request), with
+// the connection's writes that run out of time made an unwrittenError.
+func tellingUnwritten(dial fasthttp.DialFunc) fasthttp.DialFuncWithTimeout {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
+		var conn net.Conn
+		var err error
+		if dial == nil {
+			conn, err = fasthttp.DialDualStackTimeout(addr, timeout)
+		} else {
+			conn, err = dial(addr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return unwrittenConn{conn}, nil
+	}
+}
+
+// unwrittenConn tells a write that ran out of time, by its error: fasthttp
+// turns every timeout into the same ErrTimeout, and a request not written
+// whole cannot have arrived, while one unanswered may have.
+type unwrittenConn struct{ net.Conn }
+
+func (c unwrittenConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+		return n, &unwrittenError{err}
+	}
+	return n, err
+}
+
+// unwrittenError is a write that ran out of time. It has neither Timeout
+// nor Unwrap, on purpose: with Timeout, fasthttp would make it ErrTimeout
+// (and TLS a permanent net error, which fasthttp makes ErrTimeout too);
+// unwrapped, the net.OpError of a write would read as a closed connection
+// to send the request again on, when the server is only not reading.
+type unwrittenError struct{ err error }
+
+func (e *unwrittenError) Error() string { return e.err.Error() }
+
 // addrWithPort is the host:port of u, with the scheme's port if it has none.
 func addrWithPort(u *url.URL) string {
 	if u.Port() != "" {

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-
-	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // newMeiroHTTPFor builds a meiro_http output from YAML, for calling directly.
@@ -105,44 +103,6 @@ func returnsWithin(t *testing.T, limit time.Duration, write func() error) error 
 	case <-time.After(limit):
 		t.Fatalf("the write had not returned after %s", limit)
 		return nil
-	}
-}
-
-// A timeout is worded with stage.TimedOut, by which the disk queue tells it
-// from other failures.
-func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
-	defer srv.Close()
-	defer close(release)
-	out := newMeiroHTTPFor(t, "url: "+srv.URL+"\ntimeout: 100ms")
-	if err := returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) }); err == nil || !strings.Contains(err.Error(), stage.TimedOut) {
-		t.Fatalf("an answer that never came gave %v, want a timeout worded %q", err, stage.TimedOut)
-	}
-}
-
-// A server that takes the connection and never answers the TLS handshake
-// (a load balancer whose backends are gone) fails the request at its
-// timeout; it used to hold it for ever, and with it one of max_in_flight.
-func TestMeiroHTTPGivesUpOnAStalledTLSHandshakeAtItsTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close() // held open, silent, until the test ends
-		}
-	}()
-	out := newMeiroHTTPFor(t, "url: https://"+ln.Addr().String()+"/collect\ntimeout: 200ms")
-	err = returnsWithin(t, 5*time.Second, func() error { return write(out, `{}`) })
-	if err == nil || !strings.Contains(err.Error(), stage.TimedOut) {
-		t.Fatalf("a handshake that never came gave %v, want a timeout worded %q", err, stage.TimedOut)
 	}
 }
 
@@ -268,14 +228,19 @@ func TestMeiroHTTPTrustsTheAuthoritiesOfItsRootCAsFile(t *testing.T) {
 	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL), `{}`); err == nil {
 		t.Fatal("a server whose authority is not trusted was accepted")
 	}
+	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL+"\ntls_root_cas_file: "+rootCAsFile(t, srv)), `{}`); err != nil {
+		t.Fatalf("with its authority in tls_root_cas_file: %v", err)
+	}
+}
+
+// rootCAsFile is a PEM file of the authority of srv, a TLS server.
+func rootCAsFile(t *testing.T, srv *httptest.Server) string {
 	cas := filepath.Join(t.TempDir(), "ca.pem")
 	block := &pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}
 	if err := os.WriteFile(cas, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := write(newMeiroHTTPFor(t, "url: "+srv.URL+"\ntls_root_cas_file: "+cas), `{}`); err != nil {
-		t.Fatalf("with its authority in tls_root_cas_file: %v", err)
-	}
+	return cas
 }
 
 // startProxy is an HTTP proxy that tunnels CONNECT requests for
