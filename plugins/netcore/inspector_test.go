@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"io/fs"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -189,5 +192,69 @@ func BenchmarkInspectorMask(b *testing.B) {
 	for b.Loop() {
 		_, values := in.show(event)
 		in.mask.maskText(lastError, values)
+	}
+}
+
+// TestInspectorDefaultMaskIsTheSameEverywhere ties the places that write the
+// default mask list to the code's: each shipped config with an inspector
+// (its ${NETCORE_INSPECT_MASK:...} default, and the default its comments
+// name), and the README (the environment table's row and the sentence
+// naming the personal fields). An operator reads these; they must not drift.
+func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
+	want := strings.Join(defaultMaskFields, ",")
+	var (
+		inEnv     = regexp.MustCompile(`\$\{NETCORE_INSPECT_MASK:([^}]*)\}`)
+		inComment = regexp.MustCompile(`#\s*NETCORE_INSPECT_MASK\s(?:[^\[\n]|\n\s*#)*\[([^\]]*)\]`)
+		inTable   = regexp.MustCompile("(?m)^\\| `NETCORE_INSPECT_MASK` \\|.*\\| `([^`]*)` \\|$")
+		inProse   = regexp.MustCompile(`Personal fields are masked \(([^;]*);`)
+	)
+	check := func(where, found string) {
+		t.Helper()
+		if found != want {
+			t.Errorf("%s names the default mask %q, the code %q", where, found, want)
+		}
+	}
+	configs := 0
+	err := filepath.WalkDir("../../config", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		text, err := os.ReadFile(path)
+		if err != nil || !regexp.MustCompile(`(?m)^\s+inspect:`).Match(text) {
+			return err
+		}
+		configs++
+		defaults := inEnv.FindAllSubmatch(text, -1)
+		if len(defaults) == 0 {
+			t.Errorf("%s has an inspector but no ${NETCORE_INSPECT_MASK:...} default", path)
+		}
+		for _, m := range append(defaults, inComment.FindAllSubmatch(text, -1)...) {
+			check(path, string(m[1]))
+		}
+		return nil
+	})
+	if err != nil || configs < 6 {
+		t.Fatalf("found %d configs with an inspector, want the 6 shipped: %v", configs, err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := inTable.FindSubmatch(readme)
+	if row == nil {
+		t.Fatal("the README has no NETCORE_INSPECT_MASK row with a default")
+	}
+	check("the README's environment table", string(row[1]))
+	prose := inProse.FindSubmatch(readme)
+	if prose == nil {
+		t.Fatal("the README no longer says which personal fields are masked")
+	}
+	var named []string
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllSubmatch(prose[1], -1) {
+		named = append(named, string(m[1]))
+	}
+	sorted := slices.Sorted(slices.Values(defaultMaskFields))
+	if slices.Sort(named); !slices.Equal(named, sorted) {
+		t.Errorf("the README's inspector section names %q as masked, the code %q", named, sorted)
 	}
 }
