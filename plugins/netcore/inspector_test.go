@@ -3,10 +3,10 @@ package netcore
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
