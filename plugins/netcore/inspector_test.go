@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
@@ -151,18 +152,26 @@ func TestInspectorMasksRefusalTexts(t *testing.T) {
 
 // FuzzInspectorMask masks arbitrary events and texts. Whatever comes in: no
 // panic; an event that is JSON is shown as JSON with no value of a masked
-// field left in it; a text keeps none of the event's masked values.
+// field left in it; a text keeps none of the event's masked values; and a
+// text that is a JSON string is read as encoding/json reads it.
 //
 //	go test ./plugins/netcore/ -run '^$' -fuzz FuzzInspectorMask -fuzztime 1m
 func FuzzInspectorMask(f *testing.F) {
 	f.Add(`{"event_params":[{"identity":"a@example.com"}],"att_params":{"CITY":"Pune"}}`, `Error: {"identity":"a@example.com","att_params":{"CITY":"Pu`)
 	f.Add(`{"custom_params":{"user_email":"b\u0040example.com"}}`, `"user_email": "b@example.com" (b\u0040example.com)`)
 	f.Add(`[[[{"x":1}]]]`, `bad "input [{"Email":"q"}]`)
+	f.Add(`{"att_params":{"NAME":"José 😀"}}`, `{"detail":"{\"NAME\":\"Jos\u00e9 \ud83d\ude00\"}"} Jos\u00E9 \ud83d\ude00`)
+	f.Add(`{}`, `"Jos\u00e9 \ud83d\ude00 \ud800x \udc00\ud83d \/\b\""`)
 	in := newInspector(1, defaultMask(f), nil, nil)
 	f.Fuzz(func(t *testing.T, event, text string) {
 		shown, values := in.show([]byte(event))
 		if json.Valid([]byte(event)) && !strings.HasPrefix(shown, "(event not shown") && !json.Valid([]byte(shown)) {
 			t.Fatalf("%s shown as %s, not JSON", event, shown)
+		}
+		var v string
+		if quoted := strings.TrimSpace(text); utf8.ValidString(quoted) && json.Unmarshal([]byte(quoted), &v) == nil &&
+			strings.HasPrefix(quoted, `"`) && unescape(quoted[1:len(quoted)-1]) != v {
+			t.Fatalf("%s read as %q, encoding/json reads %q", quoted, unescape(quoted[1:len(quoted)-1]), v)
 		}
 		masked := in.mask.maskText(text, values)
 		for _, v := range values {
@@ -192,6 +201,63 @@ func BenchmarkInspectorMask(b *testing.B) {
 	for b.Loop() {
 		_, values := in.show(event)
 		in.mask.maskText(lastError, values)
+	}
+}
+
+// An API may quote the refused event as text inside its JSON answer (a
+// "detail" holding the event serialised again): the text is JSON once
+// unquoted, and is masked as such, the string quoted again around it.
+func TestInspectorMasksJSONQuotedInsideStrings(t *testing.T) {
+	rules := defaultMask(t)
+	for _, c := range []struct{ name, text, want string }{
+		{"an event serialised into a string",
+			`{"detail":"{\"event_params\":{\"identity\":\"other@y.com\"}}"}`,
+			`{"detail":"{\"event_params\":{\"identity\":\"•••\"}}"}`},
+		{"cut short inside the string, as an error keeps it",
+			`Error: {"detail":"{\"att_params\":{\"CITY\":\"Pu`,
+			`Error: {"detail":"{\"att_params\":\"•••\"`},
+		{"a list of events in a string, in words",
+			`rejected: "[{\"Email\":\"p@y.com\",\"reason\":\"opted out\"}]" (see docs)`,
+			`rejected: "[{\"Email\":\"•••\",\"reason\":\"opted out\"}]" (see docs)`},
+		{"serialised twice",
+			`{"detail":"{\"inner\":\"{\\\"mobile\\\":\\\"919800000002\\\"}\"}"}`,
+			`{"detail":"{\"inner\":\"{\\\"mobile\\\":\\\"•••\\\"}\"}"}`},
+		{"braces with nothing to mask are kept as written",
+			`{"detail":"unknown {panel} \u00e9\/x","status":"{\"ok\":1}"}`,
+			`{"detail":"unknown {panel} \u00e9\/x","status":"{\"ok\":1}"}`},
+	} {
+		if got := rules.maskText(c.text, nil); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+
+	// The same in an event: the page shows it masked, and what was masked
+	// is masked in refusals too.
+	in := &inspector{mask: rules}
+	shown, values := in.show([]byte(`{"msgid":"9","payload":"{\"identity\":\"q@y.com\",\"plan\":\"gold\"}"}`))
+	if strings.Contains(shown, "q@y.com") || !strings.Contains(shown, "gold") || !json.Valid([]byte(shown)) {
+		t.Errorf("want the payload's identity masked, the rest shown, as JSON:\n%s", shown)
+	}
+	if got := rules.maskText("contact q@y.com refused", values); got != "contact ••• refused" {
+		t.Errorf("the payload's identity not masked in a refusal: %s", got)
+	}
+}
+
+// A refusal may quote the event's values as JSON escapes them with only
+// ASCII kept (Python's json.dumps by default, Jackson's ESCAPE_NON_ASCII):
+// José as Jos\u00e9, in either case of hex.
+func TestInspectorMasksTheEventsValuesEscapedToASCII(t *testing.T) {
+	rules := defaultMask(t)
+	_, values := (&inspector{mask: rules}).show([]byte(`{"att_params":{"NAME":"José Ñandú","NICK":"😀smile"},"event_params":{"identity":"ravi@example.com"}}`))
+	for _, c := range []struct{ name, text, want string }{
+		{"lower-case hex", `contact "Jos\u00e9 \u00d1and\u00fa" refused`, `contact "•••" refused`},
+		{"upper-case hex", `contact "Jos\u00E9 \u00D1and\u00FA" refused`, `contact "•••" refused`},
+		{"outside the BMP, as a surrogate pair", `nick \ud83d\ude00smile invalid`, `nick ••• invalid`},
+		{"as written", `contact José Ñandú refused`, `contact ••• refused`},
+	} {
+		if got := rules.maskText(c.text, values); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
 	}
 }
 
