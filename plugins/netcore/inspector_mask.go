@@ -125,7 +125,7 @@ func maskValues(text string, values []string) string {
 	var quoted []string
 	for _, v := range values {
 		if len(v) >= minQuotedValueBytes && strings.Contains(lower, strings.ToLower(v)) {
-			quoted = append(quoted, regexp.QuoteMeta(v))
+			quoted = append(quoted, regexp.QuoteMeta(asRegexpReadsIt(v)))
 		}
 	}
 	if len(quoted) == 0 {
@@ -134,6 +134,14 @@ func maskValues(text string, values []string) string {
 	// The longest first, as the leftmost alternative that matches wins.
 	slices.SortFunc(quoted, func(a, b string) int { return len(b) - len(a) })
 	return regexp.MustCompile("(?i)"+strings.Join(quoted, "|")).ReplaceAllLiteralString(text, masked)
+}
+
+// asRegexpReadsIt is v with each byte that is not UTF-8 replaced by
+// U+FFFD, as a regular expression reads such a byte in the text it
+// searches (and cannot have it in its pattern); strings.Map replaces each
+// such byte alone.
+func asRegexpReadsIt(v string) string {
+	return strings.Map(func(r rune) rune { return r }, v)
 }
 
 // panelList names each panel with its event count, as format (a %s for

@@ -162,6 +162,7 @@ func FuzzInspectorMask(f *testing.F) {
 	f.Add(`[[[{"x":1}]]]`, `bad "input [{"Email":"q"}]`)
 	f.Add(`{"att_params":{"NAME":"José 😀"}}`, `{"detail":"{\"NAME\":\"Jos\u00e9 \ud83d\ude00\"}"} Jos\u00E9 \ud83d\ude00`)
 	f.Add(`{}`, `"Jos\u00e9 \ud83d\ude00 \ud800x \udc00\ud83d \/\b\""`)
+	f.Add("{\"identity\":\"\xff\xfeabcd\"}", "\"[{\\\"mobile\\\":\\\"91\\u00e9\xff\xfeabcd")
 	in := newInspector(1, defaultMask(f), nil, nil)
 	f.Fuzz(func(t *testing.T, event, text string) {
 		shown, values := in.show([]byte(event))
@@ -322,5 +323,17 @@ func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 	sorted := slices.Sorted(slices.Values(defaultMaskFields))
 	if slices.Sort(named); !slices.Equal(named, sorted) {
 		t.Errorf("the README's inspector section names %q as masked, the code %q", named, sorted)
+	}
+}
+
+// A value that is not UTF-8 (JSON with stray bytes in a string, which
+// encoding/json accepts) is masked too, byte for byte, where a refusal
+// quotes it: it did make the page fail, a regular expression of it not
+// compiling.
+func TestInspectorMasksValuesThatAreNotUTF8(t *testing.T) {
+	rules := defaultMask(t)
+	_, values := (&inspector{mask: rules}).show([]byte("{\"identity\":\"\xff\xfeabcd\"}"))
+	if got, want := rules.maskText("contact \"\xff\xfeabcd\" refused", values), `contact "•••" refused`; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
