@@ -3,12 +3,14 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,24 +188,38 @@ func TestInspectorMemoryWithTheLargestPostsItKeeps(t *testing.T) {
 
 // TestInspectorMasksPersonalDataInRefusals has Meiro Events refuse events
 // with answers that quote them, as many APIs do: a 400 echoing the event as
-// JSON, a 400 in plain text naming the contact, and a 503 echoing it while
-// the event waits. The post's page must show the refusals, and none of the
+// JSON, a 400 in plain text naming the contact, a 400 with the event and
+// another contact serialised into a string, a 400 naming the contact as
+// Python's json.dumps escapes it (Kum\u0101r), and a 503 echoing the event
+// while it waits. The post's page must show the refusals, and none of the
 // values of masked fields, whether the event put them in a list
 // (event_params sent as an array), in att_params, or at a path the operator
 // added (custom_params.user_email). The page may not be framed by others.
 func TestInspectorMasksPersonalDataInRefusals(t *testing.T) {
 	const event = `{"custom_params":{"user_email":"ravi.p@example.org","plan":"gold"},` +
 		`"event_params":[{"identity":"ravi.k@example.com"}],` +
-		`"att_params":{"EMAIL":"ravi.alt@example.net","MOBILE":"919811122233","CITY":"Nagpur"},"msgid":"%s"}`
+		`"att_params":{"EMAIL":"ravi.alt@example.net","MOBILE":"919811122233","CITY":"Nagpur","NAME":"Ravi Kumār"},"msgid":"%s"}`
 	masked := []string{"ravi.k@example.com", "ravi.alt@example.net", "919811122233", "Nagpur"}
+	const other = "other.contact@example.com" // not the event's: masked by its key only
+	named := []string{"Ravi Kumār", `Ravi Kum\u0101r`}
 	const byPath = "ravi.p@example.org" // custom_params.user_email
+	echoed := append(slices.Clip(masked), byPath)
+	asIs := func(body []byte) string { return string(body) }
+	inAString := func(body []byte) string {
+		quoted, _ := json.Marshal(`{"duplicate_of":{"identity":"` + other + `"},"event":` + string(body) + `}`)
+		return string(quoted)
+	}
 	answers := map[string]struct {
 		status int
 		text   string
+		echo   func(body []byte) string // what the text quotes of the body, at its %s
+		quotes []string                 // the values it quotes in the part of it an error keeps
 	}{
-		"json-400": {http.StatusBadRequest, `{"error":"unknown panel","event":%s}`},
-		"text-400": {http.StatusBadRequest, `refused: contact ravi.k@example.com (ravi.p@example.org) has opted out`},
-		"json-503": {http.StatusServiceUnavailable, `{"error":"busy, try later","received":%s}`},
+		"json-400":   {http.StatusBadRequest, `{"error":"unknown panel","event":%s}`, asIs, echoed},
+		"text-400":   {http.StatusBadRequest, `refused: contact ravi.k@example.com (ravi.p@example.org) has opted out`, nil, nil},
+		"string-400": {http.StatusBadRequest, `{"status":400,"detail":%s}`, inAString, []string{other}},
+		"ascii-400":  {http.StatusBadRequest, `refused: contact "Ravi Kum\u0101r" is blocked`, nil, nil},
+		"json-503":   {http.StatusServiceUnavailable, `{"error":"busy, try later","received":%s}`, asIs, echoed},
 	}
 	for _, c := range []struct {
 		name       string
@@ -216,16 +232,16 @@ func TestInspectorMasksPersonalDataInRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := newMeiro(t)
 			var mu sync.Mutex
-			var sent []string
+			sent := map[string]string{}
 			m.setAnswer(func(body []byte) (int, string) {
 				for marker, a := range answers {
 					if strings.Contains(string(body), `"`+marker+`"`) {
 						text := a.text
-						if strings.Contains(text, "%s") {
-							text = fmt.Sprintf(text, body)
+						if a.echo != nil {
+							text = fmt.Sprintf(text, a.echo(body))
 						}
 						mu.Lock()
-						sent = append(sent, text)
+						sent[marker] = text
 						mu.Unlock()
 						return a.status, text
 					}
@@ -239,16 +255,19 @@ func TestInspectorMasksPersonalDataInRefusals(t *testing.T) {
 				env["NETCORE_INSPECT_MASK"] = c.mask
 			}
 			p := startProcess(t, options{env: env})
-			id := postFor(t, p, `{"app_event":[`+fmt.Sprintf(event, "json-400")+`,`+fmt.Sprintf(event, "text-400")+`,`+
-				fmt.Sprintf(event, "json-503")+`]}`, http.StatusOK)
-			waitFor(t, "two dead letters", 30*time.Second, func() bool { return countLines(t, filepath.Join(p.dataDir, "dead-letter")) == 2 })
+			var events []string
+			for _, marker := range []string{"json-400", "text-400", "string-400", "ascii-400", "json-503"} {
+				events = append(events, fmt.Sprintf(event, marker))
+			}
+			id := postFor(t, p, `{"app_event":[`+strings.Join(events, ",")+`]}`, http.StatusOK)
+			waitFor(t, "four dead letters", 30*time.Second, func() bool { return countLines(t, filepath.Join(p.dataDir, "dead-letter")) == 4 })
 
 			// The premise: every echo quoted the personal values within the
 			// part of it an error keeps (its first 256 bytes).
 			mu.Lock()
-			for _, text := range sent {
-				for _, v := range append(masked, byPath) {
-					if strings.HasPrefix(text, "{") && !strings.Contains(text[:min(len(text), 256)], v) {
+			for marker, text := range sent {
+				for _, v := range answers[marker].quotes {
+					if !strings.Contains(text[:min(len(text), 256)], v) {
 						t.Fatalf("the answer does not quote %s in its first 256 bytes: %s", v, text)
 					}
 				}
@@ -267,15 +286,15 @@ func TestInspectorMasksPersonalDataInRefusals(t *testing.T) {
 				page = string(b)
 				return strings.Contains(page, "busy, try later")
 			})
-			for _, want := range []string{"unknown panel", "has opted out", "gold"} {
+			for _, want := range []string{"unknown panel", "has opted out", "is blocked", "duplicate_of", "gold"} {
 				if !strings.Contains(page, want) {
 					t.Errorf("the page does not show %q of the refusals:\n%s", want, page)
 				}
 			}
-			if n := strings.Count(page, "refused with 400"); n != 2 {
-				t.Errorf("the page shows %d refusals with 400, want 2:\n%s", n, page)
+			if n := strings.Count(page, "refused with 400"); n != 4 {
+				t.Errorf("the page shows %d refusals with 400, want 4:\n%s", n, page)
 			}
-			for _, v := range masked {
+			for _, v := range append(append(masked, other), named...) {
 				if strings.Contains(page, v) {
 					t.Errorf("the page shows the masked value %s:\n%s", v, page)
 				}

@@ -102,33 +102,30 @@ const minQuotedValueBytes = 4
 // whole or in part, as JSON (an API echoing what it refused, cut short by
 // the excerpt an error keeps) or as words ("contact x@example.com has
 // opted out"). Two rules, because neither alone covers both: the values of
-// masked fields in any JSON found in the text, from the keys (this covers
-// other events quoted too, and values cut short); and every value the event
-// itself had in a masked field, wherever it appears, in any case (this
-// covers the values quoted without their keys).
+// masked fields in any JSON found in the text, from the keys, also JSON
+// serialised again into a string (this covers other events quoted too, and
+// values cut short); and every value the event itself had in a masked
+// field, wherever it appears, in any case, as it reads, as the event wrote
+// it and escaped to ASCII (this covers the values quoted without their
+// keys).
 func (r maskRules) maskText(text string, values []string) string {
-	w := maskWalk{rules: r, s: text}
-	for w.pos < len(w.s) {
-		start := w.pos
-		switch w.s[w.pos] {
-		case '{', '[':
-			w.path = w.path[:0]
-			w.value()
-		case '"':
-			w.member()
-		}
-		if w.pos == start {
-			w.pos++
-		}
+	w := maskWalk{rules: r, s: text, event: values}
+	return w.text()
+}
+
+// maskValues masks each of values (of at least minQuotedValueBytes)
+// wherever it appears in text, in any case.
+func maskValues(text string, values []string) string {
+	if len(values) == 0 {
+		return text
 	}
-	text = w.masked()
 	// Most errors quote nothing of the event ("connection refused"): the
 	// regular expression is only built for the values found in the text.
 	lower := strings.ToLower(text)
 	var quoted []string
 	for _, v := range values {
 		if len(v) >= minQuotedValueBytes && strings.Contains(lower, strings.ToLower(v)) {
-			quoted = append(quoted, regexp.QuoteMeta(v))
+			quoted = append(quoted, regexp.QuoteMeta(asRegexpReadsIt(v)))
 		}
 	}
 	if len(quoted) == 0 {
@@ -137,6 +134,14 @@ func (r maskRules) maskText(text string, values []string) string {
 	// The longest first, as the leftmost alternative that matches wins.
 	slices.SortFunc(quoted, func(a, b string) int { return len(b) - len(a) })
 	return regexp.MustCompile("(?i)"+strings.Join(quoted, "|")).ReplaceAllLiteralString(text, masked)
+}
+
+// asRegexpReadsIt is v with each byte that is not UTF-8 replaced by
+// U+FFFD, as a regular expression reads such a byte in the text it
+// searches (and cannot have it in its pattern); strings.Map replaces each
+// such byte alone.
+func asRegexpReadsIt(v string) string {
+	return strings.Map(func(r rune) rune { return r }, v)
 }
 
 // panelList names each panel with its event count, as format (a %s for

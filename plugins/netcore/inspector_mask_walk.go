@@ -1,9 +1,6 @@
 package netcore
 
-import (
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // maskWalk walks JSON that may be cut short or sit inside other text (a
 // refusal quoting an event), finding the values of masked fields: where
@@ -11,16 +8,23 @@ import (
 // wherever else they appear. It is lenient, as a refusal's JSON may be
 // anything: it stops at the first thing that is not JSON, keeping what it
 // found before, and a masked value cut short by the end of the text is
-// masked to the end.
+// masked to the end. A string that quotes JSON is walked too, unquoted.
 type maskWalk struct {
 	rules  maskRules
 	s      string
 	pos    int
 	path   []string // the keys down to the value being walked, lower-cased
 	depth  int
-	inMask bool     // inside a masked value, whose scalars are collected
-	spans  [][2]int // the masked values, in order
-	values []string
+	inMask bool       // inside a masked value, whose scalars are collected
+	spans  []maskSpan // the masked values, in order
+	values []string   // the values of masked fields found
+	event  []string   // in a text: the event's values, masked wherever they appear
+}
+
+// maskSpan is a part of the walked text to be written as with.
+type maskSpan struct {
+	start, end int
+	with       string
 }
 
 // maxMaskDepth bounds the nesting walked, and so the recursion: deeper
@@ -32,9 +36,9 @@ func (w *maskWalk) masked() string {
 	var b strings.Builder
 	last := 0
 	for _, span := range w.spans {
-		b.WriteString(w.s[last:span[0]])
-		b.WriteString(maskedJSON)
-		last = span[1]
+		b.WriteString(w.s[last:span.start])
+		b.WriteString(span.with)
+		last = span.end
 	}
 	b.WriteString(w.s[last:])
 	return b.String()
@@ -51,22 +55,47 @@ func (w *maskWalk) value() bool {
 	ok := w.bare()
 	w.inMask = false
 	if w.pos > start {
-		w.spans = append(w.spans, [2]int{start, w.pos})
+		w.spans = append(w.spans, maskSpan{start, w.pos, maskedJSON})
 	}
 	return ok
 }
 
+// text walks s as a text that may quote JSON anywhere (see maskText), and
+// returns it masked.
+func (w *maskWalk) text() string {
+	for w.pos < len(w.s) {
+		start := w.pos
+		switch w.s[w.pos] {
+		case '{', '[':
+			w.path = w.path[:0]
+			w.value()
+		case '"':
+			w.member()
+		}
+		if w.pos == start {
+			w.pos++
+		}
+	}
+	return maskValues(w.masked(), w.event)
+}
+
 // member walks a key and its value outside any object, as a text may quote
-// them ("identity": "x"); when no colon follows the string, pos stays.
+// them ("identity": "x"), or else a string that quotes JSON; when neither
+// is there (a stray quote: the JSON may follow it), pos stays.
 func (w *maskWalk) member() {
 	start := w.pos
 	w.path = w.path[:0]
-	if !w.key() {
-		w.pos = start
+	if w.key() {
+		w.value()
+		w.path = w.path[:0]
 		return
 	}
-	w.value()
-	w.path = w.path[:0]
+	w.pos = start
+	spans := len(w.spans)
+	w.quotedJSON(start, w.str())
+	if len(w.spans) == spans {
+		w.pos = start
+	}
 }
 
 func (w *maskWalk) bare() bool {
@@ -81,8 +110,10 @@ func (w *maskWalk) bare() bool {
 	case '"':
 		start := w.pos
 		ok := w.str()
-		if ok && w.inMask {
+		if w.inMask && ok {
 			w.collectString(w.s[start:w.pos])
+		} else if !w.inMask {
+			w.quotedJSON(start, ok)
 		}
 		return ok
 	}
@@ -136,7 +167,7 @@ func (w *maskWalk) key() bool {
 	if !w.at('"') || !w.str() {
 		return false
 	}
-	name := unquoted(w.s[start:w.pos])
+	name := unescape(w.s[start+1 : w.pos-1])
 	w.space()
 	if !w.at(':') {
 		return false
@@ -184,28 +215,51 @@ func (w *maskWalk) scalar() bool {
 	return false
 }
 
-// collectString keeps a masked string as it reads, and as it is written
-// when escaped, as a refusal may quote either.
+// collectString keeps a masked string as it reads, as the event wrote it
+// when escaped, and escaped to ASCII, as a refusal may quote any of them.
 func (w *maskWalk) collectString(quoted string) {
-	v := unquoted(quoted)
+	raw := quoted[1 : len(quoted)-1]
+	v := unescape(raw)
 	w.values = append(w.values, v)
-	if raw := quoted[1 : len(quoted)-1]; raw != v {
-		w.values = append(w.values, raw)
+	for _, form := range []string{raw, asciiEscaped(v)} {
+		if form != v && form != w.values[len(w.values)-1] {
+			w.values = append(w.values, form)
+		}
 	}
 }
 
-// unquoted is a JSON string's value, or its text between the quotes if it
-// is not valid JSON.
-func unquoted(quoted string) string {
-	raw := quoted[1 : len(quoted)-1]
-	if !strings.Contains(raw, `\`) {
-		return raw
+// quotedJSON masks a string that quotes JSON, from start to pos (closed:
+// with its closing quote), as an API may answer with the refused event
+// serialised again into a string ({"detail":"{\"identity\":...}"}). The
+// string's text, unquoted, is masked as a refusal's text is, by both rules
+// (so twice serialised too), and, if anything in it was masked, written
+// again as a JSON string in its place, cut short as it was. Written again,
+// not masked whole: the rest of it (what the API found wrong) is what the
+// operator opens the page for. A string with nothing masked keeps its text.
+func (w *maskWalk) quotedJSON(start int, closed bool) {
+	end := w.pos
+	if closed {
+		end--
 	}
-	var v string
-	if json.Unmarshal([]byte(quoted), &v) != nil {
-		return raw
+	raw := w.s[start+1 : end]
+	if !strings.ContainsAny(raw, "{[") {
+		return
 	}
-	return v
+	text := unescape(raw)
+	// The depth goes on from here, bounding the recursion; each string
+	// quoted inside a string costs its quotes twice the escapes, so a text
+	// of n bytes nests no more than log2(n) of them.
+	inner := maskWalk{rules: w.rules, s: text, depth: w.depth, event: w.event}
+	masked := inner.text()
+	w.values = append(w.values, inner.values...)
+	if masked == text {
+		return
+	}
+	with := jsonQuote(masked)
+	if !closed {
+		with = with[:len(with)-1]
+	}
+	w.spans = append(w.spans, maskSpan{start, w.pos, with})
 }
 
 func (w *maskWalk) space() {

@@ -3,12 +3,16 @@ package netcore
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
@@ -148,18 +152,27 @@ func TestInspectorMasksRefusalTexts(t *testing.T) {
 
 // FuzzInspectorMask masks arbitrary events and texts. Whatever comes in: no
 // panic; an event that is JSON is shown as JSON with no value of a masked
-// field left in it; a text keeps none of the event's masked values.
+// field left in it; a text keeps none of the event's masked values; and a
+// text that is a JSON string is read as encoding/json reads it.
 //
 //	go test ./plugins/netcore/ -run '^$' -fuzz FuzzInspectorMask -fuzztime 1m
 func FuzzInspectorMask(f *testing.F) {
 	f.Add(`{"event_params":[{"identity":"a@example.com"}],"att_params":{"CITY":"Pune"}}`, `Error: {"identity":"a@example.com","att_params":{"CITY":"Pu`)
 	f.Add(`{"custom_params":{"user_email":"b\u0040example.com"}}`, `"user_email": "b@example.com" (b\u0040example.com)`)
 	f.Add(`[[[{"x":1}]]]`, `bad "input [{"Email":"q"}]`)
+	f.Add(`{"att_params":{"NAME":"José 😀"}}`, `{"detail":"{\"NAME\":\"Jos\u00e9 \ud83d\ude00\"}"} Jos\u00E9 \ud83d\ude00`)
+	f.Add(`{}`, `"Jos\u00e9 \ud83d\ude00 \ud800x \udc00\ud83d \/\b\""`)
+	f.Add("{\"identity\":\"\xff\xfeabcd\"}", "\"[{\\\"mobile\\\":\\\"91\\u00e9\xff\xfeabcd")
 	in := newInspector(1, defaultMask(f), nil, nil)
 	f.Fuzz(func(t *testing.T, event, text string) {
 		shown, values := in.show([]byte(event))
 		if json.Valid([]byte(event)) && !strings.HasPrefix(shown, "(event not shown") && !json.Valid([]byte(shown)) {
 			t.Fatalf("%s shown as %s, not JSON", event, shown)
+		}
+		var v string
+		if quoted := strings.TrimSpace(text); utf8.ValidString(quoted) && json.Unmarshal([]byte(quoted), &v) == nil &&
+			strings.HasPrefix(quoted, `"`) && unescape(quoted[1:len(quoted)-1]) != v {
+			t.Fatalf("%s read as %q, encoding/json reads %q", quoted, unescape(quoted[1:len(quoted)-1]), v)
 		}
 		masked := in.mask.maskText(text, values)
 		for _, v := range values {
@@ -189,5 +202,138 @@ func BenchmarkInspectorMask(b *testing.B) {
 	for b.Loop() {
 		_, values := in.show(event)
 		in.mask.maskText(lastError, values)
+	}
+}
+
+// An API may quote the refused event as text inside its JSON answer (a
+// "detail" holding the event serialised again): the text is JSON once
+// unquoted, and is masked as such, the string quoted again around it.
+func TestInspectorMasksJSONQuotedInsideStrings(t *testing.T) {
+	rules := defaultMask(t)
+	for _, c := range []struct{ name, text, want string }{
+		{"an event serialised into a string",
+			`{"detail":"{\"event_params\":{\"identity\":\"other@y.com\"}}"}`,
+			`{"detail":"{\"event_params\":{\"identity\":\"•••\"}}"}`},
+		{"cut short inside the string, as an error keeps it",
+			`Error: {"detail":"{\"att_params\":{\"CITY\":\"Pu`,
+			`Error: {"detail":"{\"att_params\":\"•••\"`},
+		{"a list of events in a string, in words",
+			`rejected: "[{\"Email\":\"p@y.com\",\"reason\":\"opted out\"}]" (see docs)`,
+			`rejected: "[{\"Email\":\"•••\",\"reason\":\"opted out\"}]" (see docs)`},
+		{"serialised twice",
+			`{"detail":"{\"inner\":\"{\\\"mobile\\\":\\\"919800000002\\\"}\"}"}`,
+			`{"detail":"{\"inner\":\"{\\\"mobile\\\":\\\"•••\\\"}\"}"}`},
+		{"braces with nothing to mask are kept as written",
+			`{"detail":"unknown {panel} \u00e9\/x","status":"{\"ok\":1}"}`,
+			`{"detail":"unknown {panel} \u00e9\/x","status":"{\"ok\":1}"}`},
+	} {
+		if got := rules.maskText(c.text, nil); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+
+	// The same in an event: the page shows it masked, and what was masked
+	// is masked in refusals too.
+	in := &inspector{mask: rules}
+	shown, values := in.show([]byte(`{"msgid":"9","payload":"{\"identity\":\"q@y.com\",\"plan\":\"gold\"}"}`))
+	if strings.Contains(shown, "q@y.com") || !strings.Contains(shown, "gold") || !json.Valid([]byte(shown)) {
+		t.Errorf("want the payload's identity masked, the rest shown, as JSON:\n%s", shown)
+	}
+	if got := rules.maskText("contact q@y.com refused", values); got != "contact ••• refused" {
+		t.Errorf("the payload's identity not masked in a refusal: %s", got)
+	}
+}
+
+// A refusal may quote the event's values as JSON escapes them with only
+// ASCII kept (Python's json.dumps by default, Jackson's ESCAPE_NON_ASCII):
+// José as Jos\u00e9, in either case of hex.
+func TestInspectorMasksTheEventsValuesEscapedToASCII(t *testing.T) {
+	rules := defaultMask(t)
+	_, values := (&inspector{mask: rules}).show([]byte(`{"att_params":{"NAME":"José Ñandú","NICK":"😀smile"},"event_params":{"identity":"ravi@example.com"}}`))
+	for _, c := range []struct{ name, text, want string }{
+		{"lower-case hex", `contact "Jos\u00e9 \u00d1and\u00fa" refused`, `contact "•••" refused`},
+		{"upper-case hex", `contact "Jos\u00E9 \u00D1and\u00FA" refused`, `contact "•••" refused`},
+		{"outside the BMP, as a surrogate pair", `nick \ud83d\ude00smile invalid`, `nick ••• invalid`},
+		{"as written", `contact José Ñandú refused`, `contact ••• refused`},
+	} {
+		if got := rules.maskText(c.text, values); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestInspectorDefaultMaskIsTheSameEverywhere ties the places that write the
+// default mask list to the code's: each shipped config with an inspector
+// (its ${NETCORE_INSPECT_MASK:...} default, and the default its comments
+// name), and the README (the environment table's row and the sentence
+// naming the personal fields). An operator reads these; they must not drift.
+func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
+	want := strings.Join(defaultMaskFields, ",")
+	var (
+		inEnv     = regexp.MustCompile(`\$\{NETCORE_INSPECT_MASK:([^}]*)\}`)
+		inComment = regexp.MustCompile(`#\s*NETCORE_INSPECT_MASK\s(?:[^\[\n]|\n\s*#)*\[([^\]]*)\]`)
+		inTable   = regexp.MustCompile("(?m)^\\| `NETCORE_INSPECT_MASK` \\|.*\\| `([^`]*)` \\|$")
+		inProse   = regexp.MustCompile(`Personal fields are masked \(([^;]*);`)
+	)
+	check := func(where, found string) {
+		t.Helper()
+		if found != want {
+			t.Errorf("%s names the default mask %q, the code %q", where, found, want)
+		}
+	}
+	configs := 0
+	err := filepath.WalkDir("../../config", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		text, err := os.ReadFile(path)
+		if err != nil || !regexp.MustCompile(`(?m)^\s+inspect:`).Match(text) {
+			return err
+		}
+		configs++
+		defaults := inEnv.FindAllSubmatch(text, -1)
+		if len(defaults) == 0 {
+			t.Errorf("%s has an inspector but no ${NETCORE_INSPECT_MASK:...} default", path)
+		}
+		for _, m := range append(defaults, inComment.FindAllSubmatch(text, -1)...) {
+			check(path, string(m[1]))
+		}
+		return nil
+	})
+	if err != nil || configs < 6 {
+		t.Fatalf("found %d configs with an inspector, want the 6 shipped: %v", configs, err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := inTable.FindSubmatch(readme)
+	if row == nil {
+		t.Fatal("the README has no NETCORE_INSPECT_MASK row with a default")
+	}
+	check("the README's environment table", string(row[1]))
+	prose := inProse.FindSubmatch(readme)
+	if prose == nil {
+		t.Fatal("the README no longer says which personal fields are masked")
+	}
+	var named []string
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllSubmatch(prose[1], -1) {
+		named = append(named, string(m[1]))
+	}
+	sorted := slices.Sorted(slices.Values(defaultMaskFields))
+	if slices.Sort(named); !slices.Equal(named, sorted) {
+		t.Errorf("the README's inspector section names %q as masked, the code %q", named, sorted)
+	}
+}
+
+// A value that is not UTF-8 (JSON with stray bytes in a string, which
+// encoding/json accepts) is masked too, byte for byte, where a refusal
+// quotes it: it did make the page fail, a regular expression of it not
+// compiling.
+func TestInspectorMasksValuesThatAreNotUTF8(t *testing.T) {
+	rules := defaultMask(t)
+	_, values := (&inspector{mask: rules}).show([]byte("{\"identity\":\"\xff\xfeabcd\"}"))
+	if got, want := rules.maskText("contact \"\xff\xfeabcd\" refused", values), `contact "•••" refused`; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
