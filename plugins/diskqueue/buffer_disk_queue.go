@@ -26,9 +26,11 @@ const (
 	dqFieldRetryMax       = "retry_max_interval"
 	dqFieldCheckOnStart   = "check_on_start"
 	dqFieldExplode        = "explode"
+	dqFieldReadMemory     = "read_memory_bytes"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
+	defaultReadMemory     = 32 << 20
 )
 
 func diskQueueSpec() *service.ConfigSpec {
@@ -85,6 +87,10 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 			service.NewObjectField(dqFieldExplode, netcore.ExplodeFields("")...).
 				Description("Store each post whole, as one record, and split it into events (as `netcore_explode` does, with these settings) only when it is read for delivery; leave `netcore_explode` out of the input's processors then. Each event is still delivered, retried, dead-lettered and acknowledged on its own, and repeats are still removed per event (by the event ids `netcore_explode` gives; `dedupe_key` empty keeps them): a post costs one record instead of one per event, and none of the splitting is on the path the sender waits on. An event whose delivery fails is written as a record of its own; events settled while others of their post wait are marked in the file, so that a restart does not send them again. A file holding whole posts needs this field to start. `timezone` must be given here (it is what turns this on).").
 				Optional(),
+			service.NewIntField(dqFieldReadMemory).
+				Description("The most bytes of records held in memory for delivery, whatever the size of the posts: records read ahead of their turn, records of failed events kept for their retry (at most an eighth of it), the posts whose events are being handed out or are out for delivery, and those events. Past it the next post is not read until deliveries settle, and what was read ahead or kept is let go and read from the file again when its turn comes; one post is always read, however big, its events handed out one at a time while it alone is over the budget. The default holds three posts of 10 MB, enough to keep deliveries going, and keeps the whole process under 256 MiB of RSS on any backlog with the default `GOMEMLIMIT` (160 MiB, which the Go heap holding these records stays under): a restart on a queue of 10 MB posts peaked at 1.7 GB before there was a bound. Raise `GOMEMLIMIT` with it.").
+				Advanced().
+				Default(defaultReadMemory),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -120,7 +126,7 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	for _, f := range []struct {
 		field string
 		v     *int64
-	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}} {
+	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}, {dqFieldReadMemory, &c.readMemory}} {
 		n, err := conf.FieldInt(f.field)
 		if err != nil {
 			return c, "", err
