@@ -26,9 +26,11 @@ const (
 	dqFieldRetryMax       = "retry_max_interval"
 	dqFieldCheckOnStart   = "check_on_start"
 	dqFieldExplode        = "explode"
+	dqFieldReadMemory     = "read_memory_bytes"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
+	defaultReadMemory     = 32 << 20
 )
 
 func diskQueueSpec() *service.ConfigSpec {
@@ -47,7 +49,7 @@ At least once. Nothing acknowledged to the input is lost by a crash, kill -9 or 
 
 == Bounds
 
-When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of records, writes fail at once and `+"`netcore_webhook`"+` answers 503 with `+"`Retry-After`"+`. A disk error is a 503 too, never a 200. The file does not shrink when records are deleted; its free pages are reused.
+When the queue holds `+"`max_events`"+` events or `+"`max_bytes`"+` bytes of records, writes fail at once and `+"`netcore_webhook`"+` answers 503 with `+"`Retry-After`"+`. A disk error is a 503 too, never a 200. The records held in memory for delivery are bounded by `+"`read_memory_bytes`"+`, however big the posts. The file does not shrink when records are deleted; its free pages are reused.
 
 == Repeats
 
@@ -85,6 +87,10 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 			service.NewObjectField(dqFieldExplode, netcore.ExplodeFields("")...).
 				Description("Store each post whole, as one record, and split it into events (as `netcore_explode` does, with these settings) only when it is read for delivery; leave `netcore_explode` out of the input's processors then. Each event is still delivered, retried, dead-lettered and acknowledged on its own, and repeats are still removed per event (by the event ids `netcore_explode` gives; `dedupe_key` empty keeps them): a post costs one record instead of one per event, and none of the splitting is on the path the sender waits on. An event whose delivery fails is written as a record of its own; events settled while others of their post wait are marked in the file, so that a restart does not send them again. A file holding whole posts needs this field to start. `timezone` must be given here (it is what turns this on).").
 				Optional(),
+			service.NewIntField(dqFieldReadMemory).
+				Description("The most bytes of records held in memory for delivery, whatever the size of the posts: records read ahead of their turn, records of failed events kept for their retry (at most an eighth of it), the posts whose events are being handed out or are out for delivery, and those events. Past it the next post is not read until deliveries settle, and what was read ahead or kept is let go, to be read from the file again in its turn; one post always goes, however big, its events one at a time while it alone fills the budget. The default holds three posts of 10 MB (the largest `netcore_webhook` takes), so that the next is read while one is out; it is a fifth of the default `GOMEMLIMIT` (160 MiB), the heap these records live in, so the collector never works against the limit. A restart on 24 posts of 9.6 MB peaked at 218-251 MiB of RSS with the defaults (503 MiB before there was a bound: the queue read 128 whole posts ahead). Raise `GOMEMLIMIT` with it.").
+				Advanced().
+				Default(defaultReadMemory),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -120,7 +126,7 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	for _, f := range []struct {
 		field string
 		v     *int64
-	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}} {
+	}{{dqFieldMaxBytes, &c.maxBytes}, {dqFieldMaxEvents, &c.maxEvents}, {dqFieldDedupeMaxIDs, &c.dedupeMaxIDs}, {dqFieldReadMemory, &c.readMemory}} {
 		n, err := conf.FieldInt(f.field)
 		if err != nil {
 			return c, "", err

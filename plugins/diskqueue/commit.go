@@ -296,11 +296,12 @@ func (q *queue) settle(work pendingWrites, result commitResult, err error) {
 			q.posts[p.seq] = p
 		}
 		for i, rw := range work.rewrites {
+			q.unpinLocked(int64(len(rw.rec)))
 			if rw.damaged {
 				continue // settled when it was set aside
 			}
 			seq := result.rewritten[i]
-			q.kept.keep(seq, rw.rec)
+			q.kept.keep(seq, rw.rec, q.roomLocked())
 			heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
 			q.settlePostEventLocked(rw.post, rw.index)
 		}

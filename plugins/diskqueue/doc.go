@@ -4,8 +4,13 @@
 //   - buffer_disk_queue.go: the config spec and the Benthos face (WriteBatch
 //     stores a post's events, or the post whole with explode; ReadBatch
 //     leases one event at a time);
-//   - queue.go: the queue: puts, leases, retries with backoff, damaged
-//     records moved aside;
+//   - queue.go: the queue: opening it, puts, damaged records moved aside;
+//   - lease.go: handing out events one at a time, and settling them:
+//     deleted, or retried with backoff;
+//   - readmemory.go: the bound in bytes on the records the read path
+//     holds (read_memory_bytes), and how its parts share it;
+//   - readahead.go: records read before their turn, and the reads for
+//     delivery;
 //   - window.go: the delivery window, narrowing with failures and probing in
 //     an outage;
 //   - retries.go: failed events waiting for their retry, by when it is due,
@@ -13,8 +18,8 @@
 //   - runs.go: what waits for delivery, as runs of sequence numbers;
 //   - fates.go: each event's fate (stored, repeat, failed, delivered) told to
 //     the inspector;
-//   - file.go: opening the bbolt file, checking it, reading what it holds
-//     at start, and reading records (with those due next) for delivery;
+//   - file.go: opening the bbolt file, checking it, and reading what it
+//     holds at start;
 //   - commit.go: the committer, the one goroutine that writes to the file:
 //     group commits of puts, deletes and moves, sweeps of forgotten ids;
 //     commit_share.go: which puts a commit takes (small ones never wait

@@ -67,7 +67,7 @@ func (q *queue) load() (err error) {
 			return err
 		}
 		posts := 0
-		release := mappedPagesReleaser(q.db, tx)
+		release := mappedPagesReleaser(q.db, tx, releaseStep)
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
 			release(len(v))
 			seq := binary.BigEndian.Uint64(k)
@@ -103,7 +103,7 @@ func (q *queue) load() (err error) {
 // will not meet a page it cannot read.)
 func (q *queue) check() error {
 	return q.db.View(func(tx *bolt.Tx) error {
-		release := mappedPagesReleaser(q.db, tx)
+		release := mappedPagesReleaser(q.db, tx, releaseStep)
 		err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
 			return b.ForEach(func(_, v []byte) error { release(len(v)); return nil })
 		})
@@ -127,15 +127,15 @@ func (q *queue) check() error {
 // between two releases of its mapped pages.
 const releaseStep = 16 << 20
 
-// mappedPagesReleaser returns a func that a walk over the file calls with
+// mappedPagesReleaser returns a func that a reader of the file calls with
 // the size of each record it read, and that lets go of the file's mapped
-// pages every releaseStep bytes. Without it, the reads at start (a check of
+// pages every step bytes. Without it, the reads at start (a check of
 // every page, then the records that wait) kept the whole file resident:
 // 700-875 MiB of RSS after a restart on a full queue.
-func mappedPagesReleaser(db *bolt.DB, tx *bolt.Tx) func(read int) {
+func mappedPagesReleaser(db *bolt.DB, tx *bolt.Tx, step int) func(read int) {
 	pending := 0
 	return func(read int) {
-		if pending += read; pending >= releaseStep {
+		if pending += read; pending >= step {
 			releaseMappedPages(db, tx)
 			pending = 0
 		}
@@ -170,53 +170,4 @@ func releaseWhileChecking(db *bolt.DB, tx *bolt.Tx) (stop func()) {
 		close(done)
 		<-finished
 	}
-}
-
-// readAheadSize is how many records one read transaction fetches: the one
-// wanted and those due after it, so that a transaction is not paid per event.
-const readAheadSize = 128
-
-// readAheadOf reads seq and upcoming records in one transaction, keeps the
-// upcoming ones for their turn and returns seq's.
-func (q *queue) readAheadOf(seq uint64, upcoming []uint64) ([]byte, error) {
-	recs, err := q.read(append([]uint64{seq}, upcoming...))
-	if err != nil {
-		return nil, err
-	}
-	q.mu.Lock()
-	for i, s := range upcoming {
-		if recs[i+1] != nil {
-			q.readAhead[s] = recs[i+1]
-		}
-	}
-	q.mu.Unlock()
-	return recs[0], nil
-}
-
-// read copies records out of the file; nil for one that is not there.
-func (q *queue) read(seqs []uint64) ([][]byte, error) {
-	recs := make([][]byte, len(seqs))
-	err := q.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		size := 0
-		for i, seq := range seqs {
-			recs[i] = b.Get(seqKey(seq)) // in the map: valid in this transaction only
-			size += len(recs[i])
-		}
-		// One copy for all, one object for the garbage collector; each
-		// record capped, so that appending to one cannot reach the next.
-		arena := make([]byte, 0, size)
-		for i, v := range recs {
-			if v != nil {
-				start := len(arena)
-				arena = append(arena, v...)
-				recs[i] = arena[start:len(arena):len(arena)]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading records from %d: %w", seqs[0], err)
-	}
-	return recs, nil
 }

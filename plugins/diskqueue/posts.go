@@ -33,6 +33,7 @@ type openPost struct {
 	seq      uint64
 	events   int       // in the record
 	size     int64     // the record's bytes, given back when it is deleted
+	held     int64     // what it pins of the read path's budget while open (readMemory)
 	storedAt time.Time // the record's; an event written on its own keeps it
 	settled  []byte    // the marks, as in bucketSettled
 	waiting  int       // events not yet settled
@@ -139,6 +140,10 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 		q.posts[seq] = p
 	}
 	p.size, p.storedAt = int64(len(rec)), storedAt
+	// The record was pinned when it was taken; where each event is in it
+	// is held too, as long.
+	p.held = p.size + int64(p.events)*eventSliceBytes
+	q.pinLocked(p.held - p.size)
 	// An event without a usable ts is timed by when its post was received:
 	// for a post from another input than netcore_webhook, when it was
 	// stored, not when it is read (which may be hours later).
@@ -189,7 +194,9 @@ func (q *queue) takeFromPostLocked() (*lease, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &lease{seq: p.seq, post: p, index: i, inPanel: inPanel, panel: panel, raw: raw, probe: q.window.probing()}, true
+	// Its message is a copy of raw, with a few fields more.
+	q.pinLocked(int64(len(raw)))
+	return &lease{seq: p.seq, post: p, index: i, inPanel: inPanel, panel: panel, raw: raw, held: int64(len(raw)), probe: q.window.probing()}, true
 }
 
 // stopHandingLocked lets go of the post being handed out, and of its
@@ -221,6 +228,7 @@ func (q *queue) explodeLease(l *lease) bool {
 func (q *queue) setAside(l *lease, cause error) {
 	q.mu.Lock()
 	q.leased--
+	q.unpinLocked(l.held)
 	q.setAsideLocked(l.post, l.index, l.raw)
 	q.mu.Unlock()
 	signal(q.wakeRead) // a place in the window is free
@@ -248,7 +256,7 @@ func (q *queue) setAsideLocked(p *openPost, i int, raw []byte) {
 	for b := range 4 {
 		rec[b] ^= 0xff
 	}
-	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: p, index: i, rec: rec, damaged: true})
+	q.pendRewriteLocked(rewrite{post: p, index: i, rec: rec, damaged: true})
 	q.events--
 	q.settlePostEventLocked(p, i)
 	signal(q.wakeWrite)
@@ -287,6 +295,7 @@ func (q *queue) finishPostLocked(p *openPost) {
 	q.toHand = slices.DeleteFunc(q.toHand, func(o *openPost) bool { return o == p })
 	delete(q.posts, p.seq)
 	q.bytes -= p.size
+	q.unpinLocked(p.held)
 	q.pending.deletes = append(q.pending.deletes, p.seq)
 	q.pending.unmark = append(q.pending.unmark, p.seq)
 	signal(q.wakeWrite)
@@ -373,8 +382,15 @@ func (q *queue) loadMarks(tx *bolt.Tx) error {
 // post, so that a crash loses nothing.
 func (q *queue) rewriteLocked(l *lease, rec []byte, due time.Time) {
 	q.bytes += int64(len(rec))
-	q.pending.rewrites = append(q.pending.rewrites, rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
+	q.pendRewriteLocked(rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
 	signal(q.wakeWrite)
+}
+
+// pendRewriteLocked gives rw to the committer; its record is pinned until
+// it is written (settle).
+func (q *queue) pendRewriteLocked(rw rewrite) {
+	q.pinLocked(int64(len(rw.rec)))
+	q.pending.rewrites = append(q.pending.rewrites, rw)
 }
 
 // retryRecord is the record a failed event of a post is retried from.

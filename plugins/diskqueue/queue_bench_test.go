@@ -31,6 +31,7 @@ func BenchmarkQueuePut(b *testing.B) {
 				dedupeMaxIDs: 1 << 30,
 				retryInitial: time.Second,
 				retryMax:     time.Minute,
+				readMemory:   defaultReadMemory,
 			})
 			if err != nil {
 				b.Fatal(err)

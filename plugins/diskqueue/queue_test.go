@@ -27,6 +27,7 @@ func testConfig(t *testing.T) queueConfig {
 		retryInitial: 20 * time.Millisecond,
 		retryMax:     80 * time.Millisecond,
 		checkOnStart: true,
+		readMemory:   defaultReadMemory,
 	}
 }
 

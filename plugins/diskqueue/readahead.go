@@ -1,0 +1,141 @@
+package diskqueue
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// readAheadSize is how many records one read transaction fetches at most:
+// the one wanted and those due after it, so that a transaction is not paid
+// per event. How many bytes of them it fetches is bounded by the room the
+// read path's budget has left (readMemory).
+const readAheadSize = 128
+
+// readReleaseStep is how many bytes a read for delivery copies between two
+// releases of the file's mapped pages.
+const readReleaseStep = 1 << 20
+
+// readAhead holds records of ready read before their turn, and counts
+// their bytes, so that the budget can cut it back (shed) when the records
+// in use need the room.
+//
+// The queue's mutex guards it.
+type readAhead struct {
+	recs  map[uint64][]byte
+	bytes int64
+}
+
+func (r *readAhead) has(seq uint64) bool {
+	_, ok := r.recs[seq]
+	return ok
+}
+
+// put keeps rec for seq's turn, unless it is already kept.
+func (r *readAhead) put(seq uint64, rec []byte) {
+	if r.recs == nil {
+		r.recs = map[uint64][]byte{}
+	}
+	if _, ok := r.recs[seq]; !ok {
+		r.recs[seq] = rec
+		r.bytes += int64(len(rec))
+	}
+}
+
+// take returns and forgets seq's record, or nil if it was not read ahead.
+func (r *readAhead) take(seq uint64) []byte {
+	rec, ok := r.recs[seq]
+	if ok {
+		delete(r.recs, seq)
+		r.bytes -= int64(len(rec))
+	}
+	return rec
+}
+
+// shed lets go of the records due last until n bytes are let go, or none
+// is left: those due soonest are the ones worth their memory. They are
+// read from the file again when their turn comes.
+func (r *readAhead) shed(n int64) {
+	for _, seq := range slices.Backward(slices.Sorted(maps.Keys(r.recs))) {
+		if n <= 0 {
+			return
+		}
+		n -= int64(len(r.take(seq)))
+	}
+}
+
+// recordLocked takes seq's record from memory (read ahead, or kept for its
+// retry) and pins it. Without it, it says which records to read with it:
+// those due next that are not read ahead (a retry is not, and the records
+// due after it may well be: without this, every retry would read and copy
+// the next 128 again), and how many bytes of them the budget has room for.
+func (q *queue) recordLocked(seq uint64) (rec []byte, upcoming []uint64, room int64) {
+	if rec = q.ahead.take(seq); rec == nil {
+		rec = q.kept.take(seq)
+	}
+	if rec != nil {
+		q.pinLocked(int64(len(rec)))
+		return rec, nil, 0
+	}
+	if room = q.roomLocked(); room > 0 {
+		for _, s := range q.ready.appendFirst(nil, readAheadSize) {
+			if !q.ahead.has(s) {
+				upcoming = append(upcoming, s)
+			}
+		}
+	}
+	return nil, upcoming, room
+}
+
+// readAheadOf reads seq and the upcoming records that fit in room, in one
+// transaction; it pins seq's record and returns it, and keeps the upcoming
+// ones for their turn.
+func (q *queue) readAheadOf(seq uint64, upcoming []uint64, room int64) ([]byte, error) {
+	recs, err := q.read(append([]uint64{seq}, upcoming...), room)
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pinLocked(int64(len(recs[0])))
+	for i, s := range upcoming {
+		if r := recs[i+1]; r != nil && int64(len(r)) <= q.roomLocked() {
+			q.ahead.put(s, r)
+		}
+	}
+	return recs[0], nil
+}
+
+// read copies records out of the file: the first always, the next ones in
+// order while all of them together fit in room bytes; nil for one not
+// copied or not there. Each record is a copy of its own, so that letting
+// go of one frees it: with one copy for all, a single event out for
+// delivery held every record read with it.
+func (q *queue) read(seqs []uint64, room int64) ([][]byte, error) {
+	recs := make([][]byte, len(seqs))
+	err := q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		// The copies are read through the file's map, whose pages would
+		// stay resident as a second copy until the committer's next
+		// release: up to 45 MiB more RSS in a drain of 10 MB posts.
+		release := mappedPagesReleaser(q.db, tx, readReleaseStep)
+		for i, seq := range seqs {
+			v := b.Get(seqKey(seq)) // in the map: valid in this transaction only
+			if room -= int64(len(v)); i > 0 && room < 0 {
+				break
+			}
+			if v != nil {
+				recs[i] = bytes.Clone(v)
+				release(len(v))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading records from %d: %w", seqs[0], err)
+	}
+	return recs, nil
+}
