@@ -375,7 +375,7 @@ func readFile(t testing.TB, path string) []byte {
 
 // waitQueued waits until the queue reports n events waiting (its gauge is
 // updated once a second).
-func waitQueued(t *testing.T, p *process, n int) {
+func waitQueued(t testing.TB, p *process, n int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("netcore_queue_events = %d", n), 10*time.Second, func() bool {
 		return int(sumMetric(scrape(t, p), "netcore_queue_events", "")) == n
