@@ -16,8 +16,8 @@ import (
 //
 //	go test ./tests/ -run '^$' -bench PeakRSS -benchtime 1x
 //
-// Each case is reported as peak-RSS-MiB (of the process the case is about)
-// and, for the restarts, the backlog it started on.
+// Each case is reported as peak-RSS-MiB, GCs and CPU-s (of the process the
+// case is about) and, for the restarts, the backlog it started on.
 func BenchmarkPeakRSS(b *testing.B) {
 	b.Run("ingest-100-posts-of-9.7MB", func(b *testing.B) {
 		for range b.N {
@@ -68,6 +68,12 @@ func benchmarkRestart(b *testing.B, fill func(p *process)) {
 	p.stop(b)
 }
 
+// reportPeakRSS reports p's peak resident memory, and the garbage
+// collections and CPU time it has taken so far: a GOMEMLIMIT below what the
+// budgets let the heap hold shows as many collections and much CPU.
 func reportPeakRSS(b *testing.B, p *process) {
 	b.ReportMetric(float64(peakRSSKiB(b, p.cmd.Process.Pid))/1024, "peak-RSS-MiB")
+	metrics := scrape(b, p)
+	b.ReportMetric(sumMetric(metrics, "go_gc_duration_seconds_count", ""), "GCs")
+	b.ReportMetric(sumMetric(metrics, "process_cpu_seconds_total", ""), "CPU-s")
 }
