@@ -84,6 +84,8 @@ type options struct {
 	cwd  string
 	set  []string
 	args []string // the whole command line instead of run, set and config
+	// memory, when set, is the memory cgroup the process runs in.
+	memory *testkit.MemoryLimit
 }
 
 // startProcess runs `netcore-connect run` on fresh loopback ports and waits
@@ -113,6 +115,9 @@ func startProcess(t testing.TB, o options) *process {
 	}
 	p.dataDir = filepath.Join(o.dir, "data")
 	p.cmd = exec.Command(binary, args...)
+	if o.memory != nil {
+		p.cmd = o.memory.Command(binary, args...)
+	}
 	p.cmd.Dir = o.dir
 	if o.cwd != "" {
 		p.cmd.Dir = o.cwd
@@ -392,7 +397,7 @@ func readFile(t testing.TB, path string) []byte {
 
 // waitQueued waits until the queue reports n events waiting (its gauge is
 // updated once a second).
-func waitQueued(t *testing.T, p *process, n int) {
+func waitQueued(t testing.TB, p *process, n int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("netcore_queue_events = %d", n), 10*time.Second, func() bool {
 		return int(sumMetric(scrape(t, p), "netcore_queue_events", "")) == n

@@ -99,7 +99,7 @@ func TestPlantedPipelineNeverRuns(t *testing.T) {
 }
 
 // peakRSSKiB is the most resident memory a process has had (VmHWM).
-func peakRSSKiB(t *testing.T, pid int) int {
+func peakRSSKiB(t testing.TB, pid int) int {
 	t.Helper()
 	status := readFile(t, fmt.Sprintf("/proc/%d/status", pid))
 	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB`).FindSubmatch(status)

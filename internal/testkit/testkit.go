@@ -1,6 +1,7 @@
 // Package testkit holds what the tests of several packages need alike, so
-// that each is written once (testkit.go): a buffer that collects a process's
-// output while it runs, and a self-signed certificate for TLS on loopback.
+// that each is written once: a buffer that collects a process's output while
+// it runs, and a self-signed certificate for TLS on loopback (testkit.go); a
+// memory cgroup that limits a process as a container would (memlimit.go).
 package testkit
 
 import (
