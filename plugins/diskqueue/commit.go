@@ -34,13 +34,26 @@ func (q *queue) commitLoop() {
 			_ = q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil })
 			continue // nothing to commit for it
 		case <-q.stop:
-			q.commit(true) // what was put before close is still stored and acknowledged
+			// What was put before close is still stored and acknowledged:
+			// a commit takes big puts only up to commitPutBytes, so commit
+			// until none is left.
+			q.commit(true)
+			for q.putsPending() {
+				q.commit(true)
+			}
 			return
 		}
 		if q.commit(force) && flushDeletes == nil {
 			flushDeletes = time.After(deleteDelay)
 		}
 	}
+}
+
+// putsPending says whether puts wait for a commit.
+func (q *queue) putsPending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending.puts) > 0
 }
 
 // releaseEvery is how often the queue file's mapped pages are let go.

@@ -1,7 +1,9 @@
 package diskqueue
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -28,4 +30,40 @@ func sizes(puts []*putOp) []int64 {
 		out = append(out, p.size)
 	}
 	return out
+}
+
+// Big puts still pending when the queue closes are all stored and
+// acknowledged, although a commit takes them only commitPutBytes at a time.
+func TestCloseStoresEveryBigPutPending(t *testing.T) {
+	c := testConfig(t)
+	c.maxBytes, c.maxEvents = 64<<20, 10
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const puts = 3
+	big := record(t, `"`+strings.Repeat("x", 5<<20)+`"`) // two do not fit in commitPutBytes
+	done := make(chan error, puts)
+	for range puts {
+		if err := q.put([][]byte{big}, []string{""}, nil, func(err error, _ []int) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range puts {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("put %d: %v", i, err)
+			}
+		default:
+			t.Fatalf("%d of %d big puts pending at close were never answered", puts-i, puts)
+		}
+	}
+	q = open(t, c)
+	if events, _ := q.stats(); events != puts {
+		t.Errorf("%d events in the queue after reopening, want %d", events, puts)
+	}
 }
