@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,10 +108,8 @@ func TestBigPostsStayWithinTheirBudgetsInA512MiBContainer(t *testing.T) {
 	limit := testkit.NewMemoryLimit(t, containerLimit)
 	m := newMeiro(t)
 	m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
-	env := m.env()
-	env["GODEBUG"] = "gctrace=1"
 	dir := t.TempDir()
-	p := startProcess(t, options{env: env, dir: dir, memory: limit})
+	p := startProcess(t, options{env: m.env(), dir: dir, memory: limit})
 	base := peakRSSKiB(t, p.cmd.Process.Pid)
 	form := newBigForm(eventsInBig)
 	t.Logf("big posts of %d bytes, %d events each", form.size, form.events)
@@ -145,10 +142,8 @@ func TestBigPostsStayWithinTheirBudgetsInA512MiBContainer(t *testing.T) {
 	small := postSmallUntil(t, p.webhook, bigDone)
 	elapsed := time.Since(start)
 	peak := peakRSSKiB(t, p.cmd.Process.Pid)
-	gcs := strings.Count(p.stderr.String(), "\ngc ")
-
-	t.Logf("base RSS %d MiB, peak %d MiB; big posts' answers %v in %s; %d GCs (%.1f a second)",
-		base>>10, peak>>10, bigStatuses, elapsed.Round(time.Millisecond), gcs, float64(gcs)/elapsed.Seconds())
+	t.Logf("base RSS %d MiB, peak %d MiB; big posts' answers %v in %s; %s",
+		base>>10, peak>>10, bigStatuses, elapsed.Round(time.Millisecond), runtimeCost(t, p))
 	t.Logf("small posts: %d, answers %v, latency p50 %s p99 %s max %s", len(small.took), small.statuses,
 		small.percentile(0.50), small.percentile(0.99), small.percentile(1))
 

@@ -33,6 +33,14 @@ func assertAliveWithinLimit(t *testing.T, p *process, limit *testkit.MemoryLimit
 	}
 }
 
+// runtimeCost says how many garbage collections and CPU seconds p has
+// taken: a GOMEMLIMIT below what the budgets let the heap hold shows as
+// collections by the hundred.
+func runtimeCost(t testing.TB, p *process) string {
+	metrics := scrape(t, p)
+	return fmt.Sprintf("%.0f GCs, %.1f CPU-s", sumMetric(metrics, "go_gc_duration_seconds_count", ""), sumMetric(metrics, "process_cpu_seconds_total", ""))
+}
+
 // deliverAfterRestart starts netcore-connect again on the queue in dir,
 // inside limit, with Meiro Events up, and waits until want distinct events
 // have arrived, failing t if the process dies first or any arrives twice.
@@ -72,10 +80,11 @@ func deliverAfterRestart(t *testing.T, m *meiro, dir string, limit *testkit.Memo
 	})
 	assertAliveWithinLimit(t, p, limit, "while the backlog was delivered after a restart")
 	peak := peakRSSKiB(t, p.cmd.Process.Pid)
+	took := time.Since(start)
 	waitQuiet(t, p, m)
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("after the restart: %d events delivered in %s, peak RSS %d MiB", len(seen), time.Since(start).Round(time.Second), peak>>10)
+	t.Logf("after the restart: %d events delivered in %s, peak RSS %d MiB, %s", len(seen), took.Round(time.Second), peak>>10, runtimeCost(t, p))
 	if len(seen) != want || repeats != 0 {
 		t.Errorf("Meiro Events got %d distinct events of %d acknowledged, and %d sent again or unknown", len(seen), want, repeats)
 	}
