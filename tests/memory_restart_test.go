@@ -149,7 +149,7 @@ func restartOnBacklog(t testing.TB, posts, size, senders int) int {
 
 // restartRSSLimit is the peak RSS the defaults keep a restart to, on any
 // backlog, in KiB. The read path holds at most read_memory_bytes of records
-// (32 MiB by default), in a Go heap held to GOMEMLIMIT (160 MiB); the rest
+// (32 MiB by default), in a Go heap held to GOMEMLIMIT (144 MiB); the rest
 // is the binary (about 30 MiB), the dedupe table (8 MiB for these
 // backlogs) and the queue file's mapped pages.
 const restartRSSLimit = 256 << 10

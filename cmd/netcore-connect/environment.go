@@ -76,7 +76,7 @@ var settings = []setting{
 		}
 		return intRange(1, 1<<31-1)(v)
 	}},
-	{"GOMEMLIMIT", "a size such as 160MiB, 1GiB or 500000000, or off", matches(`^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$`)},
+	{"GOMEMLIMIT", "a size such as 144MiB, 1GiB or 500000000, or off", matches(`^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$`)},
 }
 
 // maxMeiroTimeout bounds MEIRO_TIMEOUT by the scale-out deliverer's

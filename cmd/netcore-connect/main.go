@@ -122,17 +122,25 @@ func keepConnectionsAlive() {
 // Garbage collection defaults, each kept when its Go variable (GOGC,
 // GOMEMLIMIT) is set. Every event makes short-lived garbage and the live heap
 // is small (8-10 MiB under load: the backlog lives on disk), so collecting at
-// 4 times the live heap rather than twice it saves CPU for posts and
-// deliveries (measured at 5 times: about 10% more events a second each way).
-// 4 rather than 5: the heap grows to the multiple before each collection,
-// and at 5 the peak RSS under load (burst and steady of netcore-bench goals)
-// reached 120.3-124.1 MB in three repetitions of fifteen, over the 120 MB it
-// is held to; at 4 it was 10 MiB lower for the same CPU an event
-// (BENCHMARKS.md, "Changes of 2026-12-06"). The soft limit keeps the heap
-// from growing past it when bursts of big posts are in flight.
+// 4 times the live heap (GOGC 300) rather than twice it saves CPU for posts
+// and deliveries (measured at 5 times: about 10% more events a second each
+// way); at 5 the peak RSS of netcore-bench goals' burst and steady passed
+// the 120 MB it is held to, at 4 it was 10 MiB lower for the same CPU.
+//
+// The soft limit keeps the heap from growing to 4 times a live heap that
+// big posts make large: the webhook's budget (max_body_bytes_in_flight,
+// 256 MiB) and the queue's read path (read_memory_bytes, 32 MiB) bound
+// what is live, the limit bounds the garbage on top. 144 MiB, measured
+// against 160 MiB and 384 MiB (tests/memory_*_test.go, GOMEMLIMIT set in
+// the environment of go test): a restart on a full queue of 9.6 MB posts
+// peaked at 244-246 MiB of RSS (258-277 at 160, the heap at its limit plus
+// the binary and the queue file's mapped pages), 100 posts of 9.7 MB at
+// once at 255 MiB (269-275 at 160, 470 at 384), for the same CPU (12.8,
+// 13.3 and 12.3 CPU-s; 179, 124 and 41 collections). A lower limit only
+// makes the collector run more often while the budgets are full.
 const (
 	defaultGCPercent   = 300
-	defaultMemoryLimit = 160 << 20
+	defaultMemoryLimit = 144 << 20
 )
 
 func tuneGC() {
