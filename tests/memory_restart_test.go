@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 )
 
 // bigPost is a post of realistic events (the custom_activity sample, its
@@ -41,30 +39,10 @@ func bigPost(t testing.TB, post, size int) ([]byte, int) {
 	return append(body, "]}"...), len(events)
 }
 
-// markerOf is the marker of an event as Meiro Events receives it: its post
-// and index.
-func markerOf(body []byte) (post, index int, ok bool) {
-	const key = `"marker":"`
-	i := bytes.Index(body, []byte(key))
-	if i < 0 {
-		return 0, 0, false
-	}
-	rest := body[i+len(key):]
-	end := bytes.IndexByte(rest, '"')
-	dash := bytes.IndexByte(rest, '-')
-	if end < 0 || dash < 0 || dash > end {
-		return 0, 0, false
-	}
-	post, err1 := strconv.Atoi(string(rest[:dash]))
-	index, err2 := strconv.Atoi(string(rest[dash+1 : end]))
-	return post, index, err1 == nil && err2 == nil
-}
-
 // restartOnBacklog posts posts of about size bytes (bigPost) from senders
 // at once while Meiro Events is down, stops netcore-connect, and starts it
-// again on the same queue with Meiro Events up. It waits until every event
-// acknowledged with a 200 has arrived, and returns the peak RSS (VmHWM) of
-// the process that delivered them, in KiB.
+// again on the same queue with Meiro Events up (deliverAfterRestart). It
+// returns the peak RSS (VmHWM) of the process that delivered them, in KiB.
 func restartOnBacklog(t testing.TB, posts, size, senders int) int {
 	t.Helper()
 	m := newMeiro(t)
@@ -105,46 +83,7 @@ func restartOnBacklog(t testing.TB, posts, size, senders int) int {
 		t.Fatal("events accepted while Meiro Events was down")
 	}
 	p.stop(t)
-
-	var mu sync.Mutex
-	seen := make([][]uint8, posts)
-	for i, n := range events {
-		seen[i] = make([]uint8, n)
-	}
-	distinct, repeats, strangers := 0, 0, 0
-	m.setRespond(func(body []byte) int {
-		post, index, ok := markerOf(body)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case !ok || post >= posts || index >= len(seen[post]):
-			strangers++
-		case seen[post][index] > 0:
-			repeats++
-		default:
-			seen[post][index] = 1
-			distinct++
-		}
-		return http.StatusOK
-	})
-	start := time.Now()
-	p = startProcess(t, options{env: m.env(), dir: dir})
-	waitFor(t, fmt.Sprintf("%d acknowledged events at Meiro Events", acked), 3*time.Minute, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return distinct == acked
-	})
-	peak := peakRSSKiB(t, p.cmd.Process.Pid)
-	took := time.Since(start)
-	cost := runtimeCost(t, p)
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("%d events of %d posts of %d bytes delivered in %s after the restart (%d repeats); peak RSS %d MiB, %s",
-		distinct, posts, size, took.Round(time.Second), repeats, peak>>10, cost)
-	if strangers > 0 {
-		t.Errorf("%d events at Meiro Events were none of those posted", strangers)
-	}
-	return peak
+	return deliverAfterRestart(t, m, dir, nil, acked)
 }
 
 // restartRSSLimit is the peak RSS the defaults keep a restart to, on any

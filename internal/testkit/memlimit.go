@@ -61,11 +61,15 @@ func newMemoryLimit(name string, limit int64) (*MemoryLimit, error) {
 		m.remove()
 		return nil, fmt.Errorf("setting %s: %w", file, err)
 	}
+	// No swap either, so that a process past the limit is killed, not
+	// swapped out: v2's memory.swap.max, v1's memory+swap limit set to the
+	// memory limit (with swappiness 0 where the kernel has no swap
+	// accounting). A missing file means no swap accounting, and so nothing
+	// to turn off.
 	if m.v2 {
-		// No swap either, so that the limit is one of memory, as in v1
-		// without memsw; a missing file means the kernel has no swap
-		// accounting, and so nothing to turn off.
 		_ = os.WriteFile(filepath.Join(m.dir, "memory.swap.max"), []byte("0"), 0o644)
+	} else if os.WriteFile(filepath.Join(m.dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644) != nil {
+		_ = os.WriteFile(filepath.Join(m.dir, "memory.swappiness"), []byte("0"), 0o644)
 	}
 	return m, nil
 }
