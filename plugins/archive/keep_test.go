@@ -241,7 +241,7 @@ func TestReplayOfAFileGoneSinceTheStart(t *testing.T) {
 		threeMembers(t, dir)
 		in := connectedInput(t, dir, "2026-11-28T13:00:00Z", "2026-11-28T14:00:00Z")
 		before := runstatus.Reports()
-		if err := os.Rename(path, asideFile(path, time.Unix(1764321234, 0))); err != nil {
+		if err := os.Rename(path, asideFile(path, damagedInfix, time.Unix(1764321234, 0))); err != nil {
 			t.Fatal(err)
 		}
 		if got := readAll(t, in); len(got) != 6 {
