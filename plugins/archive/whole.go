@@ -26,9 +26,9 @@ const tailChunk = 64 << 10
 type layout struct {
 	size     int64
 	modified time.Time // when the file was last written
-	whole   []span   // the stretches that read back whole, in order; adjacent ones merged
-	damaged []damage // gzip only: stretches between them that do not
-	torn    int64    // where the torn tail starts; size when there is none
+	whole    []span    // the stretches that read back whole, in order; adjacent ones merged
+	damaged  []damage  // gzip only: stretches between them that do not
+	torn     int64     // where the torn tail starts; size when there is none
 }
 
 // examine reads f, an hour file, to find what of it reads back whole. A
