@@ -268,3 +268,21 @@ func TestReplayOfAFileGoneSinceTheStart(t *testing.T) {
 		}
 	})
 }
+
+// A replay stopped before Benthos connects its input (SIGTERM at start)
+// delivered nothing, so it counts as stopped early from its construction.
+func TestReplayCountsAsStoppedEarlyBeforeItConnects(t *testing.T) {
+	before := runstatus.Reports()
+	conf, err := inputSpec().ParseYAML("dir: "+t.TempDir()+"\nfrom: 2026-11-28T20:00:00Z\nto: 2026-11-28T22:00:00Z", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInputFromConfig(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.finished()
+	if r := reportsSince(before); len(r) != 1 || !strings.Contains(r[0], "stopped before the end of the range [2026-11-28T20:00:00Z, 2026-11-28T22:00:00Z): 0 event(s) delivered") {
+		t.Errorf("a replay built and never connected reported %q, want it stopped early", r)
+	}
+}
