@@ -47,11 +47,11 @@ Reads the hour files `+"`<dir>/<UTC date>/<UTC hour>.jsonl`"+` and `+"`.jsonl.gz
 
 Both times are RFC 3339 (`+"`2026-11-28T07:00:00Z`"+`, or with an offset) and must fall on a whole UTC hour, since the archive is kept per hour. A range with `+"`from`"+` equal to `+"`to`"+` replays nothing; `+"`to`"+` before `+"`from`"+` is an error.
 
-A torn record at the end of a file, left by a crash while it was being written, is skipped: its events were never acknowledged and were archived again whole.
+A torn record at the end of a file is skipped: a write in progress when the file was written within the last minute; otherwise a crash's torn write or damage, which the input cannot tell apart, so it is reported as below. A torn tail the output cut off and kept aside (`+"`13.torn-<unix>.jsonl`"+`) holds no whole record: it is named in the log and nothing is sent from it (by the output's judgement its events were never acknowledged and were archived again).
 
 ### What cannot be read
 
-Every part of the range that reads back whole is replayed. A gzip member that fails its checksum (damage after it was written) is skipped and the members after it are read; a file that cannot be opened or read (a folder where it should be, an I/O error) is skipped. Each is logged as an error when found, naming the file, the bytes and the events (at least) that are not replayed, and once the rest is delivered the input ends and `+"`netcore-connect run`"+` exits with status 3, listing them again. A run stopped before the end of its range (SIGTERM) also exits with status 3, saying how many events it delivered.
+Every part of the range that reads back whole is replayed. A gzip member that fails its checksum (damage after it was written) is skipped and the members after it are read; a file that cannot be opened or read (a folder where it should be, an I/O error) is skipped, and so is a file listed at the start and gone when its turn comes (removed by the retention), unless the output moved it aside as damaged meanwhile: then it is read there. Each is logged as an error when found, naming the file, the bytes and the events (at least) that are not replayed, and once the rest is delivered the input ends and `+"`netcore-connect run`"+` exits with status 3, listing them again. A run stopped before the end of its range (SIGTERM) also exits with status 3, saying how many events it delivered.
 
 ### Delivery guarantees
 
