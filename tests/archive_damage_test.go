@@ -268,3 +268,75 @@ func TestArchiveReplaySendsTheBytesMeiroEventsWasSentFirst(t *testing.T) {
 	}
 	receivedExactly(t, again, want)
 }
+
+// flagRunningToTheEnd sets a flag in the header of the last member, at
+// start, that makes the gzip header read run into the end of the file, as
+// a member cut short would: FEXTRA (a length from the compressed data),
+// FNAME or FCOMMENT (a text ended by a zero byte).
+func flagRunningToTheEnd(t *testing.T, data []byte, start int) []byte {
+	t.Helper()
+	for _, flag := range []byte{0x04, 0x08, 0x10} {
+		spoilt := bytes.Clone(data)
+		spoilt[start+3] |= flag
+		if _, err := gzip.NewReader(bytes.NewReader(spoilt[start:])); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return spoilt
+		}
+	}
+	t.Fatal("premise: no flag makes the last member's header run into the end of the file")
+	return nil
+}
+
+// The flag byte of the last gzip member flipped after it was written and
+// acknowledged: the archive started again keeps every byte of the file
+// (before, the header read ran into the end of the file, the member was
+// taken for a torn write and cut off), and a replay of the hour sends the
+// rest and exits 3 naming the damaged member.
+func TestArchiveFlippedFlagByteOfTheLastMemberLosesNoByte(t *testing.T) {
+	clearOfTheHourEnd(t, 2*time.Minute)
+	conf, dir := recipe(t, "destinations/archive-only.yaml"), t.TempDir()
+	env := map[string]string{"NETCORE_ARCHIVE_GZIP": "true"}
+	p := startProcess(t, options{config: conf, dir: dir, env: env})
+	for i := range 2 {
+		postMarkedEvents(t, p, fmt.Sprintf("batch%d", i), 20)
+		waitFor(t, fmt.Sprintf("%d events archived", 20*(i+1)), 20*time.Second, func() bool {
+			return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= float64(20*(i+1))
+		})
+	}
+	p.stop(t)
+	files := archiveFiles(t, p.dataDir)
+	if len(files) != 1 || len(archived(t, p.dataDir)) != 40 {
+		t.Fatalf("premise: the 40 acknowledged events in one hour file, got %v", files)
+	}
+	path, hour := files[0], hourOf(t, files[0])
+	data := readFile(t, path)
+	members := gzipMembers(t, data)
+	last := members[len(members)-1]
+	var kept []string
+	for _, mb := range members[:len(members)-1] {
+		kept = append(kept, gunzipLines(t, data[mb[0]:mb[1]])...)
+	}
+	data = flagRunningToTheEnd(t, data, last[0])
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	p = startProcess(t, options{config: conf, dir: dir, env: env})
+	postMarkedEvents(t, p, "after", 5)
+	waitFor(t, "5 events archived", 20*time.Second, func() bool {
+		return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= 5
+	})
+	p.stop(t)
+	beside, _ := filepath.Glob(filepath.Join(filepath.Dir(path), hour.Format("15")+".*-*.jsonl.gz"))
+	var keptBytes []byte
+	for _, f := range beside {
+		keptBytes = append(keptBytes, readFile(t, f)...)
+	}
+	if !bytes.Contains(append(keptBytes, readFile(t, path)...), data) {
+		t.Fatalf("bytes of the acknowledged hour file are lost: the files beside it (%v) and the hour file do not hold its %d bytes\n%s", beside, len(data), p.stdout)
+	}
+
+	m := newMeiro(t)
+	out, err := runWithin(replayCommand(t, p.dataDir, m, hour, hour.Add(time.Hour)), 60*time.Second)
+	mustFailNaming(t, out, err, "byte "+strconv.Itoa(last[0]))
+	receivedExactly(t, m, append(kept, archiveLines(t, path)...))
+}

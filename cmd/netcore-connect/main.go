@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,8 +74,19 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
-	if reports := runstatus.Reports(); code == 0 && len(reports) > 0 {
-		fmt.Fprintf(os.Stderr, "netcore-connect: the run ended without doing all it was asked:\n  %s\n", strings.Join(reports, "\n  "))
+	return exitStatus(code, runstatus.Reports(), os.Stderr)
+}
+
+// exitStatus is the process's exit status once Benthos returned code.
+// Whatever the run left undone is printed whenever there is any, also when
+// Benthos itself failed (its non-zero code is kept: it says more); a run
+// Benthos ended cleanly with work left undone exits with exitIncomplete.
+func exitStatus(code int, reports []string, stderr io.Writer) int {
+	if len(reports) == 0 {
+		return code
+	}
+	fmt.Fprintf(stderr, "netcore-connect: the run ended without doing all it was asked:\n  %s\n", strings.Join(reports, "\n  "))
+	if code == 0 {
 		return exitIncomplete
 	}
 	return code

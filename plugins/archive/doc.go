@@ -24,6 +24,11 @@
 // newline, or a last gzip member cut short (the decoder reaches the end of
 // the file inside it). The end of the last whole record is therefore the end
 // of the last acknowledged write, and that is all the output ever cuts.
+// Damage near the end of a file can look the same (a bit flipped in the
+// last ~20 bytes of compressed data, a flipped final newline), so the tail
+// is first copied aside (<hour>.torn-<unix>.jsonl[.gz], fsync'd): no byte
+// is ever destroyed. A member header with flags the writer never sets is
+// damage, not a tear.
 //
 // This is known from the member boundaries, with no record of acknowledged
 // lengths kept beside each file: such a record would cost a second fsync per
@@ -37,5 +42,7 @@
 // gets wrong errs on the safe side: a power cut can leave garbage, not a
 // short member, where the last unacknowledged batch was, and that file is
 // moved aside and reported although its last events were archived again.
-// Plain files carry no checksum: a flipped byte in one is replayed as it is.
+// Plain files carry no checksum and are never moved aside: a flipped byte in
+// one is replayed as it is. A replay reports a torn tail of a file not
+// written for a minute, since it cannot tell it from damage.
 package archive

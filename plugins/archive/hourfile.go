@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,7 +58,10 @@ func (a *archiveOutput) open(path string) (*appending, error) {
 // checkFound checks an hour file found at start before appending to it.
 // Only a torn tail is cut off: the bytes after the end of the last whole
 // record, which can only be the batch being written when the process died,
-// never acknowledged. A file with damage anywhere else is moved aside whole.
+// never acknowledged. Damage can look the same (a bit flipped near the end
+// of the last member, a final newline flipped), so the tail is first kept
+// aside and no byte is destroyed whichever it was. A file with damage
+// anywhere else is moved aside whole.
 func (a *archiveOutput) checkFound(path string, gzipped bool) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -77,18 +81,44 @@ func (a *archiveOutput) checkFound(path string, gzipped bool) error {
 	if l.torn == l.size {
 		return nil
 	}
-	a.log.Warnf("Cutting a torn record of %d bytes off the end of %s (a write cut short by a crash, never acknowledged; its events are archived again)", l.size-l.torn, path)
+	kept, err := a.keepTornTail(f, path, l)
+	if err != nil {
+		return err
+	}
+	a.log.Warnf("Cutting a torn record of %d bytes off the end of %s, kept as %s (a write cut short by a crash, never acknowledged: its events are archived again; if nothing crashed, the end of the file was damaged and those bytes are there to recover)", l.size-l.torn, path, filepath.Base(kept))
 	if err := f.Truncate(l.torn); err != nil {
 		return fmt.Errorf("cutting the torn end off %s: %w", path, err)
 	}
 	return nil
 }
 
+// keepTornTail copies the torn tail of f to its own file beside it,
+// durably (the file and its folder fsync'd), before it is cut off.
+func (a *archiveOutput) keepTornTail(f *os.File, path string, l layout) (string, error) {
+	kept := asideFile(path, tornInfix, a.now())
+	out, err := os.OpenFile(kept, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return "", fmt.Errorf("keeping the torn end of %s before cutting it (the retry picks another name if it is taken; check the folder's permissions and free space): %w", path, err)
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, l.torn, l.size-l.torn))
+	if err == nil {
+		err = a.syncFile(out)
+	}
+	if err = errors.Join(err, out.Close()); err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(kept)
+		return "", fmt.Errorf("keeping the torn end of %s in %s (is the disk full?): %w", path, kept, err)
+	}
+	return kept, nil
+}
+
 // moveAside renames a damaged hour file to its aside name, durably, so
 // that its hour starts a new file and not a byte of it is lost: a replay
 // reads the aside file's whole members and reports the rest.
 func (a *archiveOutput) moveAside(path string, l layout) error {
-	aside := asideFile(path, a.now())
+	aside := asideFile(path, damagedInfix, a.now())
 	if _, err := os.Stat(aside); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("moving the damaged archive file %s aside: %s is taken (the retry will pick another name)", path, aside)
 	}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +28,13 @@ const (
 	// Metadata set on each replayed event, for logs and templating.
 	fileKey = stage.MetaArchiveFile
 	lineKey = stage.MetaArchiveLine
+
+	// writtenWithin is how recently a file with a torn tail must have been
+	// written for the tail to be taken for a write in progress. A batch is
+	// written in milliseconds, and an hour file can be written long after
+	// its hour ended (a backlog archived late), so only the file's own
+	// modification time says whether it is being written.
+	writtenWithin = time.Minute
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -37,11 +47,11 @@ Reads the hour files `+"`<dir>/<UTC date>/<UTC hour>.jsonl`"+` and `+"`.jsonl.gz
 
 Both times are RFC 3339 (`+"`2026-11-28T07:00:00Z`"+`, or with an offset) and must fall on a whole UTC hour, since the archive is kept per hour. A range with `+"`from`"+` equal to `+"`to`"+` replays nothing; `+"`to`"+` before `+"`from`"+` is an error.
 
-A torn record at the end of a file, left by a crash while it was being written, is skipped: its events were never acknowledged and were archived again whole.
+A torn record at the end of a file is skipped: a write in progress when the file was written within the last minute; otherwise a crash's torn write or damage, which the input cannot tell apart, so it is reported as below. A torn tail the output cut off and kept aside (`+"`13.torn-<unix>.jsonl`"+`) holds no whole record: it is named in the log and nothing is sent from it (by the output's judgement its events were never acknowledged and were archived again).
 
 ### What cannot be read
 
-Every part of the range that reads back whole is replayed. A gzip member that fails its checksum (damage after it was written) is skipped and the members after it are read; a file that cannot be opened or read (a folder where it should be, an I/O error) is skipped. Each is logged as an error when found, naming the file, the bytes and the events (at least) that are not replayed, and once the rest is delivered the input ends and `+"`netcore-connect run`"+` exits with status 3, listing them again. A run stopped before the end of its range (SIGTERM) also exits with status 3, saying how many events it delivered.
+Every part of the range that reads back whole is replayed. A gzip member that fails its checksum (damage after it was written) is skipped and the members after it are read; a file that cannot be opened or read (a folder where it should be, an I/O error) is skipped, and so is a file listed at the start and gone when its turn comes (removed by the retention), unless the output moved it aside as damaged meanwhile: then it is read there. Each is logged as an error when found, naming the file, the bytes and the events (at least) that are not replayed, and once the rest is delivered the input ends and `+"`netcore-connect run`"+` exits with status 3, listing them again. A run stopped before the end of its range (SIGTERM) also exits with status 3, saying how many events it delivered.
 
 ### Delivery guarantees
 
@@ -82,7 +92,8 @@ type archiveInput struct {
 	from, to time.Time
 	log      *service.Logger
 	listed   bool
-	files    []string // the hour files left to read, in order
+	files    []string        // the hour files left to read, in order
+	seen     map[string]bool // every file listed or found moved aside
 	cur      *lineReader
 	read     atomic.Int64 // lines read so far
 	sent     atomic.Int64 // lines delivered (acknowledged) so far
@@ -109,7 +120,14 @@ func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*ar
 	if to.Before(from) {
 		return nil, fmt.Errorf("the range ends (to: %s) before it starts (from: %s): swap them", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	return &archiveInput{dir: dir, from: from, to: to, log: res.Logger()}, nil
+	a := &archiveInput{dir: dir, from: from, to: to, log: res.Logger(), seen: map[string]bool{}}
+	// Pending from now on, not from Connect: a SIGTERM before Benthos
+	// connects the input ends a run that delivered nothing.
+	a.finished = runstatus.Pending(func() string {
+		return fmt.Sprintf("archive replay stopped before the end of the range [%s, %s): %d event(s) delivered; run it again to send the range whole",
+			a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), a.sent.Load())
+	})
+	return a, nil
 }
 
 // hourField reads an RFC 3339 time that must fall on a whole UTC hour.
@@ -141,10 +159,6 @@ func (a *archiveInput) Connect(context.Context) error {
 		return nil
 	}
 	a.listed = true
-	a.finished = runstatus.Pending(func() string {
-		return fmt.Sprintf("archive replay stopped before the end of the range [%s, %s): %d event(s) delivered; run it again to send the range whole",
-			a.from.Format(time.RFC3339), a.to.Format(time.RFC3339), a.sent.Load())
-	})
 	files, unlisted, err := rangeFiles(a.dir, a.from, a.to)
 	if err != nil {
 		unlisted = append(unlisted, err)
@@ -153,6 +167,9 @@ func (a *archiveInput) Connect(context.Context) error {
 		a.cannotRead(fmt.Sprintf("%v: the events of the hours there are not replayed", err))
 	}
 	a.files = files
+	for _, f := range files {
+		a.seen[f] = true
+	}
 	a.log.Infof("Replaying %d archive file(s) of the hours from %s to %s (excluded)", len(a.files), a.from.Format(time.RFC3339), a.to.Format(time.RFC3339))
 	return nil
 }
@@ -201,10 +218,13 @@ func (a *archiveInput) Read(context.Context) (*service.Message, service.AckFunc,
 // open opens an hour file for reading its whole records, reporting any
 // damage in it; nil when nothing of it can be read.
 func (a *archiveInput) open(path string) *lineReader {
+	if keptAside(filepath.Base(path)) == tornInfix {
+		a.skipTorn(path)
+		return nil
+	}
 	l, err := openLines(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		// Removed since the start, by the retention: nothing to send.
-		a.log.Warnf("Skipping %s: it was removed during the replay", path)
+		a.gone(path)
 		return nil
 	}
 	if err != nil {
@@ -215,10 +235,48 @@ func (a *archiveInput) open(path string) *lineReader {
 		a.cannotRead(fmt.Sprintf("%s: from byte %d to byte %d it cannot be read (%v): at least %d event(s) there are not replayed, the rest of the file is",
 			a.rel(path), d.start, d.end, d.cause, d.lines))
 	}
-	if l.torn < l.size {
-		a.log.Infof("Skipping the last %d bytes of %s: a write in progress, or cut short by a crash (never acknowledged, archived again)", l.size-l.torn, a.rel(path))
+	switch {
+	case l.torn == l.size:
+	case time.Since(l.modified) > writtenWithin:
+		// No write in progress: a crash's torn batch, or damage to
+		// acknowledged events; which, the replay cannot tell.
+		a.cannotRead(fmt.Sprintf("%s: the last %d bytes do not read back whole and the file was last written at %s: a write cut short by a crash (never acknowledged; the archive keeps them aside as %s<unix> when it starts) or damage to archived events; they are not replayed",
+			a.rel(path), l.size-l.torn, l.modified.UTC().Format(time.RFC3339), tornInfix[1:]))
+	default:
+		a.log.Infof("Skipping the last %d bytes of %s: a write in progress", l.size-l.torn, a.rel(path))
 	}
 	return l
+}
+
+// gone handles a file listed at the start and missing when its turn comes.
+// A receiver started meanwhile may have moved it aside as damaged: its
+// events are read there. Otherwise (the retention, or a hand, removed it)
+// they are not replayed, and that is reported.
+func (a *archiveInput) gone(path string) {
+	dir, name := filepath.Split(path)
+	hh, ext, _ := strings.Cut(name, ".")
+	moved, _ := filepath.Glob(filepath.Join(dir, hh+damagedInfix+"*."+ext))
+	moved = slices.DeleteFunc(moved, func(f string) bool { return a.seen[f] })
+	if len(moved) == 0 {
+		a.cannotRead(fmt.Sprintf("%s was in the range when the replay started and is gone (removed by the retention or by hand): none of its events are replayed", a.rel(path)))
+		return
+	}
+	for _, f := range moved {
+		a.seen[f] = true
+	}
+	a.log.Infof("%s was moved aside since the replay started: reading %d file(s) it was moved to", a.rel(path), len(moved))
+	a.files = append(moved, a.files...)
+}
+
+// skipTorn names a torn tail the archive kept aside. It holds no whole
+// record, so there is nothing to send; by the archive's judgement its events
+// were never acknowledged and were archived again.
+func (a *archiveInput) skipTorn(path string) {
+	size := "its"
+	if info, err := os.Stat(path); err == nil {
+		size = strconv.FormatInt(info.Size(), 10)
+	}
+	a.log.Warnf("Not replaying %s: %s bytes cut off the end of its hour file as a torn write when the archive started again (never acknowledged, archived again); kept for inspection", a.rel(path), size)
 }
 
 // cannotRead reports a part of the range that is not replayed: logged now,

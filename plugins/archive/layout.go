@@ -33,21 +33,41 @@ func hourFile(dir string, t time.Time, gzipped bool) string {
 	return filepath.Join(dir, t.Format(dateLayout), t.Format(hourLayout)+ext)
 }
 
-// asideInfix names an hour file the output moved aside because it was
-// damaged, with the Unix time it was moved: 13.damaged-1764321234.jsonl.gz.
-// It still holds events of its hour, so a replay reads it and the retention
-// removes it with its hour.
-const asideInfix = ".damaged-"
+// The files the output keeps beside an hour file, named with the Unix time
+// they were made; the retention removes them with their hour.
+//   - damagedInfix: the whole hour file, moved aside because it was damaged
+//     (13.damaged-1764321234.jsonl.gz). It holds events of its hour, so a
+//     replay reads it.
+//   - tornInfix: the torn tail cut off the end of an hour file, copied here
+//     first (13.torn-1764321234.jsonl) so that no byte is ever destroyed,
+//     even when the judgement "torn, never acknowledged" is wrong. It holds
+//     no whole record (the cut is at the end of the last one), so a replay
+//     names it and reads nothing from it.
+const (
+	damagedInfix = ".damaged-"
+	tornInfix    = ".torn-"
+)
 
-// asideFile is the name an hour file is moved aside to at now.
-func asideFile(path string, now time.Time) string {
+// asideFile is the name of the file kept beside path with infix, at now.
+func asideFile(path, infix string, now time.Time) string {
 	dir, name := filepath.Split(path)
 	hh, ext, _ := strings.Cut(name, ".")
-	return filepath.Join(dir, hh+asideInfix+strconv.FormatInt(now.Unix(), 10)+"."+ext)
+	return filepath.Join(dir, hh+infix+strconv.FormatInt(now.Unix(), 10)+"."+ext)
+}
+
+// keptAside is the infix of a file kept beside an hour file, "" for an hour
+// file itself.
+func keptAside(name string) string {
+	for _, infix := range []string{damagedInfix, tornInfix} {
+		if strings.Contains(name, infix) {
+			return infix
+		}
+	}
+	return ""
 }
 
 // parseHourFile reads the hour an archive file holds from its path relative
-// to the archive folder ("2026-11-28/13.jsonl", or a file moved aside such
+// to the archive folder ("2026-11-28/13.jsonl", or a file kept aside such
 // as "2026-11-28/13.damaged-1764321234.jsonl"); ok is false for any other
 // file, which the archive never touches.
 func parseHourFile(rel string) (hour time.Time, ok bool) {
@@ -61,7 +81,8 @@ func parseHourFile(rel string) (hour time.Time, ok bool) {
 			return time.Time{}, false
 		}
 	}
-	if h, unix, aside := strings.Cut(hh, asideInfix); aside {
+	if infix := keptAside(hh); infix != "" {
+		h, unix, _ := strings.Cut(hh, infix)
 		if _, err := strconv.ParseUint(unix, 10, 63); err != nil {
 			return time.Time{}, false
 		}
@@ -75,7 +96,7 @@ func parseHourFile(rel string) (hour time.Time, ok bool) {
 }
 
 // rangeFiles lists the archive files of the hours in [from, to) in the
-// order a replay reads them: by hour, and within an hour the files moved
+// order a replay reads them: by hour, and within an hour the files kept
 // aside first (they hold its earlier events), then plain, then gzip (an
 // hour holds both when gzip was switched on or off within it). Only the
 // date folders the range touches are listed, so a range of centuries costs
@@ -110,11 +131,11 @@ func rangeFiles(dir string, from, to time.Time) (files []string, unlisted []erro
 			if !ok || hour.Before(from) || !hour.Before(to) {
 				continue
 			}
-			rank := 0 // moved aside
+			rank := 0 // kept aside
 			switch {
-			case !strings.Contains(e.Name(), asideInfix) && strings.HasSuffix(e.Name(), gzipExt):
+			case keptAside(e.Name()) == "" && strings.HasSuffix(e.Name(), gzipExt):
 				rank = 2
-			case !strings.Contains(e.Name(), asideInfix):
+			case keptAside(e.Name()) == "":
 				rank = 1
 			}
 			all = append(all, found{hour, rank, filepath.Join(dir, d.Name(), e.Name())})

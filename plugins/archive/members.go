@@ -37,6 +37,16 @@ type gzipScan struct {
 // gzipMagic starts every gzip member (ID1, ID2, CM=deflate).
 var gzipMagic = []byte{0x1f, 0x8b, 0x08}
 
+// flagOffset is where a member's FLG byte is, after the magic bytes. The output's gzip.Writer
+// sets no name, comment, extra field or header CRC, so the byte is always
+// 0; any other value was written whole and changed later. Read as flags,
+// it would make the decoder look for fields that are not there and run
+// into the end of the file, which would pass for a torn member.
+const flagOffset = 3
+
+// errFlags is a member header with flags the output never sets.
+var errFlags = errors.New("the gzip header has flags the archive never sets (FLG is not 0)")
+
 // scanGzip reads every member of f, of the given size. After a member that
 // fails, it looks for the next offset where a member decodes whole, so that
 // one damaged member costs only its own events. A failing member is torn
@@ -90,6 +100,9 @@ func (d *memberDecoder) decode(pos int64) (end int64, lines int, bad, err error)
 	}
 	// countingReader is an io.ByteReader, so gzip reads no further than the
 	// member it decodes and r.n is exactly where that member ends.
+	if hdr, _ := d.r.r.Peek(flagOffset + 1); len(hdr) > flagOffset && hdr[flagOffset] != 0 {
+		return pos, 0, errFlags, nil
+	}
 	bad = d.zr.Reset(d.r)
 	nl := newlineCounter(0)
 	if bad == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // A crash while a batch was being appended can leave a torn record at the
@@ -23,10 +24,11 @@ const tailChunk = 64 << 10
 
 // layout is what an hour file holds, as examine found it.
 type layout struct {
-	size    int64
-	whole   []span   // the stretches that read back whole, in order; adjacent ones merged
-	damaged []damage // gzip only: stretches between them that do not
-	torn    int64    // where the torn tail starts; size when there is none
+	size     int64
+	modified time.Time // when the file was last written
+	whole    []span    // the stretches that read back whole, in order; adjacent ones merged
+	damaged  []damage  // gzip only: stretches between them that do not
+	torn     int64     // where the torn tail starts; size when there is none
 }
 
 // examine reads f, an hour file, to find what of it reads back whole. A
@@ -38,7 +40,7 @@ func examine(f *os.File, gzipped bool) (layout, error) {
 	if err != nil {
 		return layout{}, fmt.Errorf("reading the size of %s: %w", f.Name(), err)
 	}
-	l := layout{size: info.Size()}
+	l := layout{size: info.Size(), modified: info.ModTime()}
 	if !gzipped {
 		if l.torn, err = plainWholeLength(f, l.size); err != nil {
 			return layout{}, err
