@@ -28,7 +28,7 @@ func (h *retryHeap) Pop() any {
 }
 
 // keptRetries holds the records of failed deliveries until their retry,
-// within the read path's budget (readMemory: at most an eighth of it, and
+// within the read path's budget (readMemory: at most a quarter of it, and
 // only the room left), so that a retry needs no read transaction of its
 // own. Records are read on the one goroutine that hands them out: with 30%
 // of deliveries failing, one read transaction for every third event (and a
