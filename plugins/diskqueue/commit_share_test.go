@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A commit takes every small put and big ones up to commitPutBytes, in
@@ -60,7 +61,10 @@ func TestCloseStoresEveryBigPutPending(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for pending := puts; pending == puts; { // until the committer takes the first
+	for deadline, pending := time.Now().Add(5*time.Second), puts; pending == puts; { // until the committer takes the first
+		if time.Now().After(deadline) {
+			t.Fatal("the committer never took a put")
+		}
 		runtime.Gosched()
 		q.mu.Lock()
 		pending = len(q.pending.puts)
