@@ -2,9 +2,11 @@ package diskqueue
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A commit takes every small put and big ones up to commitPutBytes, in
@@ -34,6 +36,12 @@ func sizes(puts []*putOp) []int64 {
 
 // Big puts still pending when the queue closes are all stored and
 // acknowledged, although a commit takes them only commitPutBytes at a time.
+//
+// The test holds the committer back by holding the file's write
+// transaction: the committer takes the first big put and waits for the
+// file, while the other puts stay pending. Its wake-up is taken away before
+// close, so that once the file is let go the committer sees only the stop,
+// with puts still pending, whatever order its select picks.
 func TestCloseStoresEveryBigPutPending(t *testing.T) {
 	c := testConfig(t)
 	c.maxBytes, c.maxEvents = 64<<20, 10
@@ -41,7 +49,11 @@ func TestCloseStoresEveryBigPutPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const puts = 3
+	tx, err := q.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const puts = 6
 	big := record(t, `"`+strings.Repeat("x", 5<<20)+`"`) // two do not fit in commitPutBytes
 	done := make(chan error, puts)
 	for range puts {
@@ -49,7 +61,32 @@ func TestCloseStoresEveryBigPutPending(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := q.close(context.Background()); err != nil {
+	for deadline, pending := time.Now().Add(5*time.Second), puts; pending == puts; { // until the committer takes the first
+		if time.Now().After(deadline) {
+			t.Fatal("the committer never took a put")
+		}
+		runtime.Gosched()
+		q.mu.Lock()
+		pending = len(q.pending.puts)
+		q.mu.Unlock()
+	}
+	select {
+	case <-q.wakeWrite:
+	default:
+	}
+	q.mu.Lock()
+	pending := len(q.pending.puts)
+	q.mu.Unlock()
+	if answered := len(done); pending < 2 || answered > 0 {
+		t.Fatalf("premise: %d big puts pending and %d answered before close, want at least 2 pending and none answered", pending, answered)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- q.close(context.Background()) }()
+	<-q.stop
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	for i := range puts {

@@ -8,7 +8,8 @@
 //   - lease.go: handing out events one at a time, and settling them:
 //     deleted, or retried with backoff;
 //   - readmemory.go: the bound in bytes on the records the read path
-//     holds (read_memory_bytes), and how its parts share it;
+//     holds (read_memory_bytes), how its parts share it, and the cache
+//     type of its two caches;
 //   - readahead.go: records read before their turn, and the reads for
 //     delivery;
 //   - window.go: the delivery window, narrowing with failures and probing in
@@ -29,8 +30,11 @@
 //   - post_record.go: a post record's (with explode set: the whole post,
 //     its events compact, split when read);
 //   - posts.go: post records while their events are out: handed out one by
-//     one, settled marks kept in the file, a failed event written as a
-//     record of its own;
+//     one, a damaged event set aside;
+//   - marks.go: which events of a post are settled, kept in the file so
+//     that a restart does not send them again;
+//   - rewrites.go: a failed event of a post written as a record of its
+//     own, so that the post can be settled without it;
 //   - dedupe.go: the ids of stored events, for removing repeats: blocks of
 //     16-byte ids on disk, one per commit;
 //   - idtable.go: the same ids in memory, an open-addressing table outside

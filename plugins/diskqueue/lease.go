@@ -61,7 +61,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 		if rec == nil {
 			var err error
 			if rec, err = q.readAheadOf(seq, upcoming, room); err != nil {
-				q.ack(l, err) // the file could not be read: try again later
+				q.retryUnread(l)
 				return nil, err
 			}
 		}
@@ -93,6 +93,19 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 func (q *queue) release() {
 	q.mu.Lock()
 	q.leased--
+	q.mu.Unlock()
+	signal(q.wakeRead)
+}
+
+// retryUnread gives back a lease whose record could not be read from the
+// file: it is tried again after a backoff, as a failed delivery is, but the
+// delivery window does not learn of it. Nothing was delivered: a disk error
+// would narrow the window, and a few in a row would start probing an
+// outage of a destination that is up.
+func (q *queue) retryUnread(l *lease) {
+	q.mu.Lock()
+	q.leased--
+	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: time.Now().Add(q.backoff(l.attempts))})
 	q.mu.Unlock()
 	signal(q.wakeRead)
 }

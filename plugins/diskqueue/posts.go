@@ -1,29 +1,14 @@
 package diskqueue
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"math/bits"
 	"slices"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
-
-// bucketSettled holds, for a post record some of whose events are settled
-// while others still wait, which are settled: sequence (8 bytes) → a bitmap
-// of the post's events, bit i for its event i (across its panels, in
-// order). An event is settled once delivered, dead-lettered, found to be a
-// repeat, or written as a record of its own after a failed delivery. The
-// marks are written in the commits that also carry deletes, so that after a
-// restart a post's settled events are not sent again; they go with the
-// post's record when its last event is settled.
-var bucketSettled = []byte("settled")
 
 // openPost is what the queue holds of a post record while its events are
 // handed out, or while some of them are marked settled.
@@ -90,35 +75,6 @@ func (p *openPost) nextEvent() (i, inPanel int, panel string, raw []byte, ok boo
 		}
 	}
 	return 0, 0, "", nil, false
-}
-
-// countSettled counts the settled events among a post's n.
-func countSettled(marks []byte, n int) int {
-	count := 0
-	for i, b := range marks {
-		if rest := n - 8*i; rest < 8 {
-			b &= byte(1)<<max(rest, 0) - 1 // bits past the last event are not events
-		}
-		count += bits.OnesCount8(b)
-	}
-	return count
-}
-
-// sealMarks is a post's marks as stored: the crc32c of the bitmap (4 bytes,
-// big endian), then the bitmap. Every other byte of the file has a checksum;
-// a flipped bit here would otherwise skip an event that was never sent.
-func sealMarks(bitmap []byte) []byte {
-	return append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(bitmap)), crc32.Checksum(bitmap, castagnoli)), bitmap...)
-}
-
-// openMarks reads the stored marks of a post of n events. Marks of the
-// wrong size or whose checksum fails are not believed: nothing is taken as
-// settled, and the post's events are sent again rather than lost.
-func openMarks(v []byte, n int) ([]byte, bool) {
-	if len(v) != 4+(n+7)/8 || binary.BigEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-		return nil, false
-	}
-	return v[4:], true
 }
 
 // openRecord makes the post record seq, read as rec, the post being handed
@@ -299,105 +255,4 @@ func (q *queue) finishPostLocked(p *openPost) {
 	q.pending.deletes = append(q.pending.deletes, p.seq)
 	q.pending.unmark = append(q.pending.unmark, p.seq)
 	signal(q.wakeWrite)
-}
-
-// rewrite is a failed event of a post, written as a record of its own so
-// that the rest of the post can be settled without it; its retry is
-// scheduled once that record is committed. A damaged one goes to the
-// damaged bucket instead, with no retry.
-type rewrite struct {
-	post     *openPost
-	index    int
-	rec      []byte
-	attempts int
-	due      time.Time
-	damaged  bool
-}
-
-// writeMarks writes the settled marks of the posts whose marks changed,
-// with the events written on their own set, and deletes those of deleted
-// posts.
-func writeMarks(settled *bolt.Bucket, marks map[uint64][]byte, unmark []uint64) error {
-	for seq, m := range marks {
-		if err := settled.Put(seqKey(seq), sealMarks(m)); err != nil {
-			return err
-		}
-	}
-	for _, seq := range unmark {
-		if err := settled.Delete(seqKey(seq)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadMarks reads the settled marks at open, before the records: each
-// marked post waits with its settled events counted out. A post whose
-// events were all settled (its delete not yet committed when the process
-// stopped) is deleted now, and so are marks whose record is gone.
-func (q *queue) loadMarks(tx *bolt.Tx) error {
-	events, settled := tx.Bucket(bucketEvents), tx.Bucket(bucketSettled)
-	var done, orphans [][]byte
-	err := settled.ForEach(func(k, v []byte) error {
-		rec := events.Get(k)
-		if len(k) != 8 || rec == nil || !isPostRecord(rec) {
-			orphans = append(orphans, bytes.Clone(k))
-			return nil
-		}
-		n := recordEvents(rec)
-		marks, ok := openMarks(v, n)
-		if !ok {
-			orphans = append(orphans, bytes.Clone(k))
-			return nil
-		}
-		p := newOpenPost(binary.BigEndian.Uint64(k), n)
-		copy(p.settled, marks)
-		if p.waiting -= countSettled(p.settled, n); p.waiting <= 0 {
-			done = append(done, bytes.Clone(k))
-			return nil
-		}
-		q.posts[p.seq] = p
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range done {
-		if err := events.Delete(k); err != nil {
-			return err
-		}
-	}
-	for _, k := range append(done, orphans...) {
-		if err := settled.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rewriteLocked takes a failed event of a post out of it: the event, as
-// stored (rec, from retryRecord), is written as an event record of its own,
-// retried as any other from then on, and the post is no longer held back
-// by it. Until that record is committed the event stays unsettled in its
-// post, so that a crash loses nothing.
-func (q *queue) rewriteLocked(l *lease, rec []byte, due time.Time) {
-	q.bytes += int64(len(rec))
-	q.pendRewriteLocked(rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
-	signal(q.wakeWrite)
-}
-
-// pendRewriteLocked gives rw to the committer; its record is pinned until
-// it is written (settle).
-func (q *queue) pendRewriteLocked(rw rewrite) {
-	q.pinLocked(int64(len(rw.rec)))
-	q.pending.rewrites = append(q.pending.rewrites, rw)
-}
-
-// retryRecord is the record a failed event of a post is retried from.
-func (q *queue) retryRecord(l *lease) ([]byte, error) {
-	msg, err := q.eventMessage(l)
-	if err != nil {
-		return nil, err
-	}
-	return encodeRecord(msg, l.post.storedAt)
 }

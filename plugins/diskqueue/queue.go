@@ -72,7 +72,7 @@ type queue struct {
 	mu      sync.Mutex
 	pending pendingWrites // waiting for the committer
 	ready   seqRuns       // committed and not leased, oldest first
-	ahead   readAhead     // records of ready read before their turn
+	ahead   recordCache   // records of ready read before their turn
 	retries retryHeap
 	kept    keptRetries          // records of failed deliveries, for their retry
 	mem     readMemory           // the bytes of records held for reading, and their bound

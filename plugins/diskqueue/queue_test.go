@@ -567,6 +567,36 @@ func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {
 	q.ack(l, nil)
 }
 
+// A record that cannot be read from the file was not delivered: it is
+// tried again after its backoff, and the delivery window does not count it
+// as a failed delivery (it would narrow, and disk errors in a row would
+// look like an outage of the destination). The file is closed under the
+// queue to make the read fail: bbolt's reads fail only on a file they
+// cannot use.
+func TestQueueRetriesAnUnreadableRecordWithoutTellingTheWindow(t *testing.T) {
+	q := open(t, testConfig(t))
+	if err := store(t, q, []string{"unread"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.next(context.Background()); err == nil {
+		t.Fatal("next read a record from a closed file")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if w := q.window; w != newDeliveryWindow() {
+		t.Errorf("the window learnt of the read error: size %.0f, %d failures in a row, probing %t; want it untouched", w.size, w.inARow, w.probing())
+	}
+	if q.leased != 0 {
+		t.Errorf("%d leases still out after the read error", q.leased)
+	}
+	if len(q.retries) != 1 || !q.retries[0].due.After(time.Now()) {
+		t.Fatalf("retries %v; want the unread record waiting for its backoff", q.retries)
+	}
+}
+
 // A put whose input gave up on it before its commit began is failed and
 // leaves nothing in the queue; one still waited for has its claim taken by
 // the commit, so that its input can no longer give up on it, and is stored.

@@ -3,8 +3,6 @@ package diskqueue
 import (
 	"bytes"
 	"fmt"
-	"maps"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,54 +16,6 @@ const readAheadSize = 128
 // readReleaseStep is how many bytes a read for delivery copies between two
 // releases of the file's mapped pages.
 const readReleaseStep = 1 << 20
-
-// readAhead holds records of ready read before their turn, and counts
-// their bytes, so that the budget can cut it back (shed) when the records
-// in use need the room.
-//
-// The queue's mutex guards it.
-type readAhead struct {
-	recs  map[uint64][]byte
-	bytes int64
-}
-
-func (r *readAhead) has(seq uint64) bool {
-	_, ok := r.recs[seq]
-	return ok
-}
-
-// put keeps rec for seq's turn, unless it is already kept.
-func (r *readAhead) put(seq uint64, rec []byte) {
-	if r.recs == nil {
-		r.recs = map[uint64][]byte{}
-	}
-	if _, ok := r.recs[seq]; !ok {
-		r.recs[seq] = rec
-		r.bytes += int64(len(rec))
-	}
-}
-
-// take returns and forgets seq's record, or nil if it was not read ahead.
-func (r *readAhead) take(seq uint64) []byte {
-	rec, ok := r.recs[seq]
-	if ok {
-		delete(r.recs, seq)
-		r.bytes -= int64(len(rec))
-	}
-	return rec
-}
-
-// shed lets go of the records due last until n bytes are let go, or none
-// is left: those due soonest are the ones worth their memory. They are
-// read from the file again when their turn comes.
-func (r *readAhead) shed(n int64) {
-	for _, seq := range slices.Backward(slices.Sorted(maps.Keys(r.recs))) {
-		if n <= 0 {
-			return
-		}
-		n -= int64(len(r.take(seq)))
-	}
-}
 
 // recordLocked takes seq's record from memory (read ahead, or kept for its
 // retry) and pins it. Without it, it says which records to read with it:

@@ -162,3 +162,26 @@ func TestPinnedRecordsCutTheCachesBackInOrder(t *testing.T) {
 		t.Errorf("with the budget pinned whole, a record may be taken: %t, %d bytes still read ahead", q.mayTakeRecordLocked(), q.ahead.bytes)
 	}
 }
+
+// A cache lets go of the records it kept last first, whole records until
+// the bytes asked for are let go, whatever was taken from its middle.
+func TestRecordCacheLetsGoOfTheRecordsKeptLastFirst(t *testing.T) {
+	var c recordCache
+	for seq := uint64(1); seq <= 5; seq++ {
+		c.put(seq, bytes.Repeat([]byte{byte('0' + seq)}, 10))
+	}
+	if rec := c.take(3); string(rec) != "3333333333" {
+		t.Fatalf("took %q for 3", rec)
+	}
+	c.put(3, bytes.Repeat([]byte{'3'}, 10)) // kept again: now the last
+	c.put(3, []byte("not again"))
+	if freed := c.shed(15); freed != 20 || c.has(3) || c.has(5) {
+		t.Errorf("shedding 15 bytes let go of %d, 3 still held: %t, 5: %t; want 3 and 5, kept last, let go", freed, c.has(3), c.has(5))
+	}
+	if c.bytes != 30 || !c.has(1) || !c.has(2) || !c.has(4) || len(c.recs) != 3 {
+		t.Errorf("%d bytes in %d records left, holding 1, 2, 4: %t %t %t; want 30 in those three", c.bytes, len(c.recs), c.has(1), c.has(2), c.has(4))
+	}
+	if freed := c.shed(1 << 20); freed != 30 || c.bytes != 0 || c.order.Len() != 0 {
+		t.Errorf("shedding everything let go of %d bytes, %d left", freed, c.bytes)
+	}
+}

@@ -28,7 +28,7 @@ func (h *retryHeap) Pop() any {
 }
 
 // keptRetries holds the records of failed deliveries until their retry,
-// within the read path's budget (readMemory: at most an eighth of it, and
+// within the read path's budget (readMemory: at most a quarter of it, and
 // only the room left), so that a retry needs no read transaction of its
 // own. Records are read on the one goroutine that hands them out: with 30%
 // of deliveries failing, one read transaction for every third event (and a
@@ -39,44 +39,15 @@ func (h *retryHeap) Pop() any {
 //
 // The queue's mutex guards it.
 type keptRetries struct {
-	recs  map[uint64][]byte
-	bytes int64
-	max   int64
+	recordCache
+	max int64
 }
 
 // keep keeps a copy of rec (the delivery's message may still hold the
 // original) for seq's retry, if there is room: under max, and within the
 // room the budget has left.
 func (k *keptRetries) keep(seq uint64, rec []byte, room int64) {
-	size := int64(len(rec))
-	if rec == nil || k.bytes+size > k.max || size > room {
-		return
+	if size := int64(len(rec)); rec != nil && k.bytes+size <= k.max && size <= room {
+		k.put(seq, bytes.Clone(rec))
 	}
-	if k.recs == nil {
-		k.recs = map[uint64][]byte{}
-	}
-	k.recs[seq] = bytes.Clone(rec)
-	k.bytes += size
-}
-
-// take returns and forgets seq's record, or nil if it was not kept.
-func (k *keptRetries) take(seq uint64) []byte {
-	rec, ok := k.recs[seq]
-	if ok {
-		delete(k.recs, seq)
-		k.bytes -= int64(len(rec))
-	}
-	return rec
-}
-
-// shed lets go of kept records until n bytes are let go, or none is left,
-// and says how many bytes it let go. Their retries read them from the file.
-func (k *keptRetries) shed(n int64) (freed int64) {
-	for seq := range k.recs {
-		if freed >= n {
-			break
-		}
-		freed += int64(len(k.take(seq)))
-	}
-	return freed
 }
