@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
 
@@ -12,6 +13,9 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
+
+// eventIDs matches the event id an exploded event ends with.
+var eventIDs = regexp.MustCompile(`,"event_id":"[0-9a-f]{32}"`)
 
 // salvageFuzzFiles are a queue file of 300 event records and one of 60
 // posts of 5 events stored whole, made once for the fuzz target.
@@ -73,6 +77,11 @@ func FuzzSalvageGarbledElements(f *testing.F) {
 			if posts {
 				var p, i int
 				p, i, ok = postsFileIntact(body)
+				// A garbled element table can point a damaged event at the
+				// bytes of an intact one: counted as its copy, the intact
+				// one gets a later copy number and a new id, and is sent
+				// again rather than lost. Its bytes must still be intact.
+				ok = ok || eventIDs.ReplaceAllString(string(body), "") == eventIDs.ReplaceAllString(exploded(postsFileEvent(p, i), receivedTime), "")
 				if seen[[2]int{p, i}] {
 					t.Errorf("event %d of post %d was salvaged twice", i, p)
 				}
