@@ -336,9 +336,12 @@ func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answe
 	if a.retryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
 	}
-	if a.status == http.StatusForbidden {
+	if a.status == http.StatusForbidden || a.status == http.StatusUnauthorized {
 		// A refused client gets no keep-alive connection to repeat itself
-		// over: the server closes it after this answer.
+		// (or guess tokens) over: the server closes it after this answer.
+		// Closing also spares reading its body: net/http would otherwise
+		// read up to 256 KiB of it before answering, to keep the
+		// connection.
 		rw.Header().Set("Connection", "close")
 	}
 	if a.status == http.StatusMethodNotAllowed {

@@ -134,7 +134,7 @@ func TestWebhookURLCheck(t *testing.T) {
 		t.Errorf("GET: got %d %q", r.status, r.body)
 	}
 	for _, e := range []struct{ contentType, body string }{
-		{"", ""}, {"", " \n"}, {"", "[]"}, {"application/json", ""}, {"application/json", "[ ]"}, {"application/json", "{}"},
+		{"", ""}, {"", " \n"}, {"", "[]"}, {"application/x-www-form-urlencoded", ""}, {"application/json", "[ ]"}, {"application/json", "{}"},
 		{"application/x-www-form-urlencoded", "data="}, {"application/x-www-form-urlencoded", "data"},
 		{"application/x-www-form-urlencoded", "data=[]&x=1"}, {"application/x-www-form-urlencoded", "data=%5B+%5D"},
 		{"application/x-www-form-urlencoded", "data=%7B%7D"}, {"application/json", `{"p":[]}`},
@@ -146,6 +146,7 @@ func TestWebhookURLCheck(t *testing.T) {
 	}
 	for _, e := range []struct{ contentType, body, says string }{
 		{"application/json", `[{}]`, "data is a JSON array"},
+		{"application/json", "", "not valid JSON"}, // JSON declared, none sent
 		{"application/x-www-form-urlencoded", "data=%5B1%5D", "data is a JSON array"},
 		{"application/x-www-form-urlencoded", "x=1", "no data field"},
 		{"application/x-www-form-urlencoded", "data=+x", "not valid JSON"},
