@@ -141,7 +141,7 @@ func TestDefaultPipelineAnswersBadPostsWithClearErrors(t *testing.T) {
 		status                          int
 		says                            string
 	}{
-		{"GET", http.MethodGet, "", "", 405, "POST"},
+		{"DELETE", http.MethodDelete, "", "", 405, "POST"},
 		{"invalid JSON", http.MethodPost, "application/x-www-form-urlencoded", form(`{"p":[{"a":1}`), 400, "not valid JSON"},
 		{"not an object", http.MethodPost, "application/x-www-form-urlencoded", form(`[{"a":1}]`), 400, "not an object"},
 		{"panel not an array", http.MethodPost, "application/x-www-form-urlencoded", form(`{"p":{"a":1}}`), 400, "not an array"},

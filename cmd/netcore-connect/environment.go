@@ -33,6 +33,10 @@ type setting struct {
 // wrong, it is shown with the password hidden.
 var credentialSettings = map[string]bool{"POSTGRES_DSN": true, "MEIRO_EVENTS_URL": true, "NATS_URL": true}
 
+// secretSettings are secrets whole: when one is wrong, its value is not
+// shown at all.
+var secretSettings = map[string]bool{"NETCORE_WEBHOOK_TOKEN": true}
+
 // settings are every variable of the README's Environment table, in its
 // order (a test keeps the two in step).
 var settings = []setting{
@@ -40,6 +44,8 @@ var settings = []setting{
 	{"NETCORE_PATH", "a path starting with /", func(v string) error { return need(strings.HasPrefix(v, "/")) }},
 	{"NETCORE_ALLOWED_IPS", "comma-separated IP addresses and CIDR prefixes, v4 or v6", netcore.CheckAddressList},
 	{"NETCORE_TRUSTED_PROXIES", "comma-separated IP addresses and CIDR prefixes, v4 or v6", netcore.CheckAddressList},
+	{"NETCORE_WEBHOOK_TOKEN", "one token, or two separated by a comma, each at least 16 characters of letters, digits, '-', '.', '_' and '~'", netcore.CheckTokens},
+	{"NETCORE_WEBHOOK_TOKEN_HEADER", "an HTTP header name: letters, digits and -", matches(`^[A-Za-z0-9-]+$`)},
 	{"NETCORE_TIMEZONE", "an IANA time zone such as Asia/Kolkata or UTC", func(v string) error { _, err := time.LoadLocation(v); return err }},
 	{"NETCORE_DATA_DIR", "a directory path", func(string) error { return nil }},
 	{"MEIRO_EVENTS_URL", "an http:// or https:// URL with a host", httpURL},
@@ -101,6 +107,9 @@ func checkEnvironment(lookup func(string) (string, bool)) error {
 		if err := s.check(v); err != nil {
 			if shown := redacted(v); credentialSettings[s.name] && shown != v {
 				v, err = shown, errors.New("shown with its password hidden")
+			}
+			if secretSettings[s.name] {
+				v = "(not shown)"
 			}
 			errs = append(errs, fmt.Errorf("%s=%q is not valid (%v): it takes %s", s.name, v, err, s.allowed))
 		}

@@ -113,3 +113,29 @@ func TestCheckEnvironmentHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// NETCORE_WEBHOOK_TOKEN is a secret whole: a bad one is named, never shown,
+// and a good one (or two, during a rotation) passes.
+func TestCheckEnvironmentNeverShowsTheWebhookToken(t *testing.T) {
+	for _, bad := range []string{"short-s3cret", "s3cret has spaces in it", "s3cret-token-aaaaaaaa,s3cret-token-bbbbbbbb,s3cret-token-cccccccc", "s3cret-token-aaaaaaaa,"} {
+		err := checkEnvironment(func(k string) (string, bool) { return bad, k == "NETCORE_WEBHOOK_TOKEN" })
+		if err == nil || !strings.Contains(err.Error(), "NETCORE_WEBHOOK_TOKEN=") {
+			t.Errorf("a bad token passed, or is not named: %v", err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error shows the token:\n%v", err)
+		}
+	}
+	for _, good := range []string{"0123456789abcdef0123", "old-token-0123456789, new-token-0123456789"} {
+		if err := checkEnvironment(func(k string) (string, bool) { return good, k == "NETCORE_WEBHOOK_TOKEN" }); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for value, ok := range map[string]bool{"X-Netcore-Token": true, "X-Token 2": false, "X-Token:": false} {
+		err := checkEnvironment(func(k string) (string, bool) { return value, k == "NETCORE_WEBHOOK_TOKEN_HEADER" })
+		if (err == nil) != ok {
+			t.Errorf("NETCORE_WEBHOOK_TOKEN_HEADER=%q: %v", value, err)
+		}
+	}
+}

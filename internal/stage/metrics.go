@@ -9,6 +9,7 @@ const (
 	MetricEventsReceived = "netcore_events_received_total" // counter by panel: events of stored posts
 	MetricPostBytes      = "netcore_post_bytes"            // histogram of body sizes
 	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
+	MetricEmptyPosts     = "netcore_empty_posts_total"     // counter: posts of no events (URL checks), answered 200 and not stored
 
 	// disk_queue
 	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
@@ -25,7 +26,7 @@ const (
 
 // Metrics lists every netcore_* metric above.
 var Metrics = []string{
-	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck,
+	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck, MetricEmptyPosts,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
 	MetricEventsArchived, MetricArchiveFilesDamaged,

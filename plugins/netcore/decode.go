@@ -130,6 +130,36 @@ func splitPanels(data []byte, parts []rawjson.Part, compact bool) (*Post, error)
 	return post, nil
 }
 
+// emptyPost says whether a body that DecodeBody refused is one of the empty
+// posts senders make to check a URL when it is saved (Netcore's email
+// webhooks post an empty array when a HEAD fails): no body (as a form, or
+// with no content type), a data field with nothing or an empty array in it,
+// or an empty JSON array. An empty
+// object is no refusal: it decodes to a post of no events. Called only once
+// DecodeBody refused the body, so that good posts are not read twice.
+func emptyPost(contentType string, body []byte) bool {
+	switch bodyFormat(contentType, body) {
+	case formatJSON:
+		// No body is no JSON: only a form, or a body with no content type,
+		// may be empty.
+		return emptyArray(body)
+	case formatForm:
+		if len(bytes.Trim(body, jsonSpace)) == 0 || emptyArray(body) {
+			return true
+		}
+		data, _, err := formData(body)
+		return err == nil && (len(bytes.Trim(data, jsonSpace)) == 0 || emptyArray(data))
+	default:
+		return false
+	}
+}
+
+// emptyArray says whether b is the JSON [], white space allowed.
+func emptyArray(b []byte) bool {
+	b = bytes.Trim(b, jsonSpace)
+	return len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' && len(bytes.Trim(b[1:len(b)-1], jsonSpace)) == 0
+}
+
 type format int
 
 const (

@@ -19,6 +19,8 @@ const (
 	wiFieldPath                 = "path"
 	wiFieldAllowedIPs           = "allowed_ips"
 	wiFieldTrustedProxies       = "trusted_proxies"
+	wiFieldToken                = "token"
+	wiFieldTokenHeader          = "token_header"
 	wiFieldMaxBodyBytes         = "max_body_bytes"
 	wiFieldReadHeaderTimeout    = "read_header_timeout"
 	wiFieldReadTimeout          = "read_timeout"
@@ -52,13 +54,15 @@ func webhookInputSpec() *service.ConfigSpec {
 		Description(`
 Netcore posts batches as `+"`application/x-www-form-urlencoded`"+` with one field, `+"`data`"+`, whose value is JSON of the form `+"`{\"<panel_name>\": [event, ...], ...}`"+`. A raw JSON body (`+"`application/json`"+`) is taken too, and a body without a content type is sniffed. A body with `+"`Content-Encoding: gzip`"+` or `+"`deflate`"+` is decompressed first, at most `+"`max_body_bytes`"+` of it; any other encoding is answered 415 naming it. A data field that starts with a raw `+"`{`"+` (or `+"`[`"+`) was not form-encoded (an encoder writes `+"`%7B`"+`): it is taken as the JSON it is, byte for byte, up to where that JSON ends (its `+"`+`"+`, `+"`%XX`"+` and `+"`&`"+` kept as sent), followed only by `+"`&`"+` and other fields; any other value is form-decoded.
 
-Each request is checked in this order: client address (the socket peer, or, when the peer is one of `+"`trusted_proxies`"+`, the first address in `+"`X-Forwarded-For`"+` read from the right that is not a trusted proxy) against `+"`allowed_ips`"+`; path; method; rate limit; size; content type; then the body is decoded and validated once. Each accepted post becomes one message whose body is the JSON of the data field; the `+"`netcore_explode`"+` processor splits it into events without decoding it again.
+Each request is checked in this order: client address (the socket peer, or, when the peer is one of `+"`trusted_proxies`"+`, the first address in `+"`X-Forwarded-For`"+` read from the right that is not a trusted proxy) against `+"`allowed_ips`"+`; the `+"`token`"+`, when set (not for HEAD and GET); path; method; rate limit; size; content type; then the body is decoded and validated once. Each accepted post becomes one message whose body is the JSON of the data field; the `+"`netcore_explode`"+` processor splits it into events without decoding it again.
 
 == Answers
 
 - 200: the pipeline acknowledged the post (with a disk buffer: every event is on disk). The body is JSON with the number of events and the request id.
+- 200 for the URL check senders make when a URL is saved: a HEAD or GET (a line of text saying this is a Netcore webhook receiver), and an empty post (no body, `+"`data=`"+` with nothing, an empty array or object), which stores nothing and is counted in `+"`netcore_empty_posts_total`"+`. Only to clients in `+"`allowed_ips`"+`.
+- 401: `+"`token`"+` is set and the post carries none, or a wrong one; answered before the body is read.
 - 400: the body is not a Netcore post; the message says exactly what is wrong (invalid percent-encoding, invalid JSON or UTF-8, a top level that is not an object, a panel that is not an array, an event that is not an object, no data field).
-- 403: the client address is not in `+"`allowed_ips`"+`. 408: the body did not arrive whole within `+"`read_timeout`"+`. 404: another path. 405: another method than POST. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
+- 403: the client address is not in `+"`allowed_ips`"+`. 408: the body did not arrive whole within `+"`read_timeout`"+`. 404: another path. 405: another method than POST, GET or HEAD. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
 - 429 with `+"`Retry-After`"+`: the `+"`rate_limit`"+` resource refused the post.
 - 503 with `+"`Retry-After`"+`: the pipeline did not store the post (it failed, was full, did not answer within `+"`ack_timeout`"+`), `+"`max_in_flight`"+` posts are already being stored, or the receiver is shutting down.
 
@@ -89,6 +93,15 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Description("CIDR prefixes of the reverse proxies or load balancers in front of this receiver. Only when the socket peer is one of them is `X-Forwarded-For` read to find the client; from any other peer it is ignored, so it cannot be forged. Comma-separated entries are split as for `allowed_ips`.").
 				Example([]string{"10.0.0.0/8"}).
 				Default([]string{}),
+			service.NewStringField(wiFieldToken).
+				Description("A shared secret every post must carry, in the `token_header` header or as the `token` query parameter of the URL Netcore is given; a post without it, or with another, is answered 401 before its body is read. Two tokens separated by a comma are both taken, to change it without downtime. Each at least 16 characters of letters, digits, `-`, `.`, `_` and `~`. It is never logged or shown (URLs are logged with it replaced). Empty: no token, the allowlist alone keeps others out.").
+				Example("${NETCORE_WEBHOOK_TOKEN:}").
+				Secret().
+				Default(""),
+			service.NewStringField(wiFieldTokenHeader).
+				Description("The header that carries the `token`.").
+				Advanced().
+				Default(defaultTokenHeader),
 			service.NewIntField(wiFieldMaxBodyBytes).
 				Description("The largest body accepted, in bytes; a larger one is answered 413 without being read.").
 				Default(10<<20),
@@ -200,6 +213,7 @@ type webhookInput struct {
 	mReceived  *service.MetricCounter // events of stored posts, by panel
 	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
 	mAck       *service.MetricTimer   // receipt to answer, for posts handed to the pipeline
+	mEmpty     *service.MetricCounter // posts of no events, not stored
 	stopping   chan struct{}
 	stopOnce   sync.Once
 
@@ -237,7 +251,11 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		mReceived:  res.Metrics().NewCounter(stage.MetricEventsReceived, "panel"),
 		mPostBytes: res.Metrics().NewTimer(stage.MetricPostBytes),
 		mAck:       res.Metrics().NewTimer(stage.MetricAck),
+		mEmpty:     res.Metrics().NewCounter(stage.MetricEmptyPosts),
 	}
+	// Exported at 0 from the start, so that an alert on it (or a check
+	// that a URL check arrived) needs no first increment.
+	w.mEmpty.Incr(0)
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
 	}

@@ -254,7 +254,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		{"sniffed json", req(http.MethodPost, target, "", `{"p":[{}]}`), 200, `"events":1`},
 		{"unencoded form", req(http.MethodPost, target, "application/x-www-form-urlencoded", `data={"p":[{"CITY":"Thane&Kalyan"}]}`), 200, `"events":1`},
 		{"other path", req(http.MethodPost, root+"/other", "application/json", `{}`), 404, "/netcore"},
-		{"GET", req(http.MethodGet, target, "", ""), 405, "POST"},
+		{"DELETE", req(http.MethodDelete, target, "", ""), 405, "POST"},
 		{"PUT", req(http.MethodPut, target, "application/json", `{}`), 405, "POST"},
 		{"too large", req(http.MethodPost, target, "application/json", `{"p":[{"x":"`+strings.Repeat("a", 2000)+`"}]}`), 413, "1000"},
 		{"too large, chunked", chunked, 413, "1000"},

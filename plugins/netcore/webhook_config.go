@@ -15,6 +15,7 @@ type webhookConfig struct {
 	path                 string
 	allowed              addressSet
 	trustedProxies       addressSet
+	tokens               *webhookTokens // nil: no token needed
 	maxBodyBytes         int64
 	readHeaderTimeout    time.Duration
 	readTimeout          time.Duration
@@ -76,9 +77,26 @@ func parseAddressing(conf *service.ParsedConfig, c *webhookConfig) (err error) {
 	if len(c.allowed) == 0 {
 		return fmt.Errorf("%s is empty, so nobody could post: list the sender addresses, or 0.0.0.0/0 and ::/0 to allow all", wiFieldAllowedIPs)
 	}
+	if err := parseToken(conf, c); err != nil {
+		return err
+	}
 	if conf.Contains(wiFieldRateLimit) {
 		c.rateLimit, err = conf.FieldString(wiFieldRateLimit)
 	}
+	return err
+}
+
+// parseToken reads the shared secret posts must carry, if any.
+func parseToken(conf *service.ParsedConfig, c *webhookConfig) error {
+	token, err := conf.FieldString(wiFieldToken)
+	if err != nil {
+		return err
+	}
+	header, err := conf.FieldString(wiFieldTokenHeader)
+	if err != nil {
+		return err
+	}
+	c.tokens, err = parseTokens(token, header)
 	return err
 }
 

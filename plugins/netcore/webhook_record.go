@@ -17,7 +17,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	w.count(received, a)
 	if w.inspector != nil {
 		w.inspector.add(inspected(requestID, received, client, a))
-		if a.status == http.StatusOK {
+		if a.stored() {
 			w.inspector.book.Received(a.post.EventCount(), received)
 		}
 	}
@@ -29,6 +29,8 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		"request_id", requestID,
 		"client_ip", clientIP,
 		"status", a.status,
+		"method", r.Method,
+		"url", w.conf.tokens.shownURL(r.URL),
 		"bytes", a.bodyBytes,
 		"duration_ms", time.Since(received).Milliseconds(),
 	}
@@ -36,21 +38,37 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		fields = append(fields, "events", a.post.EventCount(), "panels", panelList(a.post.Panels, "%s:%d", ","))
 	}
 	switch {
-	case a.status == http.StatusOK:
+	case a.stored():
 		if w.conf.logPosts {
 			w.log.With(fields...).Info("Netcore post stored")
 		}
+	case a.empty:
+		// Logged even without log_posts: it is how a sender's URL check
+		// shows up while Netcore is being set up.
+		w.log.With(fields...).Info("Netcore post empty, nothing stored")
 	case a.post == nil && len(a.body) == 0:
-		// Refused before a post was read: rate-limited, since a client can
-		// repeat these as fast as it likes.
-		if skipped, ok := w.refusals.admit(client, a.status, received); ok {
-			w.log.With(append(fields, "reason", a.reason, "refusals_not_logged", skipped)...).Warn("Netcore request refused")
-		}
+		w.logUnread(client, received, a, fields)
 	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
 		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
 	default:
 		w.keepRejected(r, requestID, clientIP, received, a, fields)
 	}
+}
+
+// logUnread logs a request answered before a post was read (a refusal or
+// a URL check), rate-limited, since a client can repeat these as fast as it
+// likes.
+func (w *webhookInput) logUnread(client netip.Addr, received time.Time, a answer, fields []any) {
+	skipped, ok := w.refusals.admit(client, a.status, received)
+	if !ok {
+		return
+	}
+	fields = append(fields, "refusals_not_logged", skipped)
+	if a.urlCheck {
+		w.log.With(fields...).Info("Netcore URL check answered")
+		return
+	}
+	w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore request refused")
 }
 
 // count updates the metrics of a request.
@@ -59,10 +77,13 @@ func (w *webhookInput) count(received time.Time, a answer) {
 	if a.bodyBytes > 0 {
 		w.mPostBytes.Timing(a.bodyBytes)
 	}
-	if a.post != nil {
+	if a.empty {
+		w.mEmpty.Incr(1)
+	}
+	if a.post != nil && !a.empty {
 		w.mAck.Timing(time.Since(received).Nanoseconds())
 	}
-	if a.status == http.StatusOK {
+	if a.stored() {
 		for _, panel := range a.post.Panels {
 			w.mReceived.Incr(int64(len(panel.Events)), w.panels.label(panel.Name))
 		}

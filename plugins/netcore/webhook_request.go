@@ -28,7 +28,21 @@ type answer struct {
 	post       *Post
 	body       []byte // kept for rejected posts
 	bodyBytes  int64
+	// urlCheck is a HEAD or GET on the webhook path, and empty a post of
+	// no events: what senders send to check a URL when it is saved. Both
+	// are answered 200 and store nothing.
+	urlCheck bool
+	empty    bool
 }
+
+// stored says the answer is a 200 for events the pipeline took.
+func (a answer) stored() bool {
+	return a.status == http.StatusOK && !a.urlCheck && !a.empty
+}
+
+// urlCheckText answers a GET on the webhook path: what it is, and nothing
+// of how it is configured.
+const urlCheckText = "This is a Netcore webhook receiver: Netcore POSTs its webhooks to this URL.\n"
 
 func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	received := time.Now()
@@ -114,6 +128,9 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 		return w.budgetSpent()
 	}
 	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil && emptyPost(r.Header.Get("Content-Type"), body) {
+		post, err = &Post{}, nil
+	}
 	if err != nil {
 		var rej *RejectError
 		if !errors.As(err, &rej) {
@@ -124,6 +141,9 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
 		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
 			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
+	}
+	if post.EventCount() == 0 {
+		return answer{status: http.StatusOK, empty: true, post: post, bodyBytes: int64(len(body)), reason: "empty post (a URL check?): nothing stored"}
 	}
 	if !hold.settle(costOfPost(body, post)) {
 		return w.budgetSpent()
@@ -139,12 +159,21 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 }
 
 // admit checks who asks for what, before anything of the body is read.
+// The URL check is answered here, to allowed clients only; a mode that
+// answers it to any client would call urlCheck before the allowlist.
 func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) {
-	switch {
-	case !w.conf.allowed.contains(client):
+	if !w.conf.allowed.contains(client) {
 		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
+	}
+	if refusal := w.conf.tokens.refusal(r); refusal != "" && !urlCheckMethod(r.Method) {
+		return answer{status: http.StatusUnauthorized, reason: refusal}, false
+	}
+	if a, ok := w.urlCheck(r); ok {
+		return a, false
+	}
+	switch {
 	case r.URL.Path != w.conf.path:
-		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", r.URL.Path, w.conf.path)}, false
+		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", w.conf.tokens.hide(r.URL.Path), w.conf.path)}, false
 	case r.Method != http.MethodPost:
 		return answer{status: http.StatusMethodNotAllowed, reason: fmt.Sprintf("method %s is not allowed; use POST", r.Method)}, false
 	}
@@ -152,6 +181,21 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}, false
 	}
 	return answer{}, true
+}
+
+// urlCheckMethod says the method is HEAD or GET, what senders use on the
+// webhook path to check a URL when it is saved. It needs no token: nothing
+// is stored.
+func urlCheckMethod(method string) bool {
+	return method == http.MethodHead || method == http.MethodGet
+}
+
+// urlCheck answers a HEAD or GET on the webhook path with 200.
+func (w *webhookInput) urlCheck(r *http.Request) (answer, bool) {
+	if r.URL.Path != w.conf.path || !urlCheckMethod(r.Method) {
+		return answer{}, false
+	}
+	return answer{status: http.StatusOK, urlCheck: true, reason: fmt.Sprintf("URL check (%s): answered 200, nothing stored", r.Method)}, true
 }
 
 // busy is a 503 that tells the sender to post again after Retry-After.
@@ -283,26 +327,38 @@ func (w *webhookInput) rateLimited(ctx context.Context) (time.Duration, bool) {
 }
 
 func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answer) {
+	if a.urlCheck {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(rw, urlCheckText)
+		return
+	}
 	rw.Header().Set("Content-Type", "application/json")
 	if a.retryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
 	}
-	if a.status == http.StatusForbidden {
+	if a.status == http.StatusForbidden || a.status == http.StatusUnauthorized {
 		// A refused client gets no keep-alive connection to repeat itself
-		// over: the server closes it after this answer.
+		// (or guess tokens) over: the server closes it after this answer.
+		// Closing also spares reading its body: net/http would otherwise
+		// read up to 256 KiB of it before answering, to keep the
+		// connection.
 		rw.Header().Set("Connection", "close")
 	}
 	if a.status == http.StatusMethodNotAllowed {
-		rw.Header().Set("Allow", http.MethodPost)
+		rw.Header().Set("Allow", "POST, GET, HEAD")
 	}
 	rw.WriteHeader(a.status)
 	var reply any
 	if a.status == http.StatusOK {
+		status := "stored"
+		if a.empty {
+			status = "empty"
+		}
 		reply = struct {
 			Status    string `json:"status"`
 			Events    int    `json:"events"`
 			RequestID string `json:"request_id"`
-		}{"stored", a.post.EventCount(), requestID}
+		}{status, a.post.EventCount(), requestID}
 	} else {
 		reply = struct {
 			Error     string `json:"error"`
