@@ -104,27 +104,41 @@ func mustFailNaming(t *testing.T, out []byte, err error, what ...string) {
 	t.Errorf("no line of the replay's output names %q:\n%s", what, out)
 }
 
+// gzipArchiveRecipe is archive-only.yaml with gzip on, in a folder of its
+// own, clear of the end of the hour so that every batch lands in one file.
+func gzipArchiveRecipe(t *testing.T) (conf, dir string, env map[string]string) {
+	t.Helper()
+	clearOfTheHourEnd(t, 2*time.Minute)
+	return recipe(t, "destinations/archive-only.yaml"), t.TempDir(), map[string]string{"NETCORE_ARCHIVE_GZIP": "true"}
+}
+
+// archiveBatches runs conf and posts batches of perBatch events, each
+// archived (and so a gzip member of its own) before the next, then stops it
+// and returns the one hour file they are in and its hour.
+func archiveBatches(t *testing.T, conf, dir string, env map[string]string, batches, perBatch int) (p *process, path string, hour time.Time) {
+	t.Helper()
+	p = startProcess(t, options{config: conf, dir: dir, env: env})
+	for i := range batches {
+		postMarkedEvents(t, p, fmt.Sprintf("batch%d", i), perBatch)
+		waitFor(t, fmt.Sprintf("%d events archived", perBatch*(i+1)), 20*time.Second, func() bool {
+			return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= float64(perBatch*(i+1))
+		})
+	}
+	p.stop(t)
+	files := archiveFiles(t, p.dataDir)
+	if len(files) != 1 || len(archived(t, p.dataDir)) != batches*perBatch {
+		t.Fatalf("premise: the %d acknowledged events in one hour file, got %v", batches*perBatch, files)
+	}
+	return p, files[0], hourOf(t, files[0])
+}
+
 // One flipped byte in the 2nd of 3 gzip members: a replay sends every event
 // of the 1st and 3rd, names the damage and exits non-zero; the archive
 // started again moves the file aside whole instead of cutting it, and a
 // replay of the hour still finds the intact events there.
 func TestArchiveDamagedGzipMemberIsReportedAndNeverCut(t *testing.T) {
-	clearOfTheHourEnd(t, 2*time.Minute)
-	conf, dir := recipe(t, "destinations/archive-only.yaml"), t.TempDir()
-	env := map[string]string{"NETCORE_ARCHIVE_GZIP": "true"}
-	p := startProcess(t, options{config: conf, dir: dir, env: env})
-	for i := range 3 {
-		postMarkedEvents(t, p, fmt.Sprintf("batch%d", i), 50)
-		waitFor(t, fmt.Sprintf("%d events archived", 50*(i+1)), 20*time.Second, func() bool {
-			return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= float64(50*(i+1))
-		})
-	}
-	p.stop(t)
-	files := archiveFiles(t, p.dataDir)
-	if len(files) != 1 || len(archived(t, p.dataDir)) != 150 {
-		t.Fatalf("premise: the 150 acknowledged events in one hour file, got %v", files)
-	}
-	path, hour := files[0], hourOf(t, files[0])
+	conf, dir, env := gzipArchiveRecipe(t)
+	p, path, hour := archiveBatches(t, conf, dir, env, 3, 50)
 	rel := filepath.ToSlash(strings.TrimPrefix(path, filepath.Join(p.dataDir, "archive")+string(filepath.Separator)))
 
 	data := readFile(t, path)
@@ -292,22 +306,8 @@ func flagRunningToTheEnd(t *testing.T, data []byte, start int) []byte {
 // taken for a torn write and cut off), and a replay of the hour sends the
 // rest and exits 3 naming the damaged member.
 func TestArchiveFlippedFlagByteOfTheLastMemberLosesNoByte(t *testing.T) {
-	clearOfTheHourEnd(t, 2*time.Minute)
-	conf, dir := recipe(t, "destinations/archive-only.yaml"), t.TempDir()
-	env := map[string]string{"NETCORE_ARCHIVE_GZIP": "true"}
-	p := startProcess(t, options{config: conf, dir: dir, env: env})
-	for i := range 2 {
-		postMarkedEvents(t, p, fmt.Sprintf("batch%d", i), 20)
-		waitFor(t, fmt.Sprintf("%d events archived", 20*(i+1)), 20*time.Second, func() bool {
-			return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= float64(20*(i+1))
-		})
-	}
-	p.stop(t)
-	files := archiveFiles(t, p.dataDir)
-	if len(files) != 1 || len(archived(t, p.dataDir)) != 40 {
-		t.Fatalf("premise: the 40 acknowledged events in one hour file, got %v", files)
-	}
-	path, hour := files[0], hourOf(t, files[0])
+	conf, dir, env := gzipArchiveRecipe(t)
+	p, path, hour := archiveBatches(t, conf, dir, env, 2, 20)
 	data := readFile(t, path)
 	members := gzipMembers(t, data)
 	last := members[len(members)-1]
