@@ -110,27 +110,60 @@ func (t *webhookTokens) hide(s string) string {
 	return s
 }
 
-// shownURL is the request's path and query as logged: the value of every
-// token query parameter replaced (right or wrong: a wrong one may be an old
-// token, or a typo of the right one), and any token found elsewhere too.
+// shownURL is the request's path and query as logged. Each path segment,
+// query key and query value is decoded before it is looked at, since a
+// sender may percent-encode any character of a token. Hidden are: the value
+// of every token parameter, whatever its case (right or wrong: a wrong one
+// may be an old token, or a typo of the right one), any part that holds a
+// token once decoded, and any part that does not decode, which cannot be
+// looked into.
 func (t *webhookTokens) shownURL(u *url.URL) string {
-	shown := u.EscapedPath()
-	if u.RawQuery != "" {
-		shown += "?" + hideTokenParams(u.RawQuery)
-	}
-	return t.hide(shown)
-}
-
-// hideTokenParams replaces the values of the token parameters of a raw
-// query, leaving the rest as sent. A key that does not decode is not one
-// Go's query parser reads, and is kept as it is.
-func hideTokenParams(query string) string {
-	pairs := strings.Split(query, "&")
-	for i, pair := range pairs {
-		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err == nil && k == tokenQueryParam {
-			pairs[i] = key + "=" + hiddenToken
+	segments := strings.Split(u.EscapedPath(), "/")
+	for i, seg := range segments {
+		if t.holdsToken(seg, url.PathUnescape) {
+			segments[i] = hiddenToken
 		}
 	}
+	shown := strings.Join(segments, "/")
+	if u.RawQuery != "" {
+		shown += "?" + t.hideQuery(u.RawQuery)
+	}
+	return shown
+}
+
+// hideQuery hides what shownURL says in a raw query, leaving the rest as
+// sent.
+func (t *webhookTokens) hideQuery(query string) string {
+	pairs := strings.Split(query, "&")
+	for i, pair := range pairs {
+		key, value, hasValue := strings.Cut(pair, "=")
+		if tokenKey(key) || t.holdsToken(value, url.QueryUnescape) {
+			value, hasValue = hiddenToken, true
+		}
+		if t.holdsToken(key, url.QueryUnescape) {
+			key = hiddenToken
+		}
+		if hasValue {
+			key += "=" + value
+		}
+		pairs[i] = key
+	}
 	return strings.Join(pairs, "&")
+}
+
+// tokenKey says a raw query key names the token parameter in any case, or
+// does not parse (Go's query parser drops such a pair, but a proxy in front
+// may not).
+func tokenKey(raw string) bool {
+	key, err := url.QueryUnescape(raw)
+	return err != nil || strings.Contains(key, ";") || strings.EqualFold(key, tokenQueryParam)
+}
+
+// holdsToken says raw holds a token once decoded, or does not decode.
+func (t *webhookTokens) holdsToken(raw string, unescape func(string) (string, error)) bool {
+	decoded, err := unescape(raw)
+	if err != nil {
+		return true
+	}
+	return t != nil && t.hide(decoded) != decoded
 }

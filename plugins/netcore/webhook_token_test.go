@@ -78,6 +78,17 @@ func TestShownURLHidesEveryToken(t *testing.T) {
 		"/netcore/" + tok + "?key=" + tok:      "/netcore/REDACTED?key=REDACTED",
 		"/netcore?token":                       "/netcore?token=REDACTED",
 		"/netcore":                             "/netcore",
+		// Written percent-encoded, a token is still the token.
+		"/netcore/s3cret%2Dtoken-0123456789":              "/netcore/REDACTED",
+		"/netcore?key=s3cret%2dtoken-0123456789":          "/netcore?key=REDACTED",
+		"/netcore?key=before-s3cret-token-0123456789-end": "/netcore?key=REDACTED",
+		"/netcore?s3cret%2Dtoken-0123456789=1":            "/netcore?REDACTED=1",
+		// A key that is token in any case, or that does not parse.
+		"/netcore?Token=wrong-one":   "/netcore?Token=REDACTED",
+		"/netcore?TOK%45N=wrong-one": "/netcore?TOK%45N=REDACTED",
+		"/netcore?x;token=wrong-one": "/netcore?x;token=REDACTED",
+		"/netcore?a=%zz" + tok:       "/netcore?a=REDACTED",
+		"/netcore?a=1&b=two&c":       "/netcore?a=1&b=two&c",
 	} {
 		u, err := url.ParseRequestURI(raw)
 		if err != nil {
