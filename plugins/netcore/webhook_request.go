@@ -165,7 +165,7 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 	if !w.conf.allowed.contains(client) {
 		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
 	}
-	if refusal := w.conf.tokens.refusal(r); refusal != "" && !urlCheckMethod(r.Method) {
+	if refusal := w.conf.tokens.refusal(r); refusal != "" && !urlCheckRequest(r) {
 		return answer{status: http.StatusUnauthorized, reason: refusal}, false
 	}
 	if a, ok := w.urlCheck(r); ok {
@@ -183,16 +183,18 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 	return answer{}, true
 }
 
-// urlCheckMethod says the method is HEAD or GET, what senders use on the
-// webhook path to check a URL when it is saved. It needs no token: nothing
-// is stored.
-func urlCheckMethod(method string) bool {
-	return method == http.MethodHead || method == http.MethodGet
+// urlCheckRequest says r is a HEAD or GET with no body, what senders use on
+// the webhook path to check a URL when it is saved. It needs no token:
+// nothing is stored. One with a body is not a URL check, since answering it
+// 200 would drop the body.
+func urlCheckRequest(r *http.Request) bool {
+	return (r.Method == http.MethodHead || r.Method == http.MethodGet) &&
+		r.ContentLength == 0 && len(r.TransferEncoding) == 0
 }
 
 // urlCheck answers a HEAD or GET on the webhook path with 200.
 func (w *webhookInput) urlCheck(r *http.Request) (answer, bool) {
-	if r.URL.Path != w.conf.path || !urlCheckMethod(r.Method) {
+	if r.URL.Path != w.conf.path || !urlCheckRequest(r) {
 		return answer{}, false
 	}
 	return answer{status: http.StatusOK, urlCheck: true, reason: fmt.Sprintf("URL check (%s): answered 200, nothing stored", r.Method)}, true

@@ -1,6 +1,7 @@
 package netcore
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,8 +113,11 @@ func TestWebhookTokenInACustomHeader(t *testing.T) {
 	c := &consumer{}
 	target, _ := startWebhook(t, "token: "+tok+"\ntoken_header: X-Journey-Key", c)
 	send := func(method, header string) reply {
-		r, _ := http.NewRequest(method, target, strings.NewReader(`{"p":[{"a":1}]}`))
-		r.Header.Set("Content-Type", "application/json")
+		body := `{"p":[{"a":1}]}`
+		if method != http.MethodPost {
+			body = "" // a URL check has no body; one with a body is refused
+		}
+		r := mustRequest(t, method, target, "application/json", body)
 		if header != "" {
 			r.Header.Set(header, tok)
 		}
@@ -169,6 +173,27 @@ func TestWebhookURLCheck(t *testing.T) {
 	}
 	if n := len(c.received()); n != 0 {
 		t.Errorf("the pipeline got %d messages from empty posts", n)
+	}
+}
+
+// A GET or HEAD that carries a body is not a URL check: answering it 200
+// would drop the body, so it is refused with 405 like any other method.
+func TestWebhookURLCheckWithABodyIsRefused(t *testing.T) {
+	c := &consumer{}
+	target, _ := startWebhook(t, "", c)
+	const body = `{"p":[{"a":1}]}`
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		sized := mustRequest(t, method, target, "application/json", body)
+		chunked := mustRequest(t, method, target, "application/json", "")
+		chunked.Body, chunked.ContentLength = io.NopCloser(strings.NewReader(body)), -1
+		for name, r := range map[string]*http.Request{"Content-Length": sized, "chunked": chunked} {
+			if got := do(t, nil, r); got.status != http.StatusMethodNotAllowed {
+				t.Errorf("%s with a body (%s): got %d %s, want 405", method, name, got.status, got.body)
+			}
+		}
+	}
+	if n := len(c.received()); n != 0 {
+		t.Errorf("the pipeline got %d messages", n)
 	}
 }
 
