@@ -9,7 +9,7 @@ const (
 	MetricEventsReceived = "netcore_events_received_total" // counter by panel: events of stored posts
 	MetricPostBytes      = "netcore_post_bytes"            // histogram of body sizes
 	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
-	MetricEmptyPosts     = "netcore_empty_posts_total"     // counter: posts of no events (URL checks), answered 200 and not stored
+	MetricEmptyPosts     = "netcore_empty_posts_total"     // counter: empty posts (no events), answered 200 and not stored; HEAD and GET URL checks are not counted
 
 	// disk_queue
 	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting

@@ -254,7 +254,7 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		mEmpty:     res.Metrics().NewCounter(stage.MetricEmptyPosts),
 	}
 	// Exported at 0 from the start, so that an alert on it (or a check
-	// that a URL check arrived) needs no first increment.
+	// that a sender's empty test post arrived) needs no first increment.
 	w.mEmpty.Incr(0)
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
