@@ -7,11 +7,13 @@ import (
 )
 
 // refusalLines rate-limits the log lines of refusals (requests answered
-// without a post being read: 401, 403, 404, 405, 429, a busy 503), and of
-// the URL checks (HEAD and GET, answered 200 the same way). One client
+// without a post being read: 401, 403, 404, 405, 429, a busy 503), of the
+// URL checks (HEAD and GET, answered 200 the same way) and of empty posts
+// (logged even without log_posts, so that they show while Netcore is set
+// up, and as cheap to repeat as a refusal). One client
 // from a refused address once made 12,855 requests in 5 s over one
 // keep-alive connection, and every one wrote a warning: 3.25 MB of log. Now
-// each client and status gets at most one line per refusalLogEvery, and that
+// each client, status and message gets at most one line per refusalLogEvery, and that
 // line says how many refusals were not logged since. The metric
 // netcore_posts_total still counts every one.
 type refusalLines struct {
@@ -24,6 +26,7 @@ type refusalLines struct {
 type refusalKey struct {
 	client netip.Addr
 	status int
+	msg    string // so that a URL check and an empty post, both 200, each show
 }
 
 type refusalCount struct {
@@ -44,11 +47,11 @@ func newRefusalLines() *refusalLines {
 }
 
 // admit says whether this refusal gets a log line and, if so, how many of
-// the same client and status were not logged before it.
-func (l *refusalLines) admit(client netip.Addr, status int, now time.Time) (skipped int, ok bool) {
+// the same client, status and message were not logged before it.
+func (l *refusalLines) admit(client netip.Addr, status int, msg string, now time.Time) (skipped int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	key := refusalKey{client, status}
+	key := refusalKey{client, status, msg}
 	c := l.seen[key]
 	if c == nil {
 		if len(l.seen) >= maxRefusalKeys && !l.dropStale(now) {

@@ -42,11 +42,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		if w.conf.logPosts {
 			w.log.With(fields...).Info("Netcore post stored")
 		}
-	case a.empty:
-		// Logged even without log_posts: it is how a sender's URL check
-		// shows up while Netcore is being set up.
-		w.log.With(fields...).Info("Netcore post empty, nothing stored")
-	case a.post == nil && len(a.body) == 0:
+	case a.post == nil && len(a.body) == 0 || a.empty:
 		w.logUnread(client, received, a, fields)
 	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
 		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
@@ -55,20 +51,35 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	}
 }
 
-// logUnread logs a request answered before a post was read (a refusal or
-// a URL check), rate-limited, since a client can repeat these as fast as it
-// likes.
+// Messages of the lines logUnread writes.
+const (
+	msgURLCheck  = "Netcore URL check answered"
+	msgEmptyPost = "Netcore post empty, nothing stored"
+	msgRefused   = "Netcore request refused"
+)
+
+// logUnread logs a request that stored nothing and needs no excerpt: a
+// refusal, a URL check, or an empty post (logged even without log_posts:
+// it is how a sender's check shows up while Netcore is being set up).
+// Rate-limited, since a client can repeat these as fast as it likes.
 func (w *webhookInput) logUnread(client netip.Addr, received time.Time, a answer, fields []any) {
-	skipped, ok := w.refusals.admit(client, a.status, received)
+	msg := msgRefused
+	switch {
+	case a.urlCheck:
+		msg = msgURLCheck
+	case a.empty:
+		msg = msgEmptyPost
+	}
+	skipped, ok := w.refusals.admit(client, a.status, msg, received)
 	if !ok {
 		return
 	}
 	fields = append(fields, "refusals_not_logged", skipped)
-	if a.urlCheck {
-		w.log.With(fields...).Info("Netcore URL check answered")
+	if msg == msgRefused {
+		w.log.With(append(fields, "reason", a.reason)...).Warn(msg)
 		return
 	}
-	w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore request refused")
+	w.log.With(fields...).Info(msg)
 }
 
 // count updates the metrics of a request.
