@@ -208,3 +208,27 @@ func mustRequest(t *testing.T, method, target, contentType, body string) *http.R
 	}
 	return r
 }
+
+// A monitor polling the URL with HEAD or GET would push the real posts out
+// of the inspector's short list, so URL checks are not listed; an empty
+// post, which a sender makes once, is.
+func TestInspectorDoesNotListURLChecks(t *testing.T) {
+	c := &consumer{}
+	inspect := freeAddr(t)
+	target, _ := startWebhook(t, "inspect:\n  address: "+inspect, c)
+	waitListening(t, inspect)
+	for _, body := range []string{`{"p":[{"a":1}]}`, `{}`} {
+		if r := do(t, nil, mustRequest(t, http.MethodPost, target, "application/json", body)); r.status != http.StatusOK {
+			t.Fatalf("post %s: got %d %s", body, r.status, r.body)
+		}
+	}
+	for _, method := range []string{http.MethodHead, http.MethodGet, http.MethodHead, http.MethodGet} {
+		if r := do(t, nil, mustRequest(t, method, target, "", "")); r.status != http.StatusOK {
+			t.Fatalf("%s: got %d %s", method, r.status, r.body)
+		}
+	}
+	page := do(t, nil, mustRequest(t, http.MethodGet, "http://"+inspect+"/", "", ""))
+	if n := strings.Count(page.body, `<tr class="`); page.status != http.StatusOK || n != 2 {
+		t.Errorf("the inspector lists %d requests, want the post and the empty post:\n%s", n, page.body)
+	}
+}
