@@ -59,7 +59,7 @@ Each request is checked in this order: client address (the socket peer, or, when
 == Answers
 
 - 200: the pipeline acknowledged the post (with a disk buffer: every event is on disk). The body is JSON with the number of events and the request id.
-- 200 for the URL check senders make when a URL is saved: a HEAD or GET (a line of text saying this is a Netcore webhook receiver), and an empty post (no body, `+"`data=`"+` with nothing, an empty array or object), which stores nothing and is counted in `+"`netcore_empty_posts_total`"+`. Only to clients in `+"`allowed_ips`"+`.
+- 200 for the URL check senders make when a URL is saved: a HEAD or GET (a line of text saying this is a Netcore webhook receiver), and an empty post (no body unless declared JSON, `+"`data=`"+` with nothing, an empty array or object), which stores nothing and is counted in `+"`netcore_empty_posts_total`"+`. Only to clients in `+"`allowed_ips`"+`.
 - 401: `+"`token`"+` is set and the post carries none, or a wrong one; answered before the body is read.
 - 400: the body is not a Netcore post; the message says exactly what is wrong (invalid percent-encoding, invalid JSON or UTF-8, a top level that is not an object, a panel that is not an array, an event that is not an object, no data field).
 - 403: the client address is not in `+"`allowed_ips`"+`. 408: the body did not arrive whole within `+"`read_timeout`"+`. 404: another path. 405: another method than POST, GET or HEAD. 413: a body over `+"`max_body_bytes`"+`, or a post of more than `+"`max_events_per_post`"+` events. 415: a content type that is neither a form nor JSON.
@@ -94,7 +94,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Example([]string{"10.0.0.0/8"}).
 				Default([]string{}),
 			service.NewStringField(wiFieldToken).
-				Description("A shared secret every post must carry, in the `token_header` header or as the `token` query parameter of the URL Netcore is given; a post without it, or with another, is answered 401 before its body is read. Two tokens separated by a comma are both taken, to change it without downtime. Each at least 16 characters of letters, digits, `-`, `.`, `_` and `~`. It is never logged or shown (URLs are logged with it replaced). Empty: no token, the allowlist alone keeps others out.").
+				Description("A shared secret every post must carry, in the `token_header` header or as the `token` query parameter of the URL Netcore is given (prefer the header: query strings end up in proxy and CDN access logs); a post without it, or with another, is answered 401 before its body is read. Two tokens separated by a comma are both taken, to change it without downtime. Each at least 16 characters of letters, digits, `-`, `.`, `_` and `~`. It is never logged or shown (URLs are logged with it replaced). Empty: no token, the allowlist alone keeps others out.").
 				Example("${NETCORE_WEBHOOK_TOKEN:}").
 				Secret().
 				Default(""),
