@@ -49,14 +49,23 @@ func CheckTokens(value string) error {
 	return err
 }
 
+// CheckHeaderName checks the value of the token_header field
+// (NETCORE_WEBHOOK_TOKEN_HEADER).
+func CheckHeaderName(header string) error {
+	if !headerName.MatchString(header) {
+		return fmt.Errorf("%s %q is not a header name: use letters, digits and -", wiFieldTokenHeader, header)
+	}
+	return nil
+}
+
 // parseTokens reads the token field; an empty one turns the check off (nil).
 // Its errors never quote the value.
 func parseTokens(value, header string) (*webhookTokens, error) {
 	if value == "" {
 		return nil, nil
 	}
-	if !headerName.MatchString(header) {
-		return nil, fmt.Errorf("%s %q is not a header name: use letters, digits and -", wiFieldTokenHeader, header)
+	if err := CheckHeaderName(header); err != nil {
+		return nil, err
 	}
 	parts := strings.Split(value, ",")
 	if len(parts) > maxTokens {
