@@ -17,26 +17,11 @@ import (
 // the request id.
 func sendAs(t *testing.T, client *http.Client, method, target, contentType, body string, header http.Header) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, target, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req := newRequest(t, method, target, contentType, strings.NewReader(body))
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("X-Request-Id")
+	return send(t, client, req)
 }
 
 const formType = "application/x-www-form-urlencoded"

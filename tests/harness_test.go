@@ -338,18 +338,34 @@ func (m *meiro) received() [][]byte {
 // post sends body to the webhook and returns the status and answer.
 func post(t testing.TB, req *http.Request) (int, string) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	status, answer, _ := send(t, nil, req)
+	return status, answer
+}
+
+// send sends req with client (http.DefaultClient when nil), and returns the
+// status, the body and the X-Request-Id of the answer.
+func send(t testing.TB, client *http.Client, req *http.Request) (status int, answer, requestID string) {
+	t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("posting: %v", err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header.Get("X-Request-Id")
 }
 
 func newPost(t testing.TB, target, contentType string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, target, body)
+	return newRequest(t, http.MethodPost, target, contentType, body)
+}
+
+func newRequest(t testing.TB, method, target, contentType string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		t.Fatal(err)
 	}
