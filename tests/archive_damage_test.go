@@ -307,7 +307,7 @@ func flagRunningToTheEnd(t *testing.T, data []byte, start int) []byte {
 // rest and exits 3 naming the damaged member.
 func TestArchiveFlippedFlagByteOfTheLastMemberLosesNoByte(t *testing.T) {
 	conf, dir, env := gzipArchiveRecipe(t)
-	p, path, hour := archiveBatches(t, conf, dir, env, 2, 20)
+	_, path, hour := archiveBatches(t, conf, dir, env, 2, 20)
 	data := readFile(t, path)
 	members := gzipMembers(t, data)
 	last := members[len(members)-1]
@@ -320,7 +320,7 @@ func TestArchiveFlippedFlagByteOfTheLastMemberLosesNoByte(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p = startProcess(t, options{config: conf, dir: dir, env: env})
+	p := startProcess(t, options{config: conf, dir: dir, env: env})
 	postMarkedEvents(t, p, "after", 5)
 	waitFor(t, "5 events archived", 20*time.Second, func() bool {
 		return sumMetric(scrape(t, p), "netcore_events_archived_total", "") >= 5
