@@ -73,14 +73,23 @@ func proxyDial(u *url.URL, timeout time.Duration) (fasthttp.DialFunc, error) {
 // tellingUnwritten is the DialTimeout of meiro_http's client: dial (nil:
 // directly, as fasthttp would, within the time left to the request), with
 // the connection's writes that run out of time made an unwrittenError.
+//
+// A timeout of 0 means none was given: fasthttp dials so for a request
+// that waits for a connection when a busy one closes. It then dials with
+// its default timeout, as it would without this func; given 0,
+// DialDualStackTimeout fails at once, and every such request failed under
+// load (TestMeiroHTTPDialsForARequestWaitingWhenAConnectionCloses).
 func tellingUnwritten(dial fasthttp.DialFunc) fasthttp.DialFuncWithTimeout {
 	return func(addr string, timeout time.Duration) (net.Conn, error) {
 		var conn net.Conn
 		var err error
-		if dial == nil {
-			conn, err = fasthttp.DialDualStackTimeout(addr, timeout)
-		} else {
+		switch {
+		case dial != nil:
 			conn, err = dial(addr)
+		case timeout > 0:
+			conn, err = fasthttp.DialDualStackTimeout(addr, timeout)
+		default:
+			conn, err = fasthttp.DialDualStack(addr)
 		}
 		if err != nil {
 			return nil, err

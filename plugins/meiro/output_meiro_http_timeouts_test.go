@@ -215,3 +215,36 @@ func TestMeiroHTTPWordsARequestNotWrittenWholeAsNotSent(t *testing.T) {
 		})
 	}
 }
+
+// With all max_in_flight connections busy, a request waits for one; when
+// the busy one is closed instead of freed (an answer with Connection:
+// close), fasthttp dials a new one for it with no time given. That dial
+// still connects, as fasthttp's own would: both requests are delivered.
+func TestMeiroHTTPDialsForARequestWaitingWhenAConnectionCloses(t *testing.T) {
+	reached, release := make(chan struct{}, 2), make(chan struct{})
+	var answered atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached <- struct{}{}
+		<-release
+		w.Header().Set("Connection", "close")
+		answered.Add(1)
+	}))
+	defer srv.Close()
+	out := newMeiroHTTPFor(t, "url: "+srv.URL+"\nmax_in_flight: 1\ntimeout: 5s")
+	first := make(chan error, 1)
+	go func() { first <- write(out, `{}`) }()
+	<-reached // the only connection is taken
+	second := make(chan error, 1)
+	go func() { second <- write(out, `{}`) }()
+	time.Sleep(100 * time.Millisecond) // the second waits for a connection
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the first request: %v", err)
+	}
+	if err := returnsWithin(t, 10*time.Second, func() error { return <-second }); err != nil {
+		t.Errorf("the request that waited for a connection gave %v, want it delivered on a new one", err)
+	}
+	if n := answered.Load(); n != 2 {
+		t.Errorf("the server answered %d requests, want 2", n)
+	}
+}
