@@ -10,6 +10,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
@@ -50,9 +51,11 @@ func HoldLock(path string) (release func(), err error) {
 // of a post is handed out, those already delivered too: the settled marks
 // that say which were may be old copies on freed pages (the scan cannot
 // tell which bucket, or which copy, a page holds), and a wrong mark read
-// here would drop an event that was never delivered. Salvage hands out every event at least once; events of a
-// partly delivered post (and a failed one, also written as a record of its
-// own) may be sent again, each with its event id for telling them apart.
+// here would drop an event that was never delivered. Salvage hands out every
+// event at least once; events of a partly delivered post may be sent again,
+// each with its event id for telling them apart. An event that failed and
+// was written as a record of its own is handed out from that record alone,
+// not from its post as well.
 // explode may be nil only for a file without post records.
 //
 // Pages that bbolt's free list names as free are skipped, since they hold
@@ -92,6 +95,8 @@ func Salvage(path string, explode *netcore.Exploder, keep func(seq uint64, msg *
 				return s.report, fmt.Errorf("%s holds whole posts (record %d is one), stored by a disk_queue with explode set: salvage needs the explode settings the queue ran with to split them into events (queue salvage --timezone)", path, seq)
 			}
 		}
+	} else {
+		s.rewritten = s.eventRecordIDs(seqs)
 	}
 	for _, seq := range seqs {
 		msgs, err := s.events(s.records[seq], explode)
@@ -136,9 +141,14 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 		for j, raw := range panel.Events {
 			if _, bad := slices.BinarySearch(damaged, i); !bad {
 				// An event that cannot be exploded costs itself, as in the queue.
-				if msg, err := explode.ExplodeEvent(base, received, panel.Name, j, copies.Of(i), raw, true); err != nil {
+				msg, err := explode.ExplodeEvent(base, received, panel.Name, j, copies.Of(i), raw, true)
+				switch {
+				case err != nil:
 					s.report.Damaged++
-				} else {
+				case s.rewritten[eventID(msg)]:
+					// Handed out from its own record, as the queue would
+					// have retried it: not twice.
+				default:
 					msgs = append(msgs, msg)
 				}
 			}
@@ -146,6 +156,31 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 		}
 	}
 	return msgs, nil
+}
+
+// eventRecordIDs is the set of event ids of the event records among seqs.
+// In a queue that stores posts whole, an event record is an event of a post
+// that failed and was written as a record of its own (rewriteLocked), while
+// its post may still hold it unsettled: salvage hands it out from its own
+// record alone. It holds one id per such record, not per event of the file.
+func (s *salvager) eventRecordIDs(seqs []uint64) map[string]bool {
+	ids := map[string]bool{}
+	for _, seq := range seqs {
+		if rec := s.records[seq]; !isPostRecord(rec) {
+			if msg, err := decodeRecord(bytes.Clone(rec)); err == nil {
+				if id := eventID(msg); id != "" {
+					ids[id] = true
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// eventID is msg's event id, or "" for a message without one.
+func eventID(msg *service.Message) string {
+	id, _ := msg.MetaGet(stage.MetaEventID)
+	return id
 }
 
 // SalvageReport says what Salvage found.
@@ -187,6 +222,7 @@ type salvager struct {
 	highWater uint64
 	free      map[uint64]bool
 	records   map[uint64][]byte // whole records, in data, by sequence number
+	rewritten map[string]bool   // event ids of event records (eventRecordIDs)
 	failed    []uint64          // keys of values that start as records do and fail their checksum
 	report    SalvageReport
 }

@@ -224,8 +224,9 @@ func partlyDeliveredPostsFile(t *testing.T) queueConfig {
 
 // Post records are split into their events, as the queue would send them:
 // every event of a partly delivered post (delivered ones too, at least
-// once), none of a delivered post, and the failed event again from its own
-// record. The settled mark, which starts as a record does, is neither
+// once), none of a delivered post, and the failed event once, from its own
+// record, though its post still holds it too (a replay would otherwise
+// send it twice; found by tests/TestSalvageAndReplayADamagedQueueFile in CI). The settled mark, which starts as a record does, is neither
 // handed out nor counted damaged.
 func TestSalvageSplitsPostsIntoTheirEvents(t *testing.T) {
 	c := partlyDeliveredPostsFile(t)
@@ -243,7 +244,7 @@ func TestSalvageSplitsPostsIntoTheirEvents(t *testing.T) {
 	db.Close()
 
 	var want []string
-	for i := range 100 {
+	for i := 1; i < 100; i++ { // a0 comes from its own record, once
 		want = append(want, exploded(postEvent("a", i), tsTime))
 	}
 	for i := range 3 {
@@ -269,8 +270,8 @@ func TestSalvageSplitsPostsIntoTheirEvents(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("salvaged %d events:\n%s\nwant %d:\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
 	}
-	if report.Records != 104 || report.Posts != 2 || report.Damaged != 0 || report.UnreadablePages != 0 {
-		t.Errorf("report %+v, want 104 events from 2 posts and 1 record, nothing damaged", report)
+	if report.Records != 103 || report.Posts != 2 || report.Damaged != 0 || report.UnreadablePages != 0 {
+		t.Errorf("report %+v, want 103 events from 2 posts and 1 record, nothing damaged", report)
 	}
 }
 
