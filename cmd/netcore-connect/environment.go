@@ -46,6 +46,8 @@ var settings = []setting{
 	{"NETCORE_TRUSTED_PROXIES", "comma-separated IP addresses and CIDR prefixes, v4 or v6", netcore.CheckAddressList},
 	{"NETCORE_WEBHOOK_TOKEN", "one token, or two separated by a comma, each at least 16 characters of letters, digits, '-', '.', '_' and '~'", netcore.CheckTokens},
 	{"NETCORE_WEBHOOK_TOKEN_HEADER", "an HTTP header name: letters, digits and -", netcore.CheckHeaderName},
+	{"NETCORE_UNKNOWN_SOURCES", "refuse or quarantine", oneOf("refuse", "quarantine")},
+	{"NETCORE_QUARANTINE_MAX_BYTES", "a whole number of bytes, at least 1048576 (1 MiB)", intRange(1<<20, 1<<62)},
 	{"NETCORE_TIMEZONE", "an IANA time zone such as Asia/Kolkata or UTC", func(v string) error { _, err := time.LoadLocation(v); return err }},
 	{"NETCORE_DATA_DIR", "a directory path", func(string) error { return nil }},
 	{"MEIRO_EVENTS_URL", "an http:// or https:// URL with a host", httpURL},

@@ -59,6 +59,7 @@ func run() int {
 		service.CLIOptCustomRunFlags(nil, func(*cli.Context) error { return checkEnvironment(lookupEnv) }),
 		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
 		service.CLIOptAddCommand(queueCommand()),
+		service.CLIOptAddCommand(quarantineCommand()),
 	}
 	dir, path, err := writeDefaultConfig()
 	if err != nil {

@@ -11,6 +11,9 @@ const (
 	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
 	MetricEmptyPosts     = "netcore_empty_posts_total"     // counter: empty posts (no events), answered 200 and not stored; HEAD and GET URL checks are not counted
 
+	MetricQuarantinedPosts = "netcore_quarantined_posts_total" // counter by client: posts from addresses outside allowed_ips kept in the quarantine
+	MetricQuarantineBytes  = "netcore_quarantine_bytes"        // gauge: bytes the quarantine holds, not delivered until released
+
 	// disk_queue
 	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
 	MetricQueueBytes          = "netcore_queue_bytes"                 // gauge: bytes waiting
@@ -27,6 +30,7 @@ const (
 // Metrics lists every netcore_* metric above.
 var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck, MetricEmptyPosts,
+	MetricQuarantinedPosts, MetricQuarantineBytes,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
 	MetricEventsArchived, MetricArchiveFilesDamaged,

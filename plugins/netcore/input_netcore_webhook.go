@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -175,6 +176,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Description("Log one line per accepted post (request id, client, panels, event counts, bytes, status). Rejected posts are always logged.").
 				Default(true),
 		).
+		Fields(quarantineFields()...).
 		Example("Receive from Netcore behind a load balancer", "", `
 input:
   netcore_webhook:
@@ -207,15 +209,20 @@ type webhookInput struct {
 	inFlight chan struct{} // a slot per post being handled
 	bodies   bodyBudget    // bytes of bodies held by requests
 
-	panels     panelLabels
+	panels     labelSet // panel label of mReceived
 	refusals   *refusalLines
 	mPosts     *service.MetricCounter // by status
 	mReceived  *service.MetricCounter // events of stored posts, by panel
 	mPostBytes *service.MetricTimer   // body sizes, recorded as a timing
 	mAck       *service.MetricTimer   // receipt to answer, for posts handed to the pipeline
 	mEmpty     *service.MetricCounter // posts of no events, not stored
-	stopping   chan struct{}
-	stopOnce   sync.Once
+
+	quarantine       *quarantine.Store // nil: none opened
+	clients          labelSet          // client label of mQuarantined
+	mQuarantined     *service.MetricCounter
+	mQuarantineBytes *service.MetricGauge
+	stopping         chan struct{}
+	stopOnce         sync.Once
 
 	inspector *inspector // nil when off
 
@@ -252,15 +259,22 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		mPostBytes: res.Metrics().NewTimer(stage.MetricPostBytes),
 		mAck:       res.Metrics().NewTimer(stage.MetricAck),
 		mEmpty:     res.Metrics().NewCounter(stage.MetricEmptyPosts),
+
+		panels:           labelSet{max: maxPanelLabels},
+		clients:          labelSet{max: maxClientLabels},
+		mQuarantined:     res.Metrics().NewCounter(stage.MetricQuarantinedPosts, "client"),
+		mQuarantineBytes: res.Metrics().NewGauge(stage.MetricQuarantineBytes),
 	}
 	// Exported at 0 from the start, so that an alert on it (or a check
 	// that a sender's empty test post arrived) needs no first increment.
 	w.mEmpty.Incr(0)
+	w.mQuarantineBytes.Set(0)
 	if c.rejectedFile != "" {
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
 	}
 	if c.inspectAddress != "" {
 		w.inspector = newInspector(c.inspectPosts, c.inspectMask, c.allowed, c.trustedProxies)
+		w.inspector.quarantined = w.quarantinedClients
 	}
 	return w, nil
 }
@@ -273,6 +287,11 @@ func (w *webhookInput) Connect(ctx context.Context) error {
 	defer w.mu.Unlock()
 	if len(w.servers) > 0 {
 		return nil
+	}
+	if w.quarantine == nil {
+		if err := w.openQuarantine(); err != nil {
+			return err
+		}
 	}
 	receiver := w.newServer(w)
 	receiver.ReadTimeout, receiver.WriteTimeout = w.conf.readTimeout, w.conf.writeTimeout
@@ -360,5 +379,5 @@ func (w *webhookInput) Close(ctx context.Context) error {
 	if w.rejected != nil {
 		err = errors.Join(err, w.rejected.close())
 	}
-	return err
+	return errors.Join(err, w.closeQuarantine())
 }

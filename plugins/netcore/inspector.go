@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
@@ -27,6 +28,9 @@ type inspector struct {
 	allowed addressSet // besides loopback
 	trusted addressSet
 	book    *fate.Book
+	// quarantined is what the quarantine holds, by address; nil when the
+	// receiver has none.
+	quarantined func() []quarantine.Client
 
 	mu           sync.Mutex
 	posts        []*inspectedPost     // oldest first, at most keep

@@ -61,6 +61,11 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 <main>
 {{with .Status}}<section id="pipeline">
 {{range .Alerts}}<p class="alert">{{.}}</p>{{end}}
+{{with .Quarantine}}<div id="quarantine" class="alert"><p><b>Quarantined, not delivered:</b> posts from addresses outside the allowlist, kept until you release or drop them.</p>
+<table><thead><tr><th>address</th><th>posts</th><th>events</th><th>panels</th><th>first seen</th><th>last seen</th><th>to deliver them, then add the address to NETCORE_ALLOWED_IPS</th><th>to delete them</th></tr></thead><tbody>
+{{range .}}<tr class="quarantined"><td>{{.Address}}</td><td>{{.Posts}}</td><td>{{.Events}}</td><td>{{range $i, $p := .PanelNames}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{when .First}}</td><td>{{when .Last}}</td>
+<td><code>netcore-connect quarantine release --client {{.Address}}</code></td><td><code>netcore-connect quarantine drop --client {{.Address}}</code></td></tr>{{end}}
+</tbody></table></div>{{end}}
 {{if .HasQueue}}<p class="stats"><span>waiting: <b id="waiting">{{.Queue.Events}}</b>{{if .Queue.Events}} (oldest {{.OldestAge}}){{end}}</span>
 <span>delivered, last 5 min: <b id="delivered">{{.Delivered}}</b></span><span>dead letters, last 5 min: <b id="dead-letters">{{.DeadLettered}}</b></span></p>
 {{.Chart}}<p><span class="delivered">— delivered</span> <span style="color:#2563eb">— received</span>, per minute</p>

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 )
 
 // listFilter narrows the list of posts; it lives in the URL's query, so
@@ -187,8 +188,9 @@ func (in *inspector) listPage(f listFilter, now time.Time) listPage {
 // statusPanel is the state of the pipeline at the top of the list.
 type statusPanel struct {
 	fate.Summary
-	Alerts []string // what needs a person, shown in red
-	Chart  template.HTML
+	Alerts     []string // what needs a person, shown in red
+	Quarantine []quarantine.Client
+	Chart      template.HTML
 }
 
 // OldestAge is the age of the oldest waiting event, rounded for reading.
@@ -200,6 +202,9 @@ const queueFillingShare = 0.8
 
 func (in *inspector) statusPanel(now time.Time) statusPanel {
 	s := statusPanel{Summary: in.book.Summarize(now)}
+	if in.quarantined != nil {
+		s.Quarantine = in.quarantined()
+	}
 	s.Chart = perMinuteChart(s.ReceivedPerMinute, s.DeliveredPerMinute)
 	if s.DeadLettered > 0 {
 		s.Alerts = append(s.Alerts, fmt.Sprintf("Meiro Events refused %d events for good in the last 5 minutes: they are dead letters (see the posts filtered by dead-lettered).", s.DeadLettered))

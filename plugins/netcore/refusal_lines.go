@@ -10,7 +10,7 @@ import (
 // without a post being read: 401, 403, 404, 405, 429, a busy 503), of the
 // URL checks (HEAD and GET, answered 200 the same way) and of empty posts
 // (logged even without log_posts, so that they show while Netcore is set
-// up, and as cheap to repeat as a refusal). One client
+// up, and as cheap to repeat as a refusal) and of quarantined posts. One client
 // from a refused address once made 12,855 requests in 5 s over one
 // keep-alive connection, and every one wrote a warning: 3.25 MB of log. Now
 // each client, status and message gets at most one line per refusalLogEvery, and that

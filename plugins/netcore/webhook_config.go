@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 )
 
 // webhookConfig is the parsed configuration of a netcore_webhook input.
@@ -36,11 +38,14 @@ type webhookConfig struct {
 	inspectAddress       string
 	inspectPosts         int
 	inspectMask          maskRules // nil: masking off
+	unknownSources       string
+	quarantineDir        string
+	quarantineLimits     quarantine.Limits
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
 	for _, parse := range []func(*service.ParsedConfig, *webhookConfig) error{
-		parseAddressing, parseLimits, parseTimeouts, parseTLS, parseKeeping,
+		parseAddressing, parseLimits, parseTimeouts, parseTLS, parseKeeping, parseQuarantine,
 	} {
 		if err := parse(conf, &c); err != nil {
 			return c, err

@@ -44,7 +44,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		if w.conf.logPosts {
 			w.log.With(fields...).Info("Netcore post stored")
 		}
-	case a.post == nil && len(a.body) == 0 || a.empty:
+	case a.post == nil && len(a.body) == 0 || a.empty || a.quarantined:
 		w.logUnread(client, received, a, fields)
 	case a.status == http.StatusServiceUnavailable || a.status == http.StatusTooManyRequests:
 		w.log.With(append(fields, "reason", a.reason)...).Warn("Netcore post not stored, sender told to retry")
@@ -55,15 +55,17 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 
 // Messages of the lines logUnread writes.
 const (
-	msgURLCheck  = "Netcore URL check answered"
-	msgEmptyPost = "Netcore post empty, nothing stored"
-	msgRefused   = "Netcore request refused"
+	msgURLCheck    = "Netcore URL check answered"
+	msgEmptyPost   = "Netcore post empty, nothing stored"
+	msgRefused     = "Netcore request refused"
+	msgQuarantined = "Netcore post quarantined, not delivered: its client is not in allowed_ips"
 )
 
-// logUnread logs a request that stored nothing and needs no excerpt: a
-// refusal, a URL check, or an empty post (logged even without log_posts:
-// it is how a sender's check shows up while Netcore is being set up).
-// Rate-limited, since a client can repeat these as fast as it likes.
+// logUnread logs a request that stored nothing in the queue and needs no
+// excerpt: a refusal, a URL check, an empty post (logged even without
+// log_posts: it is how a sender's check shows up while Netcore is being set
+// up), or a quarantined post. Rate-limited, since a client can repeat these
+// as fast as it likes.
 func (w *webhookInput) logUnread(client netip.Addr, received time.Time, a answer, fields []any) {
 	msg := msgRefused
 	switch {
@@ -71,13 +73,15 @@ func (w *webhookInput) logUnread(client netip.Addr, received time.Time, a answer
 		msg = msgURLCheck
 	case a.empty:
 		msg = msgEmptyPost
+	case a.quarantined:
+		msg = msgQuarantined
 	}
 	skipped, ok := w.refusals.admit(client, a.status, msg, received)
 	if !ok {
 		return
 	}
 	fields = append(fields, "refusals_not_logged", skipped)
-	if msg == msgRefused {
+	if msg == msgRefused || msg == msgQuarantined {
 		w.log.With(append(fields, "reason", a.reason)...).Warn(msg)
 		return
 	}
@@ -123,30 +127,32 @@ func (w *webhookInput) keepRejected(r *http.Request, requestID, clientIP string,
 	}
 }
 
-// panelLabels bounds the panel label of netcore_events_received_total: the
-// first maxPanelLabels panel names seen are labels, any later one counts as
-// "other", and names are cut to maxPanelLabelLen. Senders choose the names,
-// and each label is a series kept for ever.
-type panelLabels struct {
+// labelSet bounds a metric label whose values senders choose (panel names,
+// client addresses): the first max values seen are labels, any later one
+// counts as "other", and values are cut to maxLabelLen. Each label is a
+// series kept for ever.
+type labelSet struct {
+	max  int
 	mu   sync.Mutex
 	seen map[string]bool
 }
 
 const (
-	maxPanelLabels   = 200
-	maxPanelLabelLen = 100
+	maxPanelLabels  = 200
+	maxClientLabels = 100
+	maxLabelLen     = 100
 )
 
-func (p *panelLabels) label(name string) string {
-	if len(name) > maxPanelLabelLen {
-		name = name[:maxPanelLabelLen]
+func (p *labelSet) label(name string) string {
+	if len(name) > maxLabelLen {
+		name = name[:maxLabelLen]
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	if !p.seen[name] && len(p.seen) >= maxPanelLabels {
+	if !p.seen[name] && len(p.seen) >= p.max {
 		return "other"
 	}
 	p.seen[name] = true

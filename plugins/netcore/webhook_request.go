@@ -33,11 +33,15 @@ type answer struct {
 	// are answered 200 and store nothing.
 	urlCheck bool
 	empty    bool
+	// stranger is a client outside allowed_ips admitted to the quarantine;
+	// quarantined, its post was kept there (answered 200, not delivered).
+	stranger    bool
+	quarantined bool
 }
 
 // stored says the answer is a 200 for events the pipeline took.
 func (a answer) stored() bool {
-	return a.status == http.StatusOK && !a.urlCheck && !a.empty
+	return a.status == http.StatusOK && !a.urlCheck && !a.empty && !a.quarantined
 }
 
 // urlCheckText answers a GET on the webhook path: what it is, and nothing
@@ -95,7 +99,8 @@ func (w *webhookInput) readBody(r *http.Request, hold *budgetHold) (body []byte,
 // holds of the budget: call it once the answer and its record are done with.
 func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID string, received time.Time) (a answer, release func()) {
 	release = func() {}
-	if a, ok := w.admit(r, client); !ok {
+	a, ok := w.admit(r, client)
+	if !ok {
 		return a, release
 	}
 	select {
@@ -105,11 +110,14 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)), release
 	}
 	hold := w.bodies.hold()
-	body, a, ok := w.readPost(r, hold)
+	body, read, ok := w.readPost(r, hold)
 	if !ok {
-		return a, hold.release
+		if a.stranger && read.status != http.StatusServiceUnavailable && read.status != http.StatusRequestTimeout {
+			return strangerRefusal(client, read.reason), hold.release
+		}
+		return read, hold.release
 	}
-	return w.decodeAndStore(r, body, hold, client, requestID, received), hold.release
+	return w.decodeAndStore(r, body, hold, client, requestID, received, a.stranger), hold.release
 }
 
 // answerBy is the latest moment an answer to a request received then can
@@ -123,7 +131,10 @@ func (w *webhookInput) answerBy(received time.Time) time.Time {
 // Before decoding, the post holds of the budget what its body may cost
 // (costBeforeDecoding); once decoded, exactly what it costs (costOfPost),
 // until its answer: the queue's record of it is gone once stored.
-func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budgetHold, client netip.Addr, requestID string, received time.Time) answer {
+// A stranger's (a client outside allowed_ips, in quarantine mode) valid
+// post is quarantined instead, and an invalid one refused 403 and kept
+// nowhere.
+func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budgetHold, client netip.Addr, requestID string, received time.Time, stranger bool) answer {
 	if !hold.ensure(costBeforeDecoding(int64(len(body)))) {
 		return w.budgetSpent()
 	}
@@ -136,11 +147,17 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 		if !errors.As(err, &rej) {
 			rej = badRequest("%s", err)
 		}
+		if stranger {
+			return strangerRefusal(client, rej.Reason)
+		}
 		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
 	}
 	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
-		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
-			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
+		reason := fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)
+		if stranger {
+			return strangerRefusal(client, reason)
+		}
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)), reason: reason}
 	}
 	if post.EventCount() == 0 {
 		return answer{status: http.StatusOK, empty: true, post: post, bodyBytes: int64(len(body)), reason: "empty post (a URL check?): nothing stored"}
@@ -148,21 +165,33 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 	if !hold.settle(costOfPost(body, post)) {
 		return w.budgetSpent()
 	}
-
-	msg := service.NewMessage(post.Data)
-	msg.MetaSetMut(stage.MetaClientIP, client.String())
-	msg.MetaSetMut(stage.MetaRequestID, requestID)
-	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
-	msg = withPost(msg, post)
+	if stranger {
+		return w.quarantinePost(post, int64(len(body)), client, requestID, received)
+	}
+	msg := postMessage(post, client, requestID, received)
 	ctx, c := claim.New(msg.Context())
 	return w.store(r.Context(), msg.WithContext(ctx), c, post, int64(len(body)), w.answerBy(received))
 }
 
+// postMessage is the message of an accepted post: its data, with the post's
+// metadata, and the decoded post for netcore_explode to reuse.
+func postMessage(post *Post, client netip.Addr, requestID string, received time.Time) *service.Message {
+	msg := service.NewMessage(post.Data)
+	msg.MetaSetMut(stage.MetaClientIP, client.String())
+	msg.MetaSetMut(stage.MetaRequestID, requestID)
+	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
+	return withPost(msg, post)
+}
+
 // admit checks who asks for what, before anything of the body is read.
-// The URL check is answered here, to allowed clients only; a mode that
-// answers it to any client would call urlCheck before the allowlist.
+// The URL check is answered here, to allowed clients, and in quarantine
+// mode to any client: the check comes from the sender's addresses, which
+// may not be known yet. A client outside allowed_ips in quarantine mode is
+// admitted as a stranger, whose post goes to the quarantine; it learns
+// nothing of paths and methods (403, as in refuse mode).
 func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) {
-	if !w.conf.allowed.contains(client) {
+	stranger := !w.conf.allowed.contains(client)
+	if stranger && !w.conf.quarantines() {
 		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
 	}
 	if refusal := w.conf.tokens.refusal(r); refusal != "" && !urlCheckRequest(r) {
@@ -172,6 +201,8 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 		return a, false
 	}
 	switch {
+	case stranger && (r.URL.Path != w.conf.path || r.Method != http.MethodPost):
+		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
 	case r.URL.Path != w.conf.path:
 		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", w.conf.tokens.hide(r.URL.Path), w.conf.path)}, false
 	case r.Method != http.MethodPost:
@@ -180,7 +211,7 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 	if wait, limited := w.rateLimited(r.Context()); limited {
 		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}, false
 	}
-	return answer{}, true
+	return answer{stranger: stranger}, true
 }
 
 // urlCheckRequest says r is a HEAD or GET with no body, what senders use on
@@ -353,8 +384,11 @@ func (w *webhookInput) respond(rw http.ResponseWriter, requestID string, a answe
 	var reply any
 	if a.status == http.StatusOK {
 		status := "stored"
-		if a.empty {
+		switch {
+		case a.empty:
 			status = "empty"
+		case a.quarantined:
+			status = "quarantined"
 		}
 		reply = struct {
 			Status    string `json:"status"`

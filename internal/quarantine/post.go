@@ -1,0 +1,129 @@
+package quarantine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Header is what a quarantined post's file says of it, on its first line.
+type Header struct {
+	Client     string         `json:"client_ip"`
+	RequestID  string         `json:"request_id"`
+	ReceivedAt time.Time      `json:"received_at"`
+	Events     int            `json:"events"`
+	Panels     map[string]int `json:"panels"` // events by panel name
+}
+
+// postExt ends the name of a post's file; a file being written ends in
+// tmpExt until it is renamed into place.
+const (
+	postExt = ".post"
+	tmpExt  = ".tmp"
+)
+
+// maxHeaderBytes bounds a header line: a post's panel names are in it,
+// and a post holds at most max_body_bytes.
+const maxHeaderBytes = 16 << 20
+
+// fileName is the name of h's post in its address's folder: oldest first
+// when sorted.
+func fileName(h Header) string {
+	return fmt.Sprintf("%019d-%s%s", h.ReceivedAt.UnixNano(), h.RequestID, postExt)
+}
+
+// folderName is the folder of an address's posts: an IPv6 address's colons
+// (and a zone's %) are not safe in every file system's names.
+func folderName(client string) string {
+	return strings.NewReplacer(":", "_", "%", "+").Replace(client)
+}
+
+// writePost writes h and data as a new file in folder, durably: content
+// fsync'd, renamed into place, folder fsync'd.
+func writePost(folder string, h Header, data []byte) (path string, size int64, err error) {
+	line, err := json.Marshal(h)
+	if err != nil {
+		return "", 0, fmt.Errorf("encoding the header of post %s: %w", h.RequestID, err)
+	}
+	path = filepath.Join(folder, fileName(h))
+	tmp := path + tmpExt
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", 0, fmt.Errorf("creating %s: %w", tmp, err)
+	}
+	_, err = f.Write(append(append(line, '\n'), data...))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncFolder(folder)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return "", 0, fmt.Errorf("writing quarantined post %s (check the disk): %w", path, err)
+	}
+	return path, int64(len(line) + 1 + len(data)), nil
+}
+
+// ReadPost reads a post's file whole: its header and its data field, as
+// posted.
+func ReadPost(path string) (Header, []byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Header{}, nil, fmt.Errorf("reading quarantined post: %w", err)
+	}
+	end := bytes.IndexByte(raw, '\n')
+	if end < 0 {
+		return Header{}, nil, fmt.Errorf("quarantined post %s has no header line: move it aside", path)
+	}
+	h, err := parseHeader(path, raw[:end])
+	return h, raw[end+1:], err
+}
+
+// readHeader reads only the header line of a post's file (a decoder reads
+// the first JSON value and stops), and says the file's size.
+func readHeader(path string) (Header, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, 0, fmt.Errorf("reading quarantined post: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Header{}, 0, fmt.Errorf("reading quarantined post: %w", err)
+	}
+	var h Header
+	if err := json.NewDecoder(io.LimitReader(f, maxHeaderBytes)).Decode(&h); err != nil || h.Client == "" {
+		return Header{}, 0, fmt.Errorf("quarantined post %s has a header that cannot be read (%v): move it aside", path, err)
+	}
+	return h, info.Size(), nil
+}
+
+func parseHeader(path string, line []byte) (Header, error) {
+	var h Header
+	if err := json.Unmarshal(line, &h); err != nil || h.Client == "" {
+		return Header{}, fmt.Errorf("quarantined post %s has a header that cannot be read (%v): move it aside", path, err)
+	}
+	return h, nil
+}
+
+// syncFolder fsyncs a folder, so that the names in it survive a power cut.
+func syncFolder(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
