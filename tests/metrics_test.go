@@ -67,6 +67,9 @@ func TestMetricsCountWhatArrived(t *testing.T) {
 		if name == stage.MetricEventsArchived || name == stage.MetricArchiveFilesDamaged {
 			continue // exported by the archive recipes, not the default pipeline
 		}
+		if name == stage.MetricQuarantinedPosts {
+			continue // a series per client, from the first post quarantined (TestQuarantineHoldsPostsFromUnknownAddressesUntilReleased)
+		}
 		if !regexp.MustCompile(`(?m)^` + name + `(_bucket|_count|_sum)?(\{|\s)`).MatchString(metrics) {
 			t.Errorf("/metrics lacks %s", name)
 		}
