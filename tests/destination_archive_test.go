@@ -244,7 +244,7 @@ func TestArchiveOnlyKill9LosesNothingAndLeavesNoTornLine(t *testing.T) {
 	t.Logf("%d events acknowledged before kill -9, all archived after the restart; %d lines in all", len(markers), len(archived(t, p.dataDir)))
 }
 
-// startStreams runs the meiro-and-archive recipe as its README command
+// startStreams runs the meiro-and-archive recipe as its docs/destinations.md command
 // does: streams mode, the root config and a folder of streams, in dir
 // (holding data/).
 func startStreams(t *testing.T, env map[string]string, streams, dir string) *process {
@@ -422,7 +422,7 @@ output:
 	return path
 }
 
-// What the README says of fan_out behind one queue: while Meiro Events is
+// What docs/destinations.md says of fan_out behind one queue: while Meiro Events is
 // down the archive stops too, once the events in flight are archived; the
 // rest waits in the queue; after a restart the archive receives again what
 // it already had; nothing is lost.

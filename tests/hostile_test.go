@@ -151,7 +151,7 @@ func TestSlowlorisNeitherStarvesPostsNorStaysConnected(t *testing.T) {
 	t.Logf("%d slow clients, longest connected %s; 20 real posts each under 2s", slow, longest.Round(time.Millisecond))
 }
 
-// Credentials for Meiro Events go in a header (the README says why not in
+// Credentials for Meiro Events go in a header (docs/security.md says why not in
 // the URL: Benthos logs the URL of a failed delivery); they must not leak.
 func TestMeiroEventsCredentialsAreNotLogged(t *testing.T) {
 	m := newMeiro(t)

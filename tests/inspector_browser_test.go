@@ -186,7 +186,7 @@ func TestInspectorFollowsEveryEventInABrowser(t *testing.T) {
 	}
 }
 
-// screenshot saves what a person sees at url, for the README:
+// screenshot saves what a person sees at url, for docs/operating.md:
 //
 //	NETCORE_SCREENSHOTS=$PWD/docs go test ./tests -run TestInspectorFollowsEveryEventInABrowser
 func screenshot(t *testing.T, ctx context.Context, url, file string) {

@@ -145,7 +145,7 @@ func TestUnencodedFormValuesArriveByteForByte(t *testing.T) {
 	}
 }
 
-// TestRepeatsTurnedOffDeliverEveryPost is the README's switch for senders
+// TestRepeatsTurnedOffDeliverEveryPost is the switch of docs/delivery.md for senders
 // whose events carry no time or id: with dedupe_window 0s the same click
 // posted twice is delivered twice, with the same event_id.
 func TestRepeatsTurnedOffDeliverEveryPost(t *testing.T) {

@@ -297,7 +297,7 @@ func powerKillNode(n *natsNode) {
 
 // A power cut of the whole cluster under load, with JetStream's default
 // sync (every 2 minutes) and with `sync_interval: always`: how many
-// acknowledged events each loses, for the README's sync-policy paragraph.
+// acknowledged events each loses, for the sync-policy paragraph of docs/scale-out.md.
 // The default must lose what it acknowledged since its last sync, and
 // always must lose a smaller share; always lost 0%, 7% and 16% in three
 // runs here, so no more is claimed. The long variant also cuts a store in

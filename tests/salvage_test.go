@@ -14,7 +14,7 @@ import (
 
 // TestSalvageAndReplayADamagedQueueFile stores posts while Meiro Events is
 // down, stops, garbles the page of the queue file that holds one chosen
-// event, and gets the rest back the way the README tells an operator to:
+// event, and gets the rest back the way docs/delivery.md tells an operator to:
 // `queue stats`, `queue salvage` into dead letters, then
 // replay-dead-letters.yaml. The default pipeline stores each post whole, as
 // one record: salvage splits it into events as the queue would have, so
@@ -149,7 +149,7 @@ func TestSalvageRefusesAQueueFileARunningReceiverHolds(t *testing.T) {
 	if err == nil || !strings.Contains(string(stats), "using it") {
 		t.Fatalf("queue stats of a file in use: %v\n%s\nwant a refusal saying a netcore-connect is using it", err, stats)
 	}
-	// The README's example output folder: the one a replay reads.
+	// The output folder of the example in docs/delivery.md: the one a replay reads.
 	deadDir := filepath.Join(p.dataDir, "dead-letter")
 	refusal, err := exec.Command(binary, "queue", "salvage", queueFile, deadDir).CombinedOutput()
 	if err == nil || !strings.Contains(string(refusal), "locked") || !strings.Contains(string(refusal), "--force") {

@@ -9,8 +9,8 @@
 //   - metadata.go: the metadata keys set by netcore_webhook, netcore_explode,
 //     Benthos's fallback output and the nats_jetstream input, and who reads
 //     each;
-//   - metrics.go: the names of the netcore_* metrics (the README's metric
-//     table and the deploy files are tested against this list);
+//   - metrics.go: the names of the netcore_* metrics (the metric table of
+//     docs/operating.md and the deploy files are tested against this list);
 //   - refusals.go: the HTTP statuses that make an event a dead letter;
 //   - timeouts.go: the words of a delivery that timed out.
 package stage

@@ -1,7 +1,7 @@
 package stage
 
-// The netcore_* metrics, by the stage that records each. The README's metric
-// table, deploy/grafana-dashboard.json and deploy/prometheus-alerts.yaml are
+// The netcore_* metrics, by the stage that records each. The metric table of
+// docs/operating.md, deploy/grafana-dashboard.json and deploy/prometheus-alerts.yaml are
 // tested against Metrics.
 const (
 	// netcore_webhook

@@ -265,8 +265,8 @@ func TestInspectorMasksTheEventsValuesEscapedToASCII(t *testing.T) {
 // TestInspectorDefaultMaskIsTheSameEverywhere ties the places that write the
 // default mask list to the code's: each shipped config with an inspector
 // (its ${NETCORE_INSPECT_MASK:...} default, and the default its comments
-// name), and the README (the environment table's row and the sentence
-// naming the personal fields). An operator reads these; they must not drift.
+// name), the README's environment table (its row) and docs/operating.md
+// (the sentence naming the personal fields). An operator reads these; they must not drift.
 func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 	want := strings.Join(defaultMaskFields, ",")
 	var (
@@ -312,9 +312,13 @@ func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 		t.Fatal("the README has no NETCORE_INSPECT_MASK row with a default")
 	}
 	check("the README's environment table", string(row[1]))
-	prose := inProse.FindSubmatch(readme)
+	operating, err := os.ReadFile("../../docs/operating.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prose := inProse.FindSubmatch(operating)
 	if prose == nil {
-		t.Fatal("the README no longer says which personal fields are masked")
+		t.Fatal("docs/operating.md no longer says which personal fields are masked")
 	}
 	var named []string
 	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllSubmatch(prose[1], -1) {
@@ -322,7 +326,7 @@ func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 	}
 	sorted := slices.Sorted(slices.Values(defaultMaskFields))
 	if slices.Sort(named); !slices.Equal(named, sorted) {
-		t.Errorf("the README's inspector section names %q as masked, the code %q", named, sorted)
+		t.Errorf("the inspector section of docs/operating.md names %q as masked, the code %q", named, sorted)
 	}
 }
 

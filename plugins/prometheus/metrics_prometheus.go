@@ -26,7 +26,7 @@ func prometheusSpec() *service.ConfigSpec {
 		Beta().
 		Summary("Serves metrics in the Prometheus text format at `/metrics` (and `/stats`) on the admin server (`http.address`), for Prometheus to scrape.").
 		Description(`
-Every metric of the pipeline is exported: Benthos's own (`+"`input_received`"+`, `+"`output_sent`"+`, `+"`output_error`"+`, ... with their `+"`label`"+` and `+"`path`"+` labels) and netcore-connect's (`+"`netcore_posts_total`"+`, `+"`netcore_queue_events`"+`, ...; see the README, "Operating it").
+Every metric of the pipeline is exported: Benthos's own (`+"`input_received`"+`, `+"`output_sent`"+`, `+"`output_error`"+`, ... with their `+"`label`"+` and `+"`path`"+` labels) and netcore-connect's (`+"`netcore_posts_total`"+`, `+"`netcore_queue_events`"+`, ...; see docs/operating.md, "Metrics").
 
 Counters and gauges are exported as they are. Timings become histograms: those whose name ends in `+"`_seconds`"+` are exported in seconds, those ending in `+"`_bytes`"+` in bytes (a size recorded through a timing), and Benthos's own (ending in `+"`_ns`"+`) in nanoseconds, as named.`).
 		Fields(
