@@ -202,3 +202,36 @@ func screenshot(t *testing.T, ctx context.Context, url, file string) {
 		t.Fatal(err)
 	}
 }
+
+// TestInspectorShowsTheQuarantineInRed opens the inspector of a receiver in
+// quarantine mode in Chromium: each address whose posts wait there is shown
+// in red, with its posts, events and panels, and the commands that release
+// or drop them.
+func TestInspectorShowsTheQuarantineInRed(t *testing.T) {
+	m := newMeiro(t)
+	env := quarantineEnv(m, quarantineToken)
+	env["NETCORE_INSPECT_ADDRESS"] = freeAddr(t)
+	p := startProcess(t, options{env: env})
+	body, _ := markedBody("seen", 4)
+	for range 2 {
+		if status, answer := postAs(t, nil, p, body); status != http.StatusOK {
+			t.Fatalf("post from an unknown address: %d %s", status, answer)
+		}
+	}
+	ctx := browser(t)
+	pageText(t, ctx, "http://"+env["NETCORE_INSPECT_ADDRESS"]+"/")
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#quarantine")))
+	if err != nil {
+		t.Fatalf("no quarantine section on the page: %v", err)
+	}
+	row := regexp.MustCompile(`\s+`).ReplaceAllString(text, " ")
+	for _, want := range []string{"Quarantined, not delivered", "127.0.0.1 2 8 load", "netcore-connect quarantine release --client 127.0.0.1", "netcore-connect quarantine drop --client 127.0.0.1"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the quarantine section reads %q, lacking %q", row, want)
+		}
+	}
+	color, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#quarantine")).color`))
+	if err != nil || color != "rgb(153, 27, 27)" {
+		t.Errorf("the quarantine section's colour is %q (%v), want the red of alerts, rgb(153, 27, 27)", color, err)
+	}
+}
