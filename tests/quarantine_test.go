@@ -74,11 +74,28 @@ func TestQuarantineHoldsPostsFromUnknownAddressesUntilReleased(t *testing.T) {
 			s, a, _ := sendAs(t, nil, http.MethodPost, p.webhook+"x", "application/json", `{"p":[{"a":1}]}`, http.Header{"X-Netcore-Token": {quarantineToken}})
 			return s, a
 		}},
+		{"another path, no token", http.StatusForbidden, func() (int, string) {
+			s, a, _ := sendAs(t, nil, http.MethodPost, p.webhook+"x", "application/json", `{"p":[{"a":1}]}`, nil)
+			return s, a
+		}},
+		{"another method", http.StatusForbidden, func() (int, string) {
+			s, a, _ := sendAs(t, nil, http.MethodPut, p.webhook, "application/json", `{"p":[{"a":1}]}`, http.Header{"X-Netcore-Token": {quarantineToken}})
+			return s, a
+		}},
 	}
 	for _, r := range refused {
-		if status, answer := r.send(); status != r.status {
+		status, answer := r.send()
+		if status != r.status {
 			t.Errorf("%s from an unknown address: %d %s, want %d", r.name, status, answer, r.status)
 		}
+		// A stranger learns no more than in refuse mode: not why, nor the
+		// token's header.
+		if status == http.StatusForbidden && !strings.Contains(answer, `"error":"client 127.0.0.1 is not allowed to post"`) {
+			t.Errorf("%s: the 403 says more than that the client is not allowed: %s", r.name, answer)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.dataDir, "rejected", "posts.jsonl")); err == nil {
+		t.Error("a stranger's invalid post was kept in the rejected-posts file")
 	}
 	if out, err := quarantineCLI(t, p.dataDir, "list"); err != nil || !strings.Contains(out, "holds no posts") {
 		t.Fatalf("quarantine list after refusals only: %v\n%s\nwant nothing held", err, out)
@@ -122,7 +139,7 @@ func TestQuarantineHoldsPostsFromUnknownAddressesUntilReleased(t *testing.T) {
 	if n := m.receivedCount(); n != 0 {
 		t.Fatalf("%d events of quarantined posts reached Meiro Events before any release", n)
 	}
-	if out, err := quarantineCLI(t, p.dataDir, "release", "--client", "127.0.0.1"); err == nil || !strings.Contains(out, "no netcore-connect runs") {
+	if out, err := quarantineCLI(t, p.dataDir, "release", "--client", "127.0.0.1"); err == nil || !strings.Contains(out, "no netcore-connect holds the quarantine") {
 		t.Errorf("release with no receiver running: %v\n%s\nwant a refusal saying to start it", err, out)
 	}
 
@@ -131,7 +148,7 @@ func TestQuarantineHoldsPostsFromUnknownAddressesUntilReleased(t *testing.T) {
 		t.Fatalf("quarantine list beside the running receiver: %v\n%s", err, out)
 	}
 	out, err = quarantineCLI(t, p.dataDir, "release", "--client", "127.0.0.1")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("released %d posts (%d events)", posts, posts*events)) || !strings.Contains(out, "add 127.0.0.1/32 to NETCORE_ALLOWED_IPS") {
+	if err != nil || !strings.Contains(out, fmt.Sprintf("released %d posts (%d events)", posts, posts*events)) || !strings.Contains(out, "add 127.0.0.1/32 and restart") {
 		t.Fatalf("release: %v\n%s", err, out)
 	}
 	if out, err = quarantineCLI(t, p.dataDir, "release", "--client", "127.0.0.1"); err != nil || !strings.Contains(out, "released 0 posts") {
@@ -156,9 +173,16 @@ func TestQuarantineHoldsPostsFromUnknownAddressesUntilReleased(t *testing.T) {
 	if out, err = quarantineCLI(t, p.dataDir, "list"); err != nil || !strings.Contains(out, "holds no posts") {
 		t.Errorf("quarantine list after release and drop: %v\n%s", err, out)
 	}
-	if strings.Contains(p.stderr.String()+p.stdout.String(), quarantineToken) {
-		t.Error("the token appears in the receiver's output")
+	page = inspectorPage(t, env["NETCORE_INSPECT_ADDRESS"])
+	if strings.Contains(p.stderr.String()+p.stdout.String()+page+scrape(t, p), quarantineToken) {
+		t.Error("the token appears in the receiver's output, the inspector or /metrics")
 	}
+	_ = filepath.WalkDir(p.dataDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(string(readFile(t, path)), quarantineToken) {
+			t.Errorf("the token is in %s", path)
+		}
+		return nil
+	})
 }
 
 // inspectorPage is the inspector's list page.
@@ -187,9 +211,17 @@ func TestQuarantineIsBounded(t *testing.T) {
 			t.Fatalf("post %d: %d %s", i, status, answer)
 		}
 	}
-	status, answer, _ := sendAs(t, nil, http.MethodPost, p.webhook, "application/json", string(small), http.Header{"X-Netcore-Token": {quarantineToken}})
-	if status != http.StatusServiceUnavailable || !strings.Contains(answer, "3 posts held") {
-		t.Errorf("a 4th post from one address: %d %s, want 503 saying it has 3 posts held", status, answer)
+	// A 503 with Retry-After, saying nothing to the stranger of the bounds.
+	req := newRequest(t, http.MethodPost, p.webhook, "application/json", strings.NewReader(string(small)))
+	req.Header.Set("X-Netcore-Token", quarantineToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(answer), "post again later") || strings.Contains(string(answer), "3 posts") {
+		t.Errorf("a 4th post from one address: %d (Retry-After %q) %s, want 503 with Retry-After, saying to post again later and nothing of the bound", resp.StatusCode, resp.Header.Get("Retry-After"), answer)
 	}
 	// Two of 400 KiB fit in 1 MiB, a third does not: the bound in bytes
 	// comes before 127.0.0.2's 3 posts.
@@ -201,8 +233,8 @@ func TestQuarantineIsBounded(t *testing.T) {
 			kept++
 			continue
 		}
-		if status != http.StatusServiceUnavailable || !strings.Contains(answer, "1048576") {
-			t.Errorf("a post past the quarantine's bytes: %d %s, want 503 naming the bound", status, answer)
+		if status != http.StatusServiceUnavailable || strings.Contains(answer, "1048576") {
+			t.Errorf("a post past the quarantine's bytes: %d %s, want 503, saying nothing of the bound", status, answer)
 		}
 	}
 	if kept != 2 {

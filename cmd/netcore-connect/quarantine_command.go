@@ -60,7 +60,9 @@ receiver.`,
 	}
 }
 
-func quarantineDir(c *cli.Context) string { return filepath.Join(c.String(dataDirFlag), quarantine.DirName) }
+func quarantineDir(c *cli.Context) string {
+	return filepath.Join(c.String(dataDirFlag), quarantine.DirName)
+}
 
 func quarantineList(c *cli.Context) error {
 	clients, err := quarantine.List(quarantineDir(c))
@@ -92,10 +94,11 @@ func printClients(w io.Writer, dir string, clients []quarantine.Client) {
 // clientAddress reads --client, as list prints it.
 func clientAddress(c *cli.Context) (netip.Addr, error) {
 	addr, err := netip.ParseAddr(c.String(clientFlag))
-	if err != nil {
+	if err != nil || addr.Zone() != "" {
 		return addr, cli.Exit(fmt.Sprintf("--%s %q is not an IP address: give one as `netcore-connect quarantine list` prints it", clientFlag, c.String(clientFlag)), 2)
 	}
-	return addr, nil
+	// The receiver keeps IPv4-mapped IPv6 clients as IPv4, as it matches them.
+	return addr.Unmap(), nil
 }
 
 func quarantineRelease(c *cli.Context) error {
@@ -105,15 +108,17 @@ func quarantineRelease(c *cli.Context) error {
 	}
 	dir := quarantineDir(c)
 	if !quarantine.Owned(dir) {
-		return cli.Exit(fmt.Sprintf("no netcore-connect runs on %s: release hands the posts to the receiver, which stores them in its delivery queue. Start it (with this data directory) and run this again", dir), 1)
+		return cli.Exit(fmt.Sprintf("no netcore-connect holds the quarantine %s (none runs on this data directory, or it runs with NETCORE_UNKNOWN_SOURCES=refuse and held nothing when it started): release hands the posts to the receiver, which stores them in its delivery queue. Start it with NETCORE_UNKNOWN_SOURCES=quarantine and run this again", dir), 1)
 	}
 	res, err := ask(c, dir, quarantine.Request{Op: quarantine.OpRelease, Client: addr.String()})
 	if err != nil {
 		return err
 	}
-	prefix := netip.PrefixFrom(addr, addr.BitLen())
 	fmt.Fprintf(c.App.Writer, "released %d posts (%d events) of %s into the delivery queue\n", res.Posts, res.Events, addr)
-	fmt.Fprintf(c.App.Writer, "to let its posts in from now on, add %s to NETCORE_ALLOWED_IPS and restart\n", prefix)
+	if !res.Allowed {
+		prefix := netip.PrefixFrom(addr, addr.BitLen())
+		fmt.Fprintf(c.App.Writer, "%s is not in the receiver's NETCORE_ALLOWED_IPS: to let its posts in from now on, add %s and restart; posts it sends meanwhile are quarantined (release again then)\n", addr, prefix)
+	}
 	return nil
 }
 
@@ -151,7 +156,7 @@ func dropHere(dir, client string) (quarantine.Result, error) {
 		return quarantine.Result{}, cli.Exit(err.Error(), 1)
 	}
 	defer store.Close()
-	res, err := store.Drop(client)
+	res, err := store.Drop(context.Background(), client)
 	if err != nil {
 		return res, cli.Exit(fmt.Sprintf("drop stopped after %d posts: %v", res.Posts, err), 1)
 	}

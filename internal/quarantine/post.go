@@ -3,6 +3,7 @@ package quarantine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,25 +39,34 @@ func fileName(h Header) string {
 }
 
 // folderName is the folder of an address's posts: an IPv6 address's colons
-// (and a zone's %) are not safe in every file system's names.
+// are not safe in every file system's names. Addresses come without zones
+// (the allowlist strips them), and Requests takes only IP addresses, so no
+// name leaves the quarantine's folder.
 func folderName(client string) string {
-	return strings.NewReplacer(":", "_", "%", "+").Replace(client)
+	return strings.ReplaceAll(client, ":", "_")
 }
 
-// writePost writes h and data as a new file in folder, durably: content
-// fsync'd, renamed into place, folder fsync'd.
-func writePost(folder string, h Header, data []byte) (path string, size int64, err error) {
+// headerLine is h as the first line of its post's file.
+func headerLine(h Header) ([]byte, error) {
 	line, err := json.Marshal(h)
 	if err != nil {
-		return "", 0, fmt.Errorf("encoding the header of post %s: %w", h.RequestID, err)
+		return nil, fmt.Errorf("encoding the header of post %s: %w", h.RequestID, err)
 	}
+	return append(line, '\n'), nil
+}
+
+// writePost writes line (h's headerLine) and data as a new file in folder,
+// durably: content fsync'd, renamed into place, folder fsync'd.
+func writePost(folder string, h Header, line, data []byte) (path string, err error) {
 	path = filepath.Join(folder, fileName(h))
 	tmp := path + tmpExt
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return "", 0, fmt.Errorf("creating %s: %w", tmp, err)
+		return "", fmt.Errorf("creating %s: %w", tmp, err)
 	}
-	_, err = f.Write(append(append(line, '\n'), data...))
+	if _, err = f.Write(line); err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -71,9 +81,9 @@ func writePost(folder string, h Header, data []byte) (path string, size int64, e
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return "", 0, fmt.Errorf("writing quarantined post %s (check the disk): %w", path, err)
+		return "", fmt.Errorf("writing quarantined post %s (check the disk): %w", path, err)
 	}
-	return path, int64(len(line) + 1 + len(data)), nil
+	return path, nil
 }
 
 // ReadPost reads a post's file whole: its header and its data field, as
@@ -104,18 +114,31 @@ func readHeader(path string) (Header, int64, error) {
 		return Header{}, 0, fmt.Errorf("reading quarantined post: %w", err)
 	}
 	var h Header
-	if err := json.NewDecoder(io.LimitReader(f, maxHeaderBytes)).Decode(&h); err != nil || h.Client == "" {
-		return Header{}, 0, fmt.Errorf("quarantined post %s has a header that cannot be read (%v): move it aside", path, err)
+	err = json.NewDecoder(io.LimitReader(f, maxHeaderBytes)).Decode(&h)
+	if err = checkHeader(path, h, err); err != nil {
+		return Header{}, 0, err
 	}
 	return h, info.Size(), nil
 }
 
 func parseHeader(path string, line []byte) (Header, error) {
 	var h Header
-	if err := json.Unmarshal(line, &h); err != nil || h.Client == "" {
-		return Header{}, fmt.Errorf("quarantined post %s has a header that cannot be read (%v): move it aside", path, err)
+	err := json.Unmarshal(line, &h)
+	return h, checkHeader(path, h, err)
+}
+
+// errNoClient is a header that decodes but names no client.
+var errNoClient = errors.New("no client_ip")
+
+// checkHeader says what is wrong with a header read from path, if anything.
+func checkHeader(path string, h Header, decodeErr error) error {
+	if decodeErr == nil && h.Client == "" {
+		decodeErr = errNoClient
 	}
-	return h, nil
+	if decodeErr != nil {
+		return fmt.Errorf("quarantined post %s has a header that cannot be read, so it is neither released nor dropped: move it out of the quarantine's folder and look at it: %w", path, decodeErr)
+	}
+	return nil
 }
 
 // syncFolder fsyncs a folder, so that the names in it survive a power cut.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,9 +39,26 @@ type Result struct {
 	Posts  int    `json:"posts"`
 	Events int    `json:"events"`
 	Error  string `json:"error,omitempty"` // what stopped it; the posts not done are still held
+	// Allowed says the address is in the receiver's allowlist already, so
+	// that its next posts are delivered, not quarantined.
+	Allowed bool `json:"allowed,omitempty"`
 }
 
 func (r Request) name() string { return r.Op + "-" + folderName(r.Client) }
+
+// errNotARequest is a request file the commands did not write.
+var errNotARequest = errors.New("not a request netcore-connect quarantine writes")
+
+// check says whether r, read from path, is one the commands write: an
+// operation, an IP address (so no folder name outside the quarantine's is
+// ever formed from it), and the file's name made from them.
+func (r Request) check(path string) error {
+	addr, err := netip.ParseAddr(r.Client)
+	if err != nil || addr.String() != r.Client || (r.Op != OpRelease && r.Op != OpDrop) || filepath.Base(path) != r.name()+requestExt {
+		return errNotARequest
+	}
+	return nil
+}
 
 // Ask leaves req for the receiver that owns dir and waits for its result,
 // until ctx ends: the request then stays, and is served when a receiver
@@ -82,7 +100,7 @@ func Ask(ctx context.Context, dir string, req Request) (Result, error) {
 func (s *Store) Requests() ([]Request, error) {
 	paths, err := filepath.Glob(filepath.Join(s.dir, requestsName, "*"+requestExt))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("quarantine: listing requests: %w", err)
 	}
 	var reqs []Request
 	var bad error
@@ -92,11 +110,11 @@ func (s *Store) Requests() ([]Request, error) {
 		if err == nil {
 			err = json.Unmarshal(raw, &req)
 		}
-		if err == nil && (req.Op != OpRelease && req.Op != OpDrop || filepath.Base(path) != req.name()+requestExt) {
-			err = fmt.Errorf("not a request netcore-connect quarantine writes")
+		if err == nil {
+			err = req.check(path)
 		}
 		if err != nil {
-			bad = errors.Join(bad, fmt.Errorf("quarantine request %s removed unserved: %w", path, err), os.Remove(path))
+			bad = errors.Join(bad, fmt.Errorf("quarantine request %s removed unserved (%w): ask with netcore-connect quarantine release or drop instead", path, err), os.Remove(path))
 			continue
 		}
 		reqs = append(reqs, req)

@@ -1,6 +1,7 @@
 package quarantine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -137,43 +138,55 @@ func (s *Store) Dir() string { return s.dir }
 // Keep stores a post durably, or says why not: ErrFull when it would go
 // past a bound.
 func (s *Store) Keep(h Header, data []byte) error {
-	// The file's size, within a few bytes (the header line): reserved
-	// before writing so that posts written at once cannot pass the bound.
-	size := int64(len(data) + 256)
-	if err := s.reserve(h.Client, size); err != nil {
-		return err
-	}
-	folder := filepath.Join(s.dir, folderName(h.Client))
-	_, written, err := s.write(folder, h, data)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bytes -= size
-	s.reserved[h.Client]--
+	line, err := headerLine(h)
 	if err != nil {
 		return err
 	}
-	s.bytes += written
+	// The file's exact size, reserved before writing so that posts
+	// written at once cannot pass the bound together.
+	size := int64(len(line) + len(data))
+	if err := s.reserve(h.Client, size); err != nil {
+		return err
+	}
+	_, err = s.write(h, line, data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreserveLocked(h.Client)
+	if err != nil {
+		s.bytes -= size
+		return err
+	}
 	c := s.clients[h.Client]
 	if c == nil {
 		c = &Client{Address: h.Client}
 		s.clients[h.Client] = c
 	}
-	c.add(h, written)
+	c.add(h, size)
 	return nil
 }
 
-func (s *Store) write(folder string, h Header, data []byte) (string, int64, error) {
+// write writes a post into its address's folder, made durably first if it
+// is new. The folder is not removed meanwhile: its address has a post
+// reserved (forgetLocked).
+func (s *Store) write(h Header, line, data []byte) (string, error) {
+	folder := filepath.Join(s.dir, folderName(h.Client))
 	if _, err := os.Stat(folder); errors.Is(err, os.ErrNotExist) {
 		if err := durabledir.Make(folder); err != nil {
-			return "", 0, fmt.Errorf("quarantine: %w", err)
+			return "", fmt.Errorf("quarantine: %w", err)
 		}
 	}
-	return writePost(folder, h, data)
+	return writePost(folder, h, line, data)
 }
 
-func (s *Store) reserve(client string, size int64) error {
+// Room says whether a post from client could be kept now, before its body
+// is read: ErrFull when one of the bounds is reached.
+func (s *Store) Room(client string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.roomLocked(client, 0)
+}
+
+func (s *Store) roomLocked(client string, size int64) error {
 	posts := s.reserved[client]
 	if c := s.clients[client]; c != nil {
 		posts += c.Posts
@@ -181,12 +194,30 @@ func (s *Store) reserve(client string, size int64) error {
 	switch {
 	case posts >= s.limits.MaxPostsPerClient:
 		return fmt.Errorf("%w: %s already has %d posts held, the most one address may have; release or drop them", ErrFull, client, posts)
-	case s.bytes+size > s.limits.MaxBytes:
+	case s.bytes+size > s.limits.MaxBytes || s.bytes >= s.limits.MaxBytes:
 		return fmt.Errorf("%w: it holds %d bytes of its %d; release or drop what it holds", ErrFull, s.bytes, s.limits.MaxBytes)
+	}
+	return nil
+}
+
+func (s *Store) reserve(client string, size int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.roomLocked(client, size); err != nil {
+		return err
 	}
 	s.bytes += size
 	s.reserved[client]++
 	return nil
+}
+
+// unreserveLocked ends a reservation, keeping no key for an address with
+// none left: the map holds the addresses being written, not every address
+// ever seen.
+func (s *Store) unreserveLocked(client string) {
+	if s.reserved[client]--; s.reserved[client] <= 0 {
+		delete(s.reserved, client)
+	}
 }
 
 // Clients is what the store holds, by address, newest sender first.
@@ -216,24 +247,27 @@ func (s *Store) Posts(client string) ([]string, error) {
 }
 
 // Remove deletes a post's file, once its events are stored elsewhere (or
-// dropped), durably.
-func (s *Store) Remove(path string) error {
+// dropped), durably, and says what the post was.
+func (s *Store) Remove(path string) (Header, error) {
 	h, size, err := readHeader(path)
 	if err != nil {
-		return err
+		return h, err
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("removing quarantined post: %w", err)
+		return h, fmt.Errorf("removing quarantined post: %w", err)
 	}
-	if err := syncFolder(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("removing quarantined post %s (check the disk): %w", path, err)
+	// Gone from the folder, if not yet durably: out of the summary either way.
+	s.forget(h, size, filepath.Dir(path))
+	if err := syncFolder(filepath.Dir(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return h, fmt.Errorf("removing quarantined post %s (check the disk): %w", path, err)
 	}
-	s.forget(h, size)
-	return nil
+	return h, nil
 }
 
-// forget takes a removed post out of the summary.
-func (s *Store) forget(h Header, size int64) {
+// forget takes a removed post out of the summary, and removes its address's
+// folder once it holds nothing and nothing is being written into it, so
+// that addresses seen once leave nothing behind.
+func (s *Store) forget(h Header, size int64, folder string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bytes -= size
@@ -243,6 +277,9 @@ func (s *Store) forget(h Header, size int64) {
 	}
 	if c.Posts--; c.Posts <= 0 {
 		delete(s.clients, h.Client)
+		if s.reserved[h.Client] == 0 {
+			_ = os.Remove(folder) // fails, harmlessly, if anything is left in it
+		}
 		return
 	}
 	c.Events -= h.Events
@@ -254,18 +291,19 @@ func (s *Store) forget(h Header, size int64) {
 	}
 }
 
-// Drop deletes every post of client, saying how many posts and events.
-func (s *Store) Drop(client string) (Result, error) {
+// Drop deletes every post of client, saying how many posts and events,
+// until ctx ends.
+func (s *Store) Drop(ctx context.Context, client string) (Result, error) {
 	res := Result{Op: OpDrop, Client: client}
 	paths, err := s.Posts(client)
 	if err != nil {
 		return res, err
 	}
 	for _, path := range paths {
-		h, _, err := readHeader(path)
-		if err == nil {
-			err = s.Remove(path)
+		if err := ctx.Err(); err != nil {
+			return res, err // the rest stays held
 		}
+		h, err := s.Remove(path)
 		if err != nil {
 			return res, err
 		}

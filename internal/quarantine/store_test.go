@@ -3,9 +3,12 @@ package quarantine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,7 +117,7 @@ func TestBoundsInBytesAndPostsPerAddress(t *testing.T) {
 		t.Errorf("held %+v after refusals, want the 2 posts kept before", c)
 	}
 	paths, _ := s.Posts("192.0.2.1")
-	if err := s.Remove(paths[0]); err != nil {
+	if _, err := s.Remove(paths[0]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Keep(header("192.0.2.1", "c", at.Add(2), map[string]int{"p": 1}), small); err != nil {
@@ -154,7 +157,7 @@ func TestDropTakesOneAddress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := s.Drop("192.0.2.1")
+	res, err := s.Drop(context.Background(), "192.0.2.1")
 	if err != nil || res.Posts != 2 || res.Events != 4 {
 		t.Errorf("Drop: %+v %v, want 2 posts of 4 events", res, err)
 	}
@@ -202,5 +205,79 @@ func TestRequestsGoToTheOwnerAndBack(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the bad request is still there")
+	}
+}
+
+// Posts kept at once cannot pass the bound in bytes together: each
+// reserves its file's exact size (header line included) before writing.
+func TestPostsKeptAtOnceStayWithinTheBound(t *testing.T) {
+	dir := t.TempDir()
+	const maxBytes = 50_000
+	s := open(t, dir, Limits{MaxBytes: maxBytes, MaxPostsPerClient: 1000})
+	defer s.Close()
+	panels := map[string]int{}
+	for i := range 200 { // a long header line: every panel name is in it
+		panels[fmt.Sprintf("panel-%03d", i)] = 1
+	}
+	data := []byte(`{"p":[{"x":"` + strings.Repeat("x", 3000) + `"}]}`)
+	var wg sync.WaitGroup
+	var kept, full atomic.Int32
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Keep(header(fmt.Sprintf("192.0.2.%d", i%8), fmt.Sprintf("r%d", i), time.Now(), panels), data)
+			switch {
+			case err == nil:
+				kept.Add(1)
+			case errors.Is(err, ErrFull):
+				full.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var onDisk int64
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, postExt) {
+			info, _ := d.Info()
+			onDisk += info.Size()
+		}
+		return nil
+	})
+	if kept.Load() == 0 || full.Load() == 0 || onDisk > maxBytes || onDisk != s.Bytes() {
+		t.Errorf("%d kept, %d refused; %d bytes on disk (the store counts %d), want some of each and at most %d", kept.Load(), full.Load(), onDisk, s.Bytes(), maxBytes)
+	}
+}
+
+// Addresses whose posts are all gone leave nothing behind: no folder, and
+// no entry in memory, however many come and go.
+func TestAddressesGoneLeaveNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, roomy)
+	defer s.Close()
+	for i := range 50 {
+		client := fmt.Sprintf("2001:db8::%x", i)
+		if err := s.Keep(header(client, "a", time.Now(), map[string]int{"p": 1}), []byte(`{"p":[{}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Drop(context.Background(), client); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	s.mu.Lock()
+	left := len(s.clients) + len(s.reserved)
+	s.mu.Unlock()
+	if len(names) != 1 || left != 0 || s.Bytes() != 0 {
+		t.Errorf("after 50 addresses came and went: folder holds %v, %d entries in memory, %d bytes; want the lock file alone and nothing", names, left, s.Bytes())
+	}
+	if err := s.Room("2001:db8::1"); err != nil {
+		t.Errorf("Room on an empty quarantine: %v", err)
 	}
 }

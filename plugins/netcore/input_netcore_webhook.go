@@ -217,12 +217,14 @@ type webhookInput struct {
 	mAck       *service.MetricTimer   // receipt to answer, for posts handed to the pipeline
 	mEmpty     *service.MetricCounter // posts of no events, not stored
 
-	quarantine       *quarantine.Store // nil: none opened
-	clients          labelSet          // client label of mQuarantined
-	mQuarantined     *service.MetricCounter
-	mQuarantineBytes *service.MetricGauge
-	stopping         chan struct{}
-	stopOnce         sync.Once
+	quarantine        *quarantine.Store // nil: none opened
+	quarantineServing sync.WaitGroup    // the goroutine serving its requests
+	strangers         chan struct{}     // a slot per stranger's post being handled
+	clients           labelSet          // client label of mQuarantined
+	mQuarantined      *service.MetricCounter
+	mQuarantineBytes  *service.MetricGauge
+	stopping          chan struct{}
+	stopOnce          sync.Once
 
 	inspector *inspector // nil when off
 
@@ -250,9 +252,12 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		log:      res.Logger(),
 		posts:    make(chan handoff),
 		inFlight: make(chan struct{}, c.maxInFlight),
-		bodies:   bodyBudget{limit: c.maxBodyBytesInFlight},
-		refusals: newRefusalLines(),
-		stopping: make(chan struct{}),
+		// Strangers (quarantine mode) may hold an eighth of the slots, so
+		// that they cannot keep the allowed senders' posts out.
+		strangers: make(chan struct{}, max(1, c.maxInFlight/8)),
+		bodies:    bodyBudget{limit: c.maxBodyBytesInFlight},
+		refusals:  newRefusalLines(),
+		stopping:  make(chan struct{}),
 
 		mPosts:     res.Metrics().NewCounter(stage.MetricPosts, "status"),
 		mReceived:  res.Metrics().NewCounter(stage.MetricEventsReceived, "panel"),

@@ -50,6 +50,9 @@ type inspectedPost struct {
 	Events    int     // events in the post
 	Panels    []Panel // the events themselves, for posts up to inspectBodyLimit
 	Excerpt   string  // start of a rejected body
+	// Quarantined: answered 200 from an address outside the allowlist,
+	// kept in the quarantine and not delivered.
+	Quarantined bool
 
 	ids [][]fate.ID // event ids by panel, worked out when first needed
 }
@@ -83,7 +86,7 @@ func (in *inspector) add(p inspectedPost) {
 	}
 	in.posts = append(in.posts, &p)
 	switch {
-	case p.Status == http.StatusOK:
+	case p.Status == http.StatusOK && !p.Quarantined:
 		if len(in.senders) >= maxSendersKept {
 			clear(in.senders)
 		}
@@ -192,7 +195,7 @@ const inspectBodyLimit = 256 << 10
 
 // inspected is what the inspector keeps of a request.
 func inspected(requestID string, received time.Time, client netip.Addr, a answer) inspectedPost {
-	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes}
+	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes, Quarantined: a.quarantined}
 	if client.IsValid() {
 		p.Client = client.String()
 	}

@@ -75,7 +75,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 <table id="posts"><thead><tr><th>time</th><th>client</th><th>status</th><th>panels (events)</th><th>events</th><th>bytes</th><th>delivery</th><th></th></tr></thead><tbody>
 {{range .Rows}}<tr class="{{.Class}}"><td>{{when .Time}}</td><td>{{.Client}}</td><td>{{.Status}}</td>
 <td class="panels">{{if .Summary}}{{.Summary}}{{else}}{{.Reason}}{{end}}</td><td>{{.Events}}</td><td>{{.Bytes}}</td>
-<td class="fates">{{if eq .Status 200}}{{.Fates}}{{end}}</td>
+<td class="fates">{{if .Quarantined}}quarantined, not delivered{{else if eq .Status 200}}{{.Fates}}{{end}}</td>
 <td><a href="/posts/{{.RequestID}}">{{.RequestID}}</a></td></tr>
 {{else}}<tr><td colspan="8">{{if .Filter.Active}}No post matches.{{else}}No post received yet.{{end}}</td></tr>{{end}}
 </tbody></table></main>
@@ -87,7 +87,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 <table><tr><th>time</th><td>{{when .Time}}</td></tr><tr><th>client</th><td>{{.Client}}</td></tr>
 <tr><th>status</th><td>{{.Status}}</td></tr>{{if .Reason}}<tr><th>reason</th><td class="bad">{{.Reason}}</td></tr>{{end}}
 <tr><th>bytes</th><td>{{.Bytes}}</td></tr><tr><th>panels</th><td>{{.Summary}}</td></tr>
-{{if eq .Status 200}}<tr><th>delivery</th><td id="fates">{{.Fates}}</td></tr>{{end}}</table>
+{{if .Quarantined}}<tr><th>delivery</th><td id="fates" class="bad">quarantined, not delivered: <code>netcore-connect quarantine release --client {{.Client}}</code> delivers it</td></tr>{{else if eq .Status 200}}<tr><th>delivery</th><td id="fates">{{.Fates}}</td></tr>{{end}}</table>
 {{if and (eq .Status 200) (not .HasQueue)}}<p class="note">This process does not deliver events, so their fate cannot be seen from it (the scale-out configs: look at the deliverers).</p>{{end}}
 {{if .TooLarge}}<p>The events of posts over 256 KiB are not kept.</p>{{end}}
 {{if .Events}}<h2>Events, one message each{{if .Masked}} (personal fields masked){{end}}</h2>
@@ -100,7 +100,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 {{if is .State "unknown"}}not followed: older than the inspector keeps, or not stored by this process{{end}}{{end}}
 </p><pre>{{.JSON}}</pre>{{end}}{{end}}
 {{if .Fates.DeadLettered}}<h2>Send the dead letters again</h2><p>Once the cause is fixed: <code>MEIRO_EVENTS_URL=... netcore-connect run config/replay-dead-letters.yaml</code></p>{{end}}
-{{if eq .Status 200}}<h2>Send this hour again</h2><p>With the archive on, every event of the post's hour: <code>{{.ReplayCmd}}</code></p>{{end}}
+{{if and (eq .Status 200) (not .Quarantined)}}<h2>Send this hour again</h2><p>With the archive on, every event of the post's hour: <code>{{.ReplayCmd}}</code></p>{{end}}
 {{if .Excerpt}}<h2>Start of the body</h2><pre>{{.Excerpt}}</pre>{{end}}
 </main>
 <script>{{script}}</script></body></html>{{end}}

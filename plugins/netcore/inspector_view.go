@@ -66,7 +66,7 @@ type postRow struct {
 // while events wait.
 func (r postRow) Class() string {
 	switch {
-	case r.Status != http.StatusOK || r.Fates.DeadLettered > 0:
+	case r.Status != http.StatusOK || r.Fates.DeadLettered > 0 || r.Quarantined:
 		return "post bad"
 	case r.Fates.Waiting > 0:
 		return "post waiting"

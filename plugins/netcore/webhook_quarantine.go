@@ -1,6 +1,7 @@
 package netcore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,20 +72,21 @@ func parseQuarantine(conf *service.ParsedConfig, c *webhookConfig) (err error) {
 // quarantines says posts from unknown addresses are kept, not refused.
 func (c webhookConfig) quarantines() bool { return c.unknownSources == unknownSourcesQuarantine }
 
-// openQuarantine opens the quarantine at start: in quarantine mode, or
-// when the folder holds posts from before (to release or drop them).
+// openQuarantine opens the quarantine at start: in quarantine mode (a
+// failure stops the start), or in refuse mode when the folder holds posts
+// from before, to release or drop them (a failure is only logged: refuse
+// mode must start as it always did).
 func (w *webhookInput) openQuarantine() error {
 	dir := w.conf.quarantineDir
 	if dir == "" {
 		return nil
 	}
-	if !w.conf.quarantines() {
-		if held, err := quarantine.List(dir); err != nil || len(held) == 0 {
-			return err
-		}
+	store, err := w.openQuarantineStore(dir)
+	if !w.conf.quarantines() && err != nil {
+		w.log.Warnf("The quarantine's posts cannot be released or dropped while this receiver runs: %v", err)
+		return nil
 	}
-	store, err := quarantine.Open(dir, w.conf.quarantineLimits)
-	if err != nil {
+	if err != nil || store == nil {
 		return err
 	}
 	w.quarantine = store
@@ -95,9 +97,34 @@ func (w *webhookInput) openQuarantine() error {
 	for _, c := range store.Clients() {
 		w.log.Warnf("The quarantine holds %d posts (%d events) from %s, not delivered: netcore-connect quarantine release --client %s, or drop", c.Posts, c.Events, c.Address, c.Address)
 	}
-	go w.serveQuarantineRequests()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-w.stopping; cancel() }()
+	w.quarantineServing.Add(1)
+	go w.serveQuarantineRequests(ctx)
 	return nil
 }
+
+// openQuarantineStore opens the store; in refuse mode only if it holds
+// posts (nil otherwise). A quarantine command holds the lock for a moment
+// (Owned), so a lock found taken is tried again for a little while.
+func (w *webhookInput) openQuarantineStore(dir string) (*quarantine.Store, error) {
+	if !w.conf.quarantines() {
+		if held, err := quarantine.List(dir); err != nil || len(held) == 0 {
+			return nil, err
+		}
+	}
+	for tries := 0; ; tries++ {
+		store, err := quarantine.Open(dir, w.conf.quarantineLimits)
+		if !errors.Is(err, quarantine.ErrOwned) || tries == quarantineOpenTries {
+			return store, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// quarantineOpenTries bounds how long a start waits for a lock a quarantine
+// command holds (a moment): 2 s in all.
+const quarantineOpenTries = 20
 
 // quarantinePost keeps a valid post from an unknown address, durably, and
 // answers 200 (or 503 past the quarantine's bounds).
@@ -109,7 +136,10 @@ func (w *webhookInput) quarantinePost(post *Post, size int64, client netip.Addr,
 	err := w.quarantine.Keep(h, post.Data)
 	w.mQuarantineBytes.Set(w.quarantine.Bytes())
 	if err != nil {
-		a := w.busy(fmt.Sprintf("client %s is not allowed to post, and its post could not be quarantined: %v", client, err))
+		if !errors.Is(err, quarantine.ErrFull) {
+			w.log.Errorf("Quarantining post %s of %s: %v", requestID, client, err)
+		}
+		a := w.strangerBusy(client)
 		a.post, a.bodyBytes = post, size
 		return a
 	}
@@ -118,15 +148,45 @@ func (w *webhookInput) quarantinePost(post *Post, size int64, client netip.Addr,
 		reason: fmt.Sprintf("client %s is not in allowed_ips: post quarantined, not delivered; see netcore-connect quarantine list", client)}
 }
 
+// admitStranger lets a stranger's post be read when the quarantine has
+// room for it and a stranger's slot is free (an eighth of max_in_flight):
+// otherwise 503 before a byte of it is read, so that strangers cannot keep
+// the allowed senders' posts out. ok says a slot was taken.
+func (w *webhookInput) admitStranger(client netip.Addr) (a answer, ok bool) {
+	if w.quarantine == nil {
+		// Quarantine mode opens it at start; not yet started, keep nothing.
+		return w.strangerBusy(client), false
+	}
+	if err := w.quarantine.Room(client.String()); err != nil {
+		return w.strangerBusy(client), false
+	}
+	select {
+	case w.strangers <- struct{}{}:
+		return answer{}, true
+	default:
+		return w.strangerBusy(client), false
+	}
+}
+
 // strangerRefusal is the 403 for a post from an unknown address that is not
-// a valid Netcore post: it is kept nowhere.
-func strangerRefusal(client netip.Addr, why string) answer {
-	return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post, and its post was not quarantined: %s", client, why)}
+// a valid Netcore post: it is kept nowhere, and told no more than in refuse
+// mode (not why, which would guide it towards a post that is kept).
+func strangerRefusal(client netip.Addr) answer {
+	return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}
+}
+
+// strangerBusy is the 503 for a post from an unknown address that the
+// quarantine has no room for. It says nothing of the bounds or of what is
+// held: the metrics, the inspector and quarantine list say that to the
+// operator.
+func (w *webhookInput) strangerBusy(client netip.Addr) answer {
+	return w.busy(fmt.Sprintf("client %s is not in the allowlist, and posts from such addresses cannot be kept now: post again later", client))
 }
 
 // serveQuarantineRequests serves the release and drop requests the
-// quarantine commands leave, until the input stops.
-func (w *webhookInput) serveQuarantineRequests() {
+// quarantine commands leave, until ctx ends (the input stops).
+func (w *webhookInput) serveQuarantineRequests(ctx context.Context) {
+	defer w.quarantineServing.Done()
 	tick := time.NewTicker(quarantineRequestsPollPeriod)
 	defer tick.Stop()
 	for {
@@ -135,27 +195,27 @@ func (w *webhookInput) serveQuarantineRequests() {
 			w.log.Errorf("%v", err)
 		}
 		for _, req := range reqs {
-			w.serveQuarantineRequest(req)
+			w.serveQuarantineRequest(ctx, req)
 		}
 		select {
-		case <-w.stopping:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-func (w *webhookInput) serveQuarantineRequest(req quarantine.Request) {
+func (w *webhookInput) serveQuarantineRequest(ctx context.Context, req quarantine.Request) {
 	var res quarantine.Result
 	var err error
 	if req.Op == quarantine.OpDrop {
-		res, err = w.quarantine.Drop(req.Client)
+		res, err = w.quarantine.Drop(ctx, req.Client)
 	} else {
-		res, err = w.release(req.Client)
+		res, err = w.release(ctx, req.Client)
 	}
 	w.mQuarantineBytes.Set(w.quarantine.Bytes())
-	if errors.Is(err, errStopping) {
-		return // the request stays, and is served at the next start
+	if ctx.Err() != nil {
+		return // the request stays, and is served again at the next start
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -168,28 +228,31 @@ func (w *webhookInput) serveQuarantineRequest(req quarantine.Request) {
 	}
 }
 
-// errStopping ends a release when the input stops.
-var errStopping = errors.New("the receiver is stopping")
-
 // release hands every post of client to the pipeline, oldest first, as if
 // it had just been accepted (its own request id and time of receipt), and
 // removes each from the quarantine once the pipeline acknowledged it.
 // Killed between the two, the post is released again at the next request,
 // and its events are removed as repeats by the queue.
-func (w *webhookInput) release(client string) (quarantine.Result, error) {
+func (w *webhookInput) release(ctx context.Context, client string) (quarantine.Result, error) {
 	res := quarantine.Result{Op: quarantine.OpRelease, Client: client}
+	if addr, err := netip.ParseAddr(client); err == nil {
+		res.Allowed = w.conf.allowed.contains(addr)
+	}
 	paths, err := w.quarantine.Posts(client)
 	for _, path := range paths {
 		if err != nil {
 			break
 		}
 		var events int
-		if events, err = w.releasePost(path); err == nil {
-			err = w.quarantine.Remove(path)
+		if events, err = w.releasePost(ctx, path); err == nil {
+			_, err = w.quarantine.Remove(path)
 		}
 		if err == nil {
 			res.Posts++
 			res.Events += events
+			if w.inspector != nil {
+				w.inspector.book.Received(events, time.Now())
+			}
 		}
 	}
 	return res, err
@@ -197,7 +260,7 @@ func (w *webhookInput) release(client string) (quarantine.Result, error) {
 
 // releasePost hands one quarantined post to the pipeline and waits until it
 // is stored, within the budget of bytes posts hold.
-func (w *webhookInput) releasePost(path string) (events int, err error) {
+func (w *webhookInput) releasePost(ctx context.Context, path string) (events int, err error) {
 	h, data, err := quarantine.ReadPost(path)
 	if err != nil {
 		return 0, err
@@ -210,8 +273,8 @@ func (w *webhookInput) releasePost(path string) (events int, err error) {
 	defer hold.release()
 	for !hold.settle(costOfPost(data, post)) {
 		select {
-		case <-w.stopping:
-			return 0, errStopping
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		case <-time.After(w.conf.retryAfter):
 		}
 	}
@@ -220,21 +283,29 @@ func (w *webhookInput) releasePost(path string) (events int, err error) {
 	handed := handoff{batch: service.MessageBatch{msg}, acked: make(chan error, 1)}
 	select {
 	case w.posts <- handed:
-	case <-w.stopping:
-		return 0, errStopping
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	if err := <-handed.acked; err != nil {
-		return 0, fmt.Errorf("the pipeline did not store post %s: %w", h.RequestID, err)
+	// Stopping meanwhile, the post stays held, stored or not: released again
+	// at the next start, it is then removed as a repeat if it was stored.
+	select {
+	case err := <-handed.acked:
+		if err != nil {
+			return 0, fmt.Errorf("the pipeline did not store post %s: %w", h.RequestID, err)
+		}
+		return post.EventCount(), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	return post.EventCount(), nil
 }
 
 // closeQuarantine gives the quarantine's folder up, once no request is
-// being answered.
+// being served (stopping ends one at its next step).
 func (w *webhookInput) closeQuarantine() error {
 	if w.quarantine == nil {
 		return nil
 	}
+	w.quarantineServing.Wait()
 	if err := w.quarantine.Close(); err != nil {
 		return fmt.Errorf("closing the quarantine: %w", err)
 	}

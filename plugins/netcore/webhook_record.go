@@ -97,7 +97,7 @@ func (w *webhookInput) count(received time.Time, a answer) {
 	if a.empty {
 		w.mEmpty.Incr(1)
 	}
-	if a.post != nil && !a.empty {
+	if a.post != nil && !a.empty && !a.quarantined { // the queue's answer time
 		w.mAck.Timing(time.Since(received).Nanoseconds())
 	}
 	if a.stored() {

@@ -109,11 +109,17 @@ func (w *webhookInput) handle(r *http.Request, client netip.Addr, requestID stri
 	default:
 		return w.busy(fmt.Sprintf("busy: %d posts are being stored", w.conf.maxInFlight)), release
 	}
+	if a.stranger {
+		if a, ok := w.admitStranger(client); !ok {
+			return a, release
+		}
+		defer func() { <-w.strangers }()
+	}
 	hold := w.bodies.hold()
 	body, read, ok := w.readPost(r, hold)
 	if !ok {
 		if a.stranger && read.status != http.StatusServiceUnavailable && read.status != http.StatusRequestTimeout {
-			return strangerRefusal(client, read.reason), hold.release
+			return strangerRefusal(client), hold.release
 		}
 		return read, hold.release
 	}
@@ -148,16 +154,16 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 			rej = badRequest("%s", err)
 		}
 		if stranger {
-			return strangerRefusal(client, rej.Reason)
+			return strangerRefusal(client)
 		}
 		return answer{status: rej.Status, reason: rej.Reason, body: body, bodyBytes: int64(len(body))}
 	}
 	if n := post.EventCount(); n > w.conf.maxEventsPerPost {
-		reason := fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)
 		if stranger {
-			return strangerRefusal(client, reason)
+			return strangerRefusal(client)
 		}
-		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)), reason: reason}
+		return answer{status: http.StatusRequestEntityTooLarge, body: body, bodyBytes: int64(len(body)),
+			reason: fmt.Sprintf("post holds %d events, over the limit of %d", n, w.conf.maxEventsPerPost)}
 	}
 	if post.EventCount() == 0 {
 		return answer{status: http.StatusOK, empty: true, post: post, bodyBytes: int64(len(body)), reason: "empty post (a URL check?): nothing stored"}
@@ -191,18 +197,16 @@ func postMessage(post *Post, client netip.Addr, requestID string, received time.
 // nothing of paths and methods (403, as in refuse mode).
 func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) {
 	stranger := !w.conf.allowed.contains(client)
-	if stranger && !w.conf.quarantines() {
-		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
-	}
-	if refusal := w.conf.tokens.refusal(r); refusal != "" && !urlCheckRequest(r) {
-		return answer{status: http.StatusUnauthorized, reason: refusal}, false
-	}
-	if a, ok := w.urlCheck(r); ok {
+	if a, ok := w.urlCheck(r); ok && (!stranger || w.conf.quarantines()) {
 		return a, false
 	}
+	if stranger && (!w.conf.quarantines() || r.URL.Path != w.conf.path || r.Method != http.MethodPost) {
+		return strangerRefusal(client), false
+	}
+	if refusal := w.conf.tokens.refusal(r); refusal != "" {
+		return answer{status: http.StatusUnauthorized, reason: refusal}, false
+	}
 	switch {
-	case stranger && (r.URL.Path != w.conf.path || r.Method != http.MethodPost):
-		return answer{status: http.StatusForbidden, reason: fmt.Sprintf("client %s is not allowed to post", client)}, false
 	case r.URL.Path != w.conf.path:
 		return answer{status: http.StatusNotFound, reason: fmt.Sprintf("no receiver at %s; Netcore posts go to %s", w.conf.tokens.hide(r.URL.Path), w.conf.path)}, false
 	case r.Method != http.MethodPost:
