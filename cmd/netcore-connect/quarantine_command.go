@@ -48,10 +48,11 @@ answered 200, and nothing of it is delivered until you decide:
 release hands the address's posts to the running receiver, which stores
 them in its delivery queue (repeats removed as for any post) and then
 deletes them from the quarantine; add the address to NETCORE_ALLOWED_IPS
-afterwards. Stopped midway, nothing is lost: the rest stays held, and what
-was stored twice is removed as a repeat. drop deletes them, through the
-running receiver or, when none runs, itself. list reads beside a running
-receiver.`,
+(and restart) first, or its next posts are quarantined again. Stopped
+midway, nothing is lost: the rest stays held and is released at the next
+start, and a post stored twice is removed as a repeat within the queue's
+dedupe window. drop deletes them, through the running receiver or, when
+none runs, itself. list reads beside a running receiver.`,
 		Subcommands: []*cli.Command{
 			{Name: "list", Usage: "One line per address: posts, events, panels, first and last seen", Flags: []cli.Flag{dataDir}, Action: quarantineList},
 			{Name: quarantine.OpRelease, Usage: "Deliver an address's posts (through the running receiver)", Flags: []cli.Flag{dataDir, client, wait}, Action: quarantineRelease},

@@ -22,9 +22,10 @@
 // `<dir>/requests` and waits for the result file; the receiver serves
 // requests as they come, and one left by a receiver killed midway is served
 // again at its next start (a post stored in the queue but not yet removed
-// from here is then stored again, and removed as a repeat by its event
-// ids). Drop deletes files; without a running receiver the command does it
-// itself, holding the lock.
+// from here is then stored again, and removed as a repeat by its event ids
+// within the queue's dedupe window; after it, delivered again: at least
+// once). Drop deletes files; without a running receiver the command does
+// it itself, holding the lock.
 //
 // Files: store.go (the folder, its bounds and its summary by address),
 // post.go (one post's file), requests.go (release and drop asked of the
