@@ -16,11 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/netcore-connect/netcore-connect/internal/pgtest"
+	"github.com/netcore-connect/netcore-connect/internal/testing/pgtest"
 )
 
 // These tests run config/destinations/postgres.yaml in the built binary
-// against a real PostgreSQL server (a throwaway cluster, internal/pgtest).
+// against a real PostgreSQL server (a throwaway cluster, internal/testing/pgtest).
 
 const postgresRecipe = "config/destinations/postgres.yaml"
 

@@ -18,12 +18,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/netcore-connect/netcore-connect/internal/netns"
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/netns"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // The partition tests run every server and instance in a network namespace
-// of its own (internal/netns), so that a link can really be cut: the node
+// of its own (internal/testing/netns), so that a link can really be cut: the node
 // keeps running and sees only silence, as in a network partition, not a
 // closed connection, as when a process dies.
 //

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
