@@ -16,11 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/netcore-connect/netcore-connect/internal/pgtest"
+	"github.com/netcore-connect/netcore-connect/internal/testing/pgtest"
 )
 
 // These tests run config/destinations/postgres.yaml in the built binary
-// against a real PostgreSQL server (a throwaway cluster, internal/pgtest).
+// against a real PostgreSQL server (a throwaway cluster, internal/testing/pgtest).
 
 const postgresRecipe = "config/destinations/postgres.yaml"
 
@@ -281,36 +281,6 @@ func TestPostgresRecipeLints(t *testing.T) {
 }
 
 var drainEvents = flag.Int("drain-events", 20000, "events in the queue for BenchmarkPostgresDrain")
-
-// BenchmarkPostgresDrain measures how fast a full queue empties into
-// PostgreSQL. The queue is filled by the default pipeline while its Meiro
-// Events answers 503 (the postgres recipe would not be ready without its
-// database), then the postgres recipe starts on the same queue, and the
-// time is taken from its start to the last row:
-//
-//	go test ./tests -run '^$' -bench PostgresDrain -benchtime 1x -drain-events 100000
-func BenchmarkPostgresDrain(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		pg := pgtest.Start(b)
-		dir := b.TempDir()
-		m := newMeiro(b)
-		m.setRespond(func([]byte) int { return http.StatusServiceUnavailable })
-		fill := startProcess(b, options{env: m.env(), dir: dir})
-		fillQueue(b, fill, *drainEvents)
-		fill.stop(b)
-
-		start := time.Now()
-		startPostgresRecipe(b, pg, dir)
-		ctx := context.Background()
-		conn := pg.Conn(ctx)
-		waitFor(b, "the queue drained into PostgreSQL", 10*time.Minute, func() bool {
-			var n int
-			err := conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{postgresTestTable}.Sanitize()).Scan(&n)
-			return err == nil && n == *drainEvents
-		})
-		b.ReportMetric(float64(*drainEvents)/time.Since(start).Seconds(), "events/s")
-	}
-}
 
 // fillQueue posts n events, 100 a post, from 8 senders, each answered 200.
 func fillQueue(b *testing.B, p *process, n int) {

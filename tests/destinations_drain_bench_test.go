@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/netcore-connect/netcore-connect/internal/pgtest"
+	"github.com/netcore-connect/netcore-connect/internal/testing/pgtest"
 )
 
 // BenchmarkDestinationsDrain fills one disk queue while Meiro Events is down,

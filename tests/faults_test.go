@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // long runs the long variant of the reliability suite:

@@ -21,9 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
-
-	"github.com/netcore-connect/netcore-connect/internal/loopback"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // binary is the netcore-connect built once for all tests.
@@ -58,7 +56,7 @@ func repoRoot(t testing.TB) string {
 }
 
 func freeAddr(t testing.TB) string {
-	return loopback.FreeAddrFor(t)
+	return testkit.FreeAddr(t)
 }
 
 // process is a running netcore-connect.

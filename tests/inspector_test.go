@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // chromiumPath finds Debian's Chromium, which .ci/run installs; the browser

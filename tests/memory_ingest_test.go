@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/bench/loadgen"
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // bigForm is one realistic form body (events as Netcore posts them,

@@ -21,8 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netcore-connect/netcore-connect/internal/powercut"
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/powercut"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // refusedLoad posts, until stop, single events that Meiro Events refuses

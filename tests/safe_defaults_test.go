@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 // plantedPipeline is a pipeline an attacker would plant: it runs nothing of

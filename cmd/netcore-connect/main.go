@@ -52,11 +52,16 @@ func run() int {
 		service.CLIOptSetBinaryName("netcore-connect"),
 		service.CLIOptSetProductName("netcore-connect"),
 		service.CLIOptSetVersion(buildVersion(), dateBuilt),
-		service.CLIOptSetDocumentationURL("https://github.com/netcore-connect/netcore-connect"),
+		// The help texts that link here (streams mode, Bloblang, templates)
+		// name guides of the engine, which its documentation holds.
+		service.CLIOptSetDocumentationURL("https://docs.redpanda.com/redpanda-connect"),
+		service.CLIOptOnLoggerInit(logEmbeddedDefault),
 		service.CLIOptSetEnvVarLookup(lookupNonEmpty),
 		// Called by run and streams after -e .env files are applied and
 		// before the config is read: a bad variable stops the start there.
-		service.CLIOptCustomRunFlags(nil, func(*cli.Context) error { return checkEnvironment(lookupEnv) }),
+		service.CLIOptCustomRunFlags(nil, func(c *cli.Context) error {
+			return errors.Join(checkEnvironment(lookupEnv), checkNotAStreamsRoot(c))
+		}),
 		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
 		service.CLIOptAddCommand(queueCommand()),
 		service.CLIOptAddCommand(quarantineCommand()),
@@ -119,12 +124,15 @@ func schemaWithAdminOnLoopback() *service.ConfigSchema {
 	return schema
 }
 
-// keepConnectionsAlive lets HTTP outputs reuse their connections. Core's
-// http_client sends through http.DefaultTransport (unless it sets up TLS or
-// a proxy), which keeps only 2 idle connections per host: with 64 requests
-// in flight to Meiro Events almost every request opened a new connection
-// (measured: 31,688 connections for 37,030 events). Keep as many idle
-// connections as requests can be in flight.
+// keepConnectionsAlive lets core's http_client outputs, in operators' own
+// configs, reuse their connections. (Meiro Events is sent to by meiro_http,
+// whose fasthttp pool keeps a connection per request in flight; this does
+// not touch it.) http_client sends through http.DefaultTransport (unless it
+// sets up TLS or a proxy), which keeps only 2 idle connections per host:
+// with 64 requests in flight almost every request opened a new connection
+// (measured when Meiro Events was sent to by http_client: 31,688
+// connections for 37,030 events). Keep as many idle connections as requests
+// can be in flight.
 func keepConnectionsAlive() {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		t.MaxIdleConnsPerHost = 256

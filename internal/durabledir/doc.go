@@ -7,5 +7,5 @@
 // content was fsync'd, with every event in it.
 //
 // Files: durabledir.go holds Make and SyncChain; durabledir_test.go proves
-// them on the power-cut file system (internal/powercut).
+// them on the power-cut file system (internal/testing/powercut).
 package durabledir

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
-	"github.com/netcore-connect/netcore-connect/internal/powercut"
+	"github.com/netcore-connect/netcore-connect/internal/testing/powercut"
 )
 
 // A folder made by Make, and a file fsync'd in it, survive a power cut; the

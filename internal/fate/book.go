@@ -3,11 +3,11 @@ package fate
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 // State is where an event stands.
@@ -165,18 +165,6 @@ func (b *Book) Repeated(id, requestID string) {
 	})
 }
 
-// statusInError finds the HTTP status in an output's error, e.g. "unexpected
-// response code (503)" from meiro_http or Benthos's http_client.
-var statusInError = regexp.MustCompile(`response code \((\d{3})\)`)
-
-func statusOf(err string) int {
-	if m := statusInError.FindStringSubmatch(err); m != nil {
-		status, _ := strconv.Atoi(m[1])
-		return status
-	}
-	return 0
-}
-
 // Failed records a delivery of id that failed at at, to be tried again at
 // next.
 func (b *Book) Failed(id string, err error, at, next time.Time) {
@@ -192,7 +180,7 @@ func (b *Book) Failed(id string, err error, at, next time.Time) {
 			return
 		}
 		e.Attempts++
-		e.LastError, e.NextTry, e.Status = err.Error(), next, statusOf(err.Error())
+		e.LastError, e.NextTry, e.Status = err.Error(), next, stage.StatusOf(err)
 	})
 }
 
@@ -211,11 +199,11 @@ func (b *Book) Delivered(id string, at time.Time) {
 }
 
 // DeadLettered records that id was refused for good and written to file.
-func (b *Book) DeadLettered(id, file, reason string, at time.Time) {
+func (b *Book) DeadLettered(id, file, reason string, status int, at time.Time) {
 	b.record(id, func(e *entry) {
 		b.deadLettered.add(at, 1)
 		e.State, e.DoneAt, e.NextTry = DeadLettered, at, time.Time{}
-		e.File, e.LastError, e.Status = file, reason, statusOf(reason)
+		e.File, e.LastError, e.Status = file, reason, status
 	})
 }
 

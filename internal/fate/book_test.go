@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
 var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -17,7 +19,7 @@ func TestBookFollowsAnEventToEachEnd(t *testing.T) {
 	}
 	b.Enable()
 	b.Stored("a", "post1", t0)
-	b.Failed("a", errors.New("Meiro Events did not accept the event: HTTP request returned unexpected response code (503): 503 Service Unavailable"), t0, t0.Add(2*time.Second))
+	b.Failed("a", &stage.StatusError{Status: 503, Err: errors.New("HTTP request returned unexpected response code (503): 503 Service Unavailable")}, t0, t0.Add(2*time.Second))
 	f := b.Of(KeyOf("a"), "post1")
 	if f.State != Waiting || f.Attempts != 1 || f.Status != 503 || !f.NextTry.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("after a 503: %+v", f)
@@ -28,7 +30,7 @@ func TestBookFollowsAnEventToEachEnd(t *testing.T) {
 	}
 
 	b.Stored("b", "post1", t0)
-	b.DeadLettered("b", "data/dead-letter/x.jsonl", "HTTP request returned unexpected response code (422)", t0.Add(time.Second))
+	b.DeadLettered("b", "data/dead-letter/x.jsonl", "HTTP request returned unexpected response code (422)", 422, t0.Add(time.Second))
 	b.Delivered("b", t0.Add(time.Second)) // the queue's ack after the dead letter
 	if f := b.Of(KeyOf("b"), "post1"); f.State != DeadLettered || f.File != "data/dead-letter/x.jsonl" || f.Status != 422 {
 		t.Fatalf("a dead letter: %+v", f)

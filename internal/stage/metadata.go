@@ -39,6 +39,15 @@ const (
 	MetaFallbackError = "fallback_error"
 )
 
+// Metadata keys set by our outputs (meiro_http, postgres) on the copy of a
+// message they keep as a dead letter.
+const (
+	// MetaDeadLetterStatus is the HTTP status (an int, structured
+	// metadata) of the answer that refused the message, for the inspector;
+	// not written to the dead letter line (no netcore_ prefix).
+	MetaDeadLetterStatus = "dead_letter_status"
+)
+
 // Metadata keys set by the nats_jetstream input on each message.
 const (
 	// MetaNATSSequence is the message's sequence number in the stream.

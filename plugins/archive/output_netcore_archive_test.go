@@ -14,8 +14,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/internal/powercut"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
+	"github.com/netcore-connect/netcore-connect/internal/testing/powercut"
 )
 
 func newTestOutput(t *testing.T, yaml string) *archiveOutput {

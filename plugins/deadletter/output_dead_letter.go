@@ -2,7 +2,9 @@
 // events that the destination refused for good, written to disk durably for
 // inspection and replay; and the dead_letter_event processor
 // (processor_dead_letter_event.go) with which a replay turns each line back
-// into the event's bytes. line.go is the line format both share.
+// into the event's bytes. line.go is the line format both share; keeper.go
+// the Keeper through which every output that gives up on events (this one,
+// meiro_http, postgres) keeps them.
 package deadletter
 
 import (
@@ -17,8 +19,6 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/internal/durabledir"
-	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/plugkit"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
@@ -75,10 +75,7 @@ func init() {
 }
 
 type deadLetter struct {
-	dir    string
-	prefix string
-	log    *service.Logger
-	count  *service.MetricCounter
+	keep *Keeper
 }
 
 func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources) (*deadLetter, error) {
@@ -90,42 +87,15 @@ func newDeadLetterFromConfig(conf *service.ParsedConfig, res *service.Resources)
 	if err != nil {
 		return nil, err
 	}
-	count := res.Metrics().NewCounter(stage.MetricEventsDeadLettered)
-	count.Incr(0) // exported from the start, for dashboards and alerts
-	return &deadLetter{dir: dir, prefix: prefix, log: res.Logger(), count: count}, nil
+	return &deadLetter{keep: NewKeeper(dir, prefix, res)}, nil
 }
 
 func (d *deadLetter) Connect(context.Context) error {
-	// Each file's rename is synced in its folder; the folder's own name
-	// must be durable too, or a power cut takes every dead letter with it.
-	if err := durabledir.Make(d.dir); err != nil {
-		return fmt.Errorf("creating dead letter folder: %w", err)
-	}
-	return nil
+	return d.keep.Prepare()
 }
 
 func (d *deadLetter) WriteBatch(_ context.Context, batch service.MessageBatch) error {
-	file, err := Keep(d.dir, batch, d.prefix)
-	if err != nil {
-		return err
-	}
-	d.count.Incr(int64(len(batch)))
-	d.log.Warnf("%d event(s) refused for good, kept as dead letters in %s", len(batch), file)
-	return nil
-}
-
-// Keep writes batch as a new dead letter file in dir (WriteFile) and tells
-// the inspector, when it is on, which events became dead letters, where and
-// why: what every stage that dead-letters events does, this output and the
-// postgres output alike.
-func Keep(dir string, batch service.MessageBatch, prefix string) (string, error) {
-	now := time.Now().UTC()
-	file, err := WriteFile(dir, batch, prefix, now)
-	if err != nil {
-		return "", err
-	}
-	reportFates(batch, file, now)
-	return file, nil
+	return d.keep.Keep(batch, "refused for good")
 }
 
 // fileSeq numbers the files written in one nanosecond apart.
@@ -163,20 +133,6 @@ func WriteFile(dir string, batch service.MessageBatch, prefix string, now time.T
 		return "", err
 	}
 	return filepath.Join(dir, name), nil
-}
-
-// reportFates tells the inspector (through the fate book, when it is on)
-// which events became dead letters, where, and why.
-func reportFates(batch service.MessageBatch, file string, at time.Time) {
-	if !fate.Default.Enabled() {
-		return
-	}
-	for _, msg := range batch {
-		if id, ok := msg.MetaGet(stage.MetaEventID); ok {
-			reason, _ := msg.MetaGet(stage.MetaFallbackError)
-			fate.Default.DeadLettered(id, file, reason, at)
-		}
-	}
 }
 
 // writeDurably writes a whole file that appears under its name only once

@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"strings"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/stage"
@@ -116,8 +115,8 @@ func (w *deliveryWindow) failed(wasProbe, timedOut bool, stillOut int, now time.
 	}
 }
 
-// timedOut says whether a delivery failed for want of an answer in time, as
-// meiro_http words it (the error reaches the queue as text).
+// timedOut says whether a delivery failed for want of an answer in time: a
+// stage.TimeoutError, as meiro_http hands it back.
 func timedOut(err error) bool {
-	return err != nil && strings.Contains(err.Error(), stage.TimedOut)
+	return stage.IsTimeout(err)
 }

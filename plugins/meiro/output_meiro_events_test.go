@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
-// meiroStandIn answers each request with the status in the event's
-// "answer" field, and records the bodies it accepted.
+// meiroStandIn answers each request with the status in its X-Answer header
+// (200 without one), and records the bodies it accepted.
 type meiroStandIn struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -125,4 +127,26 @@ func TestRefusalsBecomeDeadLettersAndFailuresGoBack(t *testing.T) {
 			t.Errorf("Meiro Events accepted %q, want the one event", m.accepted)
 		}
 	})
+}
+
+// TestA503QuotingARefusalIsNoRefusal: a gateway's 503 whose body quotes a
+// refusal from behind it ("unexpected response code (400)") is a 503. The
+// status travels as data (stage.StatusError), so the quote cannot make the
+// event a dead letter: it goes back to the queue, with its 503.
+func TestA503QuotingARefusalIsNoRefusal(t *testing.T) {
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "upstream: HTTP request returned unexpected response code (400): Bad Request", http.StatusServiceUnavailable)
+	}))
+	defer gateway.Close()
+	dir := t.TempDir()
+	err := sendThroughMeiroEvents(t, gateway.URL, dir, 0)
+	if err == nil {
+		t.Fatal("a 503 was acknowledged; it must go back to the queue")
+	}
+	if got := stage.StatusOf(err); got != http.StatusServiceUnavailable || stage.RefusedForGood(err) {
+		t.Errorf("the error handed back carries status %d (refused for good: %v), want 503 and no refusal: %v", got, stage.RefusedForGood(err), err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("a 503 quoting a 400 became a dead letter: %v", files)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/netcore-connect/netcore-connect/internal/stage"
+	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 )
 
 // The fields of meiro_http, as meiro_events' template sets them
@@ -29,6 +30,8 @@ const (
 	mhFieldBackoffOn       = "backoff_on"
 	mhFieldDropOn          = "drop_on"
 	mhFieldBatching        = "batching"
+	mhFieldDeadLetterDir   = "dead_letter_dir"
+	mhFieldMaxDeliveries   = "max_deliveries"
 )
 
 func meiroHTTPSpec() *service.ConfigSpec {
@@ -37,12 +40,21 @@ func meiroHTTPSpec() *service.ConfigSpec {
 		Categories("Network").
 		Summary("POSTs each message to one URL over kept-alive HTTP/1.1 connections: the HTTP client under meiro_events.").
 		Description(`
-The part of `+"`meiro_events`"+` that talks HTTP; use `+"`meiro_events`"+`, which
-adds the dead letters and the hand-back to the queue. It does what Benthos's `+"`http_client`"+`
-output does for a POST, and words failures as it does (`+"`unexpected response code (503)`"+`),
-on the fasthttp client: a delivered event costs about 40% less CPU than through
-`+"`http_client`"+` and Go's net/http client, which was most of what delivering an event cost
-(the drain scenario of `+"`netcore-bench goals`"+`: 22–27 µs of CPU an event, against 35–45 µs).
+The output under `+"`meiro_events`"+`; use `+"`meiro_events`"+`, which sets it up for
+Meiro Events. It does what Benthos's `+"`http_client`"+` output does for a POST, and words
+failures as it does (`+"`unexpected response code (503)`"+`), on the fasthttp client: a
+delivered event costs about 40% less CPU than through `+"`http_client`"+` and Go's net/http
+client, which was most of what delivering an event cost (the drain scenario of
+`+"`netcore-bench goals`"+`: 22–27 µs of CPU an event, against 35–45 µs).
+
+With `+"`dead_letter_dir`"+` set, a message that Meiro Events refuses for good (400, 409, 410,
+413, 415, 422: the event itself is wrong) is written there as a dead letter at once, without
+quick retries, in the format of the `+"`dead_letter`"+` output (fsync'd, the error as its
+reason), and acknowledged; so is, with `+"`max_deliveries`"+` above 0, a message that fails
+once its `+"`nats_num_delivered`"+` metadata has reached it. The status is read from the
+answer itself, never from the text of an error, so a body that quotes another status cannot
+fake a refusal. Every other failure fails the message, to be tried again by the queue or
+stream before this output.
 
 A 2xx answer acknowledges the message. Any other answer, a timeout or a connection error
 fails it, after `+"`retries`"+` quick retries: at once for a status in `+"`drop_on`"+`,
@@ -97,6 +109,12 @@ of `+"`000`"+`, which only a broken server sends, is read as 200 by fasthttp.`).
 				Description("Statuses that fail the message at once, without quick retries.").
 				Default([]any{}).Advanced(),
 			service.NewBatchPolicyField(mhFieldBatching),
+			service.NewStringField(mhFieldDeadLetterDir).
+				Description("The folder where messages refused for good are kept as dead letters, and acknowledged. Empty fails them as any other failure.").
+				Default(""),
+			service.NewIntField(mhFieldMaxDeliveries).
+				Description("With `dead_letter_dir` set, the deliveries (the `nats_num_delivered` metadata of the `nats_jetstream` input) after which a message that still fails becomes a dead letter. 0 never dead-letters for that reason.").
+				Default(0).Advanced(),
 		).
 		Example("A collect endpoint", "", `
 output:
@@ -118,7 +136,14 @@ func init() {
 				return nil, service.BatchPolicy{}, 0, err
 			}
 			out, err := newMeiroHTTP(c)
-			return out, c.batching, c.maxInFlight, err
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			out.log = mgr.Logger()
+			if c.deadLetterDir != "" {
+				out.deadLetters = deadletter.NewKeeper(c.deadLetterDir, stage.MetaPrefix, mgr)
+			}
+			return out, c.batching, c.maxInFlight, nil
 		})
 }
 
@@ -131,6 +156,8 @@ type meiroHTTPConfig struct {
 	maxRetryBackoff      time.Duration
 	backoffOn, dropOn    []int
 	batching             service.BatchPolicy
+	deadLetterDir        string
+	maxDeliveries        int
 }
 
 func meiroHTTPConfigFromParsed(conf *service.ParsedConfig) (c meiroHTTPConfig, err error) {
@@ -167,6 +194,12 @@ func meiroHTTPConfigFromParsed(conf *service.ParsedConfig) (c meiroHTTPConfig, e
 	if c.batching, err = conf.FieldBatchPolicy(mhFieldBatching); err != nil {
 		return c, err
 	}
+	if c.deadLetterDir, err = conf.FieldString(mhFieldDeadLetterDir); err != nil {
+		return c, err
+	}
+	if c.maxDeliveries, err = conf.FieldInt(mhFieldMaxDeliveries); err != nil {
+		return c, err
+	}
 	if c.maxInFlight < 1 || c.timeout <= 0 || c.retries < 0 {
 		return c, errors.New("max_in_flight and timeout must be positive, retries 0 or more")
 	}
@@ -178,8 +211,10 @@ func meiroHTTPConfigFromParsed(conf *service.ParsedConfig) (c meiroHTTPConfig, e
 const maxAnswerBytes = 4 << 20
 
 type meiroHTTP struct {
-	conf   meiroHTTPConfig
-	client *fasthttp.HostClient
+	conf        meiroHTTPConfig
+	client      *fasthttp.HostClient
+	deadLetters *deadletter.Keeper // nil without dead_letter_dir
+	log         *service.Logger
 }
 
 func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
@@ -228,15 +263,9 @@ func newMeiroHTTP(conf meiroHTTPConfig) (*meiroHTTP, error) {
 	return &meiroHTTP{conf: conf, client: client}, nil
 }
 
-func (o *meiroHTTP) Connect(context.Context) error { return nil }
-
-// WriteBatch sends each message in turn and fails at the first that fails,
-// as http_client does.
-func (o *meiroHTTP) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
-	for _, msg := range batch {
-		if err := o.send(ctx, msg); err != nil {
-			return err
-		}
+func (o *meiroHTTP) Connect(context.Context) error {
+	if o.deadLetters != nil {
+		return o.deadLetters.Prepare()
 	}
 	return nil
 }
@@ -256,7 +285,7 @@ func (o *meiroHTTP) send(ctx context.Context, msg *service.Message) error {
 		if err == nil {
 			return nil
 		}
-		if attempt == o.conf.retries || slices.Contains(o.conf.dropOn, status) {
+		if attempt == o.conf.retries || slices.Contains(o.conf.dropOn, status) || o.deadLetters != nil && stage.RefusedForGood(err) {
 			return err
 		}
 		if slices.Contains(o.conf.backoffOn, status) && attempt > 0 {
@@ -290,7 +319,8 @@ func (o *meiroHTTP) request(req *fasthttp.Request, msg *service.Message) error {
 }
 
 // do sends req once: nil for a 2xx answer, else the status (0 without an
-// answer) and an error worded as http_client words it.
+// answer) and an error worded as http_client words it, a *stage.StatusError
+// when there was an answer.
 func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (int, error) {
 	deadline := time.Now().Add(o.conf.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -310,8 +340,8 @@ func (o *meiroHTTP) do(ctx context.Context, req *fasthttp.Request, resp *fasthtt
 		// again and again. (The status was read: that error comes after.)
 		return status, nil
 	}
-	return status, fmt.Errorf("%s: HTTP request returned unexpected response code (%d): %s, Error: %s",
-		o.conf.url, status, fasthttp.StatusMessage(status), excerpt(resp.Body()))
+	return status, &stage.StatusError{Status: status, Err: fmt.Errorf("%s: HTTP request returned unexpected response code (%d): %s, Error: %s",
+		o.conf.url, status, fasthttp.StatusMessage(status), excerpt(resp.Body()))}
 }
 
 // failure words err, the failure of a request, for the operator and the
@@ -331,9 +361,9 @@ func (o *meiroHTTP) failure(err error, connected bool) error {
 	case !connected:
 		return fmt.Errorf("%s: not sent: no connection within the timeout (%s): the dial, proxy or TLS handshake took longer, or all max_in_flight connections stayed busy: %w", o.conf.url, o.conf.timeout, err)
 	}
-	// Worded with stage.TimedOut, which the queue looks for: a request sent
-	// and unanswered may still be running at Meiro Events.
-	return fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)
+	// A stage.TimeoutError, which the queue tells by stage.IsTimeout: a
+	// request sent and unanswered may still be running at Meiro Events.
+	return &stage.TimeoutError{Err: fmt.Errorf("%s: %s (%s), though the event may have arrived: %w", o.conf.url, stage.TimedOut, o.conf.timeout, err)}
 }
 
 // timedOut says whether err is running out of time.
@@ -344,7 +374,9 @@ func timedOut(err error) bool {
 
 // excerpt is the start of an answer's body, for an error, its parentheses
 // made brackets: a gateway's 503 that quotes a refusal from behind it
-// ("unexpected response code (422)") must not read as a refusal of its own.
+// ("unexpected response code (422)") must not read as a refusal of its own
+// to the operator reading the log (stages decide by the status itself,
+// carried by stage.StatusError).
 func excerpt(body []byte) string {
 	const most = 256
 	if len(body) > most {

@@ -111,16 +111,27 @@ func returnsWithin(t *testing.T, limit time.Duration, write func() error) error 
 // fails on the closed connection), nor one sent when a burst left several
 // idle connections, all closed.
 func TestMeiroHTTPSendsAgainOnAConnectionTheServerClosedWhileIdle(t *testing.T) {
-	var requests, opened atomic.Int32
+	var requests, opened, closed atomic.Int32
+	// The first four requests are answered only once all four have arrived,
+	// so that they are in flight together, on four connections.
+	allFour := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		requests.Add(1)
-		time.Sleep(50 * time.Millisecond) // four at once take four connections
+		if requests.Add(1) == 4 {
+			close(allFour)
+		}
+		select {
+		case <-allFour:
+		case <-time.After(10 * time.Second): // fails below, not hangs
+		}
 	}))
 	srv.Config.IdleTimeout = 100 * time.Millisecond
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
+		switch state {
+		case http.StateNew:
 			opened.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
 		}
 	}
 	srv.Start()
@@ -139,7 +150,12 @@ func TestMeiroHTTPSendsAgainOnAConnectionTheServerClosedWhileIdle(t *testing.T) 
 	if opened.Load() != 4 {
 		t.Fatalf("%d connections for 4 events at once, want 4", opened.Load())
 	}
-	time.Sleep(500 * time.Millisecond) // the server closes the idle connections
+	// The server closes the idle connections (its IdleTimeout).
+	for deadline := time.Now().Add(10 * time.Second); closed.Load() < 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the 4 idle connections closed after 10s", closed.Load())
+		}
+	}
 	if err := write(out, big); err != nil {
 		t.Fatalf("an event after the idle connections were closed: %v", err)
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
-// A request Meiro Events read and did not answer in time is worded with
-// stage.TimedOut, by which the disk queue tells it from other failures
-// (its place is given to no other: it may still be running at the server),
-// and says the event may have arrived.
+// A request Meiro Events read and did not answer in time is a
+// stage.TimeoutError worded with stage.TimedOut, by which the disk queue
+// tells it from other failures (its place is given to no other: it may
+// still be running at the server), and says the event may have arrived.
 func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
 	release := make(chan struct{})
 	var read atomic.Int32
@@ -41,6 +41,9 @@ func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), stage.TimedOut) || !strings.Contains(err.Error(), "may have arrived") {
 		t.Fatalf("an answer that never came gave %v, want a timeout worded %q that says the event may have arrived", err, stage.TimedOut)
 	}
+	if !stage.IsTimeout(err) {
+		t.Errorf("an answer that never came gave %v, not a stage.TimeoutError: the queue would not hold its place", err)
+	}
 }
 
 // notSent fails the test unless err says the event was not sent: not
@@ -49,7 +52,7 @@ func TestMeiroHTTPGivesUpOnASlowAnswerAtItsTimeout(t *testing.T) {
 func notSent(t *testing.T, what string, err error) {
 	t.Helper()
 	if err == nil || !strings.Contains(err.Error(), "not sent") ||
-		strings.Contains(err.Error(), stage.TimedOut) || strings.Contains(err.Error(), "may have arrived") {
+		strings.Contains(err.Error(), stage.TimedOut) || strings.Contains(err.Error(), "may have arrived") || stage.IsTimeout(err) {
 		t.Errorf("%s gave %v; want a connection error that says the event was not sent, not a timeout worded %q", what, err, stage.TimedOut)
 	}
 }

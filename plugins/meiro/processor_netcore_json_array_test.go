@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )

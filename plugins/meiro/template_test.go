@@ -1,10 +1,8 @@
 package meiro
 
 import (
-	"regexp"
+	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -29,22 +27,26 @@ func TestTemplateLintsAndPassesItsTests(t *testing.T) {
 	}
 }
 
-// TestTemplateRefusesTheContractStatuses keeps the template's list of
-// refusal statuses equal to the stage contract's.
+// TestTemplateRefusesTheContractStatuses keeps the statuses that
+// meiro_events makes dead letters equal to the stage contract's: the
+// template spells no list of its own, meiro_http decides by
+// stage.RefusedForGood; every 4xx and the 5xx it retries are sent through
+// it.
 func TestTemplateRefusesTheContractStatuses(t *testing.T) {
-	m := regexp.MustCompile(`let refused = \[([^\]]*)\]`).FindStringSubmatch(outputTemplate)
-	if m == nil {
-		t.Fatal("the template has no `let refused = [...]`")
-	}
+	m := newMeiroStandIn(t)
 	var got []int
-	for _, f := range strings.Split(m[1], ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			t.Fatalf("refused status %q: %v", f, err)
+	for status := 400; status <= 451; status++ {
+		dir := t.TempDir()
+		err := sendThroughMeiroEvents(t, m.URL, dir, status)
+		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		if (err == nil) != (len(files) == 1) {
+			t.Fatalf("a %d gave %v and %d dead letter files: acknowledged exactly when kept, want", status, err, len(files))
 		}
-		got = append(got, n)
+		if len(files) == 1 {
+			got = append(got, status)
+		}
 	}
 	if !slices.Equal(got, stage.RefusalStatuses) {
-		t.Errorf("the template refuses %v, the stage contract %v", got, stage.RefusalStatuses)
+		t.Errorf("meiro_events refuses %v, the stage contract %v", got, stage.RefusalStatuses)
 	}
 }

@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
-
-	"github.com/netcore-connect/netcore-connect/internal/loopback"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -62,7 +60,7 @@ func (c *consumer) received() []*service.Message {
 }
 
 func freeAddr(t *testing.T) string {
-	return loopback.FreeAddrFor(t)
+	return testkit.FreeAddr(t)
 }
 
 // startWebhook runs a real stream: the webhook input with its fields from

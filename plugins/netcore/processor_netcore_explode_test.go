@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )

@@ -9,7 +9,7 @@
 //     writes it.
 //   - rows.go: turning a batch of messages into the insert's column arrays.
 //   - output_postgres_test.go: the output against a real PostgreSQL server
-//     (internal/pgtest).
+//     (internal/testing/pgtest).
 //   - insert_bench_test.go: the three ways to write a batch compared (the
 //     output uses the fastest).
 package postgres

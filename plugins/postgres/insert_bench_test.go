@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/netcore-connect/netcore-connect/internal/pgtest"
+	"github.com/netcore-connect/netcore-connect/internal/testing/pgtest"
 )
 
 // The ways to write a batch with ON CONFLICT in one go, compared on a real

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -115,8 +114,7 @@ type output struct {
 	createTable bool
 	columns     columnReaders
 	maxConns    int
-	deadLetters string // empty: events that cannot be rows fail
-	dead        *service.MetricCounter
+	deadLetters *deadletter.Keeper // nil: events that cannot be rows fail
 	log         *service.Logger
 
 	mu   sync.Mutex
@@ -127,13 +125,13 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources, max
 	if maxInFlight < 1 {
 		return nil, fmt.Errorf("%s must be at least 1, got %d", opFieldMaxInFlight, maxInFlight)
 	}
-	o := &output{maxConns: maxInFlight, log: res.Logger(), dead: res.Metrics().NewCounter(stage.MetricEventsDeadLettered)}
-	var err error
-	if o.deadLetters, err = conf.FieldString(opFieldDeadLetters); err != nil {
+	o := &output{maxConns: maxInFlight, log: res.Logger()}
+	deadLetters, err := conf.FieldString(opFieldDeadLetters)
+	if err != nil {
 		return nil, err
 	}
-	if o.deadLetters != "" {
-		o.dead.Incr(0) // exported from the start, for dashboards and alerts
+	if deadLetters != "" {
+		o.deadLetters = deadletter.NewKeeper(deadLetters, stage.MetaPrefix, res)
 	}
 	if o.dsn, err = conf.FieldString(opFieldDSN); err != nil {
 		return nil, err
@@ -159,9 +157,9 @@ func (o *output) Connect(ctx context.Context) error {
 	if o.pool != nil {
 		return nil
 	}
-	if o.deadLetters != "" {
-		if err := durabledir.Make(o.deadLetters); err != nil {
-			return fmt.Errorf("creating the dead letter folder %s: %w", o.deadLetters, err)
+	if o.deadLetters != nil {
+		if err := o.deadLetters.Prepare(); err != nil {
+			return err
 		}
 	}
 	pool, err := o.newPool(ctx)
@@ -211,7 +209,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			return err
 		}
 	}
-	if o.deadLetters != "" {
+	if o.deadLetters != nil {
 		failed = o.keepUnstorable(batch, failed)
 	}
 	if len(failed) == 0 {
@@ -247,16 +245,9 @@ func (o *output) keepUnstorable(batch service.MessageBatch, failed []rowFailure)
 func (o *output) keepDeadLetters(batch service.MessageBatch, failed []rowFailure) error {
 	dead := make(service.MessageBatch, len(failed))
 	for i, f := range failed {
-		dead[i] = batch[f.index].Copy()
-		dead[i].MetaSetMut(stage.MetaFallbackError, "cannot be a row of "+o.table.quoted+": "+f.err.Error())
+		dead[i] = deadletter.WithReason(batch[f.index], fmt.Errorf("cannot be a row of %s: %w", o.table.quoted, f.err))
 	}
-	file, err := deadletter.Keep(o.deadLetters, dead, stage.MetaPrefix)
-	if err != nil {
-		return err
-	}
-	o.dead.Incr(int64(len(dead)))
-	o.log.Warnf("%d event(s) cannot be rows, kept as dead letters in %s", len(dead), file)
-	return nil
+	return o.deadLetters.Keep(dead, "cannot be rows")
 }
 
 func (o *output) Close(context.Context) error {

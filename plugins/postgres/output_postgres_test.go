@@ -17,7 +17,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/internal/pgtest"
+	"github.com/netcore-connect/netcore-connect/internal/testing/pgtest"
 )
 
 func testContext(t *testing.T) context.Context {

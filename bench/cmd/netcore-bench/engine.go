@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/bench/loadgen"
-	"github.com/netcore-connect/netcore-connect/internal/loopback"
+	"github.com/netcore-connect/netcore-connect/internal/testing/loopback"
 )
 
 // The engine scenario is what Benthos alone delivers on this machine: ours

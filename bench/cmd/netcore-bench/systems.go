@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/loopback"
+	"github.com/netcore-connect/netcore-connect/internal/testing/loopback"
 )
 
 // The systems under test.

@@ -1,6 +1,7 @@
 // Package testkit holds what the tests of several packages need alike, so
 // that each is written once: a buffer that collects a process's output while
-// it runs, and a self-signed certificate for TLS on loopback (testkit.go); a
+// it runs, a free loopback address, and a self-signed certificate for TLS on
+// loopback (testkit.go); a
 // memory cgroup that limits a process as a container would (memlimit.go).
 package testkit
 
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/testing/loopback"
 )
 
 // SyncBuffer collects a process's output while it runs, safe to read while
@@ -41,6 +44,17 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// FreeAddr is loopback.FreeAddr for a test, which it fails when none is
+// found.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	addr, err := loopback.FreeAddr()
+	if err != nil {
+		t.Fatalf("finding a free loopback port: %v", err)
+	}
+	return addr
 }
 
 // Cert is a certificate for 127.0.0.1 that is its own authority.

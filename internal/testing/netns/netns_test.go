@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-connect/netcore-connect/internal/testkit"
+	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 )
 
 func newLab(t *testing.T) *Lab {

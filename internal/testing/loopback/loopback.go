@@ -1,11 +1,10 @@
 // Package loopback finds free addresses on the loopback interface, for the
-// servers that tests and benchmarks start: loopback.go holds FreeAddr.
+// servers that tests and benchmarks start. It does not import the testing
+// package, so that the bench binary, which uses it, stays free of it; the
+// form for tests (which fails the test) is testkit.FreeAddr.
 package loopback
 
-import (
-	"net"
-	"testing"
-)
+import "net"
 
 // FreeAddr is a 127.0.0.1 address with a port that was free a moment ago:
 // the kernel picks it, and it is released for the caller's server.
@@ -16,14 +15,4 @@ func FreeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// FreeAddrFor is FreeAddr for a test, which it fails when none is found.
-func FreeAddrFor(t testing.TB) string {
-	t.Helper()
-	addr, err := FreeAddr()
-	if err != nil {
-		t.Fatalf("finding a free loopback port: %v", err)
-	}
-	return addr
 }
