@@ -167,7 +167,7 @@ func TestQueueDeletesDeliveredRecordsWhileIdle(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var inFile int
-		err := q.db.View(func(tx *bolt.Tx) error {
+		err := q.store.db.View(func(tx *bolt.Tx) error {
 			inFile = tx.Bucket(bucketEvents).Stats().KeyN
 			return nil
 		})
@@ -526,7 +526,7 @@ func TestQueueKeepsDeliveringWhenSomeDeliveriesFail(t *testing.T) {
 				}
 				q.ack(l, ackErr)
 				q.mu.Lock()
-				narrowest, probed = min(narrowest, q.window.size), probed || q.window.probing()
+				narrowest, probed = min(narrowest, q.sched.window.size), probed || q.sched.window.probing()
 				q.mu.Unlock()
 			}
 		}()
@@ -578,7 +578,7 @@ func TestQueueRetriesAnUnreadableRecordWithoutTellingTheWindow(t *testing.T) {
 	if err := store(t, q, []string{"unread"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.db.Close(); err != nil {
+	if err := q.store.db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.next(context.Background()); err == nil {
@@ -586,14 +586,14 @@ func TestQueueRetriesAnUnreadableRecordWithoutTellingTheWindow(t *testing.T) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if w := q.window; w != newDeliveryWindow() {
+	if w := q.sched.window; w != newDeliveryWindow() {
 		t.Errorf("the window learnt of the read error: size %.0f, %d failures in a row, probing %t; want it untouched", w.size, w.inARow, w.probing())
 	}
-	if q.leased != 0 {
-		t.Errorf("%d leases still out after the read error", q.leased)
+	if q.sched.leased != 0 {
+		t.Errorf("%d leases still out after the read error", q.sched.leased)
 	}
-	if len(q.retries) != 1 || !q.retries[0].due.After(time.Now()) {
-		t.Fatalf("retries %v; want the unread record waiting for its backoff", q.retries)
+	if len(q.sched.retries) != 1 || !q.sched.retries[0].due.After(time.Now()) {
+		t.Fatalf("retries %v; want the unread record waiting for its backoff", q.sched.retries)
 	}
 }
 
