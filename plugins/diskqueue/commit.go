@@ -167,7 +167,8 @@ func newCommitResult(puts, rewrites int) commitResult {
 }
 
 // write makes the transaction's changes. It runs inside bbolt's Update and
-// changes nothing the readers see: settle does that once it committed.
+// changes nothing the readers see: the owner does that once it committed
+// (settle).
 func (s *recordStore) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
 	s.ids.begin()
 	events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
