@@ -10,25 +10,34 @@ import (
 )
 
 // openPost is what the queue holds of a post record while its events are
-// handed out, or while some of them are marked settled.
+// handed out, or while some of them are marked settled: the post's cursor,
+// made of its settled marks and of where its reading is.
 //
-// It is the post's cursor: the events it hands out one by one, and its
-// settled marks. The queue's mutex guards it.
+// The queue's mutex guards it.
 type openPost struct {
 	seq      uint64
-	events   int       // in the record
 	size     int64     // the record's bytes, given back when it is deleted
 	held     int64     // what it pins of the read path's budget while open (readMemory)
 	storedAt time.Time // the record's; an event written on its own keeps it
-	settled  []byte    // the marks, as in bucketSettled
-	waiting  int       // events not yet settled
-	dirty    bool      // settled has changed since it was last written (store.marksChanged)
+	postMarks
+	postReading
+}
 
-	// Set once the record is read: the post's metadata and when it
-	// arrived, its panels of events (slices of the record), and where the
-	// next event to hand out is. Events are made into messages one by one
-	// as they are handed out, so that a big post is never in memory as
-	// messages all at once.
+// postMarks are which events of a post are settled: what the settled bucket
+// holds of it, and what is no longer handed out.
+type postMarks struct {
+	events  int    // in the record
+	settled []byte // the marks, as in bucketSettled
+	waiting int    // events not yet settled
+	dirty   bool   // settled has changed since it was last written (store.marksChanged)
+}
+
+// postReading is set once the record is read: the post's metadata and when
+// it arrived, its panels of events (slices of the record), and where the
+// next event to hand out is. Events are made into messages one by one as
+// they are handed out, so that a big post is never in memory as messages
+// all at once.
+type postReading struct {
 	base     *service.Message
 	received time.Time
 	panels   []netcore.Panel
@@ -42,18 +51,18 @@ type openPost struct {
 }
 
 func newOpenPost(seq uint64, events int) *openPost {
-	return &openPost{seq: seq, events: events, settled: make([]byte, (events+7)/8), waiting: events}
+	return &openPost{seq: seq, postMarks: postMarks{events: events, settled: make([]byte, (events+7)/8), waiting: events}}
 }
 
-func (p *openPost) isSettled(i int) bool { return p.settled[i/8]&(1<<(i%8)) != 0 }
+func (m *postMarks) isSettled(i int) bool { return m.settled[i/8]&(1<<(i%8)) != 0 }
 
 // settle marks event i settled and says whether it changed.
-func (p *openPost) settle(i int) bool {
-	if p.isSettled(i) {
+func (m *postMarks) settle(i int) bool {
+	if m.isSettled(i) {
 		return false
 	}
-	p.settled[i/8] |= 1 << (i % 8)
-	p.waiting--
+	m.settled[i/8] |= 1 << (i % 8)
+	m.waiting--
 	return true
 }
 
