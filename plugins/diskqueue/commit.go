@@ -1,8 +1,6 @@
 package diskqueue
 
 import (
-	"bytes"
-	"container/heap"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
@@ -11,9 +9,9 @@ import (
 
 // commitLoop is the committer: the one goroutine that writes to the queue
 // file, until close.
-func (q *queue) commitLoop() {
-	defer close(q.committerDone)
-	defer q.ids.close()
+func (s *recordStore) commitLoop() {
+	defer close(s.committerDone)
+	defer s.ids.close()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	// Each commit maps a few new pages (the path to the end of each
@@ -25,35 +23,35 @@ func (q *queue) commitLoop() {
 	for {
 		force := false
 		select {
-		case <-q.wakeWrite:
+		case <-s.wakeWrite:
 		case <-flushDeletes:
 			flushDeletes, force = nil, true
 		case <-sweep.C:
-			q.reportStats()
+			s.owner.tick()
 		case <-release.C:
-			_ = q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil })
+			_ = s.db.View(func(tx *bolt.Tx) error { releaseMappedPages(s.db, tx); return nil })
 			continue // nothing to commit for it
-		case <-q.stop:
+		case <-s.stop:
 			// What was put before close is still stored and acknowledged:
 			// a commit takes big puts only up to commitPutBytes, so commit
 			// until none is left.
-			q.commit(true)
-			for q.putsPending() {
-				q.commit(true)
+			s.commit(true)
+			for s.putsPending() {
+				s.commit(true)
 			}
 			return
 		}
-		if q.commit(force) && flushDeletes == nil {
+		if s.commit(force) && flushDeletes == nil {
 			flushDeletes = time.After(deleteDelay)
 		}
 	}
 }
 
 // putsPending says whether puts wait for a commit.
-func (q *queue) putsPending() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending.puts) > 0
+func (s *recordStore) putsPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending.puts) > 0
 }
 
 // releaseEvery is how often the queue file's mapped pages are let go.
@@ -68,54 +66,35 @@ const (
 	deleteBatch = 4096
 )
 
-// reportStats tells onStats what waits; the oldest record is the first in
-// the file, since sequence numbers grow and failed records keep theirs.
-func (q *queue) reportStats() {
-	if q.conf.onStats == nil {
-		return
-	}
-	events, bytes := q.stats()
-	var oldest time.Duration
-	_ = q.db.View(func(tx *bolt.Tx) error {
-		if _, v := tx.Bucket(bucketEvents).Cursor().First(); v != nil {
-			if at, ok := recordStoredAt(v); ok {
-				oldest = max(time.Since(at), 0)
-			}
-		}
-		return nil
-	})
-	q.conf.onStats(events, bytes, oldest)
-}
-
 // commit writes everything pending in one transaction: the puts, the
 // deletes of delivered records, the damaged records moved aside, the failed
 // events of posts written on their own, the settled marks of posts, the ids
 // of the new events and, now and then, the sweep of expired ids. Unless forced,
 // it leaves deletes that wait alone for later and says so.
-func (q *queue) commit(force bool) (deferred bool) {
-	work, deferred := q.takePending(force)
+func (s *recordStore) commit(force bool) (deferred bool) {
+	work, deferred := s.takePending(force)
 	if deferred {
 		return true
 	}
 	now := time.Now()
-	cutoff := uint64(now.Add(-q.conf.dedupeWindow).UnixNano())
+	cutoff := uint64(now.Add(-s.conf.dedupeWindow).UnixNano())
 	// Expired ids are swept once a second; past dedupe_max_ids, in every
 	// commit, so that the bound holds whatever the rate (a sweep forgets at
 	// most maxSweep ids).
-	sweepDue := q.ids.enabled() && (now.Sub(q.lastSweep) >= sweepEvery || q.ids.overBound())
-	if work.empty() && (!sweepDue || !q.ids.sweepNeeded(cutoff)) {
-		q.lastSweep = now // an idle queue makes no commits
+	sweepDue := s.ids.enabled() && (now.Sub(s.lastSweep) >= sweepEvery || s.ids.overBound())
+	if work.empty() && (!sweepDue || !s.ids.sweepNeeded(cutoff)) {
+		s.lastSweep = now // an idle queue makes no commits
 		return false
 	}
 	result := newCommitResult(len(work.puts), len(work.rewrites))
-	err := q.db.Update(func(tx *bolt.Tx) error {
-		q.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
-		return q.write(tx, work, &result, now, cutoff, sweepDue)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		s.db.AllocSize = growthStep(tx.Size()) // read by this transaction's commit only
+		return s.write(tx, work, &result, now, cutoff, sweepDue)
 	})
 	if sweepDue && err == nil {
-		q.lastSweep = now
+		s.lastSweep = now
 	}
-	q.settle(work, result, err)
+	s.settle(work, result, err)
 	return false
 }
 
@@ -127,18 +106,17 @@ func (q *queue) commit(force bool) (deferred bool) {
 // acknowledgement timeout passed) is dropped here, failed and never
 // written; the others' claims are taken, so that from now on their inputs
 // wait for this commit's result instead of giving up.
-func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
-	q.mu.Lock()
-	if p := q.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && p.settling() > 0 && p.settling() < deleteBatch {
-		q.mu.Unlock()
+func (s *recordStore) takePending(force bool) (work pendingWrites, deferred bool) {
+	s.mu.Lock()
+	if p := s.pending; !force && len(p.puts) == 0 && len(p.damaged) == 0 && p.settling() > 0 && p.settling() < deleteBatch {
+		s.mu.Unlock()
 		return pendingWrites{}, true
 	}
-	work, q.pending = q.pending, pendingWrites{}
-	work.puts, q.pending.puts = splitPuts(work.puts)
-	if len(q.pending.puts) > 0 {
-		signal(q.wakeWrite) // the big puts left wait for the next commit, at once
+	work, s.pending = s.pending, pendingWrites{}
+	work.puts, s.pending.puts = splitPuts(work.puts)
+	if len(s.pending.puts) > 0 {
+		signal(s.wakeWrite) // the big puts left wait for the next commit, at once
 	}
-	work.marks = q.snapshotMarksLocked(work)
 	var abandoned []*putOp
 	kept := work.puts[:0]
 	for _, p := range work.puts {
@@ -147,11 +125,15 @@ func (q *queue) takePending(force bool) (work pendingWrites, deferred bool) {
 			continue
 		}
 		abandoned = append(abandoned, p)
-		q.events -= p.events
-		q.bytes -= p.size
 	}
 	work.puts = kept
-	q.mu.Unlock()
+	s.mu.Unlock()
+	if len(work.marked) > 0 || len(work.rewrites) > 0 {
+		work.marks = s.owner.marksOf(work.marked, work.rewrites)
+	}
+	if len(abandoned) > 0 {
+		s.owner.refused(abandoned)
+	}
 	for _, p := range abandoned {
 		p.done(claim.ErrAbandoned, nil)
 	}
@@ -185,12 +167,13 @@ func newCommitResult(puts, rewrites int) commitResult {
 }
 
 // write makes the transaction's changes. It runs inside bbolt's Update and
-// changes nothing the readers see: settle does that once it committed.
-func (q *queue) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
-	q.ids.begin()
+// changes nothing the readers see: the owner does that once it committed
+// (settle).
+func (s *recordStore) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now time.Time, cutoff uint64, sweepDue bool) error {
+	s.ids.begin()
 	events, dedupe := appendOnly(tx.Bucket(bucketEvents)), appendOnly(tx.Bucket(bucketDedupe))
 	settled := tx.Bucket(bucketSettled)
-	if err := q.storePuts(events, settled, work.puts, result, cutoff); err != nil {
+	if err := s.storePuts(events, settled, work.puts, result, cutoff); err != nil {
 		return err
 	}
 	for i, rw := range work.rewrites {
@@ -218,11 +201,11 @@ func (q *queue) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now
 	if err := moveAside(events, tx.Bucket(bucketDamaged), work.damaged); err != nil {
 		return err
 	}
-	if err := q.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
+	if err := s.ids.write(dedupe, uint64(now.UnixNano())); err != nil {
 		return err
 	}
 	if sweepDue {
-		return q.ids.sweep(dedupe, cutoff)
+		return s.ids.sweep(dedupe, cutoff)
 	}
 	return nil
 }
@@ -230,7 +213,7 @@ func (q *queue) write(tx *bolt.Tx, work pendingWrites, result *commitResult, now
 // storePuts appends each put's records under new sequence numbers. A
 // record whose events are all repeats is not stored; a post record with
 // some is stored with those marked settled.
-func (q *queue) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *commitResult, cutoff uint64) error {
+func (s *recordStore) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *commitResult, cutoff uint64) error {
 	for i, op := range puts {
 		result.stored[i], result.repeats[i], result.repeatBytes[i] = result.stored[i][:0], result.repeats[i][:0], 0
 		first := 0 // the first event of the record, counted across the put
@@ -239,7 +222,7 @@ func (q *queue) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *c
 			var marks *openPost // the repeats among a post's events, settled
 			repeated := 0
 			for k, key := range op.keys[j] {
-				if !q.ids.enabled() || !q.ids.remember(key, cutoff) {
+				if !s.ids.enabled() || !s.ids.remember(key, cutoff) {
 					continue
 				}
 				result.repeats[i] = append(result.repeats[i], first+k)
@@ -274,84 +257,27 @@ func (q *queue) storePuts(events, settled *bolt.Bucket, puts []*putOp, result *c
 	return nil
 }
 
-// settle tells the queue and the posts how the transaction went. Committed:
-// the new records become readable, each post is acknowledged, failed
-// events written on their own wait for their retry and are settled in
-// their posts. Failed: the puts are refused (their posts get 503), and the
-// rest waits for the next commit.
-func (q *queue) settle(work pendingWrites, result commitResult, err error) {
-	q.mu.Lock()
+// settle tells the owner how the transaction went, then answers the puts.
+// Failed: what followed deliveries waits for the next commit, and the puts
+// are refused (their posts get 503).
+func (s *recordStore) settle(work pendingWrites, result commitResult, err error) {
 	if err != nil {
-		q.pending.deletes = append(q.pending.deletes, work.deletes...)
-		q.pending.damaged = append(q.pending.damaged, work.damaged...)
-		q.pending.rewrites = append(q.pending.rewrites, work.rewrites...)
-		q.pending.unmark = append(q.pending.unmark, work.unmark...)
-		for _, p := range work.marked {
-			if !p.dirty && q.posts[p.seq] == p {
-				p.dirty = true
-				q.pending.marked = append(q.pending.marked, p)
-			}
-		}
-		for _, op := range work.puts {
-			q.events -= op.events
-			q.bytes -= op.size
-		}
+		s.mu.Lock()
+		s.pending.deletes = append(s.pending.deletes, work.deletes...)
+		s.pending.damaged = append(s.pending.damaged, work.damaged...)
+		s.pending.rewrites = append(s.pending.rewrites, work.rewrites...)
+		s.pending.unmark = append(s.pending.unmark, work.unmark...)
+		s.mu.Unlock()
 	} else {
-		q.ids.commit()
-		for i := range work.puts {
-			for _, seq := range result.stored[i] {
-				q.ready.push(seq)
-			}
-			q.events -= int64(len(result.repeats[i]))
-			q.bytes -= result.repeatBytes[i]
-		}
-		for _, p := range result.partRepeated {
-			q.posts[p.seq] = p
-		}
-		for i, rw := range work.rewrites {
-			q.unpinLocked(int64(len(rw.rec)))
-			if rw.damaged {
-				continue // settled when it was set aside
-			}
-			seq := result.rewritten[i]
-			q.kept.keep(seq, rw.rec, q.roomLocked())
-			heap.Push(&q.retries, retryItem{seq: seq, attempts: rw.attempts, due: rw.due})
-			q.settlePostEventLocked(rw.post, rw.index)
-		}
+		s.ids.commit()
 	}
-	q.mu.Unlock()
-	signal(q.wakeRead)
+	s.owner.committed(work, result, err)
 	for i, op := range work.puts {
 		if err != nil {
 			result.repeats[i] = nil
 		}
 		op.done(err, result.repeats[i])
 	}
-}
-
-// snapshotMarksLocked copies the settled marks that work is to write: those
-// of posts whose marks changed, and of posts with events written on their
-// own, with those events set (they are settled by the same commit).
-func (q *queue) snapshotMarksLocked(work pendingWrites) map[uint64][]byte {
-	if len(work.marked) == 0 && len(work.rewrites) == 0 {
-		return nil
-	}
-	marks := map[uint64][]byte{}
-	for _, p := range work.marked {
-		p.dirty = false
-		if q.posts[p.seq] == p {
-			marks[p.seq] = bytes.Clone(p.settled)
-		}
-	}
-	for _, rw := range work.rewrites {
-		m, ok := marks[rw.post.seq]
-		if !ok {
-			m = bytes.Clone(rw.post.settled)
-			marks[rw.post.seq] = m
-		}
-		m[rw.index/8] |= 1 << (rw.index % 8)
-	}
-	return marks
 }
 
 // growthStep is how far beyond what it needs the file grows when a commit

@@ -49,7 +49,7 @@ func TestCloseStoresEveryBigPutPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := q.db.Begin(true)
+	tx, err := q.store.db.Begin(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,23 +66,23 @@ func TestCloseStoresEveryBigPutPending(t *testing.T) {
 			t.Fatal("the committer never took a put")
 		}
 		runtime.Gosched()
-		q.mu.Lock()
-		pending = len(q.pending.puts)
-		q.mu.Unlock()
+		q.store.mu.Lock()
+		pending = len(q.store.pending.puts)
+		q.store.mu.Unlock()
 	}
 	select {
-	case <-q.wakeWrite:
+	case <-q.store.wakeWrite:
 	default:
 	}
-	q.mu.Lock()
-	pending := len(q.pending.puts)
-	q.mu.Unlock()
+	q.store.mu.Lock()
+	pending := len(q.store.pending.puts)
+	q.store.mu.Unlock()
 	if answered := len(done); pending < 2 || answered > 0 {
 		t.Fatalf("premise: %d big puts pending and %d answered before close, want at least 2 pending and none answered", pending, answered)
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- q.close(context.Background()) }()
-	<-q.stop
+	<-q.store.stop
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}

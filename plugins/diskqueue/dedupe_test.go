@@ -114,7 +114,7 @@ func TestQueueHoldsMaxIDsAtAnyRate(t *testing.T) {
 		}
 	}
 	q.mu.Lock()
-	held := q.ids.ids.len()
+	held := q.store.ids.ids.len()
 	q.mu.Unlock()
 	// One commit's ids may wait for the next commit's sweep.
 	if held > 1100 {
@@ -126,7 +126,7 @@ func TestQueueHoldsMaxIDsAtAnyRate(t *testing.T) {
 func blocks(t *testing.T, q *queue) int {
 	t.Helper()
 	var n int
-	if err := q.db.View(func(tx *bolt.Tx) error {
+	if err := q.store.db.View(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketDedupe).Stats().KeyN
 		return nil
 	}); err != nil {

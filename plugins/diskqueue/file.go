@@ -43,56 +43,51 @@ func openDB(path string, maxBytes int64) (db *bolt.DB, err error) {
 
 var errDamaged = errors.New("the file is damaged; move it aside to start with an empty queue (its events are then not delivered)")
 
-// load creates the buckets and reads what waits for delivery. With
+// load creates the buckets and reads what waits for delivery: each post
+// some of whose events are settled (marked, first), then each record
+// (waiting, in order). With
 // checkOnStart it first reads every page of the file and checks its
 // structure, so that damage stops the start instead of surfacing later.
-func (q *queue) load() (err error) {
+func (s *recordStore) load(marked func(*openPost), waiting func(seq uint64, rec []byte)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w (%v)", errDamaged, r)
 		}
 	}()
-	if q.conf.checkOnStart {
-		if err := q.check(); err != nil {
+	if s.conf.checkOnStart {
+		if err := s.check(); err != nil {
 			return err
 		}
 	}
-	return q.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEvents, bucketDamaged, bucketDedupe, bucketSettled} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
 		}
-		if err := q.loadMarks(tx); err != nil {
+		if err := loadMarks(tx, marked); err != nil {
 			return err
 		}
 		posts := 0
-		release := mappedPagesReleaser(q.db, tx, releaseStep)
+		release := mappedPagesReleaser(s.db, tx, releaseStep)
 		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
 			release(len(v))
-			seq := binary.BigEndian.Uint64(k)
-			q.ready.push(seq)
-			if p := q.posts[seq]; p != nil {
-				q.events += int64(p.waiting)
-			} else {
-				q.events += int64(recordEvents(v))
-			}
+			waiting(binary.BigEndian.Uint64(k), v)
 			if isPostRecord(v) {
 				posts++
 			}
-			q.bytes += int64(len(v))
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if posts > 0 && q.conf.explode == nil {
+		if posts > 0 && s.conf.explode == nil {
 			return fmt.Errorf("%d of its records are whole posts, stored by a disk_queue with explode set: set explode on this disk_queue too, or they cannot be split into events", posts)
 		}
 		if err := migrateExpiry(tx); err != nil {
 			return err
 		}
-		return q.ids.load(tx.Bucket(bucketDedupe))
+		return s.ids.load(tx.Bucket(bucketDedupe))
 	})
 }
 
@@ -101,9 +96,9 @@ func (q *queue) load() (err error) {
 // free list with the pages in use. (That check runs in a goroutine of its
 // own, where a panic could not be recovered: the walk first makes sure it
 // will not meet a page it cannot read.)
-func (q *queue) check() error {
-	return q.db.View(func(tx *bolt.Tx) error {
-		release := mappedPagesReleaser(q.db, tx, releaseStep)
+func (s *recordStore) check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		release := mappedPagesReleaser(s.db, tx, releaseStep)
 		err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
 			return b.ForEach(func(_, v []byte) error { release(len(v)); return nil })
 		})
@@ -111,7 +106,7 @@ func (q *queue) check() error {
 			return err
 		}
 		var damage []error
-		stopReleasing := releaseWhileChecking(q.db, tx)
+		stopReleasing := releaseWhileChecking(s.db, tx)
 		for err := range tx.Check() {
 			damage = append(damage, err)
 		}

@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"container/heap"
 	"context"
 	"time"
 
@@ -35,19 +34,19 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 		}
 		seq, attempts, event, wait, ok := q.popLocked(time.Now())
 		if event != nil {
-			q.leased++
+			q.sched.leased++
 			q.mu.Unlock()
 			if q.explodeLease(event) {
 				return event, nil
 			}
 			continue
 		}
-		probe := q.window.probing()
+		probe := q.sched.window.probing()
 		var rec []byte
 		var upcoming []uint64
 		var room int64
 		if ok {
-			q.leased++
+			q.sched.leased++
 			rec, upcoming, room = q.recordLocked(seq)
 		}
 		q.mu.Unlock()
@@ -92,7 +91,7 @@ func (q *queue) next(ctx context.Context) (*lease, error) {
 // release gives back a lease that handed nothing out.
 func (q *queue) release() {
 	q.mu.Lock()
-	q.leased--
+	q.sched.leased--
 	q.mu.Unlock()
 	signal(q.wakeRead)
 }
@@ -104,8 +103,8 @@ func (q *queue) release() {
 // outage of a destination that is up.
 func (q *queue) retryUnread(l *lease) {
 	q.mu.Lock()
-	q.leased--
-	heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: time.Now().Add(q.backoff(l.attempts))})
+	q.sched.leased--
+	q.sched.retry(l.seq, l.attempts+1, time.Now().Add(q.sched.backoff(l.attempts)))
 	q.mu.Unlock()
 	signal(q.wakeRead)
 }
@@ -134,24 +133,23 @@ func (q *queue) waitForWork(ctx context.Context, wait time.Duration) bool {
 // Without one it says how long until the next retry is due (0: none
 // waits, or the budget is full: a settling delivery wakes the reader).
 func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, event *lease, wait time.Duration, ok bool) {
-	if wait, ok := q.window.admit(q.leased, now, q.conf.retryMax); !ok {
+	if wait, ok := q.sched.admit(now); !ok {
 		return 0, 0, nil, wait, false
 	}
-	records := q.mayTakeRecordLocked()
-	if records && len(q.retries) > 0 {
-		if r := q.retries[0]; !r.due.After(now) {
-			heap.Pop(&q.retries)
+	records := q.mem.mayTakeRecord()
+	if records {
+		var r retryItem
+		if r, wait, ok = q.sched.dueRetry(now); ok {
 			return r.seq, r.attempts, nil, 0, true
 		}
-		wait = q.retries[0].due.Sub(now)
 	}
-	if q.mayHandEventLocked() {
+	if q.mem.mayHandEvent(q.sched.leased) {
 		if event, ok := q.takeFromPostLocked(); ok {
 			return 0, 0, event, 0, true
 		}
 	}
 	if records {
-		if seq, ok := q.ready.pop(); ok {
+		if seq, ok := q.sched.nextReady(); ok {
 			return seq, 0, nil, 0, true
 		}
 	}
@@ -160,9 +158,9 @@ func (q *queue) popLocked(now time.Time) (seq uint64, attempts int, event *lease
 
 // ack settles a lease: a delivered event record is deleted, a delivered
 // event of a post marked settled (its post deleted with its last event); a
-// failed event comes back after a backoff that doubles with each of its attempts, up to
-// retryMax, which it returns. Either way the delivery window learns of it
-// (deliveryWindow).
+// failed event comes back after a backoff that doubles with each of its
+// attempts, up to retryMax, which it returns. Either way the delivery window
+// learns of it (deliveryWindow).
 func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	var retry []byte // the record a failed event of a post is retried from
 	if err != nil && l.post != nil {
@@ -175,8 +173,8 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.leased--
-	q.unpinLocked(l.held)
+	q.sched.leased--
+	q.mem.unpin(l.held)
 	now := time.Now()
 	if err == nil {
 		q.events--
@@ -184,37 +182,19 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 			q.settlePostEventLocked(l.post, l.index)
 		} else {
 			q.bytes -= l.size
-			q.pending.deletes = append(q.pending.deletes, l.seq)
-			signal(q.wakeWrite)
+			q.store.deleteRecord(l.seq)
 		}
-		if q.window.succeeded(now) {
-			// The destination is back: what waits for a retry goes now.
-			// (Other successes leave retries to their own backoff, so that
-			// one event that keeps failing is not tried again each time.)
-			for i := range q.retries {
-				q.retries[i].due = now
-			}
-		}
+		q.sched.delivered(now)
 		signal(q.wakeRead)
 		return time.Time{}
 	}
-	q.window.failed(l.probe, timedOut(err), q.leased, now, q.backoff)
-	retryAt = now.Add(q.backoff(l.attempts))
+	retryAt = q.sched.failed(l.probe, timedOut(err), l.attempts, now)
 	if l.post != nil {
 		q.rewriteLocked(l, retry, retryAt)
 	} else {
-		q.kept.keep(l.seq, l.rec, q.roomLocked())
-		heap.Push(&q.retries, retryItem{seq: l.seq, attempts: l.attempts + 1, due: retryAt})
+		q.mem.keepForRetry(l.seq, l.rec)
+		q.sched.retry(l.seq, l.attempts+1, retryAt)
 	}
 	signal(q.wakeRead) // a place in the window is free
 	return retryAt
-}
-
-// backoff is retryInitial doubled n times, at most retryMax.
-func (q *queue) backoff(n int) time.Duration {
-	d := q.conf.retryInitial << min(n, 30)
-	if d > q.conf.retryMax || d <= 0 {
-		return q.conf.retryMax
-	}
-	return d
 }

@@ -29,21 +29,21 @@ func TestReleaseMappedPagesDropsTheQueueFileFromRSS(t *testing.T) {
 	readAll := func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEvents).ForEach(func(_, _ []byte) error { return nil })
 	}
-	if err := q.db.View(readAll); err != nil {
+	if err := q.store.db.View(readAll); err != nil {
 		t.Fatal(err)
 	}
 	before := mappedRSS(t, c.path)
 	if before < 4<<20 {
 		t.Fatalf("only %d KiB of the file mapped after reading 8 MB of records", before>>10)
 	}
-	if err := q.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.db, tx); return nil }); err != nil {
+	if err := q.store.db.View(func(tx *bolt.Tx) error { releaseMappedPages(q.store.db, tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if after := mappedRSS(t, c.path); after > before/4 {
 		t.Errorf("%d KiB of the file still mapped, %d KiB before the release", after>>10, before>>10)
 	}
 	// The records read back whole after the release.
-	if err := q.db.View(readAll); err != nil {
+	if err := q.store.db.View(readAll); err != nil {
 		t.Fatal(err)
 	}
 	l, got := take(t, q)

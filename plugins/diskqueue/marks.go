@@ -69,7 +69,7 @@ func writeMarks(settled *bolt.Bucket, marks map[uint64][]byte, unmark []uint64) 
 // marked post waits with its settled events counted out. A post whose
 // events were all settled (its delete not yet committed when the process
 // stopped) is deleted now, and so are marks whose record is gone.
-func (q *queue) loadMarks(tx *bolt.Tx) error {
+func loadMarks(tx *bolt.Tx, marked func(*openPost)) error {
 	events, settled := tx.Bucket(bucketEvents), tx.Bucket(bucketSettled)
 	var done, orphans [][]byte
 	err := settled.ForEach(func(k, v []byte) error {
@@ -90,7 +90,7 @@ func (q *queue) loadMarks(tx *bolt.Tx) error {
 			done = append(done, bytes.Clone(k))
 			return nil
 		}
-		q.posts[p.seq] = p
+		marked(p)
 		return nil
 	})
 	if err != nil {

@@ -31,7 +31,7 @@ import (
 // one event's bytes costs that event alone, as with a record per event;
 // damage to the rest (metadata, lengths) costs the post. Events settled
 // while others of the post still wait are marked in the settled bucket
-// (posts.go).
+// (marks.go).
 const postRecordVersion = 2
 
 // postHeader is the size of a post record's fixed fields.

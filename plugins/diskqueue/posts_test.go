@@ -117,16 +117,13 @@ func waitSettled(t *testing.T, q *queue) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		q.mu.Lock()
-		idle := q.pending.empty()
-		q.mu.Unlock()
-		if idle {
+		if q.store.idle() {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("pending writes never committed")
 		}
-		signal(q.wakeWrite)
+		signal(q.store.wakeWrite)
 		time.Sleep(5 * time.Millisecond)
 	}
 	// A put waits for its own commit, which starts after the one under way.
@@ -258,7 +255,7 @@ func TestQueueHandsOutEachEventOfAPostOnItsOwn(t *testing.T) {
 
 func assertBucketsEmpty(t *testing.T, q *queue) {
 	t.Helper()
-	_ = q.db.View(func(tx *bolt.Tx) error {
+	_ = q.store.db.View(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketEvents, bucketSettled} {
 			if n := tx.Bucket(b).Stats().KeyN; n != 0 {
 				t.Errorf("bucket %s holds %d keys after every event was delivered", b, n)
@@ -352,7 +349,7 @@ func TestADamagedEventOfAPostIsSetAsideAndTheRestDelivered(t *testing.T) {
 	}
 	waitSettled(t, q)
 	assertBucketsEmpty(t, q)
-	_ = q.db.View(func(tx *bolt.Tx) error {
+	_ = q.store.db.View(func(tx *bolt.Tx) error {
 		var aside []string
 		_ = tx.Bucket(bucketDamaged).ForEach(func(_, v []byte) error { aside = append(aside, string(v)); return nil })
 		if len(aside) != 1 || !strings.Contains(aside[0], "DAMAGE-YE") {

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 	"github.com/netcore-connect/netcore-connect/plugins/netcore"
@@ -52,71 +50,30 @@ type queueConfig struct {
 	onStats func(events, bytes int64, oldest time.Duration)
 }
 
-// queue is a FIFO of records in a bbolt file.
+// queue is a FIFO of records in a bbolt file, and the coordinator between
+// its parts and Benthos's buffer (diskQueue): the store writes and reads
+// the file, the schedule says what goes out next, the read memory bounds
+// the records held, and the post cursors hand a post's events out one by
+// one. See the package doc for the guarantees.
 //
-// Durability: put returns (through done) only after the transaction holding
-// the records is committed and fsync'd; a record is deleted only once its
-// delivery is acknowledged. Everything between is on disk, so a crash at any
-// moment loses nothing that put reported stored; records leased but not yet
-// acknowledged are delivered again after a restart (at least once).
-//
-// One goroutine, the committer, makes every write. Whatever piles up while a
-// commit is under way (new posts, acknowledged deletes) goes into the next
-// transaction together: group commit, with no fixed delay to wait out.
+// Its mutex guards the schedule, the read memory, the cursors and the
+// counts; the store guards its own writes, and is called under this mutex,
+// never the other way round.
 type queue struct {
-	// Set at open, read by all.
-	db   *bolt.DB
-	conf queueConfig
+	conf  queueConfig
+	store *recordStore
 
-	// Guarded by mu: what readers and writers share.
-	mu      sync.Mutex
-	pending pendingWrites // waiting for the committer
-	ready   seqRuns       // committed and not leased, oldest first
-	ahead   recordCache   // records of ready read before their turn
-	retries retryHeap
-	kept    keptRetries          // records of failed deliveries, for their retry
-	mem     readMemory           // the bytes of records held for reading, and their bound
-	posts   map[uint64]*openPost // post records being handed out or partly settled
-	handing *openPost            // the post whose events are handed out next
-	toHand  []*openPost          // posts opened while another was handed out
-	events  int64                // stored and reserved
-	bytes   int64
-	leased  int            // events handed out and not yet settled
-	window  deliveryWindow // bounds leased; narrows with failures, probes in an outage
-	ended   bool           // no more reads: the input ended or the queue closed
-	closed  bool
+	mu     sync.Mutex
+	sched  schedule
+	mem    readMemory  // the bytes of records held for reading, and their bound
+	posts  postCursors // post records being handed out or partly settled
+	events int64       // stored and reserved
+	bytes  int64
+	ended  bool // no more reads: the input ended or the queue closed
+	closed bool
 
-	// Signals, safe from any goroutine.
-	wakeRead      chan struct{}
-	wakeWrite     chan struct{}
-	stop          chan struct{}
-	committerDone chan struct{}
-	closeOnce     sync.Once
-
-	// The committer's alone (commit.go).
-	ids       *idIndex
-	lastSweep time.Time
-}
-
-type pendingWrites struct {
-	puts     []*putOp
-	deletes  []uint64
-	damaged  []uint64
-	rewrites []rewrite   // failed events of posts, to be written on their own
-	marked   []*openPost // posts whose settled marks changed
-	unmark   []uint64    // deleted posts, whose marks go too
-
-	marks map[uint64][]byte // the committer's copy of the marks to write
-}
-
-// putOp is a post's records waiting for the committer.
-type putOp struct {
-	records [][]byte
-	keys    [][]eventKey // the dedupe keys of each record's events; none to keep repeats
-	events  int64
-	size    int64
-	claims  []*claim.Claim // taken when the commit that writes it starts
-	done    func(err error, repeats []int)
+	wakeRead  chan struct{} // safe from any goroutine
+	closeOnce sync.Once
 }
 
 func openQueue(conf queueConfig) (*queue, error) {
@@ -135,33 +92,32 @@ func openQueue(conf queueConfig) (*queue, error) {
 		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
 	q := &queue{
-		db:            db,
-		conf:          conf,
-		wakeRead:      make(chan struct{}, 1),
-		wakeWrite:     make(chan struct{}, 1),
-		stop:          make(chan struct{}),
-		committerDone: make(chan struct{}),
-		kept:          keptRetries{max: conf.readMemory / keptShare},
-		mem:           readMemory{limit: conf.readMemory},
-		posts:         map[uint64]*openPost{},
-		window:        newDeliveryWindow(),
-		ids:           newIDIndex(int64(conf.dedupeWindow), int(conf.dedupeMaxIDs)),
+		conf:     conf,
+		sched:    newSchedule(conf.retryInitial, conf.retryMax),
+		mem:      newReadMemory(conf.readMemory),
+		posts:    newPostCursors(),
+		wakeRead: make(chan struct{}, 1),
 	}
-	if err := q.load(); err != nil {
-		q.ids.close()
+	q.store = newStore(db, &q.conf, q)
+	if err := q.store.load(q.posts.add, q.loaded); err != nil {
+		q.store.ids.close()
 		db.Close()
 		return nil, fmt.Errorf("queue file %s: %w", conf.path, err)
 	}
 	q.reportStats()
-	go q.commitLoop()
+	go q.store.commitLoop()
 	return q, nil
 }
 
-// stats reports what the queue holds.
-func (q *queue) stats() (events, bytes int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.events, q.bytes
+// loaded counts a record found waiting at open.
+func (q *queue) loaded(seq uint64, rec []byte) {
+	q.sched.committed(seq)
+	if p := q.posts.get(seq); p != nil {
+		q.events += int64(p.waiting)
+	} else {
+		q.events += int64(recordEvents(rec))
+	}
+	q.bytes += int64(len(rec))
 }
 
 // put stores event records and calls done once they are on disk, or with
@@ -197,8 +153,7 @@ func (q *queue) putRecords(records [][]byte, keys [][]eventKey, claims []*claim.
 	}
 	q.events += events
 	q.bytes += size
-	q.pending.puts = append(q.pending.puts, &putOp{records: records, keys: keys, events: events, size: size, claims: claims, done: done})
-	signal(q.wakeWrite)
+	q.store.put(&putOp{records: records, keys: keys, events: events, size: size, claims: claims, done: done})
 	return nil
 }
 
@@ -206,18 +161,18 @@ func (q *queue) putRecords(records [][]byte, keys [][]eventKey, claims []*claim.
 // delivered.
 func (q *queue) quarantine(seq uint64, rec []byte, cause error) {
 	q.mu.Lock()
-	q.leased--
-	q.unpinLocked(int64(len(rec)))
+	q.sched.leased--
+	q.mem.unpin(int64(len(rec)))
 	events := int64(recordEvents(rec))
-	if p := q.posts[seq]; p != nil {
+	if p := q.posts.get(seq); p != nil {
 		events = int64(p.waiting)
-		delete(q.posts, seq)
-		q.pending.unmark = append(q.pending.unmark, seq)
+		q.posts.close(p)
+		q.store.setAsidePost(seq)
+	} else {
+		q.store.setAside(seq)
 	}
 	q.events -= min(events, q.events) // a damaged count is not believed past what waits
 	q.bytes -= int64(len(rec))
-	q.pending.damaged = append(q.pending.damaged, seq)
-	signal(q.wakeWrite)
 	q.mu.Unlock()
 	if q.conf.onDamaged != nil {
 		q.conf.onDamaged(seq, cause)
@@ -241,14 +196,10 @@ func (q *queue) close(ctx context.Context) error {
 		q.closed, q.ended = true, true
 		q.mu.Unlock()
 		signal(q.wakeRead)
-		close(q.stop)
-		select {
-		case <-q.committerDone:
-			err = q.db.Close()
-		case <-ctx.Done():
+		var finished bool
+		if finished, err = q.store.close(ctx); !finished {
 			// The file is still closed, and its lock released, once the
 			// last commit ends.
-			go func() { <-q.committerDone; _ = q.db.Close() }()
 			err = fmt.Errorf("closing queue: pending writes not yet committed: %w", ctx.Err())
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -167,7 +168,7 @@ func TestQueueDeletesDeliveredRecordsWhileIdle(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var inFile int
-		err := q.db.View(func(tx *bolt.Tx) error {
+		err := q.store.db.View(func(tx *bolt.Tx) error {
 			inFile = tx.Bucket(bucketEvents).Stats().KeyN
 			return nil
 		})
@@ -190,15 +191,26 @@ func TestQueueRedeliversNackedRecordsAfterBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gaps []time.Duration
+	var due time.Time // when the attempt under way was due; zero for the first
 	last := time.Now()
-	for range 4 {
+	for i, backoff := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond} {
 		l, body := take(t, q)
 		if body != "flaky" {
 			t.Fatalf("got %s", body)
 		}
+		if time.Now().Before(due) {
+			t.Errorf("attempt %d handed out before it was due at %s", i, due)
+		}
 		gaps = append(gaps, time.Since(last))
 		last = time.Now()
-		q.ack(l, errors.New("meiro down"))
+		due = q.ack(l, errors.New("meiro down"))
+		// The upper bound: the attempt is due its backoff after the
+		// failure, read from the clock before and after ack, never later;
+		// next hands it out once due (the wait past that is the
+		// scheduler's, not the queue's).
+		if after := time.Now(); due.Before(last.Add(backoff)) || due.After(after.Add(backoff)) {
+			t.Errorf("attempt %d failed between %s and %s, due again at %s: want its backoff of %s after the failure", i, last, after, due, backoff)
+		}
 	}
 	// 20ms, 40ms, then capped at 80ms: never immediately, never longer than the cap by much.
 	for i, want := range []time.Duration{0, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
@@ -350,6 +362,22 @@ func TestQueueMovesDamagedRecordsAside(t *testing.T) {
 	})
 }
 
+// waitUntilParkedIn waits until a goroutine is blocked in fn (as its stack
+// names it): the premise of a test of what wakes it.
+func waitUntilParkedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine ever waited in %s", fn)
+		}
+		runtime.Gosched()
+	}
+}
+
 func binaryNext(k []byte) uint64 {
 	var n uint64
 	for _, b := range k {
@@ -388,7 +416,7 @@ func TestQueueEndReadsAndCloseWhileWaiting(t *testing.T) {
 		_, err := q.next(context.Background())
 		got <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitUntilParkedIn(t, "(*queue).waitForWork")
 	q.endReads()
 	select {
 	case err := <-got:
@@ -526,7 +554,7 @@ func TestQueueKeepsDeliveringWhenSomeDeliveriesFail(t *testing.T) {
 				}
 				q.ack(l, ackErr)
 				q.mu.Lock()
-				narrowest, probed = min(narrowest, q.window.size), probed || q.window.probing()
+				narrowest, probed = min(narrowest, q.sched.window.size), probed || q.sched.window.probing()
 				q.mu.Unlock()
 			}
 		}()
@@ -541,9 +569,14 @@ func TestQueueKeepsDeliveringWhenSomeDeliveriesFail(t *testing.T) {
 	t.Logf("%d attempts for %d events; narrowest window %.0f", attempts, events, narrowest)
 }
 
+// An event that keeps failing waits for its own backoff while others
+// succeed: a success does not make it due again (only the end of an outage
+// does). The backoff is an hour, so that the others are handed out before
+// it whatever the machine's speed; the schedule is then asked with the
+// clock at the poison's due time, as it would be an hour later.
 func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {
 	c := testConfig(t)
-	c.retryInitial, c.retryMax = 200*time.Millisecond, time.Second
+	c.retryInitial, c.retryMax = time.Hour, 2*time.Hour
 	q := open(t, c)
 	if err := store(t, q, []string{"poison", "ok-1", "ok-2", "ok-3"}, nil); err != nil {
 		t.Fatal(err)
@@ -551,20 +584,23 @@ func TestQueueKeepsBackoffOfAFailingEventWhileOthersSucceed(t *testing.T) {
 	start := time.Now()
 	poison, _ := take(t, q)
 	ok1, _ := take(t, q)
-	q.ack(poison, errors.New("500"))
+	retryAt := q.ack(poison, errors.New("500"))
 	q.ack(ok1, nil) // deliveries work: no probing, no pause
 	for _, want := range []string{"ok-2", "ok-3"} {
 		l, body := take(t, q)
-		if body != want || time.Since(start) > 100*time.Millisecond {
+		if body != want {
 			t.Fatalf("got %q after %s, want %s at once", body, time.Since(start), want)
 		}
 		q.ack(l, nil)
 	}
-	l, body := take(t, q)
-	if body != "poison" || time.Since(start) < 190*time.Millisecond {
-		t.Errorf("got %q after %s, want poison after its own backoff", body, time.Since(start))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, _, ok := q.sched.dueRetry(retryAt.Add(-time.Nanosecond)); ok || retryAt.Sub(start) < c.retryInitial {
+		t.Errorf("the poison is due at %s, %s after the start: want it only after its own backoff of %s", retryAt, retryAt.Sub(start), c.retryInitial)
 	}
-	q.ack(l, nil)
+	if r, _, ok := q.sched.dueRetry(retryAt); !ok || r.seq != poison.seq {
+		t.Errorf("at its due time the schedule hands out %+v (%t), want poison (record %d) after its own backoff", r, ok, poison.seq)
+	}
 }
 
 // A record that cannot be read from the file was not delivered: it is
@@ -578,7 +614,7 @@ func TestQueueRetriesAnUnreadableRecordWithoutTellingTheWindow(t *testing.T) {
 	if err := store(t, q, []string{"unread"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.db.Close(); err != nil {
+	if err := q.store.db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.next(context.Background()); err == nil {
@@ -586,14 +622,14 @@ func TestQueueRetriesAnUnreadableRecordWithoutTellingTheWindow(t *testing.T) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if w := q.window; w != newDeliveryWindow() {
+	if w := q.sched.window; w != newDeliveryWindow() {
 		t.Errorf("the window learnt of the read error: size %.0f, %d failures in a row, probing %t; want it untouched", w.size, w.inARow, w.probing())
 	}
-	if q.leased != 0 {
-		t.Errorf("%d leases still out after the read error", q.leased)
+	if q.sched.leased != 0 {
+		t.Errorf("%d leases still out after the read error", q.sched.leased)
 	}
-	if len(q.retries) != 1 || !q.retries[0].due.After(time.Now()) {
-		t.Fatalf("retries %v; want the unread record waiting for its backoff", q.retries)
+	if len(q.sched.retries) != 1 || !q.sched.retries[0].due.After(time.Now()) {
+		t.Fatalf("retries %v; want the unread record waiting for its backoff", q.sched.retries)
 	}
 }
 

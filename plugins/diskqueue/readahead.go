@@ -23,16 +23,12 @@ const readReleaseStep = 1 << 20
 // due after it may well be: without this, every retry would read and copy
 // the next 128 again), and how many bytes of them the budget has room for.
 func (q *queue) recordLocked(seq uint64) (rec []byte, upcoming []uint64, room int64) {
-	if rec = q.ahead.take(seq); rec == nil {
-		rec = q.kept.take(seq)
-	}
-	if rec != nil {
-		q.pinLocked(int64(len(rec)))
+	if rec = q.mem.take(seq); rec != nil {
 		return rec, nil, 0
 	}
-	if room = q.roomLocked(); room > 0 {
-		for _, s := range q.ready.appendFirst(nil, readAheadSize) {
-			if !q.ahead.has(s) {
+	if room = q.mem.room(); room > 0 {
+		for _, s := range q.sched.upcoming(readAheadSize) {
+			if !q.mem.ahead.has(s) {
 				upcoming = append(upcoming, s)
 			}
 		}
@@ -44,17 +40,15 @@ func (q *queue) recordLocked(seq uint64) (rec []byte, upcoming []uint64, room in
 // transaction; it pins seq's record and returns it, and keeps the upcoming
 // ones for their turn.
 func (q *queue) readAheadOf(seq uint64, upcoming []uint64, room int64) ([]byte, error) {
-	recs, err := q.read(append([]uint64{seq}, upcoming...), room)
+	recs, err := q.store.read(append([]uint64{seq}, upcoming...), room)
 	if err != nil {
 		return nil, err
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.pinLocked(int64(len(recs[0])))
+	q.mem.pin(int64(len(recs[0])))
 	for i, s := range upcoming {
-		if r := recs[i+1]; r != nil && int64(len(r)) <= q.roomLocked() {
-			q.ahead.put(s, r)
-		}
+		q.mem.readAhead(s, recs[i+1])
 	}
 	return recs[0], nil
 }
@@ -64,14 +58,14 @@ func (q *queue) readAheadOf(seq uint64, upcoming []uint64, room int64) ([]byte, 
 // copied or not there. Each record is a copy of its own, so that letting
 // go of one frees it: with one copy for all, a single event out for
 // delivery held every record read with it.
-func (q *queue) read(seqs []uint64, room int64) ([][]byte, error) {
+func (s *recordStore) read(seqs []uint64, room int64) ([][]byte, error) {
 	recs := make([][]byte, len(seqs))
-	err := q.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		// The copies are read through the file's map, whose pages would
 		// stay resident as a second copy until the committer's next
 		// release: up to 45 MiB more RSS in a drain of 10 MB posts.
-		release := mappedPagesReleaser(q.db, tx, readReleaseStep)
+		release := mappedPagesReleaser(s.db, tx, readReleaseStep)
 		for i, seq := range seqs {
 			v := b.Get(seqKey(seq)) // in the map: valid in this transaction only
 			if room -= int64(len(v)); i > 0 && room < 0 {

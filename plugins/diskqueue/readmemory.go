@@ -36,6 +36,12 @@ import "container/list"
 type readMemory struct {
 	limit  int64
 	pinned int64
+	ahead  recordCache // records of ready read before their turn
+	kept   keptRetries // records of failed deliveries, for their retry
+}
+
+func newReadMemory(limit int64) readMemory {
+	return readMemory{limit: limit, kept: keptRetries{max: limit / keptShare}}
 }
 
 // keptShare is the share of the budget that records kept for their retry
@@ -51,32 +57,55 @@ const keptShare = 4
 // besides the record: where the event is in it.
 const eventSliceBytes = 24
 
-// roomLocked is how many bytes the budget has left.
-func (q *queue) roomLocked() int64 {
-	return q.mem.limit - q.mem.pinned - q.ahead.bytes - q.kept.bytes
+// room is how many bytes the budget has left.
+func (m *readMemory) room() int64 {
+	return m.limit - m.pinned - m.ahead.bytes - m.kept.bytes
 }
 
-// pinLocked counts n bytes in use, cutting the caches back to make room.
-func (q *queue) pinLocked(n int64) {
-	q.mem.pinned += n
-	if over := -q.roomLocked(); over > 0 {
-		q.ahead.shed(over - q.kept.shed(over))
+// pin counts n bytes in use, cutting the caches back to make room.
+func (m *readMemory) pin(n int64) {
+	m.pinned += n
+	if over := -m.room(); over > 0 {
+		m.ahead.shed(over - m.kept.shed(over))
 	}
 }
 
-// unpinLocked counts n bytes no longer in use.
-func (q *queue) unpinLocked(n int64) { q.mem.pinned -= n }
+// unpin counts n bytes no longer in use.
+func (m *readMemory) unpin(n int64) { m.pinned -= n }
 
-// mayTakeRecordLocked says whether the next record may be taken (read, or
-// taken from a cache, and pinned).
-func (q *queue) mayTakeRecordLocked() bool {
-	return q.mem.pinned < q.mem.limit || q.mem.pinned == 0
+// mayTakeRecord says whether the next record may be taken (read, or taken
+// from a cache, and pinned).
+func (m *readMemory) mayTakeRecord() bool {
+	return m.pinned < m.limit || m.pinned == 0
 }
 
-// mayHandEventLocked says whether the next event of an open post may be
-// handed out.
-func (q *queue) mayHandEventLocked() bool {
-	return q.mem.pinned < q.mem.limit || q.leased == 0
+// mayHandEvent says whether the next event of an open post may be handed
+// out, with leased events out.
+func (m *readMemory) mayHandEvent(leased int) bool {
+	return m.pinned < m.limit || leased == 0
+}
+
+// take takes seq's record from a cache, pinned, or says nil.
+func (m *readMemory) take(seq uint64) []byte {
+	rec := m.ahead.take(seq)
+	if rec == nil {
+		rec = m.kept.take(seq)
+	}
+	if rec != nil {
+		m.pin(int64(len(rec)))
+	}
+	return rec
+}
+
+// keepForRetry keeps a copy of a failed delivery's record for its retry,
+// if there is room.
+func (m *readMemory) keepForRetry(seq uint64, rec []byte) { m.kept.keep(seq, rec, m.room()) }
+
+// readAhead keeps a record read before its turn, if there is room.
+func (m *readMemory) readAhead(seq uint64, rec []byte) {
+	if rec != nil && int64(len(rec)) <= m.room() {
+		m.ahead.put(seq, rec)
+	}
 }
 
 // recordCache holds records by sequence number, in the order they were

@@ -24,7 +24,7 @@ func paddedPost(prefix string, n, size int) string {
 func heldBytes(q *queue) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.mem.pinned + q.ahead.bytes + q.kept.bytes
+	return q.mem.pinned + q.mem.ahead.bytes + q.mem.kept.bytes
 }
 
 // A backlog of posts many times the read budget is delivered whole, with
@@ -138,28 +138,28 @@ func TestAPostOverTheBudgetGoesOneEventAtATime(t *testing.T) {
 // first (they are wanted latest), then the records read ahead that are due
 // last; each is read from the file again when its turn comes.
 func TestPinnedRecordsCutTheCachesBackInOrder(t *testing.T) {
-	q := &queue{mem: readMemory{limit: 100}, kept: keptRetries{max: 50}}
+	q := &queue{mem: readMemory{limit: 100, kept: keptRetries{max: 50}}}
 	for seq := uint64(1); seq <= 3; seq++ {
-		q.ahead.put(seq, bytes.Repeat([]byte{'a'}, 20))
+		q.mem.ahead.put(seq, bytes.Repeat([]byte{'a'}, 20))
 	}
-	q.kept.keep(9, bytes.Repeat([]byte{'k'}, 20), q.roomLocked())
-	if q.roomLocked() != 20 {
-		t.Fatalf("room %d, want 20 left of 100 after 60 read ahead and 20 kept", q.roomLocked())
+	q.mem.kept.keep(9, bytes.Repeat([]byte{'k'}, 20), q.mem.room())
+	if q.mem.room() != 20 {
+		t.Fatalf("room %d, want 20 left of 100 after 60 read ahead and 20 kept", q.mem.room())
 	}
-	q.pinLocked(30) // 10 over: the kept record goes
-	if q.kept.bytes != 0 || q.ahead.bytes != 60 {
-		t.Fatalf("kept %d, read ahead %d; want the kept record let go first", q.kept.bytes, q.ahead.bytes)
+	q.mem.pin(30) // 10 over: the kept record goes
+	if q.mem.kept.bytes != 0 || q.mem.ahead.bytes != 60 {
+		t.Fatalf("kept %d, read ahead %d; want the kept record let go first", q.mem.kept.bytes, q.mem.ahead.bytes)
 	}
-	q.pinLocked(30) // 20 over: the record due last goes
-	if q.ahead.has(3) || !q.ahead.has(1) || !q.ahead.has(2) {
-		t.Errorf("read ahead still holds 1: %t, 2: %t, 3: %t; want 3, due last, let go", q.ahead.has(1), q.ahead.has(2), q.ahead.has(3))
+	q.mem.pin(30) // 20 over: the record due last goes
+	if q.mem.ahead.has(3) || !q.mem.ahead.has(1) || !q.mem.ahead.has(2) {
+		t.Errorf("read ahead still holds 1: %t, 2: %t, 3: %t; want 3, due last, let go", q.mem.ahead.has(1), q.mem.ahead.has(2), q.mem.ahead.has(3))
 	}
-	if !q.mayTakeRecordLocked() {
+	if !q.mem.mayTakeRecord() {
 		t.Error("no record may be taken with 60 of 100 bytes pinned")
 	}
-	q.pinLocked(40)
-	if q.mayTakeRecordLocked() || q.ahead.bytes != 0 {
-		t.Errorf("with the budget pinned whole, a record may be taken: %t, %d bytes still read ahead", q.mayTakeRecordLocked(), q.ahead.bytes)
+	q.mem.pin(40)
+	if q.mem.mayTakeRecord() || q.mem.ahead.bytes != 0 {
+		t.Errorf("with the budget pinned whole, a record may be taken: %t, %d bytes still read ahead", q.mem.mayTakeRecord(), q.mem.ahead.bytes)
 	}
 }
 

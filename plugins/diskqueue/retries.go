@@ -13,7 +13,8 @@ type retryItem struct {
 	due      time.Time
 }
 
-// retryHeap orders nacked records by when they may be tried again.
+// retryHeap orders nacked records by when they may be tried again
+// (container/heap's interface: use it through the schedule).
 type retryHeap []retryItem
 
 func (h retryHeap) Len() int           { return len(h) }

@@ -48,7 +48,7 @@ func TestAFailedRecordComesBackIntactForItsRetry(t *testing.T) {
 	}
 	l, _ := take(t, q)
 	q.ack(l, errors.New("500"))
-	if _, kept := q.kept.recs[l.seq]; !kept {
+	if _, kept := q.mem.kept.recs[l.seq]; !kept {
 		t.Fatal("the failed record was not kept for its retry")
 	}
 	again, body := take(t, q)
@@ -56,7 +56,7 @@ func TestAFailedRecordComesBackIntactForItsRetry(t *testing.T) {
 		t.Errorf("the retry handed out %q (seq %d), want the failed record again", body, again.seq)
 	}
 	q.ack(again, nil)
-	if len(q.kept.recs) != 0 {
-		t.Errorf("%d records still kept after the retry", len(q.kept.recs))
+	if len(q.mem.kept.recs) != 0 {
+		t.Errorf("%d records still kept after the retry", len(q.mem.kept.recs))
 	}
 }

@@ -23,14 +23,13 @@ type rewrite struct {
 func (q *queue) rewriteLocked(l *lease, rec []byte, due time.Time) {
 	q.bytes += int64(len(rec))
 	q.pendRewriteLocked(rewrite{post: l.post, index: l.index, rec: rec, attempts: l.attempts + 1, due: due})
-	signal(q.wakeWrite)
 }
 
 // pendRewriteLocked gives rw to the committer; its record is pinned until
-// it is written (settle).
+// it is written (committed).
 func (q *queue) pendRewriteLocked(rw rewrite) {
-	q.pinLocked(int64(len(rw.rec)))
-	q.pending.rewrites = append(q.pending.rewrites, rw)
+	q.mem.pin(int64(len(rw.rec)))
+	q.store.rewrite(rw)
 }
 
 // retryRecord is the record a failed event of a post is retried from.
