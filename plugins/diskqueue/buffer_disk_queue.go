@@ -9,8 +9,8 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -84,7 +84,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 			service.NewDurationField(dqFieldRetryMax).
 				Description("The longest wait between deliveries of a failed event.").
 				Default("1m"),
-			service.NewObjectField(dqFieldExplode, netcore.ExplodeFields("")...).
+			service.NewObjectField(dqFieldExplode, netcorepost.ExplodeFields("")...).
 				Description("Store each post whole, as one record, and split it into events (as `netcore_explode` does, with these settings) only when it is read for delivery; leave `netcore_explode` out of the input's processors then. Each event is still delivered, retried, dead-lettered and acknowledged on its own, and repeats are still removed per event (by the event ids `netcore_explode` gives; `dedupe_key` empty keeps them): a post costs one record instead of one per event, and none of the splitting is on the path the sender waits on. An event whose delivery fails is written as a record of its own; events settled while others of their post wait are marked in the file, so that a restart does not send them again. A file holding whole posts needs this field to start. `timezone` must be given here (it is what turns this on).").
 				Optional(),
 			service.NewIntField(dqFieldReadMemory).
@@ -154,8 +154,8 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.checkOnStart, err = conf.FieldBool(dqFieldCheckOnStart); err != nil {
 		return c, "", err
 	}
-	if conf.Contains(dqFieldExplode, netcore.FieldTimezone) {
-		if c.explode, err = netcore.NewExploder(conf.Namespace(dqFieldExplode)); err != nil {
+	if conf.Contains(dqFieldExplode, netcorepost.FieldTimezone) {
+		if c.explode, err = netcorepost.NewExploder(conf.Namespace(dqFieldExplode)); err != nil {
 			return c, "", fmt.Errorf("%s: %w", dqFieldExplode, err)
 		}
 	}

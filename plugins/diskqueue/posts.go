@@ -7,7 +7,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // openPost is what the queue holds of a post record while its events are
@@ -31,14 +31,14 @@ type openPost struct {
 	// messages all at once.
 	base     *service.Message
 	received time.Time
-	panels   []netcore.Panel
+	panels   []netcorepost.Panel
 	next     int // the next event, counted across the panels
 	panel    int // the panel it is in
 	first    int // the number of that panel's first event
 
 	// Which events are copies of others in the post, for their event ids,
 	// kept after panels are let go: a retry makes its event's message again.
-	copies netcore.Copies
+	copies netcorepost.Copies
 }
 
 func newOpenPost(seq uint64, events int) *openPost {
@@ -103,8 +103,8 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 	// An event without a usable ts is timed by when its post was received:
 	// for a post from another input than netcore_webhook, when it was
 	// stored, not when it is read (which may be hours later).
-	p.base, p.received, p.panels = base, netcore.ReceivedAtOr(base, storedAt), panels
-	p.copies = netcore.CopiesOf(panels, true) // its event ids, as when it was stored
+	p.base, p.received, p.panels = base, netcorepost.ReceivedAtOr(base, storedAt), panels
+	p.copies = netcorepost.CopiesOf(panels, true) // its event ids, as when it was stored
 	if q.handing == nil {
 		q.handing = p
 	} else {

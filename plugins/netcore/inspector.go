@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
@@ -46,10 +47,10 @@ type inspectedPost struct {
 	Status    int
 	Reason    string
 	Bytes     int64
-	Summary   string  // panels with their event counts
-	Events    int     // events in the post
-	Panels    []Panel // the events themselves, for posts up to inspectBodyLimit
-	Excerpt   string  // start of a rejected body
+	Summary   string              // panels with their event counts
+	Events    int                 // events in the post
+	Panels    []netcorepost.Panel // the events themselves, for posts up to inspectBodyLimit
+	Excerpt   string              // start of a rejected body
 	// Quarantined: answered 200 from an address outside the allowlist,
 	// kept in the quarantine and not delivered.
 	Quarantined bool
@@ -125,12 +126,12 @@ func (in *inspector) eventIDs(p *inspectedPost) [][]fate.ID {
 	if p.ids == nil && p.Panels != nil {
 		p.ids = make([][]fate.ID, len(p.Panels))
 		var compact []byte
-		copies, k := CopiesOf(p.Panels, false), 0
+		copies, k := netcorepost.CopiesOf(p.Panels, false), 0
 		for i, panel := range p.Panels {
 			p.ids[i] = make([]fate.ID, len(panel.Events))
 			for j, ev := range panel.Events {
 				compact = rawjson.AppendCompact(compact[:0], ev)
-				p.ids[i][j] = EventKey(panel.Name, compact, copies.Of(k))
+				p.ids[i][j] = netcorepost.EventKey(panel.Name, compact, copies.Of(k))
 				k++
 			}
 		}

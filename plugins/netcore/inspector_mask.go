@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
@@ -146,7 +147,7 @@ func asRegexpReadsIt(v string) string {
 
 // panelList names each panel with its event count, as format (a %s for
 // the name, a %d for the count), joined by sep: for logs and the inspector.
-func panelList(panels []Panel, format, sep string) string {
+func panelList(panels []netcorepost.Panel, format, sep string) string {
 	parts := make([]string, len(panels))
 	for i, p := range panels {
 		parts[i] = fmt.Sprintf(format, p.Name, len(p.Events))

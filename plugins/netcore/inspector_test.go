@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
 	in := newInspector(3, defaultMask(t), nil, mustAddressSet(t, "10.0.0.0/8"))
 	for i := range 5 {
-		post, err := DecodeData([]byte(fmt.Sprintf(`{"p%d":[{"event_params":{"identity":"a@example.com","ts":240301101500,"big":12345678901234567890},"att_params":{"MOBILE":"919800000001"}}]}`, i)))
+		post, err := netcorepost.DecodeData([]byte(fmt.Sprintf(`{"p%d":[{"event_params":{"identity":"a@example.com","ts":240301101500,"big":12345678901234567890},"att_params":{"MOBILE":"919800000001"}}]}`, i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +195,7 @@ func BenchmarkInspectorMask(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	post, err := DecodeData(data)
+	post, err := netcorepost.DecodeData(data)
 	if err != nil {
 		b.Fatal(err)
 	}

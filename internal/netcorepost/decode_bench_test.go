@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func BenchmarkDecodeAndExplode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := withPost(service.NewMessage(post.Data), post)
+		msg := WithPost(service.NewMessage(post.Data), post)
 		msg.MetaSetMut("netcore_received_at", "2026-11-27T10:00:00Z")
 		if _, err := p.Process(context.Background(), msg); err != nil {
 			b.Fatal(err)
