@@ -41,6 +41,16 @@ func (p *Post) EventCount() int {
 	return n
 }
 
+// PanelList names each panel with its event count, as format (a %s for
+// the name, a %d for the count), joined by sep: for logs and the inspector.
+func (p *Post) PanelList(format, sep string) string {
+	parts := make([]string, len(p.Panels))
+	for i, panel := range p.Panels {
+		parts[i] = fmt.Sprintf(format, panel.Name, len(panel.Events))
+	}
+	return strings.Join(parts, sep)
+}
+
 // RejectError is a post the receiver refuses, with the HTTP status and a
 // message that tells the sender what is wrong.
 type RejectError struct {
@@ -50,6 +60,7 @@ type RejectError struct {
 
 func (e *RejectError) Error() string { return e.Reason }
 
+// BadRequest is a 400 refusal, its reason formatted as by fmt.Sprintf.
 func BadRequest(format string, args ...any) *RejectError {
 	return &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf(format, args...)}
 }

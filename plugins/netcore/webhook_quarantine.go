@@ -10,6 +10,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 )
@@ -252,7 +253,7 @@ func (w *webhookInput) release(ctx context.Context, client string) (quarantine.R
 			res.Posts++
 			res.Events += events
 			if w.inspector != nil {
-				w.inspector.book.Received(events, time.Now())
+				fate.Default.Received(events, time.Now())
 			}
 		}
 	}

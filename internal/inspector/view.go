@@ -1,4 +1,4 @@
-package netcore
+package inspector
 
 import (
 	"fmt"
@@ -75,7 +75,7 @@ func (r postRow) Class() string {
 }
 
 // fatesOf is the fate of each event of p, by panel.
-func (in *inspector) fatesOf(p *inspectedPost) [][]fate.Fate {
+func (in *Inspector) fatesOf(p *inspectedPost) [][]fate.Fate {
 	ids := in.eventIDs(p)
 	out := make([][]fate.Fate, len(ids))
 	for i, panelIDs := range ids {
@@ -108,7 +108,7 @@ func countFates(fates [][]fate.Fate) fateCounts {
 }
 
 // matches says whether p is in the view of f.
-func (in *inspector) matches(p *inspectedPost, c fateCounts, f listFilter) bool {
+func (in *Inspector) matches(p *inspectedPost, c fateCounts, f listFilter) bool {
 	switch f.Status {
 	case "refused":
 		if p.Status == http.StatusOK {
@@ -148,7 +148,7 @@ func hasPanel(p *inspectedPost, name string) bool {
 // holds says whether a value inside p's events contains q. With masking on
 // it searches what the page shows, so a masked field cannot be found by
 // guessing its value.
-func (in *inspector) holds(p *inspectedPost, q string) bool {
+func (in *Inspector) holds(p *inspectedPost, q string) bool {
 	for _, panel := range p.Panels {
 		for _, ev := range panel.Events {
 			text := string(ev)
@@ -172,9 +172,9 @@ type listPage struct {
 	Kept     int // posts kept in all
 }
 
-func (in *inspector) listPage(f listFilter, now time.Time) listPage {
+func (in *Inspector) listPage(f listFilter, now time.Time) listPage {
 	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(now)}
-	posts := in.latest()
+	posts := in.Latest()
 	page.Kept = len(posts)
 	for _, p := range posts {
 		row := postRow{inspectedPost: p, Fates: countFates(in.fatesOf(p))}
@@ -200,7 +200,7 @@ func (s statusPanel) OldestAge() string { return s.Queue.Oldest.Round(time.Secon
 // as filling, as the "queue filling" alert of deploy/prometheus-alerts.yaml.
 const queueFillingShare = 0.8
 
-func (in *inspector) statusPanel(now time.Time) statusPanel {
+func (in *Inspector) statusPanel(now time.Time) statusPanel {
 	s := statusPanel{Summary: in.book.Summarize(now)}
 	if in.quarantined != nil {
 		s.Quarantine = in.quarantined()
@@ -248,7 +248,7 @@ func (e shownEvent) StateClass() string {
 	return strings.ReplaceAll(e.Fate.State.String(), " ", "-")
 }
 
-func (in *inspector) postPage(p *inspectedPost, now time.Time) postPage {
+func (in *Inspector) postPage(p *inspectedPost, now time.Time) postPage {
 	fates := in.fatesOf(p)
 	d := postPage{inspectedPost: p, Fates: countFates(fates), Masked: in.mask != nil,
 		TooLarge: p.Events > 0 && p.Panels == nil, HasQueue: in.book.Summarize(now).HasQueue}
