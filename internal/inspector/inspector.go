@@ -19,14 +19,15 @@ import (
 // became of each event: the "see what was received" of Meiro's setup guide,
 // and "did it reach Meiro Events", without reading logs.
 //
-// It reads the fate of events from the process's fate.Book, which the disk
-// queue and the dead_letter output report to; the page's views are built in
-// view.go, drawn by page.go.
+// It reads the fate of events from the process's fate.Books, a Book per
+// destination, which the disk queues and the dead letter keeper report to;
+// the page's views are built in view.go and destinations.go, drawn by
+// page.go.
 type Inspector struct {
-	keep int
-	mask Mask // nil: nothing masked
-	gate Gate // nil: loopback only
-	book *fate.Book
+	keep  int
+	mask  Mask        // nil: nothing masked
+	gate  Gate        // nil: loopback only
+	books *fate.Books // a Book per destination
 	// quarantined is what the quarantine holds, by address; nil when the
 	// receiver has none.
 	quarantined func() []quarantine.Client
@@ -62,7 +63,7 @@ type Config struct {
 func New(c Config) *Inspector {
 	fate.Default.Enable()
 	return &Inspector{keep: c.Keep, mask: c.Mask, gate: c.Gate, quarantined: c.Quarantined,
-		book: fate.Default, senders: map[string]time.Time{}}
+		books: fate.Default, senders: map[string]time.Time{}}
 }
 
 // inspectedPost is what the inspector shows of one request.
