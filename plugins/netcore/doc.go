@@ -11,9 +11,9 @@
 //   - webhook_config.go: the parsed config, its fields read in a fixed order;
 //   - webhook_request.go: the path of one request, from the client address
 //     to the answer (checks in the documented order, reading the body within
-//     its budget, waiting for the pipeline's acknowledgement), and the URL
-//     check senders make when a URL is saved (HEAD, GET, an empty post:
-//     200, nothing stored);
+//     its budget, waiting for the pipeline's acknowledgement);
+//   - webhook_url_check.go: the URL check senders make when a URL is saved
+//     (HEAD, GET, an empty post: 200, nothing stored);
 //   - webhook_token.go: the optional shared token (header or query),
 //     compared in constant time and hidden wherever a URL is shown;
 //   - webhook_record.go: what is kept of each request (metrics, the log line,
