@@ -117,6 +117,9 @@ func TestInspectorFollowsEveryEventInABrowser(t *testing.T) {
 	if !strings.Contains(rowOf(t, html, postD), "400") {
 		t.Errorf("the refused post is not listed with its 400")
 	}
+	if strings.Contains(html, "data-destination") {
+		t.Errorf("the page names destinations, but the default pipeline has one, unnamed as ever")
+	}
 	if !strings.Contains(text, "refused 1 events for good") {
 		t.Errorf("no alert for the dead letter at the top of the list:\n%s", text)
 	}
@@ -233,5 +236,89 @@ func TestInspectorShowsTheQuarantineInRed(t *testing.T) {
 	color, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#quarantine")).color`))
 	if err != nil || color != "rgb(153, 27, 27)" {
 		t.Errorf("the quarantine section's colour is %q (%v), want the red of alerts, rgb(153, 27, 27)", color, err)
+	}
+}
+
+// TestInspectorShowsEachDestinationOfMeiroAndArchive runs the
+// meiro-and-archive recipe in streams mode, as docs/destinations.md does,
+// with Meiro Events down (503 to all, 400 to one event) and the archive
+// up, and reads the inspector in Chromium: each event is shown at each
+// destination (waiting or dead-lettered for Meiro Events, delivered to the
+// archive), not delivered because the archive took it, and each queue's
+// state and alerts are its own.
+func TestInspectorShowsEachDestinationOfMeiroAndArchive(t *testing.T) {
+	ctx := browser(t)
+	m := newMeiro(t)
+	m.setRespond(func(body []byte) int {
+		if strings.Contains(string(body), `"refuse`) {
+			return http.StatusBadRequest
+		}
+		return http.StatusServiceUnavailable
+	})
+	env := m.env()
+	env["NETCORE_INSPECT_ADDRESS"] = freeAddr(t)
+	p := startStreams(t, env, recipe(t, "destinations/meiro-and-archive"), t.TempDir())
+	base := "http://" + env["NETCORE_INSPECT_ADDRESS"]
+
+	id := postFor(t, p, `{"email_open":[{"marker":"down-1"},{"marker":"refuse-1"}]}`, http.StatusOK)
+	waitFor(t, "both events in the archive", 20*time.Second, func() bool { return len(archived(t, p.dataDir)) == 2 })
+	waitFor(t, "the dead letter at Meiro Events", 20*time.Second, func() bool {
+		return countLines(t, filepath.Join(p.dataDir, "dead-letter")) == 1
+	})
+	waitFor(t, "Meiro Events tried again", 20*time.Second, func() bool { return m.attemptCount() >= 3 })
+	if len(m.received()) != 0 {
+		t.Fatalf("premise: Meiro Events is down, yet it accepted %d events", len(m.received()))
+	}
+
+	// The queues report what waits once a second: wait for the reports
+	// made after the deliveries.
+	var text, html string
+	waiting := map[string]string{"Meiro Events": "1", "archive": "0"}
+	sectionOf := func(dest string) string {
+		return regexp.MustCompile(`(?s)<div class="destination" data-destination="` + dest + `">.*?</div>`).FindString(html)
+	}
+	shown := func() bool {
+		text, html = pageText(t, ctx, base+"/")
+		for dest, n := range waiting {
+			if !strings.Contains(sectionOf(dest), `data-stat="waiting">`+n+`<`) {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !shown() && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	for dest, n := range waiting {
+		if section := sectionOf(dest); !strings.Contains(section, `data-stat="waiting">`+n+`<`) {
+			t.Errorf("%s's queue is not shown with %s waiting: %q", dest, n, strings.Join(strings.Fields(regexp.MustCompile(`(?s)<svg.*</svg>|<[^>]*>`).ReplaceAllString(section, " ")), " "))
+		}
+	}
+	if row, want := strings.Join(strings.Fields(rowOf(t, html, id)), " "), "Meiro Events: 1 waiting · 1 dead letter; archive: 2 delivered"; !strings.Contains(row, want) {
+		t.Errorf("the row of the post says %q, want %q", row, want)
+	}
+	if !strings.Contains(text, "Meiro Events is not accepting events") || !strings.Contains(text, "Meiro Events refused 1 events for good") ||
+		strings.Contains(text, "archive is not accepting") || strings.Contains(text, "archive refused") {
+		t.Errorf("the alerts do not name Meiro Events alone:\n%s", text)
+	}
+
+	text, html = pageText(t, ctx, base+"/posts/"+id)
+	for _, want := range []struct{ dest, state string }{
+		{"Meiro Events", "waiting"}, {"Meiro Events", "dead-letter"}, {"archive", "delivered"}, {"archive", "delivered"},
+	} {
+		if !strings.Contains(html, `class="destination `+want.state+`" data-destination="`+want.dest+`"`) {
+			t.Errorf("the post's page shows no event %s at %s:\n%s", want.state, want.dest, text)
+		}
+	}
+	if n := strings.Count(html, `class="destination delivered" data-destination="archive"`); n != 2 {
+		t.Errorf("the post's page shows %d events delivered to the archive, want 2:\n%s", n, text)
+	}
+	if !regexp.MustCompile(`Meiro Events: waiting\s+\d+ failed tries so far \(last answer 503\)`).MatchString(text) ||
+		!regexp.MustCompile(`Meiro Events: dead letter\s+at .*refused with 400`).MatchString(text) {
+		t.Errorf("the post's page does not say why each event waits or was refused at Meiro Events:\n%s", text)
+	}
+	if strings.Contains(html, `class="fate delivered"`) {
+		t.Errorf("an event is shown delivered without saying where:\n%s", text)
 	}
 }

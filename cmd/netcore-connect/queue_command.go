@@ -9,10 +9,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 	"github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	"github.com/netcore-connect/netcore-connect/plugins/diskqueue"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // queueCommand is `netcore-connect queue`: looking into a queue file, and
@@ -60,7 +60,7 @@ Move the damaged file aside before starting the receiver again.`,
 					},
 					&cli.StringFlag{
 						Name:  "timezone",
-						Value: netcore.DefaultTimezone,
+						Value: netcorepost.DefaultTimezone,
 						Usage: "the IANA zone event_params.ts is written in, as the disk_queue's explode timezone",
 					},
 				},
@@ -154,13 +154,13 @@ func queueSalvage(c *cli.Context) error {
 // salvageExploder is the disk_queue's explode with the default field names
 // (those of config/netcore-to-meiro.yaml) and the zone given, so that
 // salvaged events are what the queue would have sent.
-func salvageExploder(timezone string) (*netcore.Exploder, error) {
+func salvageExploder(timezone string) (*netcorepost.Exploder, error) {
 	// Through the config spec, so that defaults and checks are explode's own.
-	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields("")...).ParseYAML(fmt.Sprintf("timezone: %q", timezone), nil)
+	conf, err := service.NewConfigSpec().Fields(netcorepost.ExplodeFields("")...).ParseYAML(fmt.Sprintf("timezone: %q", timezone), nil)
 	if err != nil {
 		return nil, fmt.Errorf("--timezone %q: %w", timezone, err)
 	}
-	explode, err := netcore.NewExploder(conf)
+	explode, err := netcorepost.NewExploder(conf)
 	if err != nil {
 		return nil, fmt.Errorf("--timezone: %w: give an IANA zone, as the pipeline's explode timezone (e.g. Asia/Kolkata, UTC)", err)
 	}

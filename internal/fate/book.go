@@ -77,12 +77,14 @@ type entry struct {
 // maxRepeatsKept bounds the request ids of repeats kept per event.
 const maxRepeatsKept = 8
 
-// Book keeps the fates of the latest events, at most capacity of them: an
-// older one is forgotten as a new one is stored. All methods are safe for
-// concurrent use, and cost an atomic load while the Book is off.
+// Book keeps the fates of the latest events at one destination, at most
+// capacity of them: an older one is forgotten as a new one is stored. All
+// methods are safe for concurrent use, and cost an atomic load while the
+// Book is off.
 type Book struct {
-	on       atomic.Bool
-	capacity int
+	on          *atomic.Bool // shared by the Books of a process
+	destination string
+	capacity    int
 
 	mu    sync.Mutex
 	fates map[ID]*entry
@@ -91,17 +93,15 @@ type Book struct {
 	pipeline
 }
 
-// DefaultCapacity is how many events' fates the Default Book keeps: about
-// 100 bytes each, so 10 MB at most.
-const DefaultCapacity = 100_000
-
-// Default is the Book of this process.
-var Default = NewBook(DefaultCapacity)
-
 // NewBook is an empty Book, off, keeping at most capacity fates.
-func NewBook(capacity int) *Book {
-	return &Book{capacity: capacity, fates: map[ID]*entry{}, order: make([]ID, 0, min(capacity, 1024))}
+func NewBook(capacity int) *Book { return newBook("", capacity, &atomic.Bool{}) }
+
+func newBook(destination string, capacity int, on *atomic.Bool) *Book {
+	return &Book{on: on, destination: destination, capacity: capacity, fates: map[ID]*entry{}, order: make([]ID, 0, min(capacity, 1024))}
 }
+
+// Destination is the name of the destination whose fates the Book keeps.
+func (b *Book) Destination() string { return b.destination }
 
 // Enable turns the Book on: from now on it keeps what it is told.
 func (b *Book) Enable() { b.on.Store(true) }

@@ -71,8 +71,9 @@ func WithReason(msg *service.Message, reason error) *service.Message {
 	return c
 }
 
-// reportFates tells the inspector (through the fate book, when it is on)
-// which events became dead letters, where, and why.
+// reportFates tells the inspector (through the fate book of the
+// destination the disk queue that handed each event out delivers to, when
+// it is on) which events became dead letters, where, and why.
 func reportFates(batch service.MessageBatch, file string, at time.Time) {
 	if !fate.Default.Enabled() {
 		return
@@ -82,7 +83,9 @@ func reportFates(batch service.MessageBatch, file string, at time.Time) {
 			reason, _ := msg.MetaGet(stage.MetaFallbackError)
 			status, _ := msg.MetaGetMut(stage.MetaDeadLetterStatus)
 			s, _ := status.(int)
-			fate.Default.DeadLettered(id, file, reason, s, at)
+			if book := fate.Default.Of(msg.Context()); book != nil {
+				book.DeadLettered(id, file, reason, s, at)
+			}
 		}
 	}
 }

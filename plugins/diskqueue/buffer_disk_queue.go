@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -27,6 +29,7 @@ const (
 	dqFieldCheckOnStart   = "check_on_start"
 	dqFieldExplode        = "explode"
 	dqFieldReadMemory     = "read_memory_bytes"
+	dqFieldDestination    = "destination"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
@@ -84,13 +87,17 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 			service.NewDurationField(dqFieldRetryMax).
 				Description("The longest wait between deliveries of a failed event.").
 				Default("1m"),
-			service.NewObjectField(dqFieldExplode, netcore.ExplodeFields("")...).
+			service.NewObjectField(dqFieldExplode, netcorepost.ExplodeFields("")...).
 				Description("Store each post whole, as one record, and split it into events (as `netcore_explode` does, with these settings) only when it is read for delivery; leave `netcore_explode` out of the input's processors then. Each event is still delivered, retried, dead-lettered and acknowledged on its own, and repeats are still removed per event (by the event ids `netcore_explode` gives; `dedupe_key` empty keeps them): a post costs one record instead of one per event, and none of the splitting is on the path the sender waits on. An event whose delivery fails is written as a record of its own; events settled while others of their post wait are marked in the file, so that a restart does not send them again. A file holding whole posts needs this field to start. `timezone` must be given here (it is what turns this on).").
 				Optional(),
 			service.NewIntField(dqFieldReadMemory).
 				Description("The most bytes of records held in memory for delivery, whatever the size of the posts: records read ahead of their turn, records of failed events kept for their retry (at most a quarter of it), the posts whose events are being handed out or are out for delivery, and those events. Past it the next post is not read until deliveries settle, and what was read ahead or kept is let go, to be read from the file again in its turn; one post always goes, however big, its events one at a time while it alone fills the budget. The default holds three posts of 10 MB (the largest `netcore_webhook` takes), so that the next is read while one is out; it is under a quarter of the default `GOMEMLIMIT` (144 MiB), the heap these records live in, so the collector never works against the limit. A restart on a full queue (1 GiB) of 9.6 MB posts peaked at 244-246 MiB of RSS with the defaults (before there was a bound the queue read 128 whole posts ahead: 503 MiB on 24 posts, 1.7 GB on 111). Raise `GOMEMLIMIT` with it.").
 				Advanced().
 				Default(defaultReadMemory),
+			service.NewStringField(dqFieldDestination).
+				Description("The name of where this queue delivers, as the inspector shows it: where a process has several queues (one per destination, as in `config/destinations/meiro-and-archive.yaml`), the inspector shows each event's fate at each, by this name (\"Meiro Events: waiting · archive: delivered\"), and what waits in each queue. Empty: the file's name without its extension (`meiro` for `queue/meiro.db`). Names must differ between the queues of a process.").
+				Advanced().
+				Default(""),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -154,8 +161,8 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.checkOnStart, err = conf.FieldBool(dqFieldCheckOnStart); err != nil {
 		return c, "", err
 	}
-	if conf.Contains(dqFieldExplode, netcore.FieldTimezone) {
-		if c.explode, err = netcore.NewExploder(conf.Namespace(dqFieldExplode)); err != nil {
+	if conf.Contains(dqFieldExplode, netcorepost.FieldTimezone) {
+		if c.explode, err = netcorepost.NewExploder(conf.Namespace(dqFieldExplode)); err != nil {
 			return c, "", fmt.Errorf("%s: %w", dqFieldExplode, err)
 		}
 	}
@@ -163,10 +170,25 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	return c, dedupeKey, err
 }
 
+// destinationBook is the fate book of the destination the queue delivers
+// to, named by its destination field or else by its file, which no other
+// queue of the process can have open.
+func destinationBook(conf *service.ParsedConfig, path string) (*fate.Book, error) {
+	name, err := conf.FieldString(dqFieldDestination)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return fate.Default.For(name), nil
+}
+
 // diskQueue is the Benthos face of a queue.
 type diskQueue struct {
 	q         *queue
 	dedupeKey string
+	book      *fate.Book // of the destination it delivers to
 	// Events acknowledged by the output (delivered, or kept as dead letters)
 	// since the counter was last told; see newDiskQueueFromConfig.
 	delivered *atomic.Int64
@@ -177,6 +199,10 @@ type diskQueue struct {
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
 	c, dedupeKey, err := queueConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	book, err := destinationBook(conf, c.path)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +227,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 		queueBytes.Set(bytes)
 		queueOldest.SetFloat64(oldest.Seconds())
 		queueFull.SetFloat64(max(float64(events)/float64(c.maxEvents), float64(bytes)/float64(c.maxBytes)))
-		fate.Default.QueueState(fate.Queue{Events: events, Bytes: bytes, MaxBytes: c.maxBytes, Oldest: oldest}, time.Now())
+		book.QueueState(fate.Queue{Events: events, Bytes: bytes, MaxBytes: c.maxBytes, Oldest: oldest}, time.Now())
 	}
 	// Every counter is exported from the start, at 0, so that dashboards
 	// and alerts see it before the first event.
@@ -215,7 +241,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey, delivered: deliveredSince, deduplicated: deduplicated}, nil
+	return &diskQueue{q: q, dedupeKey: dedupeKey, book: book, delivered: deliveredSince, deduplicated: deduplicated}, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -257,7 +283,7 @@ func (d *diskQueue) writeEvents(batch service.MessageBatch, ack service.AckFunc)
 	return d.q.put(records, ids, claim.Of(batch), func(err error, repeats []int) {
 		if err == nil {
 			d.deduplicated.Incr(int64(len(repeats)))
-			reportStored(batch, ids, repeats, time.Now())
+			reportStored(d.book, batch, ids, repeats, time.Now())
 		}
 		_ = ack(context.Background(), err)
 	})
@@ -310,7 +336,7 @@ func (d *diskQueue) writePosts(batch service.MessageBatch, ack service.AckFunc) 
 	return d.q.putRecords(records, stored, claim.Of(batch), func(err error, repeats []int) {
 		if err == nil {
 			d.deduplicated.Incr(int64(len(repeats)))
-			reportStoredPosts(batch, keys, repeats, time.Now())
+			reportStoredPosts(d.book, batch, keys, repeats, time.Now())
 		}
 		_ = ack(context.Background(), err)
 	})
@@ -325,12 +351,18 @@ func (d *diskQueue) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 	if err != nil {
 		return nil, nil, err
 	}
-	return service.MessageBatch{l.msg}, func(_ context.Context, err error) error {
+	msg := l.msg
+	if d.book.Enabled() {
+		// What settles the event after the queue (the dead letter keeper)
+		// reports to this destination's book.
+		msg = msg.WithContext(fate.WithBook(msg.Context(), d.book))
+	}
+	return service.MessageBatch{msg}, func(_ context.Context, err error) error {
 		retryAt := d.q.ack(l, err)
 		if err == nil {
 			d.delivered.Add(1)
 		}
-		reportSettled(l.msg, err, time.Now(), retryAt)
+		reportSettled(d.book, l.msg, err, time.Now(), retryAt)
 		return nil
 	}, nil
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // copiesPost holds two identical events (two clicks without ts or msgid)
@@ -19,7 +19,7 @@ const copiesPost = `{"p":[{"msgid":"1"},{"msgid":"1"},{"msgid":"2"},{"msgid":"1"
 // explodedIDs are the event ids netcore_explode gives the events of data.
 func explodedIDs(t *testing.T, c queueConfig, data string) []string {
 	t.Helper()
-	post, err := netcore.DecodeData([]byte(data))
+	post, err := netcorepost.DecodeData([]byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}

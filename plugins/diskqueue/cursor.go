@@ -6,7 +6,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // openPost is what the queue holds of a post record while its events are
@@ -40,14 +40,14 @@ type postMarks struct {
 type postReading struct {
 	base     *service.Message
 	received time.Time
-	panels   []netcore.Panel
+	panels   []netcorepost.Panel
 	next     int // the next event, counted across the panels
 	panel    int // the panel it is in
 	first    int // the number of that panel's first event
 
 	// Which events are copies of others in the post, for their event ids,
 	// kept after panels are let go: a retry makes its event's message again.
-	copies netcore.Copies
+	copies netcorepost.Copies
 }
 
 func newOpenPost(seq uint64, events int) *openPost {

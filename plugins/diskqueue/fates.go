@@ -13,14 +13,15 @@ import (
 
 // The queue sees every moment of an event's life after the receiver: stored
 // or found to be a repeat, each failed delivery and when it is tried again,
-// delivered. It tells the process's fate book, which the inspector reads;
-// while the inspector is off the book is off and this costs an atomic load.
+// delivered. It tells its destination's fate book (each queue has one of
+// its own: see fate.Books), which the inspector reads; while the inspector
+// is off the book is off and this costs an atomic load.
 
 // reportStored tells the book which events of a stored post were stored,
 // and which were repeats of events stored before. ids are the events'
 // dedupe keys, their event ids in the shipped pipelines.
-func reportStored(batch service.MessageBatch, ids []string, repeats []int, at time.Time) {
-	if !fate.Default.Enabled() || len(batch) == 0 {
+func reportStored(book *fate.Book, batch service.MessageBatch, ids []string, repeats []int, at time.Time) {
+	if !book.Enabled() || len(batch) == 0 {
 		return
 	}
 	requestID, _ := batch[0].MetaGet(stage.MetaRequestID)
@@ -29,9 +30,9 @@ func reportStored(batch service.MessageBatch, ids []string, repeats []int, at ti
 		switch {
 		case id == "":
 		case next < len(repeats) && repeats[next] == i:
-			fate.Default.Repeated(id, requestID)
+			book.Repeated(id, requestID)
 		default:
-			fate.Default.Stored(id, requestID, at)
+			book.Stored(id, requestID, at)
 		}
 		if next < len(repeats) && repeats[next] == i {
 			next++
@@ -42,8 +43,8 @@ func reportStored(batch service.MessageBatch, ids []string, repeats []int, at ti
 // reportStoredPosts is reportStored for a batch of posts stored whole:
 // keys are the dedupe keys of each post's events, repeats count events
 // across the batch.
-func reportStoredPosts(batch service.MessageBatch, keys [][]eventKey, repeats []int, at time.Time) {
-	if !fate.Default.Enabled() {
+func reportStoredPosts(book *fate.Book, batch service.MessageBatch, keys [][]eventKey, repeats []int, at time.Time) {
+	if !book.Enabled() {
 		return
 	}
 	first := 0 // of the post's events, counted across the batch
@@ -52,9 +53,9 @@ func reportStoredPosts(batch service.MessageBatch, keys [][]eventKey, repeats []
 		for k, key := range keys[j] {
 			id := hex.EncodeToString(key[:])
 			if _, found := slices.BinarySearch(repeats, first+k); found {
-				fate.Default.Repeated(id, requestID)
+				book.Repeated(id, requestID)
 			} else {
-				fate.Default.Stored(id, requestID, at)
+				book.Stored(id, requestID, at)
 			}
 		}
 		first += len(keys[j])
@@ -62,8 +63,8 @@ func reportStoredPosts(batch service.MessageBatch, keys [][]eventKey, repeats []
 }
 
 // reportSettled tells the book how a delivery of msg ended.
-func reportSettled(msg *service.Message, err error, at, retryAt time.Time) {
-	if !fate.Default.Enabled() {
+func reportSettled(book *fate.Book, msg *service.Message, err error, at, retryAt time.Time) {
+	if !book.Enabled() {
 		return
 	}
 	id, ok := msg.MetaGet(stage.MetaEventID)
@@ -71,8 +72,8 @@ func reportSettled(msg *service.Message, err error, at, retryAt time.Time) {
 		return
 	}
 	if err != nil {
-		fate.Default.Failed(id, err, at, retryAt)
+		book.Failed(id, err, at, retryAt)
 		return
 	}
-	fate.Default.Delivered(id, at)
+	book.Delivered(id, at)
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // A post record is a whole post, stored by a queue with explode set and
@@ -45,7 +45,7 @@ const maxPostEvents = 1 << 24
 // to dst, and returns it with the dedupe keys of its events, in order: the
 // bytes of the event ids the explode gives them when read.
 func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]byte, []eventKey, error) {
-	post, err := netcore.PostOf(msg)
+	post, err := netcorepost.PostOf(msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the queue explodes posts (its explode is set), and this message is not one: %w", err)
 	}
@@ -60,7 +60,7 @@ func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]b
 	rec = appendMeta(rec, msg)
 	rec = binary.AppendUvarint(rec, uint64(len(post.Panels)))
 	keys := make([]eventKey, 0, events)
-	copies := netcore.CopiesOf(post.Panels, post.Compact)
+	copies := netcorepost.CopiesOf(post.Panels, post.Compact)
 	var sum uint32
 	from := start + 4       // what the record's checksum covers next
 	var compact, buf []byte // buf: room for compacting events, reused
@@ -78,7 +78,7 @@ func appendPostRecord(dst []byte, msg *service.Message, storedAt time.Time) ([]b
 			sum = crc32.Update(sum, castagnoli, rec[from:])
 			rec = append(rec, compact...)
 			from = len(rec)
-			keys = append(keys, eventKey(netcore.EventKey(panel.Name, compact, copies.Of(len(keys)))))
+			keys = append(keys, eventKey(netcorepost.EventKey(panel.Name, compact, copies.Of(len(keys)))))
 		}
 	}
 	sum = crc32.Update(sum, castagnoli, rec[from:])
@@ -101,7 +101,7 @@ func isPostRecord(rec []byte) bool { return len(rec) > 4 && rec[4] == postRecord
 // events. base carries the post's metadata and no body; damaged lists the
 // events (counted across the panels) whose own checksum fails. The panels'
 // events are slices of rec, which must not be reused.
-func decodePostRecord(rec []byte) (base *service.Message, panels []netcore.Panel, damaged []int, err error) {
+func decodePostRecord(rec []byte) (base *service.Message, panels []netcorepost.Panel, damaged []int, err error) {
 	meta, panels, damaged, err := parsePost(rec)
 	if err != nil {
 		return nil, nil, nil, err
@@ -116,7 +116,7 @@ func decodePostRecord(rec []byte) (base *service.Message, panels []netcore.Panel
 // parsePost walks a post record: meta is where its metadata starts (and
 // the rest after it); the record's checksum must hold, each event's is
 // checked and the events whose checksum fails are listed in damaged.
-func parsePost(rec []byte) (meta []byte, panels []netcore.Panel, damaged []int, err error) {
+func parsePost(rec []byte) (meta []byte, panels []netcorepost.Panel, damaged []int, err error) {
 	if len(rec) < postHeader || rec[4] != postRecordVersion {
 		return nil, nil, nil, fmt.Errorf("record of %d bytes is not a post", len(rec))
 	}
@@ -134,7 +134,7 @@ func parsePost(rec []byte) (meta []byte, panels []netcore.Panel, damaged []int, 
 	from := 4 // what the record's checksum covers next, as an offset in rec
 	at := func(rest []byte) int { return len(rec) - len(rest) }
 	total := 0
-	panels = make([]netcore.Panel, count)
+	panels = make([]netcorepost.Panel, count)
 	for i := range panels {
 		name, rest, err := nextField(b)
 		if err != nil {
@@ -145,7 +145,7 @@ func parsePost(rec []byte) (meta []byte, panels []netcore.Panel, damaged []int, 
 			return nil, nil, nil, fmt.Errorf("panel %d: malformed event count", i)
 		}
 		b = rest[w:]
-		panels[i] = netcore.Panel{Name: string(name), Events: make([][]byte, n)}
+		panels[i] = netcorepost.Panel{Name: string(name), Events: make([][]byte, n)}
 		for j := range panels[i].Events {
 			if len(b) < 4 {
 				return nil, nil, nil, fmt.Errorf("panel %d event %d: the record ends", i, j)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // openRecord makes the post record seq, read as rec, the post being handed
@@ -30,8 +30,8 @@ func (q *queue) openRecord(seq uint64, rec []byte) error {
 	// An event without a usable ts is timed by when its post was received:
 	// for a post from another input than netcore_webhook, when it was
 	// stored, not when it is read (which may be hours later).
-	p.base, p.received, p.panels = base, netcore.ReceivedAtOr(base, storedAt), panels
-	p.copies = netcore.CopiesOf(panels, true) // its event ids, as when it was stored
+	p.base, p.received, p.panels = base, netcorepost.ReceivedAtOr(base, storedAt), panels
+	p.copies = netcorepost.CopiesOf(panels, true) // its event ids, as when it was stored
 	var aside []int
 	for _, i := range damaged {
 		if !p.isSettled(i) {

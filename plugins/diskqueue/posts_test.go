@@ -13,19 +13,19 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // postConfig is testConfig for a queue that stores posts whole.
 func postConfig(t *testing.T) queueConfig {
 	t.Helper()
 	c := testConfig(t)
-	conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields("")...).ParseYAML(`timezone: UTC`, nil)
+	conf, err := service.NewConfigSpec().Fields(netcorepost.ExplodeFields("")...).ParseYAML(`timezone: UTC`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.explode, err = netcore.NewExploder(conf); err != nil {
+	if c.explode, err = netcorepost.NewExploder(conf); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -153,7 +153,7 @@ func TestPostRecordKeepsThePostExactly(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("events %q, want %q", got, want)
 	}
-	if len(keys) != 3 || keys[0] != eventKey(netcore.EventKey("a", []byte(`{"msgid":"1","n":12345678901234567890}`), 0)) {
+	if len(keys) != 3 || keys[0] != eventKey(netcorepost.EventKey("a", []byte(`{"msgid":"1","n":12345678901234567890}`), 0)) {
 		t.Errorf("keys %x, want the event ids of the 3 events", keys)
 	}
 	if at, _ := recordStoredAt(rec); at.UnixNano() != 42 || recordEvents(rec) != 3 {
@@ -182,7 +182,7 @@ func TestACompactPostIsStoredAsTheSamePostWithWhiteSpace(t *testing.T) {
 	spaced := `{ "a" : [ {"msgid": "1", "s": "x y"}, {"msgid":"2"} ], "b": [{"msgid":"3"}] }`
 	compact := `{"a":[{"msgid":"1","s":"x y"},{"msgid":"2"}],"b":[{"msgid":"3"}]}`
 	for data, want := range map[string]bool{spaced: false, compact: true} {
-		post, err := netcore.PostOf(postMessage(t, data))
+		post, err := netcorepost.PostOf(postMessage(t, data))
 		if err != nil {
 			t.Fatalf("PostOf(%s): %v", data, err)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // Buckets of the queue file.
@@ -43,7 +43,7 @@ type queueConfig struct {
 	readMemory   int64 // the bytes of records the read path may hold (readMemory)
 	// explode splits post records into events; nil when the queue stores
 	// events (netcore_explode before it).
-	explode   *netcore.Exploder
+	explode   *netcorepost.Exploder
 	onDamaged func(seq uint64, err error)
 	// onStats is told each second what waits: events, bytes, and how long
 	// the oldest has waited.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // BenchmarkQueuePut stores posts of 10 events of about 1 KB, each post
@@ -114,11 +114,11 @@ func BenchmarkQueueDrain(b *testing.B) {
 				readMemory:   defaultReadMemory,
 			}
 			if posts {
-				conf, err := service.NewConfigSpec().Fields(netcore.ExplodeFields("")...).ParseYAML(`timezone: UTC`, nil)
+				conf, err := service.NewConfigSpec().Fields(netcorepost.ExplodeFields("")...).ParseYAML(`timezone: UTC`, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if c.explode, err = netcore.NewExploder(conf); err != nil {
+				if c.explode, err = netcorepost.NewExploder(conf); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // HoldLock is the check `queue stats` makes (openReadOnly), for a salvage:
@@ -67,7 +67,7 @@ func HoldLock(path string) (release func(), err error) {
 // when it is handed to keep: a salvage holds an index of the records (a few
 // dozen bytes each), one post's events and what keep holds, not the file,
 // whatever its size.
-func Salvage(path string, explode *netcore.Exploder, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
+func Salvage(path string, explode *netcorepost.Exploder, keep func(seq uint64, msg *service.Message) error) (SalvageReport, error) {
 	data, unmap, err := mapFile(path)
 	if err != nil {
 		return SalvageReport{}, fmt.Errorf("reading %s: %w", path, err)
@@ -115,7 +115,7 @@ func Salvage(path string, explode *netcore.Exploder, keep func(seq uint64, msg *
 }
 
 // events decodes a record whose checksum holds into its events.
-func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.MessageBatch, error) {
+func (s *salvager) events(rec []byte, explode *netcorepost.Exploder) (service.MessageBatch, error) {
 	// A copy: the messages outlive the map.
 	rec = bytes.Clone(rec)
 	if !isPostRecord(rec) {
@@ -133,9 +133,9 @@ func (s *salvager) events(rec []byte, explode *netcore.Exploder) (service.Messag
 	s.report.Posts++
 	s.report.Damaged += len(damaged)
 	storedAt, _ := recordStoredAt(rec)
-	received := netcore.ReceivedAtOr(base, storedAt)
+	received := netcorepost.ReceivedAtOr(base, storedAt)
 	var msgs service.MessageBatch
-	copies := netcore.CopiesOf(panels, true)
+	copies := netcorepost.CopiesOf(panels, true)
 	i := 0 // the event's number across the panels
 	for _, panel := range panels {
 		for j, raw := range panel.Events {

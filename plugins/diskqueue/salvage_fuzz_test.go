@@ -11,7 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // eventIDs matches the event id an exploded event ends with.
@@ -22,7 +22,7 @@ var eventIDs = regexp.MustCompile(`,"event_id":"[0-9a-f]{32}"`)
 var salvageFuzzFiles = struct {
 	once          sync.Once
 	events, posts []byte
-	explode       *netcore.Exploder
+	explode       *netcorepost.Exploder
 }{}
 
 // FuzzSalvageGarbledElements keeps every page's header (so that salvage
@@ -53,7 +53,7 @@ func FuzzSalvageGarbledElements(f *testing.F) {
 			}
 			files.explode = c.explode
 		})
-		data, explode := bytes.Clone(files.events), (*netcore.Exploder)(nil)
+		data, explode := bytes.Clone(files.events), (*netcorepost.Exploder)(nil)
 		if posts {
 			data, explode = bytes.Clone(files.posts), files.explode
 		}

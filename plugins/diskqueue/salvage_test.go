@@ -17,8 +17,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
-	"github.com/netcore-connect/netcore-connect/plugins/netcore"
 )
 
 // queueFileWith writes a closed queue file holding events n = 0..stored-1,
@@ -181,7 +181,7 @@ func postOf(prefix string, events int) string {
 // exploded is what the queue sends of an event of panel p: the event with
 // panel_name, event_time and event_id added.
 func exploded(event, eventTime string) string {
-	id := netcore.EventKey("p", []byte(event), 0)
+	id := netcorepost.EventKey("p", []byte(event), 0)
 	return event[:len(event)-1] + fmt.Sprintf(`,"panel_name":"p","event_time":"%s","event_id":"%s"}`, eventTime, hex.EncodeToString(id[:]))
 }
 

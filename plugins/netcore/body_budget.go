@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // bodyBudget bounds the bytes that posts hold at once, from the first byte
@@ -123,7 +125,7 @@ func costBeforeDecoding(n int64) int64 {
 // costOfPost is what a decoded post holds until its answer: the body it
 // was decoded from, the data when it is a copy (a form's), the events, and
 // the queue's record of them with bbolt's copy of it.
-func costOfPost(body []byte, post *Post) int64 {
+func costOfPost(body []byte, post *netcorepost.Post) int64 {
 	events := int64(post.EventCount())
 	cost := int64(len(body)) + events*eventBytes + 2*(int64(len(post.Data))+events*8+recordBytes)
 	if !sameBacking(body, post.Data) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 func TestBodyBudgetRefusesPastItsLimitAndTakesBack(t *testing.T) {
@@ -57,11 +59,11 @@ func TestBigPostsLeaveTheSmallPostsShare(t *testing.T) {
 func TestCostOfPostCountsTheDecodedCopy(t *testing.T) {
 	jsonBody := []byte(`{"p":[{"a":1},{"b":2}]}`)
 	formBody := []byte("data=" + url.QueryEscape(string(jsonBody)))
-	fromJSON, err := DecodeBody("application/json", jsonBody)
+	fromJSON, err := netcorepost.DecodeBody("application/json", jsonBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromForm, err := DecodeBody("application/x-www-form-urlencoded", formBody)
+	fromForm, err := netcorepost.DecodeBody("application/x-www-form-urlencoded", formBody)
 	if err != nil {
 		t.Fatal(err)
 	}

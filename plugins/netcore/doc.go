@@ -1,6 +1,9 @@
-// Package netcore holds the stages that take a Netcore CE post apart: the
-// netcore_webhook input that receives it and the netcore_explode processor
-// that splits it into single events.
+// Package netcore holds the two components that meet Netcore CE: the
+// netcore_webhook input that receives its posts and the netcore_explode
+// processor that splits a post into single events. What a post is (decoding
+// it, its events, their ids) is internal/netcorepost's, shared with the
+// disk_queue buffer; the inspector's page is internal/inspector's, which the
+// input serves when inspect.address is set.
 //
 // Receiving (the netcore_webhook input):
 //   - input_netcore_webhook.go: the config spec and the server's lifecycle
@@ -8,33 +11,28 @@
 //   - webhook_config.go: the parsed config, its fields read in a fixed order;
 //   - webhook_request.go: the path of one request, from the client address
 //     to the answer (checks in the documented order, reading the body within
-//     its budget, waiting for the pipeline's acknowledgement), and the URL
-//     check senders make when a URL is saved (HEAD, GET, an empty post:
-//     200, nothing stored);
+//     its budget, waiting for the pipeline's acknowledgement);
+//   - webhook_url_check.go: the URL check senders make when a URL is saved
+//     (HEAD, GET, an empty post: 200, nothing stored);
 //   - webhook_token.go: the optional shared token (header or query),
 //     compared in constant time and hidden wherever a URL is shown;
 //   - webhook_record.go: what is kept of each request (metrics, the log line,
-//     rejected bodies), with refusal lines rate-limited;
+//     rejected bodies, the inspector), with refusal lines rate-limited;
+//   - webhook_quarantine.go: posts from addresses outside the allowlist kept
+//     in the quarantine (unknown_sources: quarantine), and their release;
+//   - webhook_inspector.go: the inspector as the input makes it, and who
+//     may open it (the gate: loopback, and the allowlist);
 //   - body_budget.go: the bound on the bytes posts hold from the first byte
 //     read to the answer, with a share kept for small posts;
 //   - allowlist.go: client addresses, allowlists and trusted proxies;
-//   - decode.go: form and JSON bodies into a Post, with the exact reason a
-//     body is refused;
 //   - rejected.go: the file of rejected posts, kept whole for inspection;
 //   - webhook_encoding.go: gzip and deflate bodies;
-//   - refusal_lines.go: the rate limit on log lines of refusals;
-//   - inspector.go: the read-only page of the latest posts, with
-//     inspector_view.go (what each view shows, filters and search),
-//     inspector_page.go (the HTML), inspector_chart.go (the SVG chart),
-//     inspector_mask.go (personal fields masked, in events and in the
-//     refusals that quote them) and inspector_mask_walk.go (the lenient
-//     walk over JSON that finds them).
+//   - refusal_lines.go: the rate limit on log lines of refusals.
 //
-// Exploding: explode.go holds the Exploder, one message per event with
-// panel_name, event_time and event_id added; the netcore_explode processor
-// (processor_netcore_explode.go) applies it, and so does the disk_queue
-// buffer when it stores posts whole. explode_copies.go numbers the
-// identical events of a post, so that each has an event id of its own.
+// Exploding: the netcore_explode processor (processor_netcore_explode.go)
+// applies netcorepost's Exploder to each post, reusing the post the input
+// decoded; the disk_queue buffer applies the same Exploder when it stores
+// posts whole.
 //
 // Delivering is the meiro package's.
 package netcore

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // FuzzDecodeAndExplode feeds arbitrary bodies to the request path. Whatever
@@ -37,15 +39,15 @@ func FuzzDecodeAndExplode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		post, err := DecodeBody(contentType, body)
+		post, err := netcorepost.DecodeBody(contentType, body)
 		if err != nil {
-			var rej *RejectError
+			var rej *netcorepost.RejectError
 			if !errors.As(err, &rej) || (rej.Status != http.StatusBadRequest && rej.Status != http.StatusUnsupportedMediaType) || rej.Reason == "" {
 				t.Fatalf("refusal %v is not a 400/415 with a reason", err)
 			}
 			return
 		}
-		batch, err := p.Process(context.Background(), withPost(service.NewMessage(post.Data), post))
+		batch, err := p.Process(context.Background(), netcorepost.WithPost(service.NewMessage(post.Data), post))
 		if err != nil {
 			t.Fatalf("an accepted post failed to explode: %v", err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/inspector"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
@@ -170,7 +171,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				service.NewStringListField(wiFieldInspectMaskFields).
 					Description("The fields masked: names, matched at any depth and in any case (`identity` in `event_params`, or in a list of them), or dotted paths (`custom_params.user_email`); a field holding an object is masked whole. An entry may list several, separated by commas. In a refusal, the value an event had in a masked field (4 bytes or more) is masked wherever it appears, and so is the value of every masked field found in JSON quoted there.").
 					Example([]string{"identity", "email", "att_params", "custom_params.user_email"}).
-					Default(defaultMaskFields),
+					Default(inspector.DefaultMaskFields),
 			).Description("A small read-only web page listing the latest posts received (time, client, status, panels, event counts), each openable to show its events: for checking what Netcore sends."),
 			service.NewBoolField(wiFieldLogPosts).
 				Description("Log one line per accepted post (request id, client, panels, event counts, bytes, status). Rejected posts are always logged.").
@@ -226,7 +227,7 @@ type webhookInput struct {
 	stopping          chan struct{}
 	stopOnce          sync.Once
 
-	inspector *inspector // nil when off
+	inspector *inspector.Inspector // nil when off
 
 	mu      sync.Mutex
 	servers []*http.Server // the receiver's, then the inspector's
@@ -278,8 +279,7 @@ func newWebhookInputFromConfig(conf *service.ParsedConfig, res *service.Resource
 		w.rejected = newRejectedFile(c.rejectedFile, c.rejectedMaxBytes)
 	}
 	if c.inspectAddress != "" {
-		w.inspector = newInspector(c.inspectPosts, c.inspectMask, c.allowed, c.trustedProxies)
-		w.inspector.quarantined = w.quarantinedClients
+		w.inspector = newInspector(c.inspectPosts, c.inspectMask, c.allowed, c.trustedProxies, w.quarantinedClients)
 	}
 	return w, nil
 }

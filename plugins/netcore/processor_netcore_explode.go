@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 func explodeProcessorSpec() *service.ConfigSpec {
@@ -23,7 +25,7 @@ Each message body is the event object exactly as Netcore sent it, every field an
 Metadata added to each message: `+"`netcore_panel`"+`, `+"`netcore_event_index`"+` (position in its panel, from 0), `+"`netcore_event_id`"+`, `+"`netcore_event_time_source`"+`; metadata of the post (`+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+`, `+"`netcore_received_at`"+`) is kept.
 
 Place it in the input's `+"`processors`"+`, before any buffer, so that each event is stored, retried and acknowledged on its own. A body that is not a Netcore post fails the processor with a message that says why.`).
-		Fields(ExplodeFields(DefaultTimezone)...).
+		Fields(netcorepost.ExplodeFields(netcorepost.DefaultTimezone)...).
 		Example("Explode at the input", "", `
 input:
   netcore_webhook: {}
@@ -41,10 +43,10 @@ func init() {
 }
 
 // explodeProcessor is netcore_explode: an Exploder applied to each post.
-type explodeProcessor struct{ *Exploder }
+type explodeProcessor struct{ *netcorepost.Exploder }
 
 func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcessor, error) {
-	e, err := NewExploder(conf)
+	e, err := netcorepost.NewExploder(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +54,7 @@ func newExplodeProcessorFromConfig(conf *service.ParsedConfig) (*explodeProcesso
 }
 
 func (p *explodeProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
-	post, err := PostOf(msg)
+	post, err := netcorepost.PostOf(msg)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/testing/testkit"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -188,13 +189,13 @@ func TestExplodeEventIDIsStable(t *testing.T) {
 func TestExplodeReusesTheInputsDecodedPost(t *testing.T) {
 	p := newTestExplode(t, ``)
 	data := []byte(`{"p":[{"x":1}]}`)
-	post, err := DecodeData(data)
+	post, err := netcorepost.DecodeData(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A decoded post that disagrees with the body proves which one is read.
 	post.Panels[0].Name = "from-context"
-	msg := withPost(service.NewMessage(data), post)
+	msg := netcorepost.WithPost(service.NewMessage(data), post)
 	if got := meta(explode(t, p, msg)[0], "netcore_panel"); got != "from-context" {
 		t.Errorf("panel %q: the decoded post was not reused", got)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/inspector"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 )
 
@@ -37,7 +38,7 @@ type webhookConfig struct {
 	maxBodyBytesInFlight int64
 	inspectAddress       string
 	inspectPosts         int
-	inspectMask          maskRules // nil: masking off
+	inspectMask          inspector.Mask // nil: masking off
 	unknownSources       string
 	quarantineDir        string
 	quarantineLimits     quarantine.Limits
@@ -211,7 +212,7 @@ func parseInspectMask(inspect *service.ParsedConfig, c *webhookConfig) error {
 	if err != nil {
 		return err
 	}
-	if c.inspectMask, err = parseMaskRules(fields); err == nil && c.inspectMask == nil {
+	if c.inspectMask, err = inspector.ParseMask(fields); err == nil && c.inspectMask == nil {
 		err = errNoMaskFields
 	}
 	if err != nil {

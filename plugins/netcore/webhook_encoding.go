@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 // contentEncoding is how a body was compressed, from its Content-Encoding.
@@ -29,7 +31,7 @@ var errDecompressedTooLarge = errors.New("decompressed body is over the limit")
 // and identity is refused with 415 naming it, before the body is read:
 // without this a gzip body was refused with "form has no data field", which
 // sent operators hunting in the wrong place.
-func bodyEncoding(r *http.Request) (contentEncoding, *RejectError) {
+func bodyEncoding(r *http.Request) (contentEncoding, *netcorepost.RejectError) {
 	switch v := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); v {
 	case "", "identity":
 		return encodingIdentity, nil
@@ -38,7 +40,7 @@ func bodyEncoding(r *http.Request) (contentEncoding, *RejectError) {
 	case "deflate":
 		return encodingDeflate, nil
 	default:
-		return "", &RejectError{Status: http.StatusUnsupportedMediaType,
+		return "", &netcorepost.RejectError{Status: http.StatusUnsupportedMediaType,
 			Reason: fmt.Sprintf("Content-Encoding %q is not supported: send the body as it is, or with gzip or deflate", v)}
 	}
 }
@@ -48,7 +50,7 @@ func bodyEncoding(r *http.Request) (contentEncoding, *RejectError) {
 func decompress(enc contentEncoding, body []byte, limit int64, hold *budgetHold) (out []byte, err error) {
 	zr, err := newDecompressor(enc, body)
 	if err != nil {
-		return nil, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
+		return nil, &netcorepost.RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
 	}
 	defer zr.Close()
 	out, err = io.ReadAll(&budgetedReader{r: io.LimitReader(zr, limit+1), hold: hold})
@@ -56,7 +58,7 @@ func decompress(enc contentEncoding, body []byte, limit int64, hold *budgetHold)
 	case errors.Is(err, errBudgetSpent):
 		return nil, err
 	case err != nil:
-		return nil, &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
+		return nil, &netcorepost.RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
 	case int64(len(out)) > limit:
 		return nil, errDecompressedTooLarge
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
 func compress(t *testing.T, enc string, data []byte) []byte {
@@ -65,7 +67,7 @@ func TestDecompressStopsAZipBombAtTheLimit(t *testing.T) {
 
 func TestDecompressRefusesGarbageWith400(t *testing.T) {
 	_, err := decompress(encodingGzip, []byte("not gzip at all"), 1<<20, (&bodyBudget{limit: 1 << 20}).hold())
-	var rej *RejectError
+	var rej *netcorepost.RejectError
 	if !errors.As(err, &rej) || rej.Status != http.StatusBadRequest {
 		t.Fatalf("garbage as gzip: %v, want a 400", err)
 	}

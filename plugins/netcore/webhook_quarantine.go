@@ -10,6 +10,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 )
 
@@ -128,7 +130,7 @@ const quarantineOpenTries = 20
 
 // quarantinePost keeps a valid post from an unknown address, durably, and
 // answers 200 (or 503 past the quarantine's bounds).
-func (w *webhookInput) quarantinePost(post *Post, size int64, client netip.Addr, requestID string, received time.Time) answer {
+func (w *webhookInput) quarantinePost(post *netcorepost.Post, size int64, client netip.Addr, requestID string, received time.Time) answer {
 	h := quarantine.Header{Client: client.String(), RequestID: requestID, ReceivedAt: received.UTC(), Events: post.EventCount(), Panels: map[string]int{}}
 	for _, p := range post.Panels {
 		h.Panels[p.Name] += len(p.Events)
@@ -251,7 +253,7 @@ func (w *webhookInput) release(ctx context.Context, client string) (quarantine.R
 			res.Posts++
 			res.Events += events
 			if w.inspector != nil {
-				w.inspector.book.Received(events, time.Now())
+				fate.Default.Received(events, time.Now())
 			}
 		}
 	}
@@ -265,7 +267,7 @@ func (w *webhookInput) releasePost(ctx context.Context, path string) (events int
 	if err != nil {
 		return 0, err
 	}
-	post, err := DecodeData(data)
+	post, err := netcorepost.DecodeData(data)
 	if err != nil {
 		return 0, fmt.Errorf("quarantined post %s: %w", path, err)
 	}

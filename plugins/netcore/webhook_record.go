@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 )
 
 // logExcerptBytes caps how much of a rejected body reaches the log.
@@ -18,9 +20,9 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 	// URL checks are not listed: a monitor polling the URL would push the
 	// real posts out of the inspector's short list.
 	if w.inspector != nil && !a.urlCheck {
-		w.inspector.add(inspected(requestID, received, client, a))
+		w.inspector.Add(inspected(requestID, received, client, a))
 		if a.stored() {
-			w.inspector.book.Received(a.post.EventCount(), received)
+			fate.Default.Received(a.post.EventCount(), received)
 		}
 	}
 	clientIP := ""
@@ -37,7 +39,7 @@ func (w *webhookInput) record(r *http.Request, requestID string, client netip.Ad
 		"duration_ms", time.Since(received).Milliseconds(),
 	}
 	if a.post != nil {
-		fields = append(fields, "events", a.post.EventCount(), "panels", panelList(a.post.Panels, "%s:%d", ","))
+		fields = append(fields, "events", a.post.EventCount(), "panels", a.post.PanelList("%s:%d", ","))
 	}
 	switch {
 	case a.stored():

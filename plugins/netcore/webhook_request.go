@@ -17,6 +17,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/netcore-connect/netcore-connect/internal/claim"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
 )
 
@@ -25,7 +26,7 @@ type answer struct {
 	status     int
 	reason     string // for errors, sent to the client and logged
 	retryAfter time.Duration
-	post       *Post
+	post       *netcorepost.Post
 	body       []byte // kept for rejected posts
 	bodyBytes  int64
 	// urlCheck is a HEAD or GET on the webhook path, and empty a post of
@@ -43,10 +44,6 @@ type answer struct {
 func (a answer) stored() bool {
 	return a.status == http.StatusOK && !a.urlCheck && !a.empty && !a.quarantined
 }
-
-// urlCheckText answers a GET on the webhook path: what it is, and nothing
-// of how it is configured.
-const urlCheckText = "This is a Netcore webhook receiver: Netcore POSTs its webhooks to this URL.\n"
 
 func (w *webhookInput) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	received := time.Now()
@@ -144,14 +141,14 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 	if !hold.ensure(costBeforeDecoding(int64(len(body)))) {
 		return w.budgetSpent()
 	}
-	post, err := DecodeBody(r.Header.Get("Content-Type"), body)
-	if err != nil && emptyPost(r.Header.Get("Content-Type"), body) {
-		post, err = &Post{}, nil
+	post, err := netcorepost.DecodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil && netcorepost.EmptyPost(r.Header.Get("Content-Type"), body) {
+		post, err = &netcorepost.Post{}, nil
 	}
 	if err != nil {
-		var rej *RejectError
+		var rej *netcorepost.RejectError
 		if !errors.As(err, &rej) {
-			rej = badRequest("%s", err)
+			rej = netcorepost.BadRequest("%s", err)
 		}
 		if stranger {
 			return strangerRefusal(client)
@@ -181,12 +178,12 @@ func (w *webhookInput) decodeAndStore(r *http.Request, body []byte, hold *budget
 
 // postMessage is the message of an accepted post: its data, with the post's
 // metadata, and the decoded post for netcore_explode to reuse.
-func postMessage(post *Post, client netip.Addr, requestID string, received time.Time) *service.Message {
+func postMessage(post *netcorepost.Post, client netip.Addr, requestID string, received time.Time) *service.Message {
 	msg := service.NewMessage(post.Data)
 	msg.MetaSetMut(stage.MetaClientIP, client.String())
 	msg.MetaSetMut(stage.MetaRequestID, requestID)
 	msg.MetaSetMut(stage.MetaReceivedAt, received.UTC().Format(time.RFC3339Nano))
-	return withPost(msg, post)
+	return netcorepost.WithPost(msg, post)
 }
 
 // admit checks who asks for what, before anything of the body is read.
@@ -216,23 +213,6 @@ func (w *webhookInput) admit(r *http.Request, client netip.Addr) (answer, bool) 
 		return answer{status: http.StatusTooManyRequests, reason: "rate limit reached", retryAfter: wait}, false
 	}
 	return answer{stranger: stranger}, true
-}
-
-// urlCheckRequest says r is a HEAD or GET with no body, what senders use on
-// the webhook path to check a URL when it is saved. It needs no token:
-// nothing is stored. One with a body is not a URL check, since answering it
-// 200 would drop the body.
-func urlCheckRequest(r *http.Request) bool {
-	return (r.Method == http.MethodHead || r.Method == http.MethodGet) &&
-		r.ContentLength == 0 && len(r.TransferEncoding) == 0
-}
-
-// urlCheck answers a HEAD or GET on the webhook path with 200.
-func (w *webhookInput) urlCheck(r *http.Request) (answer, bool) {
-	if r.URL.Path != w.conf.path || !urlCheckRequest(r) {
-		return answer{}, false
-	}
-	return answer{status: http.StatusOK, urlCheck: true, reason: fmt.Sprintf("URL check (%s): answered 200, nothing stored", r.Method)}, true
 }
 
 // busy is a 503 that tells the sender to post again after Retry-After.
@@ -271,7 +251,7 @@ func (w *webhookInput) budgetSpent() answer {
 
 // readFailure is the answer to a body that could not be read whole.
 func (w *webhookInput) readFailure(err error, body []byte) answer {
-	var rej *RejectError
+	var rej *netcorepost.RejectError
 	switch {
 	case errors.Is(err, errBudgetSpent):
 		return w.budgetSpent()
@@ -296,7 +276,7 @@ func (w *webhookInput) readFailure(err error, body []byte) answer {
 // of it will be stored and the answer is 503; already taken by the queue,
 // its commit is under way and its result is the answer, so that Netcore is
 // never told to resend a post that is stored.
-func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim.Claim, post *Post, size int64, answerBy time.Time) answer {
+func (w *webhookInput) store(ctx context.Context, msg *service.Message, c *claim.Claim, post *netcorepost.Post, size int64, answerBy time.Time) answer {
 	unavailable := func(reason string) answer {
 		return answer{status: http.StatusServiceUnavailable, reason: reason, retryAfter: w.conf.retryAfter, post: post, bodyBytes: size}
 	}

@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // parseTS must read exactly what time.ParseInLocation reads, and refuse
@@ -45,4 +47,33 @@ func TestQuoteNameQuotesAsEncodingJSON(t *testing.T) {
 			t.Errorf("quoteName(%q) = %s, want %s", name, got, want)
 		}
 	}
+}
+
+// newTestExploder is an Exploder with the defaults of netcore_explode.
+func newTestExploder(tb testing.TB) *Exploder {
+	tb.Helper()
+	conf, err := service.NewConfigSpec().Fields(ExplodeFields(DefaultTimezone)...).ParseYAML(``, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := NewExploder(conf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// explode is what netcore_explode does with a message: the post it carries,
+// one message per event.
+func explode(p *Exploder, msg *service.Message) (service.MessageBatch, error) {
+	post, err := PostOf(msg)
+	if err != nil {
+		return nil, err
+	}
+	return p.ExplodePost(msg, post)
+}
+
+func meta(m *service.Message, key string) string {
+	v, _ := m.MetaGet(key)
+	return v
 }

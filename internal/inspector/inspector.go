@@ -1,4 +1,4 @@
-package netcore
+package inspector
 
 import (
 	"net"
@@ -10,24 +10,24 @@ import (
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/fate"
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
-	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
-// inspector keeps the latest posts and shows them on a small read-only web
+// Inspector keeps the latest posts and shows them on a small read-only web
 // page of its own, so that an operator can see what Netcore sent and what
 // became of each event: the "see what was received" of Meiro's setup guide,
 // and "did it reach Meiro Events", without reading logs.
 //
-// It reads the fate of events from the process's fate.Book, which the disk
-// queue and the dead_letter output report to; the page's views are built in
-// inspector_view.go, drawn by inspector_page.go.
-type inspector struct {
-	keep    int
-	mask    maskRules  // nil: nothing masked
-	allowed addressSet // besides loopback
-	trusted addressSet
-	book    *fate.Book
+// It reads the fate of events from the process's fate.Books, a Book per
+// destination, which the disk queues and the dead letter keeper report to;
+// the page's views are built in view.go and destinations.go, drawn by
+// page.go.
+type Inspector struct {
+	keep  int
+	mask  Mask        // nil: nothing masked
+	gate  Gate        // nil: loopback only
+	books *fate.Books // a Book per destination
 	// quarantined is what the quarantine holds, by address; nil when the
 	// receiver has none.
 	quarantined func() []quarantine.Client
@@ -38,6 +38,34 @@ type inspector struct {
 	refusedKnown inspectedRefusal     // the last 403 to such a client
 }
 
+// Gate is what the inspector asks of the receiver it stands beside: who,
+// besides a loopback peer, may open the page, by the receiver's own rules.
+type Gate interface {
+	// TrustedProxy says whether addr is a proxy whose X-Forwarded-For the
+	// receiver believes: such a peer is not admitted for being on loopback.
+	TrustedProxy(addr netip.Addr) bool
+	// Allowed says whether the client of r, found as for posts (through
+	// trusted proxies), is one whose posts the receiver takes.
+	Allowed(r *http.Request) bool
+}
+
+// Config is what an Inspector is made of.
+type Config struct {
+	Keep int  // the latest posts kept
+	Mask Mask // the fields masked; nil shows everything
+	Gate Gate // nil admits loopback peers only
+	// Quarantined is what the receiver's quarantine holds; nil without one.
+	Quarantined func() []quarantine.Client
+}
+
+// New is an Inspector of the latest c.Keep posts. It turns the process's
+// fate book on: from then on the stages report to it.
+func New(c Config) *Inspector {
+	fate.Default.Enable()
+	return &Inspector{keep: c.Keep, mask: c.Mask, gate: c.Gate, quarantined: c.Quarantined,
+		books: fate.Default, senders: map[string]time.Time{}}
+}
+
 // inspectedPost is what the inspector shows of one request.
 type inspectedPost struct {
 	RequestID string
@@ -46,10 +74,10 @@ type inspectedPost struct {
 	Status    int
 	Reason    string
 	Bytes     int64
-	Summary   string  // panels with their event counts
-	Events    int     // events in the post
-	Panels    []Panel // the events themselves, for posts up to inspectBodyLimit
-	Excerpt   string  // start of a rejected body
+	Summary   string              // panels with their event counts
+	Events    int                 // events in the post
+	Panels    []netcorepost.Panel // the events themselves, for posts up to inspectBodyLimit
+	Excerpt   string              // start of a rejected body
 	// Quarantined: answered 200 from an address outside the allowlist,
 	// kept in the quarantine and not delivered.
 	Quarantined bool
@@ -69,12 +97,9 @@ const inspectExcerptBytes = 4096
 // maxSendersKept bounds the clients remembered as having posted.
 const maxSendersKept = 1024
 
-func newInspector(keep int, mask maskRules, allowed, trusted addressSet) *inspector {
-	fate.Default.Enable()
-	return &inspector{keep: keep, mask: mask, allowed: allowed, trusted: trusted, book: fate.Default, senders: map[string]time.Time{}}
-}
-
-func (in *inspector) add(p inspectedPost) {
+// Add keeps what the receiver answered to one request.
+func (in *Inspector) Add(r Request) {
+	p := inspected(r)
 	if in.mask != nil {
 		// A refusal may quote the post (a syntax error near a value).
 		p.Reason = in.mask.maskText(p.Reason, nil)
@@ -96,8 +121,8 @@ func (in *inspector) add(p inspectedPost) {
 	}
 }
 
-// latest is the posts kept, newest first.
-func (in *inspector) latest() []*inspectedPost {
+// Latest is the posts kept, newest first.
+func (in *Inspector) Latest() []*inspectedPost {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	out := slices.Clone(in.posts)
@@ -105,7 +130,7 @@ func (in *inspector) latest() []*inspectedPost {
 	return out
 }
 
-func (in *inspector) find(id string) (*inspectedPost, bool) {
+func (in *Inspector) find(id string) (*inspectedPost, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, p := range in.posts {
@@ -119,26 +144,16 @@ func (in *inspector) find(id string) (*inspectedPost, bool) {
 // eventIDs are the ids of p's events, as netcore_explode gives them, by
 // panel. They are worked out when a page first needs them, not on the
 // request path.
-func (in *inspector) eventIDs(p *inspectedPost) [][]fate.ID {
+func (in *Inspector) eventIDs(p *inspectedPost) [][]fate.ID {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if p.ids == nil && p.Panels != nil {
-		p.ids = make([][]fate.ID, len(p.Panels))
-		var compact []byte
-		copies, k := CopiesOf(p.Panels, false), 0
-		for i, panel := range p.Panels {
-			p.ids[i] = make([]fate.ID, len(panel.Events))
-			for j, ev := range panel.Events {
-				compact = rawjson.AppendCompact(compact[:0], ev)
-				p.ids[i][j] = EventKey(panel.Name, compact, copies.Of(k))
-				k++
-			}
-		}
+		p.ids = netcorepost.EventKeys(p.Panels)
 	}
 	return p.ids
 }
 
-func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+func (in *Inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !in.admits(r) {
 		http.Error(rw, "the inspector is open to loopback and allowlisted clients only", http.StatusForbidden)
 		return
@@ -173,7 +188,7 @@ func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // it. Only IP addresses and localhost are accepted as Host: a page in the
 // operator's browser that points a name of its own at this address (DNS
 // rebinding) gets nothing.
-func (in *inspector) admits(r *http.Request) bool {
+func (in *Inspector) admits(r *http.Request) bool {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -182,29 +197,43 @@ func (in *inspector) admits(r *http.Request) bool {
 		return false
 	}
 	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		if a := peer.Addr().Unmap(); a.IsLoopback() && !in.trusted.contains(a) {
+		if a := peer.Addr().Unmap(); a.IsLoopback() && (in.gate == nil || !in.gate.TrustedProxy(a)) {
 			return true
 		}
 	}
-	client, err := clientAddress(r, in.trusted)
-	return err == nil && in.allowed.contains(client)
+	return in.gate != nil && in.gate.Allowed(r)
 }
 
 // inspectBodyLimit is the largest post whose events the inspector keeps.
 const inspectBodyLimit = 256 << 10
 
+// Request is what the receiver tells the inspector of one request.
+type Request struct {
+	ID       string
+	Received time.Time
+	Client   netip.Addr // invalid when it could not be told
+	Status   int
+	Reason   string // of a refusal
+	Bytes    int64
+	Post     *netcorepost.Post // nil unless the body was a post
+	Body     []byte            // as read, for the start of a refused one
+	// Quarantined: answered 200 from an address outside the allowlist,
+	// kept in the quarantine and not delivered.
+	Quarantined bool
+}
+
 // inspected is what the inspector keeps of a request.
-func inspected(requestID string, received time.Time, client netip.Addr, a answer) inspectedPost {
-	p := inspectedPost{RequestID: requestID, Time: received, Status: a.status, Reason: a.reason, Bytes: a.bodyBytes, Quarantined: a.quarantined}
-	if client.IsValid() {
-		p.Client = client.String()
+func inspected(r Request) inspectedPost {
+	p := inspectedPost{RequestID: r.ID, Time: r.Received, Status: r.Status, Reason: r.Reason, Bytes: r.Bytes, Quarantined: r.Quarantined}
+	if r.Client.IsValid() {
+		p.Client = r.Client.String()
 	}
-	if a.post != nil {
-		p.Summary, p.Events = panelList(a.post.Panels, "%s (%d)", ", "), a.post.EventCount()
-		if len(a.post.Data) <= inspectBodyLimit {
-			p.Panels = a.post.Panels
+	if r.Post != nil {
+		p.Summary, p.Events = r.Post.PanelList("%s (%d)", ", "), r.Post.EventCount()
+		if len(r.Post.Data) <= inspectBodyLimit {
+			p.Panels = r.Post.Panels
 		}
 	}
-	p.Excerpt = string(a.body[:min(len(a.body), inspectExcerptBytes)])
+	p.Excerpt = string(r.Body[:min(len(r.Body), inspectExcerptBytes)])
 	return p
 }

@@ -1,11 +1,9 @@
-package netcore
+package inspector
 
 import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,79 +11,20 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/netcore-connect/netcore-connect/internal/netcorepost"
 )
 
-func TestInspectorKeepsTheLatestAndMasksPersonalFields(t *testing.T) {
-	in := newInspector(3, defaultMask(t), nil, mustAddressSet(t, "10.0.0.0/8"))
-	for i := range 5 {
-		post, err := DecodeData([]byte(fmt.Sprintf(`{"p%d":[{"event_params":{"identity":"a@example.com","ts":240301101500,"big":12345678901234567890},"att_params":{"MOBILE":"919800000001"}}]}`, i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.add(inspectedPost{RequestID: fmt.Sprint("req", i), Status: 200, Panels: post.Panels,
-			Summary: panelList(post.Panels, "%s (%d)", ", "), Events: post.EventCount()})
-	}
-	latest := in.latest()
-	if len(latest) != 3 || latest[0].RequestID != "req4" || latest[2].RequestID != "req2" {
-		t.Fatalf("kept %v, want req4, req3, req2", latest)
-	}
-	get := func(path string) string {
-		rec := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:8081"
-		in.ServeHTTP(rec, r)
-		return rec.Body.String()
-	}
-	page := get("/posts/req4")
-	for _, leaked := range []string{"a@example.com", "919800000001"} {
-		if strings.Contains(page, leaked) {
-			t.Errorf("%s shown unmasked", leaked)
-		}
-	}
-	if !strings.Contains(page, "12345678901234567890") || !strings.Contains(page, "•••") {
-		t.Errorf("want the event, numbers exact, personal fields masked:\n%s", page)
-	}
-	if got := get("/posts/req0"); !strings.Contains(got, "no such post") {
-		t.Errorf("a post pushed out is still shown: %s", got)
-	}
+// newInspector is an inspector open to loopback peers only.
+func newInspector(keep int, mask Mask) *Inspector { return New(Config{Keep: keep, Mask: mask}) }
 
-	refused := []struct{ name, remote, host, xff string }{
-		{"neither loopback nor allowlisted", "203.0.113.9:5000", "203.0.113.1:8081", ""},
-		{"loopback claimed through a trusted proxy", "10.0.0.2:5000", "10.0.0.1:8081", "127.0.0.1"},
-		{"a name as Host (DNS rebinding)", "127.0.0.1:5000", "evil.example:8081", ""},
-	}
-	for _, c := range refused {
-		rec := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.RemoteAddr, r.Host = c.remote, c.host
-		if c.xff != "" {
-			r.Header.Set("X-Forwarded-For", c.xff)
-		}
-		in.ServeHTTP(rec, r)
-		if rec.Code != http.StatusForbidden {
-			t.Errorf("%s: got %d, want 403", c.name, rec.Code)
-		}
-	}
-}
-
-func TestInspectorBehindAProxyOnTheSameHost(t *testing.T) {
-	in := newInspector(3, defaultMask(t), mustAddressSet(t, "198.51.100.0/24"), mustAddressSet(t, "127.0.0.1"))
-	for xff, want := range map[string]int{"203.0.113.9": http.StatusForbidden, "198.51.100.7": http.StatusOK} {
-		rec := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.RemoteAddr, r.Host = "127.0.0.1:5000", "192.0.2.1"
-		r.Header.Set("X-Forwarded-For", xff)
-		in.ServeHTTP(rec, r)
-		if rec.Code != want {
-			t.Errorf("client %s through a local proxy: got %d, want %d", xff, rec.Code, want)
-		}
-	}
-}
+// samplesDir holds realistic Netcore posts, each as a form and as JSON.
+const samplesDir = "../../tests/testdata/samples"
 
 // defaultMask is the inspector's default mask_fields.
-func defaultMask(t testing.TB) maskRules {
+func defaultMask(t testing.TB) Mask {
 	t.Helper()
-	rules, err := parseMaskRules(defaultMaskFields)
+	rules, err := ParseMask(DefaultMaskFields)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +32,11 @@ func defaultMask(t testing.TB) maskRules {
 }
 
 func TestInspectorMasksFieldsAtAnyDepthAndByPath(t *testing.T) {
-	rules, err := parseMaskRules([]string{"identity, EMAIL", "att_params,custom_params.user_email"})
+	rules, err := ParseMask([]string{"identity, EMAIL", "att_params,custom_params.user_email"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := newInspector(1, rules, nil, nil)
+	in := newInspector(1, rules)
 	event := `{"msgid":"7","event_params":[{"Identity":"a@example.com","ts":240301101500},{"nested":{"identity":919800000001}}],` +
 		`"att_params":{"CITY":"Pune","tags":["x","y"]},"custom_params":{"user_email":"b@example.com","plan":"gold"},` +
 		`"user_email":"top@example.com","contact":{"email":"c@example.com"},"big":12345678901234567890}`
@@ -125,7 +64,7 @@ func TestInspectorMasksFieldsAtAnyDepthAndByPath(t *testing.T) {
 
 func TestInspectorMasksRefusalTexts(t *testing.T) {
 	rules := defaultMask(t)
-	_, values := (&inspector{mask: rules}).show([]byte(`{"event_params":{"identity":"ravi\u0040example.com"},"att_params":{"COUNTRY":"IN","MOBILE":"919800000001"}}`))
+	_, values := (&Inspector{mask: rules}).show([]byte(`{"event_params":{"identity":"ravi\u0040example.com"},"att_params":{"COUNTRY":"IN","MOBILE":"919800000001"}}`))
 	for _, c := range []struct{ name, text, want string }{
 		{"JSON echo cut short, as an error keeps it",
 			`http://m/collect: HTTP request returned unexpected response code (400): Bad Request, Error: {"error":"unknown panel","event":{"event_params":{"identity":"ravi@example.com"},"att_params":{"COUNTRY":"IN","MOBILE":"9198…`,
@@ -163,7 +102,7 @@ func FuzzInspectorMask(f *testing.F) {
 	f.Add(`{"att_params":{"NAME":"José 😀"}}`, `{"detail":"{\"NAME\":\"Jos\u00e9 \ud83d\ude00\"}"} Jos\u00E9 \ud83d\ude00`)
 	f.Add(`{}`, `"Jos\u00e9 \ud83d\ude00 \ud800x \udc00\ud83d \/\b\""`)
 	f.Add("{\"identity\":\"\xff\xfeabcd\"}", "\"[{\\\"mobile\\\":\\\"91\\u00e9\xff\xfeabcd")
-	in := newInspector(1, defaultMask(f), nil, nil)
+	in := newInspector(1, defaultMask(f))
 	f.Fuzz(func(t *testing.T, event, text string) {
 		shown, values := in.show([]byte(event))
 		if json.Valid([]byte(event)) && !strings.HasPrefix(shown, "(event not shown") && !json.Valid([]byte(shown)) {
@@ -188,12 +127,12 @@ func FuzzInspectorMask(f *testing.F) {
 // it, as while Meiro Events is down), which a page of 10,000 waiting events
 // does 10,000 times every refresh.
 func BenchmarkInspectorMask(b *testing.B) {
-	in := newInspector(1, defaultMask(b), nil, nil)
+	in := newInspector(1, defaultMask(b))
 	data, err := os.ReadFile(filepath.Join(samplesDir, "app_identify.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	post, err := DecodeData(data)
+	post, err := netcorepost.DecodeData(data)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -234,7 +173,7 @@ func TestInspectorMasksJSONQuotedInsideStrings(t *testing.T) {
 
 	// The same in an event: the page shows it masked, and what was masked
 	// is masked in refusals too.
-	in := &inspector{mask: rules}
+	in := &Inspector{mask: rules}
 	shown, values := in.show([]byte(`{"msgid":"9","payload":"{\"identity\":\"q@y.com\",\"plan\":\"gold\"}"}`))
 	if strings.Contains(shown, "q@y.com") || !strings.Contains(shown, "gold") || !json.Valid([]byte(shown)) {
 		t.Errorf("want the payload's identity masked, the rest shown, as JSON:\n%s", shown)
@@ -249,7 +188,7 @@ func TestInspectorMasksJSONQuotedInsideStrings(t *testing.T) {
 // José as Jos\u00e9, in either case of hex.
 func TestInspectorMasksTheEventsValuesEscapedToASCII(t *testing.T) {
 	rules := defaultMask(t)
-	_, values := (&inspector{mask: rules}).show([]byte(`{"att_params":{"NAME":"José Ñandú","NICK":"😀smile"},"event_params":{"identity":"ravi@example.com"}}`))
+	_, values := (&Inspector{mask: rules}).show([]byte(`{"att_params":{"NAME":"José Ñandú","NICK":"😀smile"},"event_params":{"identity":"ravi@example.com"}}`))
 	for _, c := range []struct{ name, text, want string }{
 		{"lower-case hex", `contact "Jos\u00e9 \u00d1and\u00fa" refused`, `contact "•••" refused`},
 		{"upper-case hex", `contact "Jos\u00E9 \u00D1and\u00FA" refused`, `contact "•••" refused`},
@@ -268,7 +207,7 @@ func TestInspectorMasksTheEventsValuesEscapedToASCII(t *testing.T) {
 // name), the README's environment table (its row) and docs/operating.md
 // (the sentence naming the personal fields). An operator reads these; they must not drift.
 func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
-	want := strings.Join(defaultMaskFields, ",")
+	want := strings.Join(DefaultMaskFields, ",")
 	var (
 		inEnv     = regexp.MustCompile(`\$\{NETCORE_INSPECT_MASK:([^}]*)\}`)
 		inComment = regexp.MustCompile(`#\s*NETCORE_INSPECT_MASK\s(?:[^\[\n]|\n\s*#)*\[([^\]]*)\]`)
@@ -324,7 +263,7 @@ func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllSubmatch(prose[1], -1) {
 		named = append(named, string(m[1]))
 	}
-	sorted := slices.Sorted(slices.Values(defaultMaskFields))
+	sorted := slices.Sorted(slices.Values(DefaultMaskFields))
 	if slices.Sort(named); !slices.Equal(named, sorted) {
 		t.Errorf("the inspector section of docs/operating.md names %q as masked, the code %q", named, sorted)
 	}
@@ -336,7 +275,7 @@ func TestInspectorDefaultMaskIsTheSameEverywhere(t *testing.T) {
 // compiling.
 func TestInspectorMasksValuesThatAreNotUTF8(t *testing.T) {
 	rules := defaultMask(t)
-	_, values := (&inspector{mask: rules}).show([]byte("{\"identity\":\"\xff\xfeabcd\"}"))
+	_, values := (&Inspector{mask: rules}).show([]byte("{\"identity\":\"\xff\xfeabcd\"}"))
 	if got, want := rules.maskText("contact \"\xff\xfeabcd\" refused", values), `contact "•••" refused`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

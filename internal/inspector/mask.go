@@ -1,4 +1,4 @@
-package netcore
+package inspector
 
 import (
 	"bytes"
@@ -11,22 +11,22 @@ import (
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
-// defaultMaskFields are the fields the inspector masks unless told others:
+// DefaultMaskFields are the fields the inspector masks unless told others:
 // Netcore's identity fields of event_params, wherever they are, and all of
 // att_params (its contact attributes).
-var defaultMaskFields = []string{"identity", "foreignkey", "email", "mobile", "phone", "att_params"}
+var DefaultMaskFields = []string{"identity", "foreignkey", "email", "mobile", "phone", "att_params"}
 
-// maskRules are the fields whose values the inspector hides, each a path of
+// Mask is the fields whose values the inspector hides, each a path of
 // lower-cased names. A rule matches a value whose path of keys ends with it
 // (so "identity" matches at any depth, and "custom_params.user_email" under
 // any custom_params), and lists do not count in paths: event_params sent
 // as a list of objects is masked as event_params sent as an object.
-type maskRules [][]string
+type Mask [][]string
 
-// parseMaskRules reads mask_fields: names or dotted paths, several to an
+// ParseMask reads mask_fields: names or dotted paths, several to an
 // entry when separated by commas (as an environment variable gives them).
-func parseMaskRules(entries []string) (maskRules, error) {
-	var rules maskRules
+func ParseMask(entries []string) (Mask, error) {
+	var rules Mask
 	for _, entry := range entries {
 		for field := range strings.SplitSeq(entry, ",") {
 			field = strings.TrimSpace(field)
@@ -43,21 +43,8 @@ func parseMaskRules(entries []string) (maskRules, error) {
 	return rules, nil
 }
 
-// CheckMaskFields reports whether list, field names and paths separated by
-// commas, would be accepted by the inspector's mask_fields, so that a bad
-// environment variable can be named before the config is read.
-func CheckMaskFields(list string) error {
-	rules, err := parseMaskRules([]string{list})
-	if err == nil && len(rules) == 0 {
-		err = errNoMaskFields
-	}
-	return err
-}
-
-var errNoMaskFields = fmt.Errorf("no field named: list the fields to mask, or turn %s off to show everything", wiFieldInspectMask)
-
 // cover says whether a value at path (lower-cased keys) is to be masked.
-func (r maskRules) cover(path []string) bool {
+func (r Mask) cover(path []string) bool {
 	for _, rule := range r {
 		if len(rule) <= len(path) && slices.Equal(rule, path[len(path)-len(rule):]) {
 			return true
@@ -76,7 +63,7 @@ const maskedJSON = `"` + masked + `"`
 // masking is on, and returns those values, to be masked wherever else they
 // appear (in a refusal that quotes the event). Numbers keep their exact
 // text, and keys their order.
-func (in *inspector) show(event []byte) (string, []string) {
+func (in *Inspector) show(event []byte) (string, []string) {
 	var values []string
 	if in.mask != nil {
 		w := maskWalk{rules: in.mask, s: string(event)}
@@ -108,7 +95,7 @@ const minQuotedValueBytes = 4
 // field, wherever it appears, in any case, as it reads, as the event wrote
 // it and escaped to ASCII (this covers the values quoted without their
 // keys).
-func (r maskRules) maskText(text string, values []string) string {
+func (r Mask) maskText(text string, values []string) string {
 	w := maskWalk{rules: r, s: text, event: values}
 	return w.text()
 }
@@ -142,14 +129,4 @@ func maskValues(text string, values []string) string {
 // such byte alone.
 func asRegexpReadsIt(v string) string {
 	return strings.Map(func(r rune) rune { return r }, v)
-}
-
-// panelList names each panel with its event count, as format (a %s for
-// the name, a %d for the count), joined by sep: for logs and the inspector.
-func panelList(panels []Panel, format, sep string) string {
-	parts := make([]string, len(panels))
-	for i, p := range panels {
-		parts[i] = fmt.Sprintf(format, p.Name, len(p.Events))
-	}
-	return strings.Join(parts, sep)
 }

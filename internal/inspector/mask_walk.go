@@ -1,4 +1,4 @@
-package netcore
+package inspector
 
 import "strings"
 
@@ -10,7 +10,7 @@ import "strings"
 // found before, and a masked value cut short by the end of the text is
 // masked to the end. A string that quotes JSON is walked too, unquoted.
 type maskWalk struct {
-	rules  maskRules
+	rules  Mask
 	s      string
 	pos    int
 	path   []string // the keys down to the value being walked, lower-cased

@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"crypto/sha256"
@@ -84,12 +84,16 @@ func TestEventKeyOfACopy(t *testing.T) {
 // Every event of a post gets an id of its own, identical ones included; a
 // post sent again (here with other white space) gets the same ids; the first
 // copy's id is the one the event has alone; the inspector works out the same
-// ids.
+// ids (with EventKeys).
 func TestExplodeGivesIdenticalEventsOfAPostIDsOfTheirOwn(t *testing.T) {
-	p := newTestExplode(t, ``)
+	p := newTestExploder(t)
 	ids := func(data string) []string {
 		var out []string
-		for _, m := range explode(t, p, service.NewMessage([]byte(data))) {
+		batch, err := explode(p, service.NewMessage([]byte(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range batch {
 			id := meta(m, "netcore_event_id")
 			if body := string(mustBytes(t, m)); !containsID(body, id) {
 				t.Errorf("event %s does not carry its id %s", body, id)
@@ -115,7 +119,7 @@ func TestExplodeGivesIdenticalEventsOfAPostIDsOfTheirOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inspected []string
-	for _, panel := range (&inspector{}).eventIDs(&inspectedPost{Panels: post.Panels}) {
+	for _, panel := range EventKeys(post.Panels) {
 		for _, k := range panel {
 			inspected = append(inspected, fmt.Sprintf("%x", k[:]))
 		}

@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"net/url"
@@ -13,7 +13,7 @@ import (
 // worst case. retained-B is what the numbering keeps, held by the queue
 // for as long as the post is open (hours in an outage).
 //
-//	go test ./plugins/netcore/ -run '^$' -bench CopiesOf -benchmem
+//	go test ./internal/netcorepost/ -run '^$' -bench CopiesOf -benchmem
 func BenchmarkCopiesOf(b *testing.B) {
 	click := `{"channel":"custom_activity","webhook_name":"Click","event_params":{"activity_source":"web","activity_id":7,"identity":"user@example.com"}}`
 	for _, bm := range []struct {

@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"bytes"
@@ -41,6 +41,16 @@ func (p *Post) EventCount() int {
 	return n
 }
 
+// PanelList names each panel with its event count, as format (a %s for
+// the name, a %d for the count), joined by sep: for logs and the inspector.
+func (p *Post) PanelList(format, sep string) string {
+	parts := make([]string, len(p.Panels))
+	for i, panel := range p.Panels {
+		parts[i] = fmt.Sprintf(format, panel.Name, len(panel.Events))
+	}
+	return strings.Join(parts, sep)
+}
+
 // RejectError is a post the receiver refuses, with the HTTP status and a
 // message that tells the sender what is wrong.
 type RejectError struct {
@@ -50,7 +60,8 @@ type RejectError struct {
 
 func (e *RejectError) Error() string { return e.Reason }
 
-func badRequest(format string, args ...any) *RejectError {
+// BadRequest is a 400 refusal, its reason formatted as by fmt.Sprintf.
+func BadRequest(format string, args ...any) *RejectError {
 	return &RejectError{Status: http.StatusBadRequest, Reason: fmt.Sprintf(format, args...)}
 }
 
@@ -70,7 +81,7 @@ func DecodeBody(contentType string, body []byte) (*Post, error) {
 		post, valid, err := decodeData(data)
 		if !valid && raw {
 			// Most likely a value encoded in part: say how it was read.
-			err = badRequest("%s; the data field starts with a raw %q, so it is read as JSON as it stands: percent-encode all of it, or none", err, data[0])
+			err = BadRequest("%s; the data field starts with a raw %q, so it is read as JSON as it stands: percent-encode all of it, or none", err, data[0])
 		}
 		return post, err
 	default:
@@ -93,11 +104,11 @@ func DecodeData(data []byte) (*Post, error) {
 // (a refusal then is of its shape).
 func decodeData(data []byte) (post *Post, valid bool, err error) {
 	if !utf8.Valid(data) {
-		return nil, false, badRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
+		return nil, false, BadRequest("data is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(data))
 	}
 	parts, valid, compact := rawjson.ValidateParts(data, nil)
 	if !valid {
-		return nil, false, badRequest("data is not valid JSON: %s", syntaxError(data))
+		return nil, false, BadRequest("data is not valid JSON: %s", syntaxError(data))
 	}
 	post, err = splitPanels(data, parts, compact)
 	return post, true, err
@@ -107,21 +118,21 @@ func decodeData(data []byte) (post *Post, valid bool, err error) {
 // from its parts: the panels (depth 1) and their events (depth 2).
 func splitPanels(data []byte, parts []rawjson.Part, compact bool) (*Post, error) {
 	if kind := rawjson.KindOf(bytes.TrimLeft(data, " \t\r\n")); kind != rawjson.Object {
-		return nil, badRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", kind)
+		return nil, BadRequest("data is a JSON %s, not an object of panels like {\"panel\": [event, ...]}", kind)
 	}
 	post := &Post{Data: data, Compact: compact}
 	for i := 0; i < len(parts); {
 		name, err := rawjson.Key(parts[i].Key)
 		if err != nil {
-			return nil, badRequest("panel name %q: %s", parts[i].Key, err)
+			return nil, BadRequest("panel name %q: %s", parts[i].Key, err)
 		}
 		if kind := rawjson.KindOf(parts[i].Value); kind != rawjson.Array {
-			return nil, badRequest("panel %q is a JSON %s, not an array of events", name, kind)
+			return nil, BadRequest("panel %q is a JSON %s, not an array of events", name, kind)
 		}
 		panel := Panel{Name: name}
 		for i++; i < len(parts) && parts[i].Depth == 2; i++ {
 			if kind := rawjson.KindOf(parts[i].Value); kind != rawjson.Object {
-				return nil, badRequest("panel %q event %d is a JSON %s, not an object", name, len(panel.Events), kind)
+				return nil, BadRequest("panel %q event %d is a JSON %s, not an object", name, len(panel.Events), kind)
 			}
 			panel.Events = append(panel.Events, parts[i].Value)
 		}
@@ -130,14 +141,14 @@ func splitPanels(data []byte, parts []rawjson.Part, compact bool) (*Post, error)
 	return post, nil
 }
 
-// emptyPost says whether a body that DecodeBody refused is one of the empty
+// EmptyPost says whether a body that DecodeBody refused is one of the empty
 // posts senders make to check a URL when it is saved (Netcore's email
 // webhooks post an empty array when a HEAD fails): no body (as a form, or
 // with no content type), a data field with nothing or an empty array in it,
 // or an empty JSON array. An empty
 // object is no refusal: it decodes to a post of no events. Called only once
 // DecodeBody refused the body, so that good posts are not read twice.
-func emptyPost(contentType string, body []byte) bool {
+func EmptyPost(contentType string, body []byte) bool {
 	switch bodyFormat(contentType, body) {
 	case formatJSON:
 		// No body is no JSON: only a form, or a body with no content type,
@@ -206,7 +217,7 @@ func formData(body []byte) (data []byte, raw bool, err error) {
 		key, value, hasValue := bytes.Cut(body[start:end], []byte("="))
 		if k, err := queryUnescape(nil, key); err == nil && string(k) == "data" {
 			if found {
-				return nil, false, badRequest("form has more than one data field")
+				return nil, false, BadRequest("form has more than one data field")
 			}
 			found = true
 			if valueAt := start + len(key) + 1; hasValue && unencoded(body[valueAt:]) {
@@ -216,7 +227,7 @@ func formData(body []byte) (data []byte, raw bool, err error) {
 			} else {
 				data, err = queryUnescape(make([]byte, 0, len(value)), value)
 				if err != nil {
-					err = badRequest("data field has invalid percent-encoding: %s", err)
+					err = BadRequest("data field has invalid percent-encoding: %s", err)
 				}
 			}
 			if err != nil {
@@ -226,7 +237,7 @@ func formData(body []byte) (data []byte, raw bool, err error) {
 		start = next
 	}
 	if !found {
-		return nil, false, badRequest("form has no data field: Netcore posts data=<JSON>")
+		return nil, false, BadRequest("form has no data field: Netcore posts data=<JSON>")
 	}
 	return data, raw, nil
 }
@@ -255,7 +266,7 @@ func unencodedJSON(body []byte, at int) (data []byte, next int, err error) {
 	after := len(v) - len(bytes.TrimLeft(v[end:], jsonSpace))
 	if after < len(v) && v[after] != '&' {
 		// Counted in the body, not the value: the sender has the body.
-		return nil, 0, badRequest("data field is not percent-encoded (it starts with a raw %q), so it is read as JSON as it stands, and that JSON ends %d bytes into the body, followed by %.20q: percent-encode the whole value, or none of it",
+		return nil, 0, BadRequest("data field is not percent-encoded (it starts with a raw %q), so it is read as JSON as it stands, and that JSON ends %d bytes into the body, followed by %.20q: percent-encode the whole value, or none of it",
 			v[begin], at+end, v[after:])
 	}
 	return v[begin:end], at + after + 1, nil

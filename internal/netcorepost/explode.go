@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"bytes"
@@ -332,7 +332,9 @@ func ReceivedAtOr(msg *service.Message, otherwise time.Time) time.Time {
 // its decoded post to netcore_explode, so that a post is decoded only once.
 type postKey struct{}
 
-func withPost(msg *service.Message, post *Post) *service.Message {
+// WithPost is msg carrying post, decoded from msg's body, so that PostOf
+// does not decode it again while the body is unchanged.
+func WithPost(msg *service.Message, post *Post) *service.Message {
 	return msg.WithContext(context.WithValue(msg.Context(), postKey{}, post))
 }
 

@@ -1,4 +1,4 @@
-package netcore
+package netcorepost
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"slices"
 
+	"github.com/netcore-connect/netcore-connect/internal/fate"
 	"github.com/netcore-connect/netcore-connect/internal/rawjson"
 )
 
@@ -58,6 +59,24 @@ var copiesSeed = maphash.MakeSeed()
 // whole, where they are, never copied.
 func CopiesOf(panels []Panel, compact bool) Copies {
 	return numberCopies(panels, compact, eventHash)
+}
+
+// EventKeys are the ids of the events of panels, by panel, as the Exploder
+// gives them (EventKey, copies numbered): for what shows a post's events
+// and their fates without exploding it, the inspector.
+func EventKeys(panels []Panel) [][]fate.ID {
+	ids := make([][]fate.ID, len(panels))
+	var compact []byte
+	copies, k := CopiesOf(panels, false), 0
+	for i, panel := range panels {
+		ids[i] = make([]fate.ID, len(panel.Events))
+		for j, ev := range panel.Events {
+			compact = rawjson.AppendCompact(compact[:0], ev)
+			ids[i][j] = EventKey(panel.Name, compact, copies.Of(k))
+			k++
+		}
+	}
+	return ids
 }
 
 // numberCopies is CopiesOf with the hash that finds the candidates given: a

@@ -1,7 +1,6 @@
-package netcore
+package netcorepost
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -20,19 +19,13 @@ func benchPost(n int) []byte {
 }
 
 // BenchmarkDecodeAndExplode is the request path's CPU work for one post of
-// 10 events: decode and validate the form, then explode it into messages.
+// 10 events: decode and validate the form, then explode it into messages
+// (the work of netcore_explode, which is this Exploder applied to a post).
 //
-//	go test ./plugins/netcore/ -run '^$' -bench DecodeAndExplode -benchmem
+//	go test ./internal/netcorepost/ -run '^$' -bench DecodeAndExplode -benchmem
 func BenchmarkDecodeAndExplode(b *testing.B) {
 	body := benchPost(10)
-	conf, err := explodeProcessorSpec().ParseYAML(``, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := newExplodeProcessorFromConfig(conf)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newTestExploder(b)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -40,9 +33,9 @@ func BenchmarkDecodeAndExplode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg := withPost(service.NewMessage(post.Data), post)
+		msg := WithPost(service.NewMessage(post.Data), post)
 		msg.MetaSetMut("netcore_received_at", "2026-11-27T10:00:00Z")
-		if _, err := p.Process(context.Background(), msg); err != nil {
+		if _, err := explode(p, msg); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -54,7 +47,7 @@ func BenchmarkDecodeAndExplode(b *testing.B) {
 // The disk queue stores posts whole (explode at read), so this is the
 // request path's own CPU; the bare parser of netcore-bench does the same.
 //
-//	go test ./plugins/netcore/ -run '^$' -bench DecodeBody -benchmem
+//	go test ./internal/netcorepost/ -run '^$' -bench DecodeBody -benchmem
 func BenchmarkDecodeBody(b *testing.B) {
 	body := benchPost(10)
 	b.SetBytes(int64(len(body)))
@@ -69,7 +62,7 @@ func BenchmarkDecodeBody(b *testing.B) {
 // BenchmarkQueryUnescape decodes the data field of a form of 10 events:
 // in a Netcore post every quote, colon and comma of the JSON is escaped.
 //
-//	go test ./plugins/netcore/ -run '^$' -bench QueryUnescape
+//	go test ./internal/netcorepost/ -run '^$' -bench QueryUnescape
 func BenchmarkQueryUnescape(b *testing.B) {
 	field := benchPost(10)[len("data="):]
 	b.SetBytes(int64(len(field)))

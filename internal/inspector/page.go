@@ -1,4 +1,4 @@
-package netcore
+package inspector
 
 import (
 	"crypto/sha256"
@@ -50,6 +50,12 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 .stats span{margin-right:1.5em}form.filter input,form.filter select{margin-right:.5em}code{background:#f6f6f6;padding:.1em .3em}
 </style>{{end}}
 
+{{define "fate"}}{{$dest := .Dest}}{{with .Fate}}{{if is .State "delivered"}}at {{when .DoneAt}}, after waiting {{dur .Waited}}{{if .Attempts}} and {{.Attempts}} failed tries{{end}}; {{if $dest}}{{$dest}} took it{{else}}Meiro Events answered 2xx{{end}}{{end}}
+{{if is .State "waiting"}}{{if .Attempts}}{{.Attempts}} failed tries so far{{if .Status}} (last answer {{.Status}}){{end}}; next try at {{when .NextTry}}; last error: {{.LastError}}{{else}}stored at {{when .StoredAt}}, not tried yet{{end}}{{end}}
+{{if is .State "dead letter"}}at {{when .DoneAt}}: refused{{if .Status}} with {{.Status}}{{end}}: {{.LastError}}; kept in <code>{{.File}}</code>{{end}}
+{{if is .State "repeat"}}of post <a href="/posts/{{.StoredBy}}">{{.StoredBy}}</a>{{if not .StoredAt.IsZero}} (stored at {{when .StoredAt}}){{end}}: not stored again{{end}}
+{{if is .State "unknown"}}not followed: older than the inspector keeps, or not stored by this process{{end}}{{end}}{{end}}
+
 {{define "list"}}<!doctype html><html><head><meta charset="utf-8"><title>netcore-connect: latest posts</title>{{template "style"}}</head>
 <body><h1>Latest Netcore posts</h1>
 <form class="filter" method="get" action="/">
@@ -66,10 +72,13 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 {{range .}}<tr class="quarantined"><td>{{.Address}}</td><td>{{.Posts}}</td><td>{{.Events}}</td><td>{{range $i, $p := .PanelNames}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{when .First}}</td><td>{{when .Last}}</td>
 <td><code>netcore-connect quarantine release --client {{.Address}}</code></td><td><code>netcore-connect quarantine drop --client {{.Address}}</code></td></tr>{{end}}
 </tbody></table></div>{{end}}
-{{if .HasQueue}}<p class="stats"><span>waiting: <b id="waiting">{{.Queue.Events}}</b>{{if .Queue.Events}} (oldest {{.OldestAge}}){{end}}</span>
-<span>delivered, last 5 min: <b id="delivered">{{.Delivered}}</b></span><span>dead letters, last 5 min: <b id="dead-letters">{{.DeadLettered}}</b></span></p>
+{{range .Destinations}}{{if .Named}}<div class="destination" data-destination="{{.Name}}"><h2>{{.Name}}</h2>{{end}}
+{{if .HasQueue}}<p class="stats"><span>waiting: <b {{if not .Named}}id="waiting" {{end}}data-stat="waiting">{{.Queue.Events}}</b>{{if .Queue.Events}} (oldest {{.OldestAge}}){{end}}</span>
+<span>delivered, last 5 min: <b {{if not .Named}}id="delivered" {{end}}data-stat="delivered">{{.Delivered}}</b></span><span>dead letters, last 5 min: <b {{if not .Named}}id="dead-letters" {{end}}data-stat="dead-letters">{{.DeadLettered}}</b></span></p>
 {{.Chart}}<p><span class="delivered">— delivered</span> <span style="color:#2563eb">— received</span>, per minute</p>
+{{else if .Named}}<p class="note">Its queue has not reported in the last 10 seconds.</p>
 {{else}}<p class="note" id="no-delivery">This process does not deliver events (no disk queue here), so what became of them cannot be seen from it. In the scale-out configs no single process sees both ends: look at the deliverers' logs and metrics, and the stream.</p>{{end}}
+{{if .Named}}</div>{{end}}{{end}}
 </section>{{end}}
 <p>Newest first{{if .Filter.Query}}; showing the posts whose events hold "{{.Filter.Query}}"{{end}}: {{len .Rows}} of the {{.Kept}} kept. Refreshes by itself.</p>
 <table id="posts"><thead><tr><th>time</th><th>client</th><th>status</th><th>panels (events)</th><th>events</th><th>bytes</th><th>delivery</th><th></th></tr></thead><tbody>
@@ -92,13 +101,11 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 {{if .TooLarge}}<p>The events of posts over 256 KiB are not kept.</p>{{end}}
 {{if .Events}}<h2>Events, one message each{{if .Masked}} (personal fields masked){{end}}</h2>
 {{range .Events}}<h3 class="event">{{.Panel}} #{{.Index}}</h3>
-<p class="fate {{.StateClass}}" data-event-id="{{printf "%x" .ID}}"><b>{{.Fate.State}}</b>
-{{with .Fate}}{{if is .State "delivered"}}at {{when .DoneAt}}, after waiting {{dur .Waited}}{{if .Attempts}} and {{.Attempts}} failed tries{{end}}; Meiro Events answered 2xx{{end}}
-{{if is .State "waiting"}}{{if .Attempts}}{{.Attempts}} failed tries so far{{if .Status}} (last answer {{.Status}}){{end}}; next try at {{when .NextTry}}; last error: {{.LastError}}{{else}}stored at {{when .StoredAt}}, not tried yet{{end}}{{end}}
-{{if is .State "dead letter"}}at {{when .DoneAt}}: refused{{if .Status}} with {{.Status}}{{end}}: {{.LastError}}; kept in <code>{{.File}}</code>{{end}}
-{{if is .State "repeat"}}of post <a href="/posts/{{.StoredBy}}">{{.StoredBy}}</a>{{if not .StoredAt.IsZero}} (stored at {{when .StoredAt}}){{end}}: not stored again{{end}}
-{{if is .State "unknown"}}not followed: older than the inspector keeps, or not stored by this process{{end}}{{end}}
-</p><pre>{{.JSON}}</pre>{{end}}{{end}}
+{{if .Dests}}<div class="fate" data-event-id="{{printf "%x" .ID}}">{{range .Dests}}<p class="destination {{.StateClass}}" data-destination="{{.Dest}}"><b>{{.Dest}}: {{.Fate.State}}</b>
+{{template "fate" .}}
+</p>{{end}}</div>{{else}}<p class="fate {{.StateClass}}" data-event-id="{{printf "%x" .ID}}"><b>{{.Fate.State}}</b>
+{{template "fate" .}}
+</p>{{end}}<pre>{{.JSON}}</pre>{{end}}{{end}}
 {{if .Fates.DeadLettered}}<h2>Send the dead letters again</h2><p>Once the cause is fixed: <code>MEIRO_EVENTS_URL=... netcore-connect run config/replay-dead-letters.yaml</code></p>{{end}}
 {{if and (eq .Status 200) (not .Quarantined)}}<h2>Send this hour again</h2><p>With the archive on, every event of the post's hour: <code>{{.ReplayCmd}}</code></p>{{end}}
 {{if .Excerpt}}<h2>Start of the body</h2><pre>{{.Excerpt}}</pre>{{end}}

@@ -1,8 +1,7 @@
-package netcore
+package inspector
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,11 +58,11 @@ func (c fateCounts) String() string {
 // postRow is a post as the list shows it.
 type postRow struct {
 	*inspectedPost
-	Fates fateCounts
+	Fates delivery
 }
 
 // Class is the row's CSS class: red for a refusal or a dead letter, amber
-// while events wait.
+// while events wait (at any destination).
 func (r postRow) Class() string {
 	switch {
 	case r.Status != http.StatusOK || r.Fates.DeadLettered > 0 || r.Quarantined:
@@ -74,41 +73,8 @@ func (r postRow) Class() string {
 	return "post"
 }
 
-// fatesOf is the fate of each event of p, by panel.
-func (in *inspector) fatesOf(p *inspectedPost) [][]fate.Fate {
-	ids := in.eventIDs(p)
-	out := make([][]fate.Fate, len(ids))
-	for i, panelIDs := range ids {
-		for _, id := range panelIDs {
-			out[i] = append(out[i], in.book.Of(id, p.RequestID))
-		}
-	}
-	return out
-}
-
-func countFates(fates [][]fate.Fate) fateCounts {
-	var c fateCounts
-	for _, panel := range fates {
-		for _, f := range panel {
-			switch f.State {
-			case fate.Delivered:
-				c.Delivered++
-			case fate.Waiting:
-				c.Waiting++
-			case fate.DeadLettered:
-				c.DeadLettered++
-			case fate.Repeat:
-				c.Repeat++
-			default:
-				c.Unknown++
-			}
-		}
-	}
-	return c
-}
-
 // matches says whether p is in the view of f.
-func (in *inspector) matches(p *inspectedPost, c fateCounts, f listFilter) bool {
+func (in *Inspector) matches(p *inspectedPost, c delivery, f listFilter) bool {
 	switch f.Status {
 	case "refused":
 		if p.Status == http.StatusOK {
@@ -148,7 +114,7 @@ func hasPanel(p *inspectedPost, name string) bool {
 // holds says whether a value inside p's events contains q. With masking on
 // it searches what the page shows, so a masked field cannot be found by
 // guessing its value.
-func (in *inspector) holds(p *inspectedPost, q string) bool {
+func (in *Inspector) holds(p *inspectedPost, q string) bool {
 	for _, panel := range p.Panels {
 		for _, ev := range panel.Events {
 			text := string(ev)
@@ -172,12 +138,13 @@ type listPage struct {
 	Kept     int // posts kept in all
 }
 
-func (in *inspector) listPage(f listFilter, now time.Time) listPage {
-	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(now)}
-	posts := in.latest()
+func (in *Inspector) listPage(f listFilter, now time.Time) listPage {
+	books := in.destinations()
+	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(books, now)}
+	posts := in.Latest()
 	page.Kept = len(posts)
 	for _, p := range posts {
-		row := postRow{inspectedPost: p, Fates: countFates(in.fatesOf(p))}
+		row := postRow{inspectedPost: p, Fates: countFates(in.fatesOf(p, books), books)}
 		if in.matches(p, row.Fates, f) {
 			page.Rows = append(page.Rows, row)
 		}
@@ -187,33 +154,31 @@ func (in *inspector) listPage(f listFilter, now time.Time) listPage {
 
 // statusPanel is the state of the pipeline at the top of the list.
 type statusPanel struct {
-	fate.Summary
-	Alerts     []string // what needs a person, shown in red
-	Quarantine []quarantine.Client
-	Chart      template.HTML
+	Destinations []destinationStatus // one unnamed where there is at most one
+	Alerts       []string            // what needs a person, shown in red
+	Quarantine   []quarantine.Client
 }
-
-// OldestAge is the age of the oldest waiting event, rounded for reading.
-func (s statusPanel) OldestAge() string { return s.Queue.Oldest.Round(time.Second).String() }
 
 // queueFillingShare is the share of the queue's size past which it counts
 // as filling, as the "queue filling" alert of deploy/prometheus-alerts.yaml.
 const queueFillingShare = 0.8
 
-func (in *inspector) statusPanel(now time.Time) statusPanel {
-	s := statusPanel{Summary: in.book.Summarize(now)}
+func (in *Inspector) statusPanel(books []*fate.Book, now time.Time) statusPanel {
+	var s statusPanel
 	if in.quarantined != nil {
 		s.Quarantine = in.quarantined()
 	}
-	s.Chart = perMinuteChart(s.ReceivedPerMinute, s.DeliveredPerMinute)
-	if s.DeadLettered > 0 {
-		s.Alerts = append(s.Alerts, fmt.Sprintf("Meiro Events refused %d events for good in the last 5 minutes: they are dead letters (see the posts filtered by dead-lettered).", s.DeadLettered))
+	for _, b := range books {
+		d := destinationStatus{Summary: b.Summarize(now), Named: len(books) > 1}
+		if d.Named {
+			d.Name = b.Destination()
+		}
+		d.Chart = perMinuteChart(d.ReceivedPerMinute, d.DeliveredPerMinute)
+		s.Alerts = append(s.Alerts, d.alerts()...)
+		s.Destinations = append(s.Destinations, d)
 	}
-	if s.Failed > 0 && s.Delivered == 0 {
-		s.Alerts = append(s.Alerts, fmt.Sprintf("Meiro Events is not accepting events: %d failed deliveries and none delivered in the last 5 minutes; they wait in the queue and are tried again.", s.Failed))
-	}
-	if q := s.Queue; q.MaxBytes > 0 && float64(q.Bytes) > queueFillingShare*float64(q.MaxBytes) {
-		s.Alerts = append(s.Alerts, fmt.Sprintf("The queue is filling: %d of %d bytes; when full, Netcore gets 503.", q.Bytes, q.MaxBytes))
+	if len(books) == 0 {
+		s.Destinations = []destinationStatus{{}} // says it delivers nothing
 	}
 	in.mu.Lock()
 	refused := in.refusedKnown
@@ -228,7 +193,7 @@ func (in *inspector) statusPanel(now time.Time) statusPanel {
 type postPage struct {
 	*inspectedPost
 	Events    []shownEvent
-	Fates     fateCounts
+	Fates     delivery
 	Masked    bool
 	TooLarge  bool // events not kept
 	HasQueue  bool
@@ -236,32 +201,39 @@ type postPage struct {
 }
 
 type shownEvent struct {
-	Panel string
-	Index int
-	ID    fate.ID
-	JSON  string
-	Fate  fate.Fate
+	Panel     string
+	Index     int
+	ID        fate.ID
+	JSON      string
+	shownFate             // at the only destination, or the first
+	Dests     []shownFate // at each destination, where there are several
 }
 
-// StateClass is the CSS class of the event's fate.
-func (e shownEvent) StateClass() string {
-	return strings.ReplaceAll(e.Fate.State.String(), " ", "-")
-}
-
-func (in *inspector) postPage(p *inspectedPost, now time.Time) postPage {
-	fates := in.fatesOf(p)
-	d := postPage{inspectedPost: p, Fates: countFates(fates), Masked: in.mask != nil,
-		TooLarge: p.Events > 0 && p.Panels == nil, HasQueue: in.book.Summarize(now).HasQueue}
+func (in *Inspector) postPage(p *inspectedPost, now time.Time) postPage {
+	books := in.destinations()
+	fates := in.fatesOf(p, books)
+	d := postPage{inspectedPost: p, Fates: countFates(fates, books), Masked: in.mask != nil,
+		TooLarge: p.Events > 0 && p.Panels == nil, HasQueue: anyQueue(books, now)}
 	ids := in.eventIDs(p)
 	for pi, panel := range p.Panels {
 		for i, ev := range panel.Events {
 			shown, values := in.show(ev)
-			f := fates[pi][i]
-			if in.mask != nil {
-				// Meiro Events may quote the event in its refusal.
-				f.LastError = in.mask.maskText(f.LastError, values)
+			e := shownEvent{Panel: panel.Name, Index: i, ID: ids[pi][i], JSON: shown}
+			for k, f := range fates[pi][i] {
+				if in.mask != nil {
+					// The destination may quote the event in its refusal.
+					f.LastError = in.mask.maskText(f.LastError, values)
+				}
+				sf := shownFate{Fate: f}
+				if len(books) > 1 {
+					sf.Dest = books[k].Destination()
+					e.Dests = append(e.Dests, sf)
+				}
+				if k == 0 {
+					e.shownFate = sf
+				}
 			}
-			d.Events = append(d.Events, shownEvent{Panel: panel.Name, Index: i, ID: ids[pi][i], JSON: shown, Fate: f})
+			d.Events = append(d.Events, e)
 		}
 	}
 	if d.Masked && d.Excerpt != "" {
