@@ -120,21 +120,7 @@ func startProcess(t testing.TB, o options) *process {
 	if o.cwd != "" {
 		p.cmd.Dir = o.cwd
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
-	for k, v := range o.env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("netcore-connect stderr:\n%s", p.stderr.String())
-		}
-	})
+	p.launch(t, webhookAddr, adminAddr, o.env, func() string { return "netcore-connect stderr:\n" + p.stderr.String() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -149,6 +135,28 @@ func startProcess(t testing.TB, o options) *process {
 	}
 	t.Fatalf("netcore-connect not ready after 20s:\n%s", p.stderr.String())
 	return nil
+}
+
+// launch starts p.cmd with its output in p's buffers, its webhook, admin
+// server and data directory set, and env; when the test ends it stops it,
+// and if the test failed logs what failed returns.
+func (p *process) launch(t testing.TB, webhookAddr, adminAddr string, env map[string]string, failed func() string) {
+	t.Helper()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+webhookAddr, "NETCORE_DATA_DIR="+p.dataDir, "NETCORE_ADMIN_ADDRESS="+adminAddr)
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Log(failed())
+		}
+	})
 }
 
 // ready says whether the admin server reports ready. In streams mode /ready

@@ -231,20 +231,8 @@ func startIn(t *testing.T, h *netns.Host, env map[string]string, config string, 
 	}
 	p.cmd = h.Command(binary, append(args, filepath.Join(repoRoot(t), "config", "scale-out", config))...)
 	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), "NETCORE_ADDRESS="+inWebhook, "NETCORE_ADMIN_ADDRESS="+inAdmin, "NETCORE_DATA_DIR="+p.dataDir)
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("%s in %s, output:\n%s%s", config, h.Name, p.stdout.String(), p.stderr.String())
-		}
+	p.launch(t, inWebhook, inAdmin, env, func() string {
+		return fmt.Sprintf("%s in %s, output:\n%s%s", config, h.Name, p.stdout.String(), p.stderr.String())
 	})
 	waitFor(t, config+" ready in "+h.Name, 30*time.Second, func() bool {
 		select {
