@@ -31,6 +31,7 @@ type inspector struct {
 	// quarantined is what the quarantine holds, by address; nil when the
 	// receiver has none.
 	quarantined func() []quarantine.Client
+	catalog     http.Handler // the Catalog page; nil without a catalog
 
 	mu           sync.Mutex
 	posts        []*inspectedPost     // oldest first, at most keep
@@ -161,6 +162,8 @@ func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = pageTemplates.ExecuteTemplate(rw, "post", in.postPage(p, now))
+	case r.URL.Path == "/catalog" && in.catalog != nil:
+		in.catalog.ServeHTTP(rw, r)
 	default:
 		http.NotFound(rw, r)
 	}
