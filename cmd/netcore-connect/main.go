@@ -66,6 +66,7 @@ func run() int {
 		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
 		service.CLIOptAddCommand(queueCommand()),
 		service.CLIOptAddCommand(quarantineCommand()),
+		service.CLIOptAddCommand(catalogCommand()),
 	}
 	dir, path, err := writeDefaultConfig()
 	if err != nil {

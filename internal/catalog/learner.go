@@ -24,6 +24,7 @@ const (
 	MaxEvery   = 64
 	// budgetWindow is how often the sampling is set again.
 	budgetWindow = 100 * time.Millisecond
+	minSampled   = 1000
 	// SaveEvery is how often a changed catalog is written; a flagged change
 	// is written within saveFlagged.
 	SaveEvery   = 30 * time.Second
@@ -48,6 +49,7 @@ type Learner struct {
 	every  int // walk one event in every
 	rng    *rand.Rand
 	busy   time.Duration // spent learning in this window
+	seen   int           // events offered in this window
 	window time.Time     // when this window began
 }
 
@@ -140,17 +142,21 @@ func (l *Learner) learn(o offer) {
 	l.queued.Add(-o.bytes)
 	end := time.Now()
 	l.busy += end.Sub(start)
+	l.seen += o.seen
 	if elapsed := end.Sub(l.window); elapsed >= budgetWindow {
-		l.every = resample(l.every, l.busy, elapsed)
-		l.busy, l.window = 0, end
+		l.every = resample(l.every, l.busy, elapsed, l.seen)
+		l.busy, l.seen, l.window = 0, 0, end
 	}
 }
 
 // resample sets the sampling for the next window from the share of the
-// last one spent learning.
-func resample(every int, busy, elapsed time.Duration) int {
+// last one spent learning. Fewer than minSampled events a window are all
+// learned whatever they cost: at that rate the cost is no one's concern
+// (a slow machine's hiccup would otherwise start sampling), and every
+// event counts for drift.
+func resample(every int, busy, elapsed time.Duration, seen int) int {
 	switch share := float64(busy) / float64(elapsed); {
-	case share > Budget:
+	case share > Budget && seen >= minSampled:
 		return min(every*2, MaxEvery)
 	case share < Budget/4:
 		return max(every/2, 1)

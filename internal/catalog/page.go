@@ -43,7 +43,7 @@ var pageTemplate = template.Must(template.New("catalog").Funcs(template.FuncMap{
 	"types": typeCounts,
 	"pct":   func(f float64) float64 { return 100 * f },
 }).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>netcore-connect: catalog</title>{{.Style}}</head>
-<body><h1>Catalog of Netcore panels</h1>
+<body><main><h1>Catalog of Netcore panels</h1>
 <p><a href="/">latest posts</a> · <a href="#changes">changes</a></p>
 {{if not .Panels}}<p>No post has been received yet.</p>{{end}}
 {{if .PanelsOverflow}}<p class="alert">Bound reached: {{.PanelsOverflow}} events of panels not kept in the catalog.</p>{{end}}
@@ -59,4 +59,4 @@ var pageTemplate = template.Must(template.New("catalog").Funcs(template.FuncMap{
 <table class="changes"><tr><th>time</th><th>change</th><th>panel</th><th>field</th><th>before</th><th>after</th><th>post</th></tr>
 {{range .Changes}}<tr class="change"><td>{{stamp .Time}}</td><td>{{.Kind}}</td><td>{{.Panel}}</td><td><code>{{.Path}}</code></td><td>{{.Before}}</td><td>{{.After}}</td><td><a href="/posts/{{.RequestID}}">{{.RequestID}}</a></td></tr>
 {{end}}</table>
-</body></html>`))
+</main></body></html>`))
