@@ -26,7 +26,7 @@ func catalogCommand() *cli.Command {
 		Description: `The receiver learns every panel's fields from the events it stores and
 flags each change of their shape (docs/catalog.md). Both commands read
 $NETCORE_DATA_DIR/catalog, also while the receiver runs (it writes the
-catalog every 30 s, and within a second of a change).
+catalog every 10 s, and within a second of a change).
 
   netcore-connect catalog show
   netcore-connect catalog export ./contract

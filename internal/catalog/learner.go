@@ -27,7 +27,7 @@ const (
 	minSampled   = 1000
 	// SaveEvery is how often a changed catalog is written; a flagged change
 	// is written within saveFlagged.
-	SaveEvery   = 30 * time.Second
+	SaveEvery   = 10 * time.Second
 	saveFlagged = time.Second
 )
 

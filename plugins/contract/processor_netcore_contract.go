@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,13 +124,36 @@ func loadSchemas(dir string) (map[string]*jsonschema.Schema, error) {
 	schemas := map[string]*jsonschema.Schema{}
 	compiler := jsonschema.NewCompiler()
 	for _, f := range files {
-		s, err := compiler.Compile(f)
+		s, err := compile(compiler, f)
 		if err != nil {
 			return nil, fmt.Errorf("the contract's schema %s: %w", f, err)
 		}
 		schemas[filepath.Base(f)] = s
 	}
 	return schemas, nil
+}
+
+// compile reads and compiles one schema, under its file's URL: a file name
+// with % in it (an escaped panel name) is the name itself, not an escape.
+func compile(compiler *jsonschema.Compiler, file string) (*jsonschema.Schema, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	id := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	if err := compiler.AddResource(id, doc); err != nil {
+		return nil, err
+	}
+	return compiler.Compile(id)
 }
 
 func (c *contract) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
