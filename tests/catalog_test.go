@@ -35,7 +35,7 @@ func catalogCLI(t *testing.T, dataDir string, args ...string) string {
 func pushEvent(i int, edit func(map[string]any)) map[string]any {
 	ev := map[string]any{
 		"msgid": fmt.Sprintf("m-%d", i), "activity_id": 1000 + i, "channel": "push",
-		"event_params": map[string]any{"ts": 1764900000 + i, "identity": fmt.Sprintf("person%d@example.com", i)},
+		"event_params":  map[string]any{"ts": 1764900000 + i, "identity": fmt.Sprintf("person%d@example.com", i)},
 		"custom_params": map[string]any{"email": fmt.Sprintf("mail%d@example.com", i), "items": []any{map[string]any{"price": 1.5}}},
 	}
 	if edit != nil {
