@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +41,38 @@ func TestOffersPastTheQueueBoundAreCountedNotHeld(t *testing.T) {
 	}
 	if l.Unlearnt() != 3 {
 		t.Errorf("%d events unlearnt past the queue's count, want 3", l.Unlearnt())
+	}
+}
+
+// TestPageWhileLearning serves the page while posts are learned and the
+// catalog saved (run with -race), and checks what it shows.
+func TestPageWhileLearning(t *testing.T) {
+	c := New(Options{})
+	l := NewLearner(c, t.TempDir(), func(err error) { t.Error(err) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			l.Offer("p<script>", [][]byte{usual(i)}, "r&1", t0)
+		}
+	}()
+	page := Page{Catalog: c, Mask: func(_ string, v []byte) string { return string(v) }}
+	for range 20 {
+		page.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/catalog", nil))
+	}
+	<-done
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest("GET", "/catalog", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"p&lt;script&gt;", `href="/posts/r&amp;1"`, "events 300", "integer 300"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Error("a panel name is not escaped")
 	}
 }
