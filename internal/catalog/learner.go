@@ -69,7 +69,7 @@ func NewLearner(c *Catalog, dir string, onSave func(error)) *Learner {
 		cat: c, dir: dir, onSave: onSave,
 		offers: make(chan offer, queuePosts),
 		stop:   make(chan struct{}), done: make(chan struct{}),
-		every: 1, rng: rand.New(rand.NewPCG(1, 2)), window: time.Now(),
+		every: 1, rng: newRand(), window: time.Now(),
 	}
 	go l.run()
 	return l
@@ -163,6 +163,10 @@ func resample(every int, busy, elapsed time.Duration, seen int) int {
 	}
 	return every
 }
+
+// newRand is the sampler's source: no one chooses which events are
+// skipped, so a fixed seed does.
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
 
 // sample picks the events walked: one in every, at random.
 func (l *Learner) sample() bool {
