@@ -133,7 +133,7 @@ func startProcess(t testing.TB, o options) *process {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("netcore-connect not ready after 20s:\n%s", p.stderr.String())
+	t.Fatalf("netcore-connect not ready after 20s:\n%s%s", p.stdout.String(), p.stderr.String())
 	return nil
 }
 

@@ -55,6 +55,8 @@ var settings = []setting{
 	{"MEIRO_TIMEOUT", "a duration from 1s to 45s, e.g. 10s or 30s", durationRange(time.Second, maxMeiroTimeout)},
 	{"NETCORE_INSPECT_ADDRESS", "host:port, e.g. 127.0.0.1:8081", hostPort},
 	{"NETCORE_INSPECT_MASK", "comma-separated field names or dotted paths, e.g. identity,att_params,custom_params.user_email", netcore.CheckMaskFields},
+	{"NETCORE_CONTRACT_DIR", "a directory of JSON Schemas, one <panel>.json each, as netcore-connect catalog export writes them", func(string) error { return nil }},
+	{"NETCORE_CONTRACT", "deliver or enforce", oneOf("deliver", "enforce")},
 	{"NETCORE_ADMIN_ADDRESS", "host:port, e.g. 127.0.0.1:4195", hostPort},
 	{"NATS_URL", "comma-separated nats://, tls://, ws:// or wss:// URLs with a host", natsURLs},
 	{"NETCORE_STREAM", "a JetStream stream name: letters, digits, - and _", matches(`^[A-Za-z0-9_-]+$`)},

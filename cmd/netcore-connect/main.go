@@ -24,6 +24,7 @@ import (
 	"github.com/netcore-connect/netcore-connect/config"
 	"github.com/netcore-connect/netcore-connect/internal/runstatus"
 	_ "github.com/netcore-connect/netcore-connect/plugins/archive"
+	_ "github.com/netcore-connect/netcore-connect/plugins/contract"
 	_ "github.com/netcore-connect/netcore-connect/plugins/deadletter"
 	_ "github.com/netcore-connect/netcore-connect/plugins/diskqueue"
 	_ "github.com/netcore-connect/netcore-connect/plugins/kafka"
@@ -65,6 +66,7 @@ func run() int {
 		service.CLIOptSetMainSchemaFrom(schemaWithAdminOnLoopback),
 		service.CLIOptAddCommand(queueCommand()),
 		service.CLIOptAddCommand(quarantineCommand()),
+		service.CLIOptAddCommand(catalogCommand()),
 	}
 	dir, path, err := writeDefaultConfig()
 	if err != nil {

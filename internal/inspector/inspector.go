@@ -31,6 +31,7 @@ type Inspector struct {
 	// quarantined is what the quarantine holds, by address; nil when the
 	// receiver has none.
 	quarantined func() []quarantine.Client
+	catalog     http.Handler // the Catalog page; nil without a catalog
 
 	mu           sync.Mutex
 	posts        []*inspectedPost     // oldest first, at most keep
@@ -57,6 +58,10 @@ type Config struct {
 	// Quarantined is what the receiver's quarantine holds; nil without one.
 	Quarantined func() []quarantine.Client
 }
+
+// ServeCatalog serves h as the page at /catalog, under the same access
+// rules and headers as the rest. Called before the page is served.
+func (in *Inspector) ServeCatalog(h http.Handler) { in.catalog = h }
 
 // New is an Inspector of the latest c.Keep posts. It turns the process's
 // fate book on: from then on the stages report to it.
@@ -176,6 +181,8 @@ func (in *Inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = pageTemplates.ExecuteTemplate(rw, "post", in.postPage(p, now))
+	case r.URL.Path == "/catalog" && in.catalog != nil:
+		in.catalog.ServeHTTP(rw, r)
 	default:
 		http.NotFound(rw, r)
 	}

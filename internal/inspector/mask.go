@@ -53,6 +53,25 @@ func (r Mask) cover(path []string) bool {
 	return false
 }
 
+// CatalogMask masks an example at a catalog path (keys joined by dots, []
+// for elements) as events are masked: when the path, or an object holding
+// it, is a masked field. Nil rules: masking is off.
+func (r Mask) CatalogMask() func(path string, value []byte) string {
+	if r == nil {
+		return nil
+	}
+	return func(path string, value []byte) string {
+		var keys []string
+		for key := range strings.SplitSeq(strings.ToLower(path), ".") {
+			keys = append(keys, strings.TrimRight(key, "[]"))
+			if r.cover(keys) {
+				return masked
+			}
+		}
+		return string(value)
+	}
+}
+
 const masked = "•••"
 
 // maskedJSON replaces a masked value: still JSON, so that a masked event

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
+	"strings"
 	"time"
 
 	"github.com/netcore-connect/netcore-connect/internal/fate"
@@ -57,7 +58,7 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 {{if is .State "unknown"}}not followed: older than the inspector keeps, or not stored by this process{{end}}{{end}}{{end}}
 
 {{define "list"}}<!doctype html><html><head><meta charset="utf-8"><title>netcore-connect: latest posts</title>{{template "style"}}</head>
-<body><h1>Latest Netcore posts</h1>
+<body><h1>Latest Netcore posts</h1>{{if .Catalog}}<p><a id="catalog-link" href="/catalog">Catalog of panels: their fields, and what changed</a></p>{{end}}
 <form class="filter" method="get" action="/">
 <select name="status" aria-label="status"><option value="">any status</option>{{range .Statuses}}<option{{if eq . $.Filter.Status}} selected{{end}}>{{.}}</option>{{end}}</select>
 <input name="panel" placeholder="panel" value="{{.Filter.Panel}}" aria-label="panel">
@@ -112,3 +113,11 @@ pre{background:#f6f6f6;padding:.8em;overflow:auto}.alert{background:#fee2e2;colo
 </main>
 <script>{{script}}</script></body></html>{{end}}
 `))
+
+// Style is the pages' style sheet, for a page served beside them (the
+// catalog's) to look the same.
+func Style() template.HTML {
+	var style strings.Builder
+	_ = pageTemplates.ExecuteTemplate(&style, "style", nil)
+	return template.HTML(style.String()) // our own template's output
+}

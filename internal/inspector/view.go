@@ -135,12 +135,13 @@ type listPage struct {
 	Statuses []string
 	Status   statusPanel
 	Rows     []postRow
-	Kept     int // posts kept in all
+	Kept     int  // posts kept in all
+	Catalog  bool // a catalog of panels is served at /catalog
 }
 
 func (in *Inspector) listPage(f listFilter, now time.Time) listPage {
 	books := in.destinations()
-	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(books, now)}
+	page := listPage{Filter: f, Statuses: filterStatuses, Status: in.statusPanel(books, now), Catalog: in.catalog != nil}
 	posts := in.Latest()
 	page.Kept = len(posts)
 	for _, p := range posts {

@@ -13,6 +13,7 @@ const (
 
 	MetricQuarantinedPosts = "netcore_quarantined_posts_total" // counter by client: posts from addresses outside allowed_ips kept in the quarantine
 	MetricQuarantineBytes  = "netcore_quarantine_bytes"        // gauge: bytes the quarantine holds, not delivered until released
+	MetricSchemaChanges    = "netcore_schema_changes_total"    // counter by panel and change: changes of a panel's shape the catalog flagged
 
 	// disk_queue
 	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
@@ -25,13 +26,16 @@ const (
 	MetricEventsDeadLettered  = "netcore_events_dead_lettered_total"  // counter (dead_letter): events refused for good
 	MetricEventsArchived      = "netcore_events_archived_total"       // counter (netcore_archive): events written to the archive, fsync'd
 	MetricArchiveFilesDamaged = "netcore_archive_files_damaged_total" // counter (netcore_archive): hour files found damaged at start, moved aside whole
+
+	// netcore_contract
+	MetricContractViolations = "netcore_contract_violations_total" // counter: events that violated their panel's schema, delivered or dead-lettered
 )
 
 // Metrics lists every netcore_* metric above.
 var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck, MetricEmptyPosts,
-	MetricQuarantinedPosts, MetricQuarantineBytes,
+	MetricQuarantinedPosts, MetricQuarantineBytes, MetricSchemaChanges,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
-	MetricEventsArchived, MetricArchiveFilesDamaged,
+	MetricEventsArchived, MetricArchiveFilesDamaged, MetricContractViolations,
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/netcore-connect/netcore-connect/internal/catalog"
 	"github.com/netcore-connect/netcore-connect/internal/inspector"
 	"github.com/netcore-connect/netcore-connect/internal/quarantine"
 	"github.com/netcore-connect/netcore-connect/internal/stage"
@@ -178,6 +179,7 @@ Each message carries `+"`netcore_client_ip`"+`, `+"`netcore_request_id`"+` and `
 				Default(true),
 		).
 		Fields(quarantineFields()...).
+		Field(catalogField()).
 		Example("Receive from Netcore behind a load balancer", "", `
 input:
   netcore_webhook:
@@ -228,6 +230,7 @@ type webhookInput struct {
 	stopOnce          sync.Once
 
 	inspector *inspector.Inspector // nil when off
+	learner   *catalog.Learner     // nil: no catalog
 
 	mu      sync.Mutex
 	servers []*http.Server // the receiver's, then the inspector's
@@ -298,6 +301,7 @@ func (w *webhookInput) Connect(ctx context.Context) error {
 			return err
 		}
 	}
+	w.openCatalog()
 	receiver := w.newServer(w)
 	receiver.ReadTimeout, receiver.WriteTimeout = w.conf.readTimeout, w.conf.writeTimeout
 	scheme := "http"
@@ -383,6 +387,9 @@ func (w *webhookInput) Close(ctx context.Context) error {
 	}
 	if w.rejected != nil {
 		err = errors.Join(err, w.rejected.close())
+	}
+	if w.learner != nil {
+		err = errors.Join(err, w.learner.Close())
 	}
 	return errors.Join(err, w.closeQuarantine())
 }

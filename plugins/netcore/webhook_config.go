@@ -42,6 +42,7 @@ type webhookConfig struct {
 	unknownSources       string
 	quarantineDir        string
 	quarantineLimits     quarantine.Limits
+	catalogDir           string
 }
 
 func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err error) {
@@ -52,7 +53,8 @@ func webhookConfigFromParsed(conf *service.ParsedConfig) (c webhookConfig, err e
 			return c, err
 		}
 	}
-	return c, nil
+	c.catalogDir, err = conf.FieldString(wiFieldCatalogDir)
+	return c, err
 }
 
 // parseAddressing reads where the receiver listens and who may post.

@@ -17,6 +17,9 @@ const logExcerptBytes = 256
 // inspection.
 func (w *webhookInput) record(r *http.Request, requestID string, client netip.Addr, received time.Time, a answer) {
 	w.count(received, a)
+	if a.stored() {
+		w.learn(requestID, received, a)
+	}
 	// URL checks are not listed: a monitor polling the URL would push the
 	// real posts out of the inspector's short list.
 	if w.inspector != nil && !a.urlCheck {
