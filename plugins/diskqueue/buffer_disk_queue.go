@@ -27,6 +27,7 @@ const (
 	dqFieldCheckOnStart   = "check_on_start"
 	dqFieldExplode        = "explode"
 	dqFieldReadMemory     = "read_memory_bytes"
+	dqFieldRetainAfterAck = "retain_after_ack"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
@@ -91,6 +92,9 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("The most bytes of records held in memory for delivery, whatever the size of the posts: records read ahead of their turn, records of failed events kept for their retry (at most a quarter of it), the posts whose events are being handed out or are out for delivery, and those events. Past it the next post is not read until deliveries settle, and what was read ahead or kept is let go, to be read from the file again in its turn; one post always goes, however big, its events one at a time while it alone fills the budget. The default holds three posts of 10 MB (the largest `netcore_webhook` takes), so that the next is read while one is out; it is under a quarter of the default `GOMEMLIMIT` (144 MiB), the heap these records live in, so the collector never works against the limit. A restart on a full queue (1 GiB) of 9.6 MB posts peaked at 244-246 MiB of RSS with the defaults (before there was a bound the queue read 128 whole posts ahead: 503 MiB on 24 posts, 1.7 GB on 111). Raise `GOMEMLIMIT` with it.").
 				Advanced().
 				Default(defaultReadMemory),
+			service.NewDurationField(dqFieldRetainAfterAck).
+				Description("Keep each record in the file this long after all its events were acknowledged by the output, instead of deleting it at once: the queue is then a journal in front of an output that acknowledges before its own fsync, such as a NATS JetStream cluster at its default `sync_interval` (2m). A retained record is not delivered again while the process runs, and is deleted once its time is up; after a restart every record still retained is delivered again (the output must drop repeats, as JetStream does by `Nats-Msg-Id` within its duplicate window). Retained records count against `max_bytes` (past it, 503s) and are on disk only: at R posts a second of B bytes each, they take R × B × this of the file. `0s` deletes a record as soon as it is settled.").
+				Default("0s"),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -139,7 +143,7 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	for _, f := range []struct {
 		field string
 		d     *time.Duration
-	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}} {
+	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}, {dqFieldRetainAfterAck, &c.retainAfterAck}} {
 		if *f.d, err = conf.FieldDuration(f.field); err != nil {
 			return c, "", err
 		}
@@ -147,6 +151,9 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.dedupeWindow != 0 && c.dedupeWindow < time.Second {
 		// The ids are remembered to the second (see idTable).
 		return c, "", fmt.Errorf("%s is %s: set at least 1s, or 0s to keep every repeat", dqFieldDedupeWindow, c.dedupeWindow)
+	}
+	if c.retainAfterAck < 0 {
+		return c, "", fmt.Errorf("%s is %s: set 0s or more", dqFieldRetainAfterAck, c.retainAfterAck)
 	}
 	if c.retryInitial <= 0 || c.retryMax < c.retryInitial {
 		return c, "", fmt.Errorf("%s must be positive and at most %s", dqFieldRetryInitial, dqFieldRetryMax)
