@@ -195,4 +195,3 @@ func TestJournalAnswersThroughAJetStreamOutageAndAKill(t *testing.T) {
 	t.Logf("a 30 s outage of the cluster: %d events answered 200 from the journal, then %d posts 503 (the journal full); killed -9 and restarted: all %d events answered 200 delivered, %d deliveries beyond the first",
 		len(journalled), answered.of(http.StatusServiceUnavailable), len(acked), repeatsAt(t, m))
 }
-
