@@ -62,6 +62,32 @@ func postJSON(target string, body []byte) (int, error) {
 // load posts marked posts from several senders until stop is closed, and
 // returns the markers of every post answered 200.
 func load(target, prefix string, senders int, stop <-chan struct{}) func() []string {
+	acked, _ := loadCounting(target, prefix, senders, stop)
+	return acked
+}
+
+// answers counts the answers load got, by status (0: none came).
+type answers struct {
+	mu sync.Mutex
+	n  map[int]int
+}
+
+func (a *answers) add(status int) {
+	a.mu.Lock()
+	a.n[status]++
+	a.mu.Unlock()
+}
+
+// of is how many posts were answered status.
+func (a *answers) of(status int) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n[status]
+}
+
+// loadCounting is load, counting the answers too.
+func loadCounting(target, prefix string, senders int, stop <-chan struct{}) (func() []string, *answers) {
+	got := &answers{n: map[int]int{}}
 	var mu sync.Mutex
 	var acked []string
 	var wg sync.WaitGroup
@@ -77,7 +103,9 @@ func load(target, prefix string, senders int, stop <-chan struct{}) func() []str
 				default:
 				}
 				body, markers := markedBody(fmt.Sprintf("%s-%d-%d", prefix, s, n.Add(1)), 5)
-				if status, err := postJSON(target, body); err == nil && status == http.StatusOK {
+				status, err := postJSON(target, body)
+				got.add(status)
+				if err == nil && status == http.StatusOK {
 					mu.Lock()
 					acked = append(acked, markers...)
 					mu.Unlock()
@@ -92,7 +120,7 @@ func load(target, prefix string, senders int, stop <-chan struct{}) func() []str
 		mu.Lock()
 		defer mu.Unlock()
 		return acked
-	}
+	}, got
 }
 
 func waitDelivered(t testing.TB, m *meiro, markers []string, timeout time.Duration) {

@@ -197,7 +197,9 @@ func (pl *partitionLab) env() map[string]string {
 // of its own, named name.
 func (pl *partitionLab) startIngest(t *testing.T, name string) (*process, *netns.Link) {
 	h, link := pl.addClient(t, name)
-	return startIn(t, h, pl.env(), "ingest.yaml", nil), link
+	// Without the journal: an instance cut off from the cluster must answer
+	// 503, where one with a journal answers 200 from its disk.
+	return startIn(t, h, pl.env(), "ingest-direct.yaml", nil), link
 }
 
 func (pl *partitionLab) startDeliverer(t *testing.T, name string, m *meiro) *process {

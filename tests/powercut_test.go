@@ -217,16 +217,17 @@ func checkWholeLines(t *testing.T, path string) {
 	}
 }
 
-// powerCluster is a 3-node JetStream cluster whose stores are all on one
-// power-cut file system: a power cut takes the whole cluster at once, the
-// case that replication alone does not cover.
+// powerCluster is a 3-node JetStream cluster whose stores are all in one
+// folder, on a power-cut file system: a power cut takes the whole cluster
+// at once, the case that replication alone does not cover. Its nodes can
+// be killed and started again (start) on the same stores.
 type powerCluster struct {
 	confs []string
 	urls  []string
 	nodes []*natsNode
 }
 
-func startPowerCluster(t *testing.T, disk *powercut.TestMount, syncInterval string) *powerCluster {
+func startPowerCluster(t *testing.T, dir, syncInterval string) *powerCluster {
 	t.Helper()
 	c := &powerCluster{}
 	clients, routes := make([]string, 3), make([]string, 3)
@@ -238,11 +239,11 @@ func startPowerCluster(t *testing.T, disk *powercut.TestMount, syncInterval stri
 		// The store directory exists and is durable before the node first
 		// starts, as a provisioned volume is: the node is not asked to
 		// make its own store directory's name durable.
-		store := filepath.Join(disk.Dir, fmt.Sprintf("n%d", i+1))
+		store := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
 		if err := os.Mkdir(store, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		syncDirForTest(t, disk.Dir)
+		syncDirForTest(t, dir)
 		conf := fmt.Sprintf("server_name: n%d\nlisten: %s\njetstream { store_dir: %q%s }\ncluster { name: netcore, listen: %s, routes: [ %s ] }\n",
 			i+1, clients[i], store, syncInterval, strings.TrimPrefix(routes[i], "nats-route://"), strings.Join(routes, ", "))
 		file := filepath.Join(confDir, fmt.Sprintf("n%d.conf", i+1))
@@ -295,9 +296,11 @@ func powerKillNode(n *natsNode) {
 	<-n.exited
 }
 
-// A power cut of the whole cluster under load, with JetStream's default
-// sync (every 2 minutes) and with `sync_interval: always`: how many
-// acknowledged events each loses, for the sync-policy paragraph of docs/scale-out.md.
+// A power cut of the whole cluster under load, ingest without the journal
+// (ingest-direct.yaml), with JetStream's default sync (every 2 minutes) and
+// with `sync_interval: always`: how many acknowledged events each loses, for
+// the sync-policy paragraph of docs/scale-out.md (journal_test.go has the
+// same cut with the journal).
 // The default must lose what it acknowledged since its last sync, and
 // always must lose a smaller share; always lost 0%, 7% and 16% in three
 // runs here, so no more is claimed. The long variant also cuts a store in
@@ -315,18 +318,13 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			disk := powercut.MountForTest(t)
-			cluster := startPowerCluster(t, disk, tc.sync)
+			cluster := startPowerCluster(t, disk.Dir, tc.sync)
 			m := newMeiro(t)
 			env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
-			ingestConf := options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "ingest.yaml")}
+			// Without the journal: the 200 waits for the stream alone.
+			ingestConf := options{env: env, config: scaleOutConfig(t, "ingest-direct.yaml")}
 			if tc.settled {
-				ingest := startProcess(t, ingestConf)
-				body, _ := markedBody("setup", 1)
-				if status, err := postJSON(ingest.webhook, body); err != nil || status != http.StatusOK {
-					t.Fatalf("setting up the stream: %d %v", status, err)
-				}
-				ingest.kill()
-				cluster.powerCycle(t, disk, false)
+				cluster.settleStream(t, disk, env)
 			}
 			ingest := startProcess(t, ingestConf)
 			stop := make(chan struct{})
@@ -341,7 +339,7 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 			}
 			cluster.powerCycle(t, disk, true)
 
-			startProcess(t, options{env: env, config: filepath.Join(repoRoot(t), "config", "scale-out", "deliver.yaml")})
+			startProcess(t, options{env: env, config: scaleOutConfig(t, "deliver.yaml")})
 			lost := settledLoss(t, m, acked)
 			t.Logf("%s: %d events acknowledged before a power cut of all 3 nodes, %d lost (%.1f%%)",
 				tc.name, len(acked), lost, 100*float64(lost)/float64(len(acked)))
@@ -355,6 +353,24 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 	if always >= def {
 		t.Errorf("sync_interval: always lost %.1f%% of acknowledged events, the default %.1f%%: want always to lose less", 100*always, 100*def)
 	}
+}
+
+// settleStream creates the stream (through an ingest without a journal)
+// and shuts the cluster down cleanly, so that the stream exists on disk
+// before the load, as one created long before does.
+func (c *powerCluster) settleStream(t *testing.T, disk *powercut.TestMount, env map[string]string) {
+	t.Helper()
+	ingest := startProcess(t, options{env: env, config: scaleOutConfig(t, "ingest-direct.yaml")})
+	body, _ := markedBody("setup", 1)
+	if status, err := postJSON(ingest.webhook, body); err != nil || status != http.StatusOK {
+		t.Fatalf("setting up the stream: %d %v", status, err)
+	}
+	ingest.kill()
+	c.powerCycle(t, disk, false)
+}
+
+func scaleOutConfig(t testing.TB, name string) string {
+	return filepath.Join(repoRoot(t), "config", "scale-out", name)
 }
 
 // powerCycle stops the three nodes with kill -9 and restarts them on the

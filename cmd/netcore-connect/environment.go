@@ -63,6 +63,18 @@ var settings = []setting{
 	{"NETCORE_STREAM_REPLICAS", "a whole number from 1 to 5", intRange(1, 5)},
 	{"NETCORE_STREAM_MAX_BYTES", "a whole number of bytes, at least 1048576 (1 MiB)", intRange(1<<20, 1<<62)},
 	{"NETCORE_MAX_DELIVER", "a whole number from 1 up, the deliveries before an event becomes a dead letter", intRange(1, 1<<31-1)},
+	// Under the stream's duplicate window (10m in ingest.yaml), so that what
+	// the journal publishes again is stored once.
+	{"NETCORE_JOURNAL_RETAIN", "a duration from 0s to 9m, more than the NATS servers' sync_interval, e.g. 2m30s", durationRange(0, 9*time.Minute)},
+	{"NETCORE_JOURNAL_MAX_BYTES", "a whole number of bytes, at least 1048576 (1 MiB)", intRange(1<<20, 1<<62)},
+	{"NATS_MONITOR_URL", "comma-separated http:// or https:// URLs of the NATS servers' monitoring ports", func(v string) error {
+		for item := range strings.SplitSeq(v, ",") {
+			if err := httpURL(strings.TrimSpace(item)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 	{"KAFKA_BROKERS", "comma-separated host:port of Kafka brokers", hostPorts},
 	{"KAFKA_TOPIC", "a Kafka topic name: letters, digits, '.', '_' and '-', at most 249", matches(`^[A-Za-z0-9._-]{1,249}$`)},
 	{"KAFKA_TLS", "true or false", oneOf("true", "false")},

@@ -30,6 +30,7 @@ const (
 	dqFieldExplode        = "explode"
 	dqFieldReadMemory     = "read_memory_bytes"
 	dqFieldDestination    = "destination"
+	dqFieldRetainAfterAck = "retain_after_ack"
 	dedupeKeyDefault      = stage.MetaEventID
 	defaultMaxQueueBytes  = 1 << 30
 	defaultMaxQueueEvents = 10_000_000
@@ -98,6 +99,9 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Description("The name of where this queue delivers, as the inspector shows it: where a process has several queues (one per destination, as in `config/destinations/meiro-and-archive.yaml`), the inspector shows each event's fate at each, by this name (\"Meiro Events: waiting · archive: delivered\"), and what waits in each queue. Empty: the file's name without its extension (`meiro` for `queue/meiro.db`). Names must differ between the queues of a process.").
 				Advanced().
 				Default(""),
+			service.NewDurationField(dqFieldRetainAfterAck).
+				Description("Keep each record in the file this long after all its events were acknowledged by the output, instead of deleting it at once: the queue is then a journal in front of an output that acknowledges before its own fsync, such as a NATS JetStream cluster at its default `sync_interval` (2m). A retained record is not delivered again while the process runs, and is deleted once its time is up; after a restart every record still retained is delivered again (the output must drop repeats, as JetStream does by `Nats-Msg-Id` within its duplicate window). Retained records count against `max_bytes` (past it, 503s) and are on disk only: at R posts a second of B bytes each, they take R × B × this of the file. `0s` deletes a record as soon as it is settled.").
+				Default("0s"),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
 				Advanced().
@@ -146,7 +150,7 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	for _, f := range []struct {
 		field string
 		d     *time.Duration
-	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}} {
+	}{{dqFieldDedupeWindow, &c.dedupeWindow}, {dqFieldRetryInitial, &c.retryInitial}, {dqFieldRetryMax, &c.retryMax}, {dqFieldRetainAfterAck, &c.retainAfterAck}} {
 		if *f.d, err = conf.FieldDuration(f.field); err != nil {
 			return c, "", err
 		}
@@ -154,6 +158,9 @@ func queueConfigFromParsed(conf *service.ParsedConfig) (c queueConfig, dedupeKey
 	if c.dedupeWindow != 0 && c.dedupeWindow < time.Second {
 		// The ids are remembered to the second (see idTable).
 		return c, "", fmt.Errorf("%s is %s: set at least 1s, or 0s to keep every repeat", dqFieldDedupeWindow, c.dedupeWindow)
+	}
+	if c.retainAfterAck < 0 {
+		return c, "", fmt.Errorf("%s is %s: set 0s or more", dqFieldRetainAfterAck, c.retainAfterAck)
 	}
 	if c.retryInitial <= 0 || c.retryMax < c.retryInitial {
 		return c, "", fmt.Errorf("%s must be positive and at most %s", dqFieldRetryInitial, dqFieldRetryMax)

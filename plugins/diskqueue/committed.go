@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"bytes"
 	"time"
 )
 
@@ -79,13 +78,13 @@ func (q *queue) marksOf(marked []*openPost, rewrites []rewrite) map[uint64][]byt
 	for _, p := range marked {
 		p.dirty = false
 		if q.posts.get(p.seq) == p {
-			marks[p.seq] = bytes.Clone(p.settled)
+			marks[p.seq] = p.durable()
 		}
 	}
 	for _, rw := range rewrites {
 		m, ok := marks[rw.post.seq]
 		if !ok {
-			m = bytes.Clone(rw.post.settled)
+			m = rw.post.durable()
 			marks[rw.post.seq] = m
 		}
 		m[rw.index/8] |= 1 << (rw.index % 8)
@@ -103,8 +102,12 @@ func (q *queue) refused(puts []*putOp) {
 	}
 }
 
-// tick is the committer's each second: the stats are told.
-func (q *queue) tick() { q.reportStats() }
+// tick is the committer's each second: retained records whose time is up
+// are deleted, the stats are told.
+func (q *queue) tick() {
+	q.deleteRetained(time.Now())
+	q.reportStats()
+}
 
 // stats reports what the queue holds.
 func (q *queue) stats() (events, bytes int64) {

@@ -30,6 +30,7 @@ type postMarks struct {
 	settled []byte // the marks, as in bucketSettled
 	waiting int    // events not yet settled
 	dirty   bool   // settled has changed since it was last written (store.marksChanged)
+	acked   []byte // with retain_after_ack: settled by the output's ack, never written (retain.go)
 }
 
 // postReading is set once the record is read: the post's metadata and when

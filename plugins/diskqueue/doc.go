@@ -110,6 +110,9 @@
 // keep in one place. What each may touch of another is its methods.
 //
 // Files: the part of each type is in its file (store.go, commit.go,
-// schedule.go, readmemory.go, cursor.go, queue.go); salvage.go and
-// file_stats.go read a file without opening a queue.
+// schedule.go, readmemory.go, cursor.go, queue.go); retain.go keeps settled
+// records in the file for retain_after_ack (a journal in front of a store
+// that acknowledges before its fsync), and leaves the marks of events
+// acknowledged meanwhile out of the file, so that a restart sends them
+// again; salvage.go and file_stats.go read a file without opening a queue.
 package diskqueue

@@ -178,11 +178,13 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	now := time.Now()
 	if err == nil {
 		q.events--
-		if l.post != nil {
-			q.settlePostEventLocked(l.post, l.index)
+		if l.post == nil {
+			q.dropLocked(l.seq, l.size, false)
 		} else {
-			q.bytes -= l.size
-			q.store.deleteRecord(l.seq)
+			if q.retained.enabled() {
+				l.post.ackedLocked(l.index)
+			}
+			q.settlePostEventLocked(l.post, l.index)
 		}
 		q.sched.delivered(now)
 		signal(q.wakeRead)

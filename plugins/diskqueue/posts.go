@@ -128,16 +128,15 @@ func (q *queue) settlePostEventLocked(p *openPost, i int) {
 		q.finishPostLocked(p)
 		return
 	}
-	if !p.dirty {
+	if !p.dirty && !p.isAcked(i) { // an acknowledged event's mark is not written while retaining
 		p.dirty = true
 		q.store.marksChanged(p)
 	}
 }
 
-// finishPostLocked deletes a post whose events are all settled.
+// finishPostLocked deletes (or retains) a post whose events are all settled.
 func (q *queue) finishPostLocked(p *openPost) {
 	q.posts.close(p)
-	q.bytes -= p.size
 	q.mem.unpin(p.held)
-	q.store.deletePost(p.seq)
+	q.dropLocked(p.seq, p.size, true)
 }

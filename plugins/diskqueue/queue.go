@@ -41,6 +41,8 @@ type queueConfig struct {
 	retryMax     time.Duration
 	checkOnStart bool
 	readMemory   int64 // the bytes of records the read path may hold (readMemory)
+	// retainAfterAck keeps settled records in the file this long (retain.go)
+	retainAfterAck time.Duration
 	// explode splits post records into events; nil when the queue stores
 	// events (netcore_explode before it).
 	explode   *netcorepost.Exploder
@@ -63,14 +65,16 @@ type queue struct {
 	conf  queueConfig
 	store *recordStore
 
-	mu     sync.Mutex
-	sched  schedule
-	mem    readMemory  // the bytes of records held for reading, and their bound
-	posts  postCursors // post records being handed out or partly settled
-	events int64       // stored and reserved
-	bytes  int64
-	ended  bool // no more reads: the input ended or the queue closed
-	closed bool
+	mu    sync.Mutex
+	sched schedule
+	mem   readMemory  // the bytes of records held for reading, and their bound
+	posts postCursors // post records being handed out or partly settled
+	// retained are records settled and kept for retainAfterAck
+	retained retainedRecords
+	events   int64 // stored and reserved
+	bytes    int64
+	ended    bool // no more reads: the input ended or the queue closed
+	closed   bool
 
 	wakeRead  chan struct{} // safe from any goroutine
 	closeOnce sync.Once
@@ -96,6 +100,7 @@ func openQueue(conf queueConfig) (*queue, error) {
 		sched:    newSchedule(conf.retryInitial, conf.retryMax),
 		mem:      newReadMemory(conf.readMemory),
 		posts:    newPostCursors(),
+		retained: retainedRecords{after: conf.retainAfterAck},
 		wakeRead: make(chan struct{}, 1),
 	}
 	q.store = newStore(db, &q.conf, q)

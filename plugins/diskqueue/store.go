@@ -126,6 +126,14 @@ func (s *recordStore) deletePost(seq uint64) {
 	})
 }
 
+// deletePosts deletes records as deletePost does, in one change.
+func (s *recordStore) deletePosts(seqs []uint64) {
+	s.pend(func(p *pendingWrites) {
+		p.deletes = append(p.deletes, seqs...)
+		p.unmark = append(p.unmark, seqs...)
+	})
+}
+
 // setAsidePost moves a damaged post record aside, and deletes its marks.
 func (s *recordStore) setAsidePost(seq uint64) {
 	s.pend(func(p *pendingWrites) {

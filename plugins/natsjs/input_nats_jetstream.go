@@ -77,7 +77,8 @@ type jetStreamInput struct {
 
 	mu   sync.Mutex
 	nc   *nats.Conn
-	cons jetstream.Consumer
+	js   jetstream.JetStream
+	cons jetstream.Consumer // nil until created, and once lost
 	iter jetstream.MessagesContext
 }
 
@@ -134,7 +135,8 @@ const (
 )
 
 // Connect connects and creates the consumer, or, once connected, only
-// starts a new message iterator after the last one failed.
+// starts a new message iterator after the last one failed, and creates the
+// consumer again if it was lost.
 func (in *jetStreamInput) Connect(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -146,12 +148,14 @@ func (in *jetStreamInput) Connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cons, err := js.CreateOrUpdateConsumer(ctx, in.conf.stream.Name, in.consumer)
+		in.nc, in.js = nc, js
+	}
+	if in.cons == nil {
+		cons, err := in.js.CreateOrUpdateConsumer(ctx, in.conf.stream.Name, in.consumer)
 		if err != nil {
-			nc.Close()
 			return fmt.Errorf("creating consumer %s on %s: %w", in.consumer.Durable, in.conf.stream.Name, err)
 		}
-		in.nc, in.cons = nc, cons
+		in.cons = cons
 	}
 	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
@@ -171,7 +175,12 @@ func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 	}
 	m, err := iter.Next(jetstream.NextContext(ctx))
 	for errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
-		// A failover can pause heartbeats; the iterator goes on.
+		// A failover can pause heartbeats; the iterator goes on, unless
+		// its consumer is gone.
+		if in.consumerLost(ctx) {
+			err = errConsumerLost
+			break
+		}
 		m, err = iter.Next(jetstream.NextContext(ctx))
 	}
 	if err != nil {
@@ -184,6 +193,9 @@ func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 		if in.iter == iter {
 			iter.Stop()
 			in.iter = nil
+			if errors.Is(err, errConsumerLost) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				in.cons = nil // created again by Connect
+			}
 		}
 		in.mu.Unlock()
 		return nil, nil, fmt.Errorf("%w: %w", service.ErrNotConnected, err)
@@ -210,6 +222,30 @@ func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 	}, nil
 }
 
+// errConsumerLost is a consumer the cluster no longer has: a power cut of
+// the whole cluster loses one created since its nodes' last sync, and pulls
+// to it meet only silence.
+var errConsumerLost = errors.New("the consumer is gone from the cluster")
+
+// consumerLost says whether the cluster answers that the consumer does not
+// exist (not merely that it cannot answer now).
+func (in *jetStreamInput) consumerLost(ctx context.Context) bool {
+	in.mu.Lock()
+	cons := in.cons
+	in.mu.Unlock()
+	if cons == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := cons.Info(ctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		in.log.Warnf("Consumer %s of %s is gone from the cluster: creating it again", in.consumer.Durable, in.conf.stream.Name)
+		return true
+	}
+	return false
+}
+
 func (in *jetStreamInput) closeLocked() {
 	if in.iter != nil {
 		in.iter.Stop()
@@ -217,7 +253,7 @@ func (in *jetStreamInput) closeLocked() {
 	}
 	if in.nc != nil {
 		in.nc.Close()
-		in.nc, in.cons = nil, nil
+		in.nc, in.js, in.cons = nil, nil, nil
 	}
 }
 

@@ -208,3 +208,56 @@ func TestOutputPublishesNothingOfAnAbandonedPost(t *testing.T) {
 		t.Errorf("more was published: %v", b)
 	}
 }
+
+// A consumer that disappears under a running input is created again and
+// delivery goes on. A power cut of the whole cluster does this: a consumer
+// created since the nodes' last sync is gone when they start again, and
+// the input's pulls to it met only silence, for ever.
+func TestInputCreatesItsConsumerAgainWhenItIsLost(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: LOST\nmax_bytes: 100000", url))
+	in := connectedInput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: LOST\ndurable: lost", url))
+	publish := func(id string) {
+		t.Helper()
+		m := service.NewMessage([]byte(`{"id":"` + id + `"}`))
+		m.MetaSetMut("netcore_event_id", id)
+		if err := out.WriteBatch(ctx, service.MessageBatch{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// read reads as Benthos does: a read that says not connected is
+	// followed by Connect.
+	read := func(within time.Duration) (string, error) {
+		t.Helper()
+		rctx, rcancel := context.WithTimeout(ctx, within)
+		defer rcancel()
+		for {
+			b, ack, err := in.ReadBatch(rctx)
+			if errors.Is(err, service.ErrNotConnected) {
+				if err := in.Connect(rctx); err != nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+				continue
+			}
+			if err != nil {
+				return "", err
+			}
+			_ = ack(rctx, nil)
+			id, _ := b[0].MetaGet("netcore_event_id")
+			return id, nil
+		}
+	}
+	publish("before")
+	if id, err := read(5 * time.Second); err != nil || id != "before" {
+		t.Fatalf("read %q, %v; want the event published", id, err)
+	}
+	if err := out.js.DeleteConsumer(ctx, "LOST", "lost"); err != nil {
+		t.Fatal(err)
+	}
+	publish("after")
+	if id, err := read(20 * time.Second); err != nil || id != "after" {
+		t.Fatalf("after its consumer was lost the input read %q, %v; want the event published since", id, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,7 @@ Each message is published with `+"`Nats-Msg-Id`"+` set to `+"`msg_id`"+` (the ev
 				Description("Batches published in parallel.").
 				Default(64),
 		).
+		Fields(syncCheckFields()...).
 		Example("Ingest into a 3-node cluster", "", `
 output:
   nats_jetstream:
@@ -90,6 +92,17 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*j
 		return nil, err
 	}
 	if o.prefix, err = conf.FieldString(ojFieldMetadataPrefix); err != nil {
+		return nil, err
+	}
+	sync, err := syncCheckFromParsed(conf, c.stream.Duplicates)
+	if err != nil {
+		return nil, err
+	}
+	// At start, so that a journal that would delete events before the
+	// cluster syncs them never runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sync.check(ctx, o.log); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -27,7 +27,7 @@ const (
 )
 
 // goalScenarios are the names of the scenarios, for -scenarios.
-var goalScenarios = []string{"bare", "direct", "engine", "stock", "burst", "steady", "big-post"}
+var goalScenarios = []string{"bare", "direct", "engine", "stock", "burst", "steady", "big-post", "journal"}
 
 // goalRun is one repetition of every goal scenario.
 type goalRun struct {
@@ -47,6 +47,9 @@ type goalRun struct {
 	Drain   record  `json:"drain"`  // ours restarted on burst's backlog, Meiro Events healthy
 	Steady  record  `json:"steady"` // ours posting and delivering at once
 	BigPost bigPost `json:"big_post"`
+	// Journal: the scale-out ingest with its journal, under burst's load
+	// (journal.go).
+	Journal journalRun `json:"journal"`
 }
 
 // peakRSS is the highest VmHWM of ours over burst and steady.
@@ -129,6 +132,7 @@ func goalsCommand(ctx context.Context, args []string) error {
 				g.Steady.System = "steady"
 			},
 			"big-post": func() { g.BigPost = d.bigPost(ctx, rep+1, f.bigPost) },
+			"journal":  func() { g.Journal = d.journal(ctx, rep+1, filepath.Join(f.repo, "config", "scale-out", "ingest.yaml")) },
 		}
 		var scenarios []func()
 		for _, name := range strings.Split(f.scenarios, ",") {
@@ -346,8 +350,13 @@ func postOnce(ctx context.Context, url, contentType string, body []byte) (int, e
 }
 
 func (g goalRun) summary() string {
+	var journal string
+	if g.Journal.AckPosts > 0 {
+		journal = fmt.Sprintf("; journal %.0f acked/s (%.2f× burst, %.0f µs), %d B of records a post, %.1f MB of journal per minute of retention", g.Journal.AckEventsPerSec,
+			g.Journal.AckEventsPerSec/max(g.Burst.AckEventsPerSec, 1), cpuMicros(g.Journal.record), g.Journal.RecordBytes/int64(max(g.Journal.AckPosts, 1)), g.Journal.DiskPerMinute/1e6)
+	}
 	return fmt.Sprintf("bare %.0f (%.0f µs), burst %.0f (%.0f µs) acked/s (p99 at 16: bare %.1f ms, burst %.1f ms); direct %.0f, engine %.0f, drain %.0f, steady %.0f, stock %.0f delivered/s; peak RSS %.0f MiB; big post %d in %.1f s, small %d in %.2f s",
 		g.Bare.AckEventsPerSec, cpuMicros(g.Bare), g.Burst.AckEventsPerSec, cpuMicros(g.Burst), g.Bare16.P99ms, g.Burst16.P99ms,
 		g.Direct.DeliveredPerSec, g.Engine.DeliveredPerSec, g.Drain.DeliveredPerSec, g.Steady.DeliveredPerSec, g.Stock.DeliveredPerSec,
-		g.peakRSS(), g.BigPost.Status, g.BigPost.Seconds, g.BigPost.SmallStatus, g.BigPost.SmallSeconds)
+		g.peakRSS(), g.BigPost.Status, g.BigPost.Seconds, g.BigPost.SmallStatus, g.BigPost.SmallSeconds) + journal
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -46,6 +47,8 @@ type launchOpts struct {
 	// restart on what a run left); empty: a fresh one, removed after.
 	dataDir string
 	set     []string // extra --set path=value for ours
+	config  string   // a pipeline file for ours instead of the driver's
+	env     []string // extra environment for ours
 }
 
 // launch starts a system on fresh loopback ports, with its output in
@@ -83,10 +86,10 @@ func (d *driver) launch(ctx context.Context, system, logPath string, opts launch
 		if d.profile {
 			argv = append(argv, "--set", "http.debug_endpoints=true") // pprof on the admin address
 		}
-		if d.oursConfig != "" {
-			argv = append(argv, d.oursConfig)
+		if config := cmp.Or(opts.config, d.oursConfig); config != "" {
+			argv = append(argv, config)
 		}
-		env = []string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + dataDir}
+		env = append([]string{"NETCORE_ADDRESS=" + webhook, "MEIRO_EVENTS_URL=" + d.sinkURL, "NETCORE_DATA_DIR=" + dataDir}, opts.env...)
 		if system == systemOursBatched {
 			env = append(env, fmt.Sprintf("MEIRO_BATCH_SIZE=%d", batchSize))
 		}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/netcore-connect/netcore-connect/bench/loadgen"
+)
+
+// The journal scenario: the scale-out ingest (config/scale-out/ingest.yaml),
+// which answers once a post is in its local journal and publishes from it to
+// JetStream, under burst's load, beside burst in the same run. A JetStream
+// node runs in this process at its default sync (every 2 minutes), on the
+// same cores, so that what publishing costs the machine is counted.
+
+// journalRun is the scenario's measurement: the ingest as any system's, and
+// the journal once the load stopped, every post in it retained.
+type journalRun struct {
+	record
+	// RecordBytes is the bytes of the journal's records (its
+	// netcore_queue_bytes), FileBytes its file's size, which grows in steps
+	// ahead of them and keeps the ids of the dedupe window too.
+	RecordBytes int64 `json:"journal_record_bytes"`
+	FileBytes   int64 `json:"journal_file_bytes"`
+	// DiskPerMinute is the journal's bytes per minute of retention at the
+	// rate measured: its records' bytes per post acknowledged, times the
+	// posts acknowledged in a minute.
+	DiskPerMinute float64 `json:"journal_bytes_per_minute_of_retention"`
+}
+
+// startJetStream runs a JetStream node in this process, storing in dir.
+func startJetStream(dir string) (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, fmt.Errorf("starting JetStream: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("JetStream not ready after 30 s")
+	}
+	return ns, nil
+}
+
+// journal runs the scale-out ingest on a fresh journal and JetStream node,
+// with goalSenders posting for the run's duration.
+func (d *driver) journal(ctx context.Context, run int, config string) (jr journalRun) {
+	jr.record = record{System: "journal", Concurrency: goalSenders, EventsPerPost: goalEventsInPost, Run: run,
+		LogFile: filepath.Join(d.logDir, fmt.Sprintf("journal-r%d.log", run))}
+	dir, err := os.MkdirTemp(d.tmp, "journal-")
+	if err != nil {
+		jr.Err = err.Error()
+		return jr
+	}
+	defer os.RemoveAll(dir)
+	ns, err := startJetStream(filepath.Join(dir, "jetstream"))
+	if err != nil {
+		jr.Err = err.Error()
+		return jr
+	}
+	defer ns.Shutdown()
+	data := filepath.Join(dir, "data")
+	sys, err := d.launch(ctx, systemOurs, jr.LogFile, launchOpts{dataDir: data, config: config, env: []string{"NATS_URL=" + ns.ClientURL()}})
+	if err != nil {
+		jr.Err = err.Error()
+		return jr
+	}
+	defer sys.stop(d.stopGrace)
+	cpuBefore, err := cpuTime(sys.pid())
+	if err != nil {
+		jr.Err = err.Error()
+	}
+	res, err := loadgen.Run(ctx, loadgen.Config{URL: sys.postURL, Concurrency: goalSenders, EventsPerPost: goalEventsInPost,
+		Duration: d.duration, Prefix: fmt.Sprintf("journal-r%d-%d", run, time.Now().UnixNano())})
+	if err != nil {
+		jr.Err = fmt.Sprintf("load generator: %v", err)
+	}
+	jr.setLoad(res)
+	jr.setCPU(sys.pid(), cpuBefore)
+	if hwm, err := peakRSS(sys.pid()); err == nil {
+		jr.PeakRSSMiB = float64(hwm) / (1 << 20)
+	}
+	jr.FileBytes = treeBytes(filepath.Join(data, "journal"))
+	// The gauges are told once a second.
+	time.Sleep(1500 * time.Millisecond)
+	if b, err := metricValue(ctx, sys.adminURL+"/metrics", "netcore_queue_bytes"); err == nil {
+		jr.RecordBytes = int64(b)
+	}
+	if jr.AckPosts > 0 {
+		jr.DiskPerMinute = float64(jr.RecordBytes) / float64(jr.AckPosts) * jr.AckPostsPerSec * 60
+	}
+	return jr
+}
+
+// treeBytes is the bytes of the files under dir, 0 if none.
+func treeBytes(dir string) (n int64) {
+	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,137 @@
+package diskqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// retainConfig is postConfig retaining settled records for an hour: long
+// enough that none is deleted on its own while a test runs.
+func retainConfig(t *testing.T) queueConfig {
+	t.Helper()
+	c := postConfig(t)
+	c.retainAfterAck = time.Hour
+	return c
+}
+
+// nothingHandedOut checks that the queue hands nothing out.
+func nothingHandedOut(t *testing.T, q *queue) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if l, err := q.next(ctx); err == nil {
+		t.Fatalf("handed out %s again while it was retained", l.raw)
+	}
+}
+
+func recordsInFile(t *testing.T, q *queue) (n int) {
+	t.Helper()
+	_ = q.store.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketEvents).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+// A post whose events were all acknowledged (one after a failure, from a
+// record of its own) stays in the file, is not handed out again while the
+// queue runs, and is handed out whole again after a restart: its marks in
+// the file never said that the acknowledged events were settled.
+func TestRetainedRecordsArePublishedAgainAfterARestart(t *testing.T) {
+	c := retainConfig(t)
+	q, err := openQueue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"2"},{"msgid":"3"},{"msgid":"4"}]}`)
+	first, second := mustTake(t, q), mustTake(t, q)
+	q.ack(first, nil)
+	q.ack(second, errors.New("503")) // written on its own, settled in the post
+	waitSettled(t, q)                // the post's marks are written with it
+	if got := deliver(t, q, 3); !slices.Contains(got, "2") {
+		t.Fatalf("handed out %v, want 3, 4 and the retry of 2", got)
+	}
+	waitSettled(t, q)
+	nothingHandedOut(t, q)
+	events, bytes := q.stats()
+	if events != 0 || bytes == 0 {
+		t.Errorf("%d events and %d bytes counted once all was acknowledged: want 0 events, the retained bytes", events, bytes)
+	}
+	if n := recordsInFile(t, q); n != 2 {
+		t.Errorf("%d records in the file, want 2 retained (the post and the event written on its own)", n)
+	}
+	if err := q.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	q = open(t, c)
+	if events, _ := q.stats(); events != 4 {
+		t.Errorf("%d events waiting after the restart, want the 4 retained", events)
+	}
+	got := deliver(t, q, 4)
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Errorf("after the restart handed out %v, want each of the 4 once", got)
+	}
+}
+
+// Retained records are deleted once their time is up, and not before.
+func TestRetainedRecordsAreDeletedWhenTheirTimeIsUp(t *testing.T) {
+	c := retainConfig(t)
+	q := open(t, c)
+	storePost(t, q, `{"p":[{"msgid":"1"},{"msgid":"2"}]}`, `{"p":[{"msgid":"3"}]}`)
+	deliver(t, q, 3)
+	q.deleteRetained(time.Now().Add(c.retainAfterAck - time.Minute))
+	waitSettled(t, q)
+	if n := recordsInFile(t, q); n != 2 {
+		t.Fatalf("%d records in the file before their retention was up, want 2", n)
+	}
+	q.deleteRetained(time.Now().Add(c.retainAfterAck + 2*time.Second))
+	waitSettled(t, q)
+	assertBucketsEmpty(t, q)
+	if events, bytes := q.stats(); events != 0 || bytes != 0 {
+		t.Errorf("%d events and %d bytes counted once the retained records were deleted, want none", events, bytes)
+	}
+	if n := q.retained.count(); n != 0 {
+		t.Errorf("%d records still listed as retained", n)
+	}
+}
+
+// Retained records take room in the file: they count against max_bytes,
+// so that a journal that cannot delete fills up and refuses, never grows
+// without bound.
+func TestRetainedRecordsCountAgainstMaxBytes(t *testing.T) {
+	c := retainConfig(t)
+	post := `{"p":[{"msgid":"1"}]}`
+	rec, _, err := appendPostRecord(nil, postMessage(t, post), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.maxBytes = int64(len(rec)) + 10
+	q := open(t, c)
+	storePost(t, q, post)
+	deliver(t, q, 1)
+	recs := [][]byte{rec}
+	if err := q.putRecords(recs, [][]eventKey{nil}, nil, func(error, []int) {}); !errors.Is(err, ErrFull) {
+		t.Fatalf("a put past max_bytes with a retained record answered %v, want %v", err, ErrFull)
+	}
+	q.deleteRetained(time.Now().Add(c.retainAfterAck + 2*time.Second))
+	if err := q.putRecords(recs, [][]eventKey{nil}, nil, func(error, []int) {}); err != nil {
+		t.Fatalf("a put once the retained record was deleted: %v", err)
+	}
+}
+
+// Without retention, a delivered record is deleted as before.
+func TestRecordsAreNotRetainedByDefault(t *testing.T) {
+	q := open(t, postConfig(t))
+	storePost(t, q, `{"p":[{"msgid":"1"}]}`)
+	deliver(t, q, 1)
+	waitSettled(t, q)
+	assertBucketsEmpty(t, q)
+}
