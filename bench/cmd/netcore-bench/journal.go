@@ -32,6 +32,10 @@ type journalRun struct {
 	// rate measured: its records' bytes per post acknowledged, times the
 	// posts acknowledged in a minute.
 	DiskPerMinute float64 `json:"journal_bytes_per_minute_of_retention"`
+	// PublishedPerSec is the events the stream stored while the load ran,
+	// a second: below the acked rate, the journal was filling (a backlog
+	// that a sustained load would turn into 503s once it is full).
+	PublishedPerSec float64 `json:"journal_published_per_sec"`
 }
 
 // startJetStream runs a JetStream node in this process, storing in dir.
@@ -80,6 +84,9 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 		Duration: d.duration, Prefix: fmt.Sprintf("journal-r%d-%d", run, time.Now().UnixNano())})
 	if err != nil {
 		jr.Err = fmt.Sprintf("load generator: %v", err)
+	}
+	if jsz, err := ns.Jsz(&server.JSzOptions{}); err == nil {
+		jr.PublishedPerSec = float64(jsz.Messages) / d.duration.Seconds()
 	}
 	jr.setLoad(res)
 	jr.setCPU(sys.pid(), cpuBefore)
