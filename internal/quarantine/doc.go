@@ -28,6 +28,7 @@
 // it itself, holding the lock.
 //
 // Files: store.go (the folder, its bounds and its summary by address),
+// list.go (reading it, by the owner at start and by list beside it),
 // post.go (one post's file), requests.go (release and drop asked of the
 // receiver).
 package quarantine
