@@ -176,6 +176,9 @@ func (q *queue) ack(l *lease, err error) (retryAt time.Time) {
 	q.sched.leased--
 	q.mem.unpin(l.held)
 	now := time.Now()
+	if q.retained.enabled() {
+		q.retained.noteAck(err, now)
+	}
 	if err == nil {
 		q.events--
 		if l.post == nil {

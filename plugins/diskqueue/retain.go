@@ -28,6 +28,36 @@ type retainedRecords struct {
 	after   time.Duration // 0: records are deleted as soon as they are settled
 	filling retainBatch   // the second being filled; its numbers unsorted
 	batches []retainBatch // closed: due in order, numbers as runs
+
+	// An outage of the store pauses the deletions: while nothing the
+	// output is given is acknowledged, and for after more once it is, so
+	// that a store which lost its unsynced tail while the journal ran on
+	// (a power cut of the cluster alone) can still be given it again (by
+	// a restart of the journal's process) from what is retained.
+	lastOK, lastFailed, outageSeen time.Time
+}
+
+// outageAfter is how long failures with no acknowledgement between them
+// make an outage. A single event that fails for ever (too big for the
+// store) is no outage: the others are acknowledged meanwhile.
+const outageAfter = 5 * time.Second
+
+// noteAck records an acknowledgement by the output, or a failure.
+func (r *retainedRecords) noteAck(err error, now time.Time) {
+	if err == nil {
+		r.lastOK = now
+	} else {
+		r.lastFailed = now
+	}
+}
+
+// paused says whether deletions wait at now: in an outage, or within after
+// of its end.
+func (r *retainedRecords) paused(now time.Time) bool {
+	if r.lastFailed.After(r.lastOK) && now.Sub(r.lastOK) >= outageAfter {
+		r.outageSeen = now
+	}
+	return !r.outageSeen.IsZero() && now.Sub(r.outageSeen) < r.after
 }
 
 // retainBatch is the records settled within one second: deleted at due.
@@ -116,6 +146,9 @@ func (q *queue) dropLocked(seq uint64, size int64, post bool) {
 func (q *queue) deleteRetained(now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.retained.paused(now) {
+		return
+	}
 	seqs, bytes := q.retained.takeDue(now)
 	if len(seqs) == 0 {
 		return

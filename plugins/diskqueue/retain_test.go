@@ -135,3 +135,41 @@ func TestRecordsAreNotRetainedByDefault(t *testing.T) {
 	waitSettled(t, q)
 	assertBucketsEmpty(t, q)
 }
+
+// A store that acknowledges nothing for a while (a cluster without power)
+// pauses the deletions, and for the retention once it acknowledges again:
+// the records that covered its unsynced tail are still there to be given
+// to it again. A single event failing among acknowledged ones pauses
+// nothing.
+func TestAnOutageOfTheStorePausesTheDeletions(t *testing.T) {
+	c := retainConfig(t)
+	q := open(t, c)
+	storePost(t, q, `{"p":[{"msgid":"1"}]}`, `{"p":[{"msgid":"2"}]}`, `{"p":[{"msgid":"3"}]}`)
+	deliver(t, q, 2)
+	waitSettled(t, q)
+	start := time.Now()
+	due := start.Add(c.retainAfterAck + 2*time.Second)
+
+	// A failure among acknowledgements is no outage.
+	q.retained.noteAck(errors.New("too big"), start)
+	if q.retained.paused(start.Add(time.Second)) {
+		t.Fatal("one failure paused the deletions")
+	}
+	// Nothing acknowledged for outageAfter: an outage, until retention
+	// after it ended.
+	q.retained.noteAck(errors.New("no responders"), start.Add(outageAfter+time.Second))
+	q.deleteRetained(due)
+	if n := recordsInFile(t, q); n != 3 {
+		t.Fatalf("%d records in the file after deletions due in an outage, want all 3 kept", n)
+	}
+	q.retained.noteAck(nil, due.Add(time.Second))
+	q.deleteRetained(due.Add(2 * time.Second))
+	if n := recordsInFile(t, q); n != 3 {
+		t.Fatalf("%d records in the file just after the outage ended, want all 3 kept for the retention", n)
+	}
+	q.deleteRetained(due.Add(c.retainAfterAck + time.Second))
+	waitSettled(t, q)
+	if n := recordsInFile(t, q); n != 1 {
+		t.Errorf("%d records in the file once the retention after the outage passed, want the 1 never delivered", n)
+	}
+}

@@ -94,8 +94,10 @@ func (c syncCheck) check(ctx context.Context, log *service.Logger) error {
 		if sync == nil || sync.SyncAlways {
 			continue // no JetStream there, or every write synced
 		}
-		if sync.SyncInterval > c.retain {
-			return fmt.Errorf("NATS server %s (%s) syncs to disk every %s, longer than the journal keeps acknowledged events (%s): a power cut of the cluster could lose events the journal already deleted; set NETCORE_JOURNAL_RETAIN above %s, or lower its sync_interval", v.ServerName, u, sync.SyncInterval, c.retain, sync.SyncInterval)
+		// Equal is refused too: the journal would then delete a record about
+		// when the server's timer syncs it, with no margin.
+		if sync.SyncInterval >= c.retain {
+			return fmt.Errorf("NATS server %s (%s) syncs to disk every %s, not less than the journal keeps acknowledged events (%s): a power cut of the cluster could lose events the journal already deleted; set NETCORE_JOURNAL_RETAIN above %s, or lower its sync_interval", v.ServerName, u, sync.SyncInterval, c.retain, sync.SyncInterval)
 		}
 		log.Infof("NATS server %s syncs every %s, within the journal's %s", v.ServerName, sync.SyncInterval, c.retain)
 	}

@@ -51,6 +51,7 @@ func TestOutputRefusesAJournalShorterThanTheServersSync(t *testing.T) {
 	}{
 		{"2m30s", "10m", monitor, ""},
 		{"1m", "10m", monitor, "syncs to disk every 2m0s"},
+		{"2m", "10m", monitor, "syncs to disk every 2m0s"}, // equal: no margin
 		{"2m30s", "2m", monitor, "duplicate_window 2m0s is shorter"},
 		{"2m30s", "10m", "http://127.0.0.1:1", ""},
 		{"0s", "10m", monitor, ""},
