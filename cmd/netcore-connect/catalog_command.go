@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/netcore-connect/netcore-connect/internal/catalog"
 	"github.com/netcore-connect/netcore-connect/internal/durabledir"
+	"github.com/netcore-connect/netcore-connect/internal/inspector"
 )
 
 // catalogCommand is `netcore-connect catalog`: the catalog of panels the
@@ -54,8 +56,27 @@ func catalogShow(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	v.Write(c.App.Writer)
+	mask, err := showMask()
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	v.Masked(mask).Write(c.App.Writer)
 	return nil
+}
+
+// showMask masks the examples catalog show prints as the inspector masks
+// them now (NETCORE_INSPECT_MASK, or its default fields), whatever rules
+// they were kept under.
+func showMask() (func(path string, value []byte) string, error) {
+	fields := inspector.DefaultMaskFields
+	if v, ok := lookupNonEmpty(context.Background(), "NETCORE_INSPECT_MASK"); ok {
+		fields = []string{v}
+	}
+	rules, err := inspector.ParseMask(fields)
+	if err != nil {
+		return nil, fmt.Errorf("NETCORE_INSPECT_MASK: %w", err)
+	}
+	return rules.CatalogMask(), nil
 }
 
 func catalogExport(c *cli.Context) error {

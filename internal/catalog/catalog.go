@@ -95,6 +95,10 @@ type Path struct {
 	FirstAt int64  `json:"first_at"`
 	LastAt  int64  `json:"last_at"`
 	Misses  []Span `json:"misses,omitempty"`
+	// Parent is the path of the object or array holding it, kept because
+	// a key may hold a dot: "a.b" at the top and "b" inside "a" are both
+	// written a.b. Nil in files written before it was kept.
+	Parent *string `json:"parent,omitempty"`
 
 	parent    *Path
 	now       uint8 // kinds seen in the event being walked
@@ -205,7 +209,10 @@ func (l *learning) newPath(p *Panel, path []byte, parent *Path, n int64) *Path {
 		return nil
 	}
 	c.bytes += cost
-	f := &Path{Path: string(path), First: l.at, FirstAt: n, LastAt: n - 1, parent: parent, missingAt: -1}
+	f := &Path{Path: string(path), First: l.at, FirstAt: n, LastAt: n - 1, parent: parent, missingAt: -1, Parent: new(string)}
+	if parent != nil {
+		*f.Parent = parent.Path
+	}
 	p.index[f.Path] = f
 	p.Paths = append(p.Paths, f)
 	return f

@@ -272,3 +272,27 @@ func TestSchemaFile(t *testing.T) {
 		}
 	}
 }
+
+// A key holding a dot stays where it was after a reload: "a.b" at the top
+// is not put inside "a" (found in review: the exported schema then required
+// a.b inside a, and enforce mode would have dead-lettered every event).
+func TestADottedKeyKeepsItsPlaceAcrossAReload(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := newRecorded(nil)
+	learnN(c, "p", 0, 10, func(int) []byte { return event(`{"a":{"x":1},"a.b":"s"}`) })
+	before, err := c.View().Panels[0].Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := again.View().Panels[0].Schema()
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the schema after a reload:\n%s\nwant, as before it:\n%s", after, before)
+	}
+}

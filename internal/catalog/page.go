@@ -24,18 +24,24 @@ type pageData struct {
 }
 
 func (pg Page) ServeHTTP(rw http.ResponseWriter, _ *http.Request) {
-	v := pg.Catalog.View()
-	if pg.Mask != nil {
-		for i := range v.Panels {
-			for j := range v.Panels[i].Rows {
-				r := &v.Panels[i].Rows[j]
-				if r.Example != "" {
-					r.Example = pg.Mask(r.Path.Path, []byte(r.Example))
-				}
+	_ = pageTemplate.Execute(rw, pageData{View: pg.Catalog.View().Masked(pg.Mask), Style: pg.Style})
+}
+
+// Masked is v with its examples masked again by mask, as it is now (the
+// catalog may have kept them under other rules, or none); nil leaves them.
+func (v View) Masked(mask func(path string, value []byte) string) View {
+	if mask == nil {
+		return v
+	}
+	for i := range v.Panels {
+		for j := range v.Panels[i].Rows {
+			r := &v.Panels[i].Rows[j]
+			if r.Example != "" {
+				r.Example = mask(r.Path.Path, []byte(r.Example))
 			}
 		}
 	}
-	_ = pageTemplate.Execute(rw, pageData{View: v, Style: pg.Style})
+	return v
 }
 
 var pageTemplate = template.Must(template.New("catalog").Funcs(template.FuncMap{

@@ -37,7 +37,11 @@ func Load(dir string, opts Options) (*Catalog, error) {
 		c.bytes += int64(panelCost + len(p.Name))
 		p.index = make(map[string]*Path, len(p.Paths))
 		for _, f := range p.Paths {
-			f.parent, f.missingAt = p.index[parentPath(f.Path)], -1
+			parent := parentPath(f.Path) // a file from before Parent was kept
+			if f.Parent != nil {
+				parent = *f.Parent
+			}
+			f.parent, f.missingAt = p.index[parent], -1
 			p.index[f.Path] = f
 			c.bytes += int64(pathCost + 2*len(f.Path) + len(f.Example))
 		}

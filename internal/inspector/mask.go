@@ -54,21 +54,24 @@ func (r Mask) cover(path []string) bool {
 }
 
 // CatalogMask masks an example at a catalog path (keys joined by dots, []
-// for elements) as events are masked: when the path, or an object holding
-// it, is a masked field. Nil rules: masking is off.
+// for elements, each as the event wrote it, escapes and all) as events are
+// masked: when the path, or an object holding it, is a masked field (its
+// keys read unescaped, as in events); otherwise the masked fields of any
+// JSON quoted in the value (a string holding a serialised object). Nil
+// rules: masking is off.
 func (r Mask) CatalogMask() func(path string, value []byte) string {
 	if r == nil {
 		return nil
 	}
 	return func(path string, value []byte) string {
 		var keys []string
-		for key := range strings.SplitSeq(strings.ToLower(path), ".") {
-			keys = append(keys, strings.TrimRight(key, "[]"))
+		for key := range strings.SplitSeq(path, ".") {
+			keys = append(keys, strings.ToLower(unescape(strings.TrimRight(key, "[]"))))
 			if r.cover(keys) {
 				return masked
 			}
 		}
-		return string(value)
+		return r.maskText(string(value), nil)
 	}
 }
 
