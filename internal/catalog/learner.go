@@ -38,6 +38,10 @@ type Learner struct {
 	dir    string
 	onSave func(error)
 
+	// OnUnlearnt is told of the events of each panel of a post that found
+	// the queue's places all taken (to count them). Set before any offer.
+	OnUnlearnt func(events int)
+
 	offers   chan offer
 	queued   atomic.Int64 // bytes of events waiting
 	unlearnt atomic.Int64 // events of posts that found the queue full
@@ -75,23 +79,51 @@ func NewLearner(c *Catalog, dir string, onSave func(error)) *Learner {
 	return l
 }
 
-// Offer hands a panel's events of one stored post to be learned. It never
-// waits: past the queue's bound they are counted and not learned. The
-// events must not change afterwards.
+// PostPanel is one panel of a post offered to be learned.
+type PostPanel struct {
+	Name   string
+	Events [][]byte
+}
+
+// Offer hands a panel's events of one stored post to be learned, holding
+// just their bytes (OfferPost).
 func (l *Learner) Offer(panel string, events [][]byte, requestID string, at time.Time) {
-	o := offer{panel: panel, events: events, seen: len(events), requestID: requestID, at: at}
+	var held int64
 	for _, ev := range events {
-		o.bytes += int64(len(ev))
+		held += int64(len(ev))
 	}
-	if l.queued.Add(o.bytes) > QueueBytes {
-		l.queued.Add(-o.bytes)
-		o.events, o.bytes = nil, 0 // counted by the panel, not walked
+	l.OfferPost([]PostPanel{{panel, events}}, held, requestID, at)
+}
+
+// OfferPost hands the panels of one stored post to be learned. held is
+// what they keep in memory while they wait (events sliced from the post's
+// data keep all of it): the queue's bound counts it, for the whole post or
+// none of it. It never waits: past the bound the events are counted by
+// their panels and not walked; past the queue's count they are not counted
+// either (Unlearnt). The events must not change afterwards.
+func (l *Learner) OfferPost(panels []PostPanel, held int64, requestID string, at time.Time) {
+	walk := l.queued.Add(held) <= QueueBytes
+	if !walk {
+		l.queued.Add(-held)
+		held = 0
 	}
-	select {
-	case l.offers <- o:
-	default:
-		l.queued.Add(-o.bytes)
-		l.unlearnt.Add(int64(o.seen))
+	for i, p := range panels {
+		o := offer{panel: p.Name, events: p.Events, seen: len(p.Events), requestID: requestID, at: at}
+		if !walk {
+			o.events = nil // counted by the panel, not walked
+		}
+		if i == len(panels)-1 {
+			o.bytes = held // let go once the post's last panel is learned
+		}
+		select {
+		case l.offers <- o:
+		default:
+			l.queued.Add(-o.bytes)
+			l.unlearnt.Add(int64(o.seen))
+			if l.OnUnlearnt != nil {
+				l.OnUnlearnt(o.seen)
+			}
+		}
 	}
 }
 

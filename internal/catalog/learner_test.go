@@ -76,3 +76,24 @@ func TestPageWhileLearning(t *testing.T) {
 		t.Error("a panel name is not escaped")
 	}
 }
+
+// A post's panels are taken or refused together, by what the post keeps
+// in memory (its whole data, of which the events are slices), counted
+// once (found in review: each panel counted only its events' bytes, so a
+// post's small panel got in past the bound and kept its big data alive).
+func TestAPostIsHeldByItsWholeDataOrNotAtAll(t *testing.T) {
+	l := &Learner{offers: make(chan offer, queuePosts)} // nothing takes them
+	held := int64(QueueBytes/2 + 1)
+	panels := []PostPanel{{"big", [][]byte{[]byte(`{"a":1}`)}}, {"small", [][]byte{[]byte(`{}`)}}}
+	l.OfferPost(panels, held, "r1", t0)
+	l.OfferPost(panels, held, "r2", t0)
+	if l.queued.Load() != held {
+		t.Errorf("queue holds %d bytes, want the first post's %d, counted once", l.queued.Load(), held)
+	}
+	for i := range 4 {
+		o := <-l.offers
+		if walked := o.events != nil; walked != (i < 2) {
+			t.Errorf("offer %d (%s of %s) walked: %v, want the first post's panels walked and none of the second's", i, o.panel, o.requestID, walked)
+		}
+	}
+}

@@ -11,9 +11,10 @@ const (
 	MetricAck            = "netcore_ack_seconds"           // histogram of receipt to answer, for posts handed to the queue
 	MetricEmptyPosts     = "netcore_empty_posts_total"     // counter: empty posts (no events), answered 200 and not stored; HEAD and GET URL checks are not counted
 
-	MetricQuarantinedPosts = "netcore_quarantined_posts_total" // counter by client: posts from addresses outside allowed_ips kept in the quarantine
-	MetricQuarantineBytes  = "netcore_quarantine_bytes"        // gauge: bytes the quarantine holds, not delivered until released
-	MetricSchemaChanges    = "netcore_schema_changes_total"    // counter by panel and change: changes of a panel's shape the catalog flagged
+	MetricQuarantinedPosts = "netcore_quarantined_posts_total"       // counter by client: posts from addresses outside allowed_ips kept in the quarantine
+	MetricQuarantineBytes  = "netcore_quarantine_bytes"              // gauge: bytes the quarantine holds, not delivered until released
+	MetricSchemaChanges    = "netcore_schema_changes_total"          // counter by panel and change: changes of a panel's shape the catalog flagged
+	MetricCatalogUnlearnt  = "netcore_catalog_events_unlearnt_total" // counter: events of stored posts the catalog never saw (its queue was full)
 
 	// disk_queue
 	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
@@ -34,7 +35,7 @@ const (
 // Metrics lists every netcore_* metric above.
 var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck, MetricEmptyPosts,
-	MetricQuarantinedPosts, MetricQuarantineBytes, MetricSchemaChanges,
+	MetricQuarantinedPosts, MetricQuarantineBytes, MetricSchemaChanges, MetricCatalogUnlearnt,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
 	MetricEventsArchived, MetricArchiveFilesDamaged, MetricContractViolations,

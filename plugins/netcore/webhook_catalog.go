@@ -42,6 +42,9 @@ func (w *webhookInput) openCatalog() {
 		return
 	}
 	w.learner = catalog.NewLearner(cat, w.conf.catalogDir, func(err error) { w.log.Errorf("Saving the catalog of panels: %v", err) })
+	mUnlearnt := w.res.Metrics().NewCounter(stage.MetricCatalogUnlearnt)
+	mUnlearnt.Incr(0) // exported from the start, for an alert or a check
+	w.learner.OnUnlearnt = func(events int) { mUnlearnt.Incr(int64(events)) }
 	if w.inspector != nil {
 		w.inspector.ServeCatalog(catalog.Page{Catalog: cat, Mask: w.conf.inspectMask.CatalogMask(), Style: inspector.Style()})
 	}
@@ -52,7 +55,11 @@ func (w *webhookInput) learn(requestID string, received time.Time, a answer) {
 	if w.learner == nil {
 		return
 	}
-	for _, p := range a.post.Panels {
-		w.learner.Offer(p.Name, p.Events, requestID, received)
+	panels := make([]catalog.PostPanel, len(a.post.Panels))
+	for i, p := range a.post.Panels {
+		panels[i] = catalog.PostPanel{Name: p.Name, Events: p.Events}
 	}
+	// The events are slices of the post's data: it stays in memory, whole,
+	// until they are learned.
+	w.learner.OfferPost(panels, int64(cap(a.post.Data)), requestID, received)
 }
