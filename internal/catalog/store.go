@@ -74,26 +74,13 @@ func (c *Catalog) Save(dir string) error {
 	if err := durabledir.Make(dir); err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, FileName+".tmp")
-	if err := writeSynced(tmp, b); err != nil {
-		return fmt.Errorf("writing the catalog: %w", err)
+	if err := durabledir.WriteFile(filepath.Join(dir, FileName), b); err != nil {
+		c.mu.Lock()
+		c.dirty, c.flagged = true, true // tried again at the next tick, not the next post
+		c.mu.Unlock()
+		return fmt.Errorf("saving the catalog: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, FileName)); err != nil {
-		return fmt.Errorf("writing the catalog: %w", err)
-	}
-	return durabledir.SyncChain(dir)
-}
-
-func writeSynced(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
+	return nil
 }
 
 // unsaved says what changed since the last save: anything, and changes

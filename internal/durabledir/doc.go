@@ -6,6 +6,10 @@
 // power cut can take away a queue file or a dead-letter folder whose
 // content was fsync'd, with every event in it.
 //
-// Files: durabledir.go holds Make and SyncChain; durabledir_test.go proves
-// them on the power-cut file system (internal/testing/powercut).
+// WriteFile is the one way the quarantine and the catalog write a file
+// whole or not at all (new file, fsync, rename, folder fsync).
+//
+// Files: durabledir.go holds Make, SyncChain, SyncDir and WriteFile;
+// durabledir_test.go proves Make and SyncDir on the power-cut file system
+// (internal/testing/powercut).
 package durabledir

@@ -23,7 +23,7 @@ func SyncChain(dir string) error {
 		return fmt.Errorf("finding folder %s: %w", dir, err)
 	}
 	for {
-		if err := syncDir(abs); err != nil {
+		if err := SyncDir(abs); err != nil {
 			return err
 		}
 		parent := filepath.Dir(abs)
@@ -34,7 +34,8 @@ func SyncChain(dir string) error {
 	}
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs dir, so that the names in it survive a power cut.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening folder %s to sync it: %w", dir, err)
@@ -42,6 +43,40 @@ func syncDir(dir string) error {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("syncing folder %s (check the disk): %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFile writes parts to path whole or not at all, durably: into a new
+// file beside it, fsync'd, renamed over path, then the folder fsync'd. A
+// reader finds the old file or the new one; a crash leaves one or the
+// other, and at worst path+".tmp", which the next write replaces.
+func WriteFile(path string, parts ...[]byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", tmp, err)
+	}
+	for _, p := range parts {
+		if err == nil {
+			_, err = f.Write(p)
+		}
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("writing %s (check the disk): %w", path, err)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func writeSynced(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/netcore-connect/netcore-connect/internal/durabledir"
 )
 
 // Header is what a quarantined post's file says of it, on its first line.
@@ -22,7 +24,7 @@ type Header struct {
 }
 
 // postExt ends the name of a post's file; a file being written ends in
-// tmpExt until it is renamed into place.
+// tmpExt until it is renamed into place (durabledir.WriteFile's name).
 const (
 	postExt = ".post"
 	tmpExt  = ".tmp"
@@ -56,32 +58,11 @@ func headerLine(h Header) ([]byte, error) {
 }
 
 // writePost writes line (h's headerLine) and data as a new file in folder,
-// durably: content fsync'd, renamed into place, folder fsync'd.
+// durably (durabledir.WriteFile).
 func writePost(folder string, h Header, line, data []byte) (path string, err error) {
 	path = filepath.Join(folder, fileName(h))
-	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("creating %s: %w", tmp, err)
-	}
-	if _, err = f.Write(line); err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncFolder(folder)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("writing quarantined post %s (check the disk): %w", path, err)
+	if err := durabledir.WriteFile(path, line, data); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
 	}
 	return path, nil
 }
@@ -139,14 +120,4 @@ func checkHeader(path string, h Header, decodeErr error) error {
 		return fmt.Errorf("quarantined post %s has a header that cannot be read, so it is neither released nor dropped: move it out of the quarantine's folder and look at it: %w", path, decodeErr)
 	}
 	return nil
-}
-
-// syncFolder fsyncs a folder, so that the names in it survive a power cut.
-func syncFolder(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

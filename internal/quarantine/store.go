@@ -257,7 +257,7 @@ func (s *Store) Remove(path string) (Header, error) {
 	}
 	// Gone from the folder, if not yet durably: out of the summary either way.
 	s.forget(h, size, filepath.Dir(path))
-	if err := syncFolder(filepath.Dir(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := durabledir.SyncDir(filepath.Dir(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return h, fmt.Errorf("removing quarantined post %s (check the disk): %w", path, err)
 	}
 	return h, nil
