@@ -16,12 +16,7 @@ import (
 // catalogCommand is `netcore-connect catalog`: the catalog of panels the
 // receiver learns, as text or as JSON Schemas.
 func catalogCommand() *cli.Command {
-	dataDir := &cli.StringFlag{
-		Name:    dataDirFlag,
-		Value:   "./data",
-		EnvVars: []string{"NETCORE_DATA_DIR"},
-		Usage:   "the receiver's data directory; the catalog is its folder " + catalog.DirName,
-	}
+	dataDir := dataDirOf("the catalog", catalog.DirName)
 	return &cli.Command{
 		Name:  "catalog",
 		Usage: "Show the catalog of panels learned from what Netcore sends, or export it as JSON Schemas",

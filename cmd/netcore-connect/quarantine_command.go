@@ -23,15 +23,21 @@ const (
 	waitFlag    = "wait"
 )
 
-// quarantineCommand is `netcore-connect quarantine`: what is held from
-// addresses outside the allowlist, and releasing or dropping it.
-func quarantineCommand() *cli.Command {
-	dataDir := &cli.StringFlag{
+// dataDirOf is the --data-dir flag of a command that reads what, the
+// folder named folder in the receiver's data directory.
+func dataDirOf(what, folder string) *cli.StringFlag {
+	return &cli.StringFlag{
 		Name:    dataDirFlag,
 		Value:   "./data",
 		EnvVars: []string{"NETCORE_DATA_DIR"},
-		Usage:   "the receiver's data directory; the quarantine is its folder " + quarantine.DirName,
+		Usage:   "the receiver's data directory; " + what + " is its folder " + folder,
 	}
+}
+
+// quarantineCommand is `netcore-connect quarantine`: what is held from
+// addresses outside the allowlist, and releasing or dropping it.
+func quarantineCommand() *cli.Command {
+	dataDir := dataDirOf("the quarantine", quarantine.DirName)
 	client := &cli.StringFlag{Name: clientFlag, Required: true, Usage: "the address whose posts to take, as `quarantine list` shows it"}
 	wait := &cli.DurationFlag{Name: waitFlag, Value: 10 * time.Minute, Usage: "how long to wait for the running receiver to finish"}
 	return &cli.Command{
