@@ -20,6 +20,7 @@ const (
 	ojFieldMsgID          = "msg_id"
 	ojFieldMetadataPrefix = "metadata_prefix"
 	ojFieldMaxInFlight    = "max_in_flight"
+	ojFieldBatching       = "batching"
 )
 
 func outputSpec() *service.ConfigSpec {
@@ -45,6 +46,8 @@ Each message is published with `+"`Nats-Msg-Id`"+` set to `+"`msg_id`"+` (the ev
 			service.NewIntField(ojFieldMaxInFlight).
 				Description("Batches published in parallel.").
 				Default(64),
+			service.NewBatchPolicyField(ojFieldBatching).
+				Description("Events published together: a batch's events go out in one write and are acknowledged together (one failed, the batch is tried again; the stream drops what it already stored by `Nats-Msg-Id`). Batches of one event cost a write and a wait each."),
 		).
 		Fields(syncCheckFields()...).
 		Example("Ingest into a 3-node cluster", "", `
@@ -62,8 +65,12 @@ func init() {
 			if err != nil {
 				return nil, service.BatchPolicy{}, 0, err
 			}
+			policy, err := conf.FieldBatchPolicy(ojFieldBatching)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
 			out, err := newOutputFromConfig(conf, res)
-			return out, service.BatchPolicy{}, maxInFlight, err
+			return out, policy, maxInFlight, err
 		})
 }
 

@@ -36,6 +36,11 @@ type journalRun struct {
 	// a second: below the acked rate, the journal was filling (a backlog
 	// that a sustained load would turn into 503s once it is full).
 	PublishedPerSec float64 `json:"journal_published_per_sec"`
+	// DrainPerSec is the events the stream stored a second after the load
+	// stopped, until it held every event acknowledged (the journal's
+	// backlog published with nothing else to do); 0 if it did not within
+	// drainTimeout.
+	DrainPerSec float64 `json:"journal_drain_per_sec"`
 }
 
 // startJetStream runs a JetStream node in this process, storing in dir.
@@ -80,16 +85,19 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 	if err != nil {
 		jr.Err = err.Error()
 	}
+	waitProfile := d.startProfile(ctx, sys, jr.LogFile, d.duration)
 	res, err := loadgen.Run(ctx, loadgen.Config{URL: sys.postURL, Concurrency: goalSenders, EventsPerPost: goalEventsInPost,
 		Duration: d.duration, Prefix: fmt.Sprintf("journal-r%d-%d", run, time.Now().UnixNano())})
 	if err != nil {
 		jr.Err = fmt.Sprintf("load generator: %v", err)
 	}
-	if jsz, err := ns.Jsz(&server.JSzOptions{}); err == nil {
-		jr.PublishedPerSec = float64(jsz.Messages) / d.duration.Seconds()
-	}
+	stopped := time.Now()
+	published := storedEvents(ns)
+	jr.PublishedPerSec = float64(published) / d.duration.Seconds()
 	jr.setLoad(res)
 	jr.setCPU(sys.pid(), cpuBefore)
+	waitProfile()
+	jr.DrainPerSec = d.journalDrain(ctx, ns, published, uint64(jr.AckEvents), stopped)
 	if hwm, err := peakRSS(sys.pid()); err == nil {
 		jr.PeakRSSMiB = float64(hwm) / (1 << 20)
 	}
@@ -103,6 +111,29 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 		jr.DiskPerMinute = float64(jr.RecordBytes) / float64(jr.AckPosts) * jr.AckPostsPerSec * 60
 	}
 	return jr
+}
+
+// storedEvents is the events the JetStream node holds.
+func storedEvents(ns *server.Server) uint64 {
+	jsz, err := ns.Jsz(&server.JSzOptions{})
+	if err != nil {
+		return 0
+	}
+	return jsz.Messages
+}
+
+// journalDrain waits until the stream holds every acknowledged event and
+// gives the rate it stored those it lacked when the load stopped (at
+// stopped, holding published); 0 if it did not within the drain timeout.
+func (d *driver) journalDrain(ctx context.Context, ns *server.Server, published, acked uint64, stopped time.Time) float64 {
+	deadline := stopped.Add(d.drainTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if n := storedEvents(ns); n >= acked {
+			return float64(n-published) / time.Since(stopped).Seconds()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0
 }
 
 // treeBytes is the bytes of the files under dir, 0 if none.
