@@ -31,7 +31,7 @@ func inputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Consumes a NATS JetStream stream through a durable pull consumer, one message at a time, acknowledging each only once the output accepted it.").
 		Description(`
-Every instance with the same `+"`durable`"+` name shares the consumer: run as many deliverers as needed, each event goes to one of them. An event the output fails is handed back (nak) and delivered again after the next `+"`backoff`"+` step, by any instance; one whose instance dies is delivered again after `+"`ack_wait`"+`.
+Every instance with the same `+"`durable`"+` name shares the consumer: run as many deliverers as needed, each event goes to one of them. An event the output fails is handed back (nak) and delivered again after the next `+"`backoff`"+` step, by any instance; one whose instance dies is delivered again after `+"`ack_wait`"+`. An event that comes again within `+"`dedupe_window`"+` of its delivery (the stream stored it again) is acknowledged and dropped.
 
 Metadata: the headers of the message (the `+"`netcore_*`"+` metadata from the `+"`nats_jetstream`"+` output), plus `+"`nats_subject`"+`, `+"`nats_sequence`"+` (stream sequence) and `+"`nats_num_delivered`"+` (this delivery's number, from 1). `+"`max_deliver`"+` stops redelivery; route the last failed delivery to dead letters in the output by checking `+"`nats_num_delivered`"+` (as `+"`config/scale-out/deliver.yaml`"+` does). The stream and the consumer are created if missing.`).
 		Fields(streamFields()...).
