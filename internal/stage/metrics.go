@@ -30,6 +30,10 @@ const (
 
 	// netcore_contract
 	MetricContractViolations = "netcore_contract_violations_total" // counter: events that violated their panel's schema, delivered or dead-lettered
+
+	// nats_jetstream input (the scale-out deliverer)
+	MetricRepeatsDropped      = "netcore_repeats_dropped_total"       // counter: events delivered within dedupe_window that came again, acknowledged and not delivered
+	MetricDeliveredIDsEvicted = "netcore_delivered_ids_evicted_total" // counter: delivered ids forgotten before dedupe_window, to stay within dedupe_max_bytes
 )
 
 // Metrics lists every netcore_* metric above.
@@ -39,4 +43,5 @@ var Metrics = []string{
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
 	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
 	MetricEventsArchived, MetricArchiveFilesDamaged, MetricContractViolations,
+	MetricRepeatsDropped, MetricDeliveredIDsEvicted,
 }

@@ -22,6 +22,7 @@ const (
 	ijFieldMaxDeliver    = "max_deliver"
 	ijFieldBackoff       = "backoff"
 	ijFieldMaxAckPending = "max_ack_pending"
+	ijFieldPrefetch      = "prefetch"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -30,7 +31,7 @@ func inputSpec() *service.ConfigSpec {
 		Categories("Services").
 		Summary("Consumes a NATS JetStream stream through a durable pull consumer, one message at a time, acknowledging each only once the output accepted it.").
 		Description(`
-Every instance with the same `+"`durable`"+` name shares the consumer: run as many deliverers as needed, each event goes to one of them. An event the output fails is handed back (nak) and delivered again after the next `+"`backoff`"+` step, by any instance; one whose instance dies is delivered again after `+"`ack_wait`"+`.
+Every instance with the same `+"`durable`"+` name shares the consumer: run as many deliverers as needed, each event goes to one of them. An event the output fails is handed back (nak) and delivered again after the next `+"`backoff`"+` step, by any instance; one whose instance dies is delivered again after `+"`ack_wait`"+`. An event that comes again within `+"`dedupe_window`"+` of its delivery (the stream stored it again) is acknowledged and dropped.
 
 Metadata: the headers of the message (the `+"`netcore_*`"+` metadata from the `+"`nats_jetstream`"+` output), plus `+"`nats_subject`"+`, `+"`nats_sequence`"+` (stream sequence) and `+"`nats_num_delivered`"+` (this delivery's number, from 1). `+"`max_deliver`"+` stops redelivery; route the last failed delivery to dead letters in the output by checking `+"`nats_num_delivered`"+` (as `+"`config/scale-out/deliver.yaml`"+` does). The stream and the consumer are created if missing.`).
 		Fields(streamFields()...).
@@ -53,7 +54,11 @@ Metadata: the headers of the message (the `+"`netcore_*`"+` metadata from the `+
 			service.NewIntField(ijFieldMaxAckPending).
 				Description("Messages delivered and not yet acknowledged, across all instances.").
 				Default(1024),
+			service.NewIntField(ijFieldPrefetch).
+				Description("Messages this instance fetches ahead of the pipeline, at most: the output's `max_in_flight` (64 for `meiro_events`). A fetched message is on its `ack_wait` clock while it waits for a free request: with more fetched than the output can send at once, a slow output lets them wait past `ack_wait`, and the stream delivers them again, to another instance, as repeats.").
+				Default(64),
 		).
+		Fields(repeatFields()...).
 		Example("Deliver from the cluster", "", `
 input:
   nats_jetstream:
@@ -73,6 +78,8 @@ type jetStreamInput struct {
 	conf     streamConfig
 	consumer jetstream.ConsumerConfig
 	backoff  []time.Duration
+	prefetch int
+	repeats  *repeatFilter // nil when dedupe_window is 0s
 	log      *service.Logger
 
 	mu   sync.Mutex
@@ -102,6 +109,15 @@ func newInputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*je
 		return nil, err
 	}
 	if cc.MaxAckPending, err = conf.FieldInt(ijFieldMaxAckPending); err != nil {
+		return nil, err
+	}
+	if in.prefetch, err = conf.FieldInt(ijFieldPrefetch); err != nil {
+		return nil, err
+	}
+	if in.prefetch < 1 {
+		return nil, fmt.Errorf("%s is %d: set at least 1, the output's max_in_flight", ijFieldPrefetch, in.prefetch)
+	}
+	if in.repeats, err = newRepeatFilter(conf, res, c.stream.Name, cc.Durable); err != nil {
 		return nil, err
 	}
 	waits, err := conf.FieldStringList(ijFieldBackoff)
@@ -148,6 +164,10 @@ func (in *jetStreamInput) Connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := in.repeats.attach(nc); err != nil {
+			nc.Close()
+			return err
+		}
 		in.nc, in.js = nc, js
 	}
 	if in.cons == nil {
@@ -157,7 +177,7 @@ func (in *jetStreamInput) Connect(ctx context.Context) error {
 		}
 		in.cons = cons
 	}
-	iter, err := in.cons.Messages(jetstream.PullMaxMessages(256),
+	iter, err := in.cons.Messages(jetstream.PullMaxMessages(in.prefetch),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", in.conf.stream.Name, err)
@@ -167,11 +187,38 @@ func (in *jetStreamInput) Connect(ctx context.Context) error {
 }
 
 func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	for {
+		m, err := in.next(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		key, hasID := in.repeats.keyOf(m)
+		if hasID && in.repeats.dropRepeat(m, key) {
+			continue
+		}
+		msg, delivered := in.toMessage(m)
+		return service.MessageBatch{msg}, func(_ context.Context, err error) error {
+			if err == nil {
+				// Delivered, whatever becomes of the ack: a repeat of it
+				// is dropped from now on.
+				if hasID {
+					in.repeats.delivered(key)
+				}
+				return m.DoubleAck(context.Background())
+			}
+			step := min(int(delivered)-1, len(in.backoff)-1)
+			return m.NakWithDelay(in.backoff[max(step, 0)])
+		}, nil
+	}
+}
+
+// next is the next message from the stream.
+func (in *jetStreamInput) next(ctx context.Context) (jetstream.Msg, error) {
 	in.mu.Lock()
 	iter := in.iter
 	in.mu.Unlock()
 	if iter == nil {
-		return nil, nil, service.ErrNotConnected
+		return nil, service.ErrNotConnected
 	}
 	m, err := iter.Next(jetstream.NextContext(ctx))
 	for errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
@@ -183,23 +230,29 @@ func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 		}
 		m, err = iter.Next(jetstream.NextContext(ctx))
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
-		}
-		// Only the iterator is renewed (by Connect): the connection, and the
-		// acks of messages still at the output, stay.
-		in.mu.Lock()
-		if in.iter == iter {
-			iter.Stop()
-			in.iter = nil
-			if errors.Is(err, errConsumerLost) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				in.cons = nil // created again by Connect
-			}
-		}
-		in.mu.Unlock()
-		return nil, nil, fmt.Errorf("%w: %w", service.ErrNotConnected, err)
+	if err == nil {
+		return m, nil
 	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// Only the iterator is renewed (by Connect): the connection, and the
+	// acks of messages still at the output, stay.
+	in.mu.Lock()
+	if in.iter == iter {
+		iter.Stop()
+		in.iter = nil
+		if errors.Is(err, errConsumerLost) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			in.cons = nil // created again by Connect
+		}
+	}
+	in.mu.Unlock()
+	return nil, fmt.Errorf("%w: %w", service.ErrNotConnected, err)
+}
+
+// toMessage is m with its headers and delivery as metadata, and its number
+// of deliveries.
+func (in *jetStreamInput) toMessage(m jetstream.Msg) (*service.Message, uint64) {
 	msg := service.NewMessage(m.Data())
 	for k, vs := range m.Headers() {
 		if len(vs) > 0 {
@@ -213,13 +266,7 @@ func (in *jetStreamInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 	}
 	msg.MetaSetMut(stage.MetaNATSSubject, m.Subject())
 	msg.MetaSetMut(stage.MetaNATSNumDelivered, strconv.FormatUint(delivered, 10))
-	return service.MessageBatch{msg}, func(_ context.Context, err error) error {
-		if err == nil {
-			return m.DoubleAck(context.Background())
-		}
-		step := min(int(delivered)-1, len(in.backoff)-1)
-		return m.NakWithDelay(in.backoff[max(step, 0)])
-	}, nil
+	return msg, delivered
 }
 
 // errConsumerLost is a consumer the cluster no longer has: a power cut of
@@ -252,6 +299,7 @@ func (in *jetStreamInput) closeLocked() {
 		in.iter = nil
 	}
 	if in.nc != nil {
+		in.repeats.detach()
 		in.nc.Close()
 		in.nc, in.js, in.cons = nil, nil, nil
 	}
