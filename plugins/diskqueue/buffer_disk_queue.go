@@ -202,6 +202,8 @@ type diskQueue struct {
 	full      atomic.Bool // the last put was refused for a full queue
 	// Repeats acknowledged and not stored again.
 	deduplicated *service.MetricCounter
+	log          *service.Logger
+	leave        func() // leaves the process's journals (journal.go)
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -241,6 +243,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	for _, counter := range []*service.MetricCounter{damaged, deduplicated, delivered} {
 		counter.Incr(0)
 	}
+	c.onRepublished = republishedCounter(res)
 	q, err := openQueue(c)
 	if err != nil {
 		return nil, err
@@ -248,7 +251,12 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey, book: book, delivered: deliveredSince, deduplicated: deduplicated}, nil
+	d := &diskQueue{q: q, dedupeKey: dedupeKey, book: book, delivered: deliveredSince, deduplicated: deduplicated, log: log}
+	if err := d.joinJournals(res); err != nil {
+		_ = q.close(context.Background())
+		return nil, err
+	}
+	return d, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -381,6 +389,7 @@ func (d *diskQueue) EndOfInput() { d.q.endReads() }
 // Close closes the queue, once the counters are told what was delivered
 // since they last were.
 func (d *diskQueue) Close(ctx context.Context) error {
+	d.leave()
 	d.q.reportStats()
 	return d.q.close(ctx)
 }
