@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +203,65 @@ func TestJournalAnswersThroughAJetStreamOutageAndAKill(t *testing.T) {
 	waitDelivered(t, m, acked, time.Minute)
 	t.Logf("a 30 s outage of the cluster: %d events answered 200 from the journal, then %d posts 503 (the journal full); killed -9 and restarted: all %d events answered 200 delivered, %d deliveries beyond the first",
 		len(journalled), answered.of(http.StatusServiceUnavailable), len(acked), repeatsAt(t, m))
+}
+
+// The whole cluster loses power under load while the ingest instance, its
+// journal on a disk of its own, stays up: the cluster loses what it
+// acknowledged since its last sync, and once it is back the journal
+// publishes again what it retains, by itself (its NATS connection came back
+// after losing every server), with no restart. Every event answered 200 is
+// delivered; then `journal republish` asks for the same through the
+// instance's HTTP server and says how much it handed out.
+func TestJournalPublishesAgainWhatACutOfTheClusterAloneLost(t *testing.T) {
+	disk := powercut.MountForTest(t)
+	cluster := startPowerCluster(t, disk.Dir, "")
+	m := newMeiro(t)
+	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+	cluster.settleStream(t, disk, env)
+	startProcess(t, options{env: env, config: scaleOutConfig(t, "deliver.yaml")})
+	ingest := startProcess(t, options{env: env, config: scaleOutConfig(t, "ingest.yaml")})
+
+	stop := make(chan struct{})
+	results := load(ingest.webhook, "alone", 4, stop)
+	time.Sleep(3 * time.Second)
+	before, err := streamLastSeq(cluster.urls)
+	if err != nil {
+		t.Fatalf("the stream's state before the cut: %v", err)
+	}
+	disk.Cut(t, nil, func() {
+		for _, n := range cluster.nodes {
+			powerKillNode(n)
+		}
+	})
+	time.Sleep(time.Second) // the journal answers alone meanwhile
+	close(stop)
+	acked := results()
+	cluster.start(t)
+	var after uint64
+	waitFor(t, "the stream's state after the cut", time.Minute, func() bool {
+		after, err = streamLastSeq(cluster.urls)
+		return err == nil
+	})
+	if after >= before {
+		t.Fatalf("the stream's last sequence went from %d to %d: the cut lost nothing the cluster had acknowledged, the test shows nothing", before, after)
+	}
+	waitDelivered(t, m, acked, time.Minute)
+	metrics := scrape(t, ingest)
+	republished := sumMetric(metrics, "netcore_journal_republished_events_total", "")
+	if republished == 0 {
+		t.Error("netcore_journal_republished_events_total is 0 after the journal published again")
+	}
+	if log := ingest.stderr.String() + ingest.stdout.String(); !strings.Contains(log, "after losing every server") {
+		t.Error("the ingest's log does not say why it published again")
+	}
+
+	out, err := exec.Command(binary, "journal", "republish", "--url", ingest.admin).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`handed out again [1-9][0-9]* records \([1-9][0-9]* events\) from 1 journals`).Match(out) {
+		t.Errorf("journal republish: %v: %s", err, out)
+	}
+	waitFor(t, "the metric to count the second republish", 5*time.Second, func() bool {
+		return sumMetric(scrape(t, ingest), "netcore_journal_republished_events_total", "") > republished
+	})
+	t.Logf("a power cut of the cluster alone: the stream's last sequence went from %d to %d; all %d events answered 200 delivered with the ingest up throughout (%v events handed out again), %d deliveries beyond the first; journal republish: %s",
+		before, after, len(acked), republished, repeatsAt(t, m), strings.TrimSpace(string(out)))
 }
