@@ -23,20 +23,15 @@ import (
 // what the cluster acknowledged, so a smaller one after a power cut means
 // the cut lost acknowledged events. A loaded cluster (or one recovering
 // its stream) may not answer in time.
-func streamLastSeq(urls []string) (uint64, error) {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(2*time.Second))
-	if err != nil {
-		return 0, err
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, "NETCORE_EVENTS")
-	if err != nil {
-		return 0, err
-	}
-	return s.CachedInfo().State.LastSeq, nil
+func streamLastSeq(urls []string) (last uint64, err error) {
+	err = withStream(urls, func(ctx context.Context, js jetstream.JetStream) error {
+		s, err := js.Stream(ctx, "NETCORE_EVENTS")
+		if err == nil {
+			last = s.CachedInfo().State.LastSeq
+		}
+		return err
+	})
+	return last, err
 }
 
 // repeatsAt counts the deliveries beyond each event's first.
@@ -47,6 +42,83 @@ func repeatsAt(t *testing.T, m *meiro) (n int) {
 	return n
 }
 
+// leaderlessFor is how long a stream may have no leader once its cluster is
+// back before the tests do what docs/scale-out.md tells an operator to.
+const leaderlessFor = 60 * time.Second
+
+// streamConfigOf is the stream's config, as the plugins created it.
+func streamConfigOf(t *testing.T, urls []string) jetstream.StreamConfig {
+	t.Helper()
+	var cfg jetstream.StreamConfig
+	waitFor(t, "the stream's config", 30*time.Second, func() bool {
+		return withStream(urls, func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "NETCORE_EVENTS")
+			if err == nil {
+				cfg = s.CachedInfo().Config
+			}
+			return err
+		}) == nil
+	})
+	return cfg
+}
+
+// recoverStream waits for the stream to have a leader once the cluster is
+// back. With none after leaderlessFor (nats-server#7564: a raft snapshot
+// synced ahead of the stream's data leaves every replica waiting for a
+// leader, and no API elects one) it deletes the stream and creates it
+// again with cfg, as docs/scale-out.md tells an operator to, and says so;
+// a stream the cluster lost is created again too. Either way the stream
+// loses all it held: the journals publish again what they retain.
+func recoverStream(t *testing.T, urls []string, cfg jetstream.StreamConfig) (recreated bool) {
+	t.Helper()
+	deadline := time.Now().Add(leaderlessFor)
+	var last error
+	for time.Now().Before(deadline) {
+		last = withStream(urls, func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, cfg.Name)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(ctx)
+			if err == nil && (info.Cluster == nil || info.Cluster.Leader == "") {
+				err = errors.New("no leader")
+			}
+			return err
+		})
+		if last == nil {
+			return false
+		}
+		if errors.Is(last, jetstream.ErrStreamNotFound) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("the stream had no leader %s after the cluster was back (%v): deleting it and creating it again (nats-server#7564)", leaderlessFor, last)
+	waitFor(t, "the stream deleted and created again", time.Minute, func() bool {
+		return withStream(urls, func(ctx context.Context, js jetstream.JetStream) error {
+			if err := js.DeleteStream(ctx, cfg.Name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return err
+			}
+			_, err := js.CreateStream(ctx, cfg)
+			return err
+		}) == nil
+	})
+	return true
+}
+
+// withStream calls f with a JetStream client of the cluster, for 5 s.
+func withStream(urls []string, f func(context.Context, jetstream.JetStream) error) error {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f(ctx, js)
+}
+
 // The whole cluster (JetStream at its default sync, every 2 minutes) and
 // every ingest instance lose power together under load, with each instance's
 // journal on the power-cut file system too; then all start again. Every
@@ -55,6 +127,15 @@ func repeatsAt(t *testing.T, m *meiro) (n int) {
 // still held it and published it again after their restart. Once in CI, 3
 // times at random moments with -long, the second torn. The same cut without
 // the journal loses events: TestPowerCutOfTheWholeJetStreamCluster.
+//
+// A cut can also leave the stream with no leader for good (nats-server#7564,
+// https://github.com/nats-io/nats-server/issues/7564, open in 2.15): after
+// leaderlessFor the test deletes the stream and creates it again, as
+// docs/scale-out.md tells an operator to, and counts the cuts that needed
+// it. That is a workaround for the server's defect, and it is not free: the
+// stream loses all it held, here covered because the journals still retain
+// every event of the test; in general what the stream held beyond the
+// journals' retention (a backlog the deliverers had not taken) is lost.
 func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 	cuts := 1
 	if *long {
@@ -68,6 +149,7 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 	m := newMeiro(t)
 	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
 	cluster.settleStream(t, disk, env)
+	cfg := streamConfigOf(t, cluster.urls)
 	// The deliverer is off the cut disk: it outlives the cuts, and delivers
 	// what the cluster kept and what the journals publish again.
 	startProcess(t, options{env: env, config: scaleOutConfig(t, "deliver.yaml")})
@@ -89,6 +171,7 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 
 	var acked []string
 	var lostByCluster uint64
+	recreated := 0
 	for c := range cuts {
 		ingest := startIngest()
 		stop := make(chan struct{})
@@ -121,11 +204,14 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 			t.Fatalf("cut %d: nothing was acknowledged before the power cut", c)
 		}
 		cluster.start(t)
+		if recoverStream(t, cluster.urls, cfg) {
+			recreated++
+		}
 		var after uint64
 		var afterErr error
 		waitFor(t, "the stream's state after the cut", time.Minute, func() bool {
 			after, afterErr = streamLastSeq(cluster.urls)
-			return afterErr == nil || strings.Contains(afterErr.Error(), "not found")
+			return afterErr == nil
 		})
 		if beforeErr != nil {
 			t.Logf("cut %d: the stream's state could not be read before it (%v): not counted", c, beforeErr)
@@ -140,8 +226,8 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 	}
 	startIngest()
 	waitDelivered(t, m, acked, 3*time.Minute)
-	t.Logf("%d power cuts of the whole cluster and both ingest instances: the cluster lost at least %d acknowledged events; all %d events answered 200 delivered, %d deliveries beyond the first",
-		cuts, lostByCluster, len(acked), repeatsAt(t, m))
+	t.Logf("%d power cuts of the whole cluster and both ingest instances: the cluster lost at least %d acknowledged events; all %d events answered 200 delivered, %d deliveries beyond the first; the stream deleted and created again after %d of the cuts (no leader)",
+		cuts, lostByCluster, len(acked), repeatsAt(t, m), recreated)
 }
 
 // JetStream down for 30 s: ingest keeps answering 200, from its journal,
@@ -221,6 +307,7 @@ func TestJournalPublishesAgainWhatACutOfTheClusterAloneLost(t *testing.T) {
 	m := newMeiro(t)
 	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
 	cluster.settleStream(t, disk, env)
+	cfg := streamConfigOf(t, cluster.urls)
 	ingest := startProcess(t, options{env: env, config: scaleOutConfig(t, "ingest.yaml")})
 
 	stop := make(chan struct{})
@@ -243,11 +330,13 @@ func TestJournalPublishesAgainWhatACutOfTheClusterAloneLost(t *testing.T) {
 	// The journal publishes again as soon as the cluster is back: whether
 	// the cut lost the stream's tail is told by its message at before,
 	// which nothing but the cut removes (no deliverer runs yet).
-	var lost bool
-	waitFor(t, "the stream's message at its last sequence before the cut", time.Minute, func() bool {
-		lost, err = storedSince(cluster.urls, before, cutAt)
-		return err == nil
-	})
+	lost := recoverStream(t, cluster.urls, cfg)
+	if !lost {
+		waitFor(t, "the stream's message at its last sequence before the cut", time.Minute, func() bool {
+			lost, err = storedSince(cluster.urls, before, cutAt)
+			return err == nil
+		})
+	}
 	if !lost {
 		t.Fatalf("the stream still holds its message %d from before the cut: the cut lost nothing the cluster had acknowledged, the test shows nothing", before)
 	}
@@ -274,25 +363,21 @@ func TestJournalPublishesAgainWhatACutOfTheClusterAloneLost(t *testing.T) {
 
 // storedSince says whether the stream's message seq is gone, or was stored
 // after at: either way the one it held before at is lost.
-func storedSince(urls []string, seq uint64, at time.Time) (bool, error) {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(2*time.Second))
-	if err != nil {
-		return false, err
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, "NETCORE_EVENTS")
-	if err != nil {
-		return false, err
-	}
-	msg, err := s.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return msg.Time.After(at), nil
+func storedSince(urls []string, seq uint64, at time.Time) (lost bool, err error) {
+	err = withStream(urls, func(ctx context.Context, js jetstream.JetStream) error {
+		s, err := js.Stream(ctx, "NETCORE_EVENTS")
+		if err != nil {
+			return err
+		}
+		msg, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			lost = true
+			return nil
+		}
+		if err == nil {
+			lost = msg.Time.After(at)
+		}
+		return err
+	})
+	return lost, err
 }
