@@ -67,6 +67,7 @@ func run() int {
 		service.CLIOptAddCommand(queueCommand()),
 		service.CLIOptAddCommand(quarantineCommand()),
 		service.CLIOptAddCommand(catalogCommand()),
+		service.CLIOptAddCommand(journalCommand()),
 	}
 	dir, path, err := writeDefaultConfig()
 	if err != nil {

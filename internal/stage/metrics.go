@@ -17,16 +17,17 @@ const (
 	MetricCatalogUnlearnt  = "netcore_catalog_events_unlearnt_total" // counter: events of stored posts the catalog never saw (its queue was full)
 
 	// disk_queue
-	MetricQueueEvents         = "netcore_queue_events"                // gauge: events waiting
-	MetricQueueBytes          = "netcore_queue_bytes"                 // gauge: bytes waiting
-	MetricQueueOldest         = "netcore_queue_oldest_seconds"        // gauge: the oldest waiting event's age
-	MetricQueueFullRatio      = "netcore_queue_full_ratio"            // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
-	MetricEventsDelivered     = "netcore_events_delivered_total"      // counter: events that left the queue accepted by the output
-	MetricEventsDeduplicated  = "netcore_events_deduplicated_total"   // counter: repeats acknowledged and not stored again
-	MetricRecordsDamaged      = "netcore_records_damaged_total"       // counter: records that failed their checksum, moved aside
-	MetricEventsDeadLettered  = "netcore_events_dead_lettered_total"  // counter (dead_letter): events refused for good
-	MetricEventsArchived      = "netcore_events_archived_total"       // counter (netcore_archive): events written to the archive, fsync'd
-	MetricArchiveFilesDamaged = "netcore_archive_files_damaged_total" // counter (netcore_archive): hour files found damaged at start, moved aside whole
+	MetricQueueEvents         = "netcore_queue_events"                     // gauge: events waiting
+	MetricQueueBytes          = "netcore_queue_bytes"                      // gauge: bytes waiting
+	MetricQueueOldest         = "netcore_queue_oldest_seconds"             // gauge: the oldest waiting event's age
+	MetricQueueFullRatio      = "netcore_queue_full_ratio"                 // gauge: the larger of events/max_events and bytes/max_bytes; at 1 posts get 503
+	MetricEventsDelivered     = "netcore_events_delivered_total"           // counter: events that left the queue accepted by the output
+	MetricEventsDeduplicated  = "netcore_events_deduplicated_total"        // counter: repeats acknowledged and not stored again
+	MetricRecordsDamaged      = "netcore_records_damaged_total"            // counter: records that failed their checksum, moved aside
+	MetricJournalRepublished  = "netcore_journal_republished_events_total" // counter (retain_after_ack): retained events handed out again while running
+	MetricEventsDeadLettered  = "netcore_events_dead_lettered_total"       // counter (dead_letter): events refused for good
+	MetricEventsArchived      = "netcore_events_archived_total"            // counter (netcore_archive): events written to the archive, fsync'd
+	MetricArchiveFilesDamaged = "netcore_archive_files_damaged_total"      // counter (netcore_archive): hour files found damaged at start, moved aside whole
 
 	// netcore_contract
 	MetricContractViolations = "netcore_contract_violations_total" // counter: events that violated their panel's schema, delivered or dead-lettered
@@ -41,7 +42,7 @@ var Metrics = []string{
 	MetricPosts, MetricEventsReceived, MetricPostBytes, MetricAck, MetricEmptyPosts,
 	MetricQuarantinedPosts, MetricQuarantineBytes, MetricSchemaChanges, MetricCatalogUnlearnt,
 	MetricQueueEvents, MetricQueueBytes, MetricQueueOldest, MetricQueueFullRatio,
-	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged,
+	MetricEventsDelivered, MetricEventsDeadLettered, MetricEventsDeduplicated, MetricRecordsDamaged, MetricJournalRepublished,
 	MetricEventsArchived, MetricArchiveFilesDamaged, MetricContractViolations,
 	MetricRepeatsDropped, MetricDeliveredIDsEvicted,
 }

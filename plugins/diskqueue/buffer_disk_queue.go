@@ -100,7 +100,7 @@ A record whose checksum fails when read is moved aside into the file's `+"`damag
 				Advanced().
 				Default(""),
 			service.NewDurationField(dqFieldRetainAfterAck).
-				Description("Keep each record in the file this long after all its events were acknowledged by the output, instead of deleting it at once: the queue is then a journal in front of an output that acknowledges before its own fsync, such as a NATS JetStream cluster at its default `sync_interval` (2m). A retained record is not delivered again while the process runs, and is deleted once its time is up; after a restart every record still retained is delivered again (the output must drop repeats, as JetStream does by `Nats-Msg-Id` within its duplicate window). Retained records count against `max_bytes` (past it, 503s) and are on disk only: at R posts a second of B bytes each, they take R × B × this of the file. `0s` deletes a record as soon as it is settled.").
+				Description("Keep each record in the file this long after all its events were acknowledged by the output, instead of deleting it at once: the queue is then a journal in front of an output that acknowledges before its own fsync, such as a NATS JetStream cluster at its default `sync_interval` (2m). A retained record is deleted once its time is up. It is delivered again after a restart, and while the process runs when asked: by the `nats_jetstream` output once its connection is back after losing every server, or by a POST to `/journal/republish` on the process's HTTP server (`netcore-connect journal republish`); a post with events out for delivery then goes again once they settle, never twice at once. The output must drop repeats, as JetStream does by `Nats-Msg-Id` within its duplicate window. Retained records count against `max_bytes` (past it, 503s) and are on disk only: at R posts a second of B bytes each, they take R × B × this of the file. `0s` deletes a record as soon as it is settled.").
 				Default("0s"),
 			service.NewBoolField(dqFieldCheckOnStart).
 				Description("Read every page of the file at start, so that damage stops the start (time grows with the file's size; the events are always read).").
@@ -202,6 +202,8 @@ type diskQueue struct {
 	full      atomic.Bool // the last put was refused for a full queue
 	// Repeats acknowledged and not stored again.
 	deduplicated *service.MetricCounter
+	log          *service.Logger
+	leave        func() // leaves the process's journals (journal.go)
 }
 
 func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) (*diskQueue, error) {
@@ -241,6 +243,7 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	for _, counter := range []*service.MetricCounter{damaged, deduplicated, delivered} {
 		counter.Incr(0)
 	}
+	c.onRepublished = republishedCounter(res)
 	q, err := openQueue(c)
 	if err != nil {
 		return nil, err
@@ -248,7 +251,12 @@ func newDiskQueueFromConfig(conf *service.ParsedConfig, res *service.Resources) 
 	if events, bytes := q.stats(); events > 0 {
 		log.Infof("Queue %s holds %d events (%d bytes) from before: delivering them", c.path, events, bytes)
 	}
-	return &diskQueue{q: q, dedupeKey: dedupeKey, book: book, delivered: deliveredSince, deduplicated: deduplicated}, nil
+	d := &diskQueue{q: q, dedupeKey: dedupeKey, book: book, delivered: deliveredSince, deduplicated: deduplicated, log: log}
+	if err := d.joinJournals(res); err != nil {
+		_ = q.close(context.Background())
+		return nil, err
+	}
+	return d, nil
 }
 
 // WriteBatch stores a batch and acknowledges it once it is on disk. A full
@@ -381,6 +389,7 @@ func (d *diskQueue) EndOfInput() { d.q.endReads() }
 // Close closes the queue, once the counters are told what was delivered
 // since they last were.
 func (d *diskQueue) Close(ctx context.Context) error {
+	d.leave()
 	d.q.reportStats()
 	return d.q.close(ctx)
 }

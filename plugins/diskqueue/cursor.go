@@ -19,6 +19,9 @@ type openPost struct {
 	size     int64     // the record's bytes, given back when it is deleted
 	held     int64     // what it pins of the read path's budget while open (readMemory)
 	storedAt time.Time // the record's; an event written on its own keeps it
+	// republish hands its acknowledged events out again once it is settled
+	// (republish.go)
+	republish bool
 	postMarks
 	postReading
 }

@@ -73,24 +73,19 @@ func loadMarks(tx *bolt.Tx, marked func(*openPost)) error {
 	events, settled := tx.Bucket(bucketEvents), tx.Bucket(bucketSettled)
 	var done, orphans [][]byte
 	err := settled.ForEach(func(k, v []byte) error {
-		rec := events.Get(k)
-		if len(k) != 8 || rec == nil || !isPostRecord(rec) {
+		if len(k) != 8 {
 			orphans = append(orphans, bytes.Clone(k))
 			return nil
 		}
-		n := recordEvents(rec)
-		marks, ok := openMarks(v, n)
-		if !ok {
+		p, ok := markedPost(binary.BigEndian.Uint64(k), events.Get(k), v)
+		switch {
+		case !ok:
 			orphans = append(orphans, bytes.Clone(k))
-			return nil
-		}
-		p := newOpenPost(binary.BigEndian.Uint64(k), n)
-		copy(p.settled, marks)
-		if p.waiting -= countSettled(p.settled, n); p.waiting <= 0 {
+		case p.waiting <= 0:
 			done = append(done, bytes.Clone(k))
-			return nil
+		default:
+			marked(p)
 		}
-		marked(p)
 		return nil
 	})
 	if err != nil {
@@ -107,4 +102,22 @@ func loadMarks(tx *bolt.Tx, marked func(*openPost)) error {
 		}
 	}
 	return nil
+}
+
+// markedPost is the open post of record seq (rec, nil when gone) with the
+// stored marks v: its settled events counted out. Marks without a post
+// record, or not believed (openMarks), say false.
+func markedPost(seq uint64, rec, v []byte) (*openPost, bool) {
+	if rec == nil || !isPostRecord(rec) {
+		return nil, false
+	}
+	n := recordEvents(rec)
+	marks, ok := openMarks(v, n)
+	if !ok {
+		return nil, false
+	}
+	p := newOpenPost(seq, n)
+	copy(p.settled, marks)
+	p.waiting -= countSettled(p.settled, n)
+	return p, true
 }

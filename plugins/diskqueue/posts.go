@@ -138,5 +138,8 @@ func (q *queue) settlePostEventLocked(p *openPost, i int) {
 func (q *queue) finishPostLocked(p *openPost) {
 	q.posts.close(p)
 	q.mem.unpin(p.held)
+	if p.republish && q.handOutAgainLocked(p) {
+		return // its record stays, as when it was retained
+	}
 	q.dropLocked(p.seq, p.size, true)
 }

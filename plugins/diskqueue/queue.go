@@ -50,6 +50,9 @@ type queueConfig struct {
 	// onStats is told each second what waits: events, bytes, and how long
 	// the oldest has waited.
 	onStats func(events, bytes int64, oldest time.Duration)
+	// onRepublished counts events handed out again (republish.go), under
+	// the queue's mutex.
+	onRepublished func(events int)
 }
 
 // queue is a FIFO of records in a bbolt file, and the coordinator between

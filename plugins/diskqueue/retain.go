@@ -10,9 +10,10 @@ import (
 // default sync_interval): a record whose events were all acknowledged by
 // the output stays in the file for retain_after_ack more, so that a power
 // cut of the store within that time loses nothing the journal still holds.
-// A retained record is not handed out again while the process runs; it is
-// deleted once its time is up; after a restart it is loaded as any record
-// is, and published again (the store drops the repeats by message id).
+// A retained record is deleted once its time is up; after a restart it is
+// loaded as any record is, and published again (the store drops the
+// repeats by message id); while the process runs, only when asked
+// (republish.go).
 //
 // Retained records cost disk, not memory: the file keeps them, and they
 // count against max_bytes (past it, 503s); in memory each second of
@@ -32,8 +33,8 @@ type retainedRecords struct {
 	// An outage of the store pauses the deletions: while nothing the
 	// output is given is acknowledged, and for after more once it is, so
 	// that a store which lost its unsynced tail while the journal ran on
-	// (a power cut of the cluster alone) can still be given it again (by
-	// a restart of the journal's process) from what is retained.
+	// (a power cut of the cluster alone) can still be given it again
+	// (republish.go, or a restart) from what is retained.
 	lastOK, lastFailed, outageSeen time.Time
 }
 

@@ -66,6 +66,9 @@ type streamConfig struct {
 	stream          jetstream.StreamConfig
 	credentialsFile string
 	rootCAsFile     string
+	// allLostAndBack, when set, is called once the connection is back
+	// after it lost every server (outage.go).
+	allLostAndBack func()
 }
 
 func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err error) {
@@ -111,6 +114,7 @@ func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err err
 // connect opens a connection that reconnects for ever, and makes sure the
 // stream exists.
 func (c streamConfig) connect(ctx context.Context, name string, log *service.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	var outage serverOutage
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -123,11 +127,22 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			outage.disconnected()
 			if err != nil {
 				log.Warnf("NATS disconnected: %v", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Infof("NATS reconnected to %s", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectErrHandler(func(*nats.Conn, error) { outage.attemptFailed() }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			if !outage.everyServerLost(len(nc.Servers())) {
+				log.Infof("NATS reconnected to %s", nc.ConnectedUrlRedacted())
+				return
+			}
+			log.Infof("NATS reconnected to %s after losing every server", nc.ConnectedUrlRedacted())
+			if c.allLostAndBack != nil {
+				c.allLostAndBack()
+			}
+		}),
 	}
 	if c.credentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(c.credentialsFile))

@@ -1,0 +1,89 @@
+package natsjs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// startServerAt starts a real NATS server with JetStream on port (-1: any)
+// with its store in dir.
+func startServerAt(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// A connection that moves to another server when its own goes calls no
+// hook; one that comes back after losing every server calls it, once.
+func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	servers := []*server.Server{startServerAt(t, -1, dirs[0]), startServerAt(t, -1, dirs[1])}
+	conf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q, %q ]", servers[0].ClientURL(), servers[1].ClientURL()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := streamConfigFromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	c.allLostAndBack = func() { calls.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, _, err := c.connect(ctx, "test", service.MockResources().Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	on := func() int {
+		for i, s := range servers {
+			if s.ClientURL() == nc.ConnectedUrl() {
+				return i
+			}
+		}
+		return -1
+	}
+	waitConnectedTo := func(what string, i int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !nc.IsConnected() || on() != i {
+			if time.Now().After(deadline) {
+				t.Fatalf("not reconnected to %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // the callbacks run after
+	}
+
+	first := on()
+	other := 1 - first
+	servers[first].Shutdown()
+	waitConnectedTo("the other server", other)
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the hook ran %d times when the connection moved to the other server", n)
+	}
+
+	port := servers[other].Addr().(*net.TCPAddr).Port
+	servers[other].Shutdown()
+	time.Sleep(time.Second) // every server refuses meanwhile
+	servers[other] = startServerAt(t, port, dirs[other])
+	waitConnectedTo("the server started again", other)
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the hook ran %d times when the connection came back after losing every server, want once", n)
+	}
+}
