@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -21,7 +24,7 @@ func journalCommand() *cli.Command {
 	url := &cli.StringFlag{
 		Name:  urlFlag,
 		Value: "http://" + defaultAdminAddress,
-		Usage: "the running instance's HTTP server (its http.address, NETCORE_ADMIN_ADDRESS)",
+		Usage: "the running instance's HTTP server (its http.address, NETCORE_ADMIN_ADDRESS); with http.basic_auth on, give the user in it: http://user:pass@host:4195",
 	}
 	return &cli.Command{
 		Name:  "journal",
@@ -44,11 +47,14 @@ window); the rest is stored and delivered again.`,
 }
 
 func journalRepublish(c *cli.Context) error {
-	target := strings.TrimSuffix(c.String(urlFlag), "/") + journal.Path
-	client := &http.Client{Timeout: time.Minute} // it reads the retained records from the file
-	resp, err := client.Post(target, "", nil)
+	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, strings.TrimSuffix(c.String(urlFlag), "/")+journal.Path, nil)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("asking %s: %v: is the instance running, and is --%s its http.address?", target, err, urlFlag), 1)
+		return cli.Exit(fmt.Sprintf("--%s: %v", urlFlag, err), 1)
+	}
+	target := req.URL.Redacted() // what is said of it keeps the password out
+	resp, err := post(req)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("asking %s: %v", target, err), 1)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -62,4 +68,25 @@ func journalRepublish(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "handed out again %d records (%d events) from %d journals; %d posts with events out go again once those settle\n",
 		res.Records, res.Events, res.Journals, res.Pending)
 	return nil
+}
+
+// republishTimeout is how long the command waits for the journal, which
+// reads what it retains from its file before it answers.
+const republishTimeout = time.Minute
+
+// post sends req, and says what its failure means: a request the instance
+// got goes on after the command gave up waiting.
+func post(req *http.Request) (*http.Response, error) {
+	var reached atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { reached.Store(true) }}
+	client := &http.Client{Timeout: republishTimeout}
+	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	switch {
+	case err == nil:
+		return resp, nil
+	case reached.Load() && os.IsTimeout(err):
+		return nil, fmt.Errorf("no answer within %s: the journal may still be publishing again; check its log, and netcore_journal_republished_events_total on its /metrics", republishTimeout)
+	default:
+		return nil, fmt.Errorf("%w: is the instance running, and is --%s its http.address?", err, urlFlag)
+	}
 }

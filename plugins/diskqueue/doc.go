@@ -114,5 +114,6 @@
 // records in the file for retain_after_ack (a journal in front of a store
 // that acknowledges before its fsync), and leaves the marks of events
 // acknowledged meanwhile out of the file, so that a restart sends them
-// again, and republish.go hands them out again while it runs; salvage.go and file_stats.go read a file without opening a queue.
+// again, and republish.go hands them out again while it runs; salvage.go
+// and file_stats.go read a file without opening a queue.
 package diskqueue

@@ -1,7 +1,6 @@
 package diskqueue
 
 import (
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +24,13 @@ import (
 // A record handed out again and acknowledged again is retained again from
 // then, for the whole retention: a second loss is covered as the first.
 
+// republishChunk is how many retained records one read transaction of a
+// republish reads and hands out again: what is held of them (their
+// numbers and what is read, about 48 bytes a record) is bounded by it,
+// whatever the journal retains, and no read transaction spans the whole
+// journal, keeping the file from growing its mapping and reusing pages.
+const republishChunk = 4096
+
 // republished is what one republish handed out.
 type republished struct {
 	records, events int
@@ -39,7 +45,7 @@ func (q *queue) republish() (r republished, err error) {
 		q.mu.Unlock()
 		return r, nil
 	}
-	seqs, bytes := q.retained.takeAll()
+	taken, bytes := q.retained.takeAll()
 	for _, p := range q.posts.open {
 		if p.acked != nil && !p.republish {
 			p.republish = true
@@ -47,21 +53,50 @@ func (q *queue) republish() (r republished, err error) {
 		}
 	}
 	q.mu.Unlock()
-	if len(seqs) == 0 {
-		return r, nil
-	}
-	var again []retainedRecord
-	if err = q.store.readRetained(seqs, func(rr retainedRecord) { again = append(again, rr) }); err != nil {
-		// They stay retained, from now: nothing is lost, and a later
-		// republish or restart tries again.
+	var found int64 // the bytes of the records read so far
+	chunk := make([]uint64, 0, min(taken.len(), republishChunk))
+	for taken.len() > 0 {
+		chunk = taken.popInto(chunk[:0], republishChunk)
+		var again []retainedRecord
+		if err = q.store.readRetained(chunk, func(rr retainedRecord) { again = append(again, rr) }); err != nil {
+			// Those not handed out stay retained, from now: nothing is
+			// lost, and a later republish or restart tries again.
+			var back seqRuns
+			for _, seq := range chunk {
+				back.push(seq)
+			}
+			back.mergeRuns(taken)
+			q.mu.Lock()
+			q.retained.giveBack(back, bytes-found, time.Now())
+			q.mu.Unlock()
+			return r, err
+		}
 		q.mu.Lock()
-		q.retained.giveBack(seqs, bytes, time.Now())
+		if q.closed { // the rest is in the file, loaded at the next start
+			q.mu.Unlock()
+			return r, nil
+		}
+		found += q.handOutRetainedLocked(again, &r)
 		q.mu.Unlock()
-		return r, err
+		signal(q.wakeRead)
 	}
+	// A retained record gone from the file no longer takes room in it. None
+	// should be (a retained record is deleted only once taken from the
+	// list, by deleteRetained or here), but the count must not keep a
+	// record that is not there.
 	q.mu.Lock()
+	q.bytes -= bytes - found
+	q.mu.Unlock()
+	return r, nil
+}
+
+// handOutRetainedLocked hands out again the retained records read, adds
+// them to r, and returns their bytes.
+func (q *queue) handOutRetainedLocked(again []retainedRecord, r *republished) (bytes int64) {
 	ready := make([]uint64, 0, len(again))
+	events := 0
 	for _, rr := range again {
+		bytes += rr.size
 		if rr.events == 0 { // every event settled otherwise: it protects nothing
 			q.bytes -= rr.size
 			q.store.deletePost(rr.seq)
@@ -73,13 +108,12 @@ func (q *queue) republish() (r republished, err error) {
 		q.events += int64(rr.events)
 		ready = append(ready, rr.seq)
 		r.records++
-		r.events += rr.events
+		events += rr.events
 	}
+	r.events += events
 	q.sched.ready.merge(ready)
-	q.countRepublishedLocked(r.events)
-	q.mu.Unlock()
-	signal(q.wakeRead)
-	return r, nil
+	q.countRepublishedLocked(events)
+	return bytes
 }
 
 // handOutAgainLocked hands out again, once its last event settled, a post
@@ -141,27 +175,37 @@ func (s *recordStore) readRetained(seqs []uint64, found func(retainedRecord)) er
 }
 
 // takeAll takes every record retained, whatever its time: their numbers,
-// ascending, and their bytes.
-func (r *retainedRecords) takeAll() (seqs []uint64, bytes int64) {
-	seqs = append(seqs, r.filling.seqs...)
-	bytes = r.filling.bytes
+// in order, as runs (a second's records are a few), and their bytes.
+func (r *retainedRecords) takeAll() (all seqRuns, bytes int64) {
+	if len(r.filling.seqs) > 0 {
+		r.closeFilling()
+	}
 	for _, b := range r.batches {
-		seqs = b.runs.appendFirst(seqs, b.runs.len())
+		all.mergeRuns(b.runs)
 		bytes += b.bytes
 	}
-	r.filling, r.batches = retainBatch{}, nil
-	slices.Sort(seqs)
-	return seqs, bytes
+	r.batches = nil
+	return all, bytes
 }
 
-// giveBack retains again records takeAll took, from now.
-func (r *retainedRecords) giveBack(seqs []uint64, bytes int64, now time.Time) {
-	for i, seq := range seqs {
-		if i > 0 {
-			bytes = 0 // the bytes are counted once, with the first
-		}
-		r.keep(seq, bytes, now)
+// giveBack retains again, from now, records takeAll took.
+func (r *retainedRecords) giveBack(runs seqRuns, bytes int64, now time.Time) {
+	if len(r.filling.seqs) > 0 {
+		r.closeFilling() // due before the batch given back: in order
 	}
+	r.batches = append(r.batches, retainBatch{start: now, due: now.Add(time.Second + r.after), runs: runs, bytes: bytes})
+}
+
+// popInto takes up to max of the oldest numbers, appended to dst.
+func (r *seqRuns) popInto(dst []uint64, max int) []uint64 {
+	for ; max > 0; max-- {
+		seq, ok := r.pop()
+		if !ok {
+			break
+		}
+		dst = append(dst, seq)
+	}
+	return dst
 }
 
 // merge adds seqs, ascending and none of them held, to the numbers held,
@@ -171,6 +215,12 @@ func (r *seqRuns) merge(seqs []uint64) {
 	for _, seq := range seqs {
 		add.push(seq)
 	}
+	r.mergeRuns(add)
+}
+
+// mergeRuns adds the numbers of add, none of them held, to those held, in
+// order.
+func (r *seqRuns) mergeRuns(add seqRuns) {
 	merged := make([]seqRun, 0, len(r.runs)+len(add.runs))
 	for i, j := 0, 0; i < len(r.runs) || j < len(add.runs); {
 		var next seqRun

@@ -3,9 +3,18 @@ package diskqueue
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/netcore-connect/netcore-connect/internal/journal"
 )
 
 // sortedIDs delivers n events and returns their msgids, sorted.
@@ -113,6 +122,84 @@ func TestRepublishWaitsForAPostsEventsOut(t *testing.T) {
 	if n := q.retained.count(); n != 1 {
 		t.Errorf("%d records retained once all was acknowledged again, want the post", n)
 	}
+}
+
+// A journal that cannot read what it retains makes the endpoint answer
+// 500 with its error, never a 200 that an operator takes for its tail
+// published again; what it retains stays. The file is closed under the
+// queue to make the read fail, as bbolt's reads fail only on a file they
+// cannot use.
+func TestARepublishThatCannotReadItsRecordsAnswers500(t *testing.T) {
+	q := open(t, retainConfig(t))
+	storePost(t, q, `{"p":[{"msgid":"1"}]}`)
+	deliver(t, q, 1)
+	waitSettled(t, q)
+	if n := q.retained.count(); n != 1 {
+		t.Fatalf("%d records retained, want the 1 delivered", n)
+	}
+	if err := q.store.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := &journal.Hub{}
+	h.Register(&diskQueue{q: q, log: service.MockResources().Logger()})
+	srv := httptest.NewServer(journal.Handler(h))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "database not open") {
+		t.Errorf("a journal that could not read its file: %s %s, want 500 with the read error", resp.Status, body)
+	}
+	if n := q.retained.count(); n != 1 {
+		t.Errorf("%d records retained after the failed republish, want the 1 kept", n)
+	}
+}
+
+// A journal retaining more than a read's chunk hands out each record
+// once; one retained record gone from the file (deleted behind the
+// queue's back, as damage would) is skipped and no longer counts against
+// max_bytes.
+func TestARepublishOfMoreThanAChunkCountsWhatIsInTheFile(t *testing.T) {
+	c := retainConfig(t)
+	n := republishChunk + 100
+	c.maxBytes, c.maxEvents, c.dedupeMaxIDs = 64<<20, int64(2*n), int64(2*n)
+	q := open(t, c)
+	posts := make([]string, n)
+	for i := range posts {
+		posts[i] = fmt.Sprintf(`{"p":[{"msgid":"%d"}]}`, i)
+	}
+	storePost(t, q, posts...)
+	deliver(t, q, n)
+	waitSettled(t, q)
+	if got := q.retained.count(); got != n {
+		t.Fatalf("%d records retained, want the %d delivered", got, n)
+	}
+	_, before := q.stats()
+	var gone int64
+	if err := q.store.db.Update(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketEvents).Cursor()
+		_, v := cur.First()
+		gone = int64(len(v))
+		return cur.Delete()
+	}); err != nil || gone == 0 {
+		t.Fatalf("deleting a retained record behind the queue: %v", err)
+	}
+
+	r, err := q.republish()
+	if err != nil || r.records != n-1 || r.events != n-1 {
+		t.Fatalf("republish handed out %+v (%v), want the %d records still in the file", r, err, n-1)
+	}
+	if _, after := q.stats(); after != before-gone {
+		t.Errorf("%d bytes counted after the republish, want %d: the %d of the record gone no longer count", after, before-gone, gone)
+	}
+	got := deliver(t, q, n-1)
+	if distinct := len(slices.Compact(slices.Sorted(slices.Values(got)))); distinct != n-1 {
+		t.Errorf("handed out %d distinct events of %d, want each of the %d once", distinct, len(got), n-1)
+	}
+	nothingHandedOut(t, q)
 }
 
 // Republishing is for journals: a queue that retains nothing hands

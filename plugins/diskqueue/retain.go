@@ -34,8 +34,10 @@ type retainedRecords struct {
 	// output is given is acknowledged, and for after more once it is, so
 	// that a store which lost its unsynced tail while the journal ran on
 	// (a power cut of the cluster alone) can still be given it again
-	// (republish.go, or a restart) from what is retained.
-	lastOK, lastFailed, outageSeen time.Time
+	// (republish.go, or a restart) from what is retained. The output
+	// tells of one by failing, or, when nothing comes to be published
+	// (a quiet hour), by reporting its connection lost (noteOutage).
+	lastOK, lastFailed, lost, outageSeen time.Time
 }
 
 // outageAfter is how long failures with no acknowledgement between them
@@ -45,17 +47,30 @@ const outageAfter = 5 * time.Second
 
 // noteAck records an acknowledgement by the output, or a failure.
 func (r *retainedRecords) noteAck(err error, now time.Time) {
-	if err == nil {
-		r.lastOK = now
-	} else {
+	if err != nil {
 		r.lastFailed = now
+		return
 	}
+	if r.connectionLost() {
+		// The first acknowledgement since the connection was lost ends
+		// the outage: the retention runs from it.
+		r.outageSeen = now
+	}
+	r.lastOK = now
 }
+
+// noteOutage records that the output lost its connection to the store: an
+// outage until the next acknowledgement, whether anything fails meanwhile
+// or not.
+func (r *retainedRecords) noteOutage(now time.Time) { r.lost = now }
+
+func (r *retainedRecords) connectionLost() bool { return r.lost.After(r.lastOK) }
 
 // paused says whether deletions wait at now: in an outage, or within after
 // of its end.
 func (r *retainedRecords) paused(now time.Time) bool {
-	if r.lastFailed.After(r.lastOK) && now.Sub(r.lastOK) >= outageAfter {
+	failing := r.lastFailed.After(r.lastOK) && now.Sub(r.lastOK) >= outageAfter
+	if failing || r.connectionLost() {
 		r.outageSeen = now
 	}
 	return !r.outageSeen.IsZero() && now.Sub(r.outageSeen) < r.after
@@ -139,6 +154,17 @@ func (q *queue) dropLocked(seq uint64, size int64, post bool) {
 		q.store.deletePost(seq)
 	} else {
 		q.store.deleteRecord(seq)
+	}
+}
+
+// noteOutage pauses the deletions from now until the retention after the
+// next acknowledgement: the output lost its connection to the store, which
+// may lose its unsynced tail before it acknowledges anything again.
+func (q *queue) noteOutage(now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.retained.enabled() {
+		q.retained.noteOutage(now)
 	}
 }
 

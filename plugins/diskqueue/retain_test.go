@@ -173,3 +173,38 @@ func TestAnOutageOfTheStorePausesTheDeletions(t *testing.T) {
 		t.Errorf("%d records in the file once the retention after the outage passed, want the 1 never delivered", n)
 	}
 }
+
+// A store that loses power when nothing comes to be published fails
+// nothing: the output's lost connection pauses the deletions, for as long
+// as the outage lasts and for the retention after the next
+// acknowledgement, so that the reconnect's republish still finds the
+// records that covered the store's unsynced tail.
+func TestAQuietOutageOfTheStorePausesTheDeletions(t *testing.T) {
+	c := retainConfig(t)
+	q := open(t, c)
+	storePost(t, q, `{"p":[{"msgid":"1"}]}`, `{"p":[{"msgid":"2"}]}`)
+	deliver(t, q, 2)
+	waitSettled(t, q)
+	if n := q.retained.count(); n != 2 {
+		t.Fatalf("%d records retained, want the 2 delivered", n)
+	}
+	start := time.Now()
+	due := start.Add(c.retainAfterAck + 2*time.Second)
+
+	q.noteOutage(start) // no post comes, so no publish fails
+	q.deleteRetained(due)
+	q.deleteRetained(due.Add(time.Hour)) // a long outage
+	waitSettled(t, q)
+	if n := recordsInFile(t, q); n != 2 {
+		t.Fatalf("%d records in the file after deletions due in a quiet outage, want both kept", n)
+	}
+	back := due.Add(time.Hour + time.Second)
+	q.retained.noteAck(nil, back) // the store acknowledges again
+	q.deleteRetained(back.Add(time.Second))
+	if n := recordsInFile(t, q); n != 2 {
+		t.Fatalf("%d records in the file just after the outage ended, want both kept for the retention", n)
+	}
+	q.deleteRetained(back.Add(c.retainAfterAck + time.Second))
+	waitSettled(t, q)
+	assertBucketsEmpty(t, q)
+}

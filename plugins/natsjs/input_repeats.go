@@ -1,7 +1,9 @@
 package natsjs
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +23,10 @@ const (
 func repeatFields() []*service.ConfigField {
 	return []*service.ConfigField{
 		service.NewDurationField(ijFieldDedupeWindow).
-			Description("An event that comes again within this time of its delivery (its `netcore_event_id`, or else its `Nats-Msg-Id`, delivered by this instance or another with the same `durable`) is acknowledged to the stream and not delivered again, and counted in `netcore_repeats_dropped_total`. A power cut of the whole cluster loses what the stream stored since its last sync, delivered or not; the ingest journals publish it again, and this keeps what was already delivered from being delivered twice. An id counts only once the output accepted its event: a failed event's retries always go. A deliverer that starts again remembers nothing. `0s` turns it off.").
+			Description("An event that comes again within this time of its delivery (its `netcore_event_id`, or else its `Nats-Msg-Id`, delivered by this instance or another with the same `durable`) is acknowledged to the stream and not delivered again, and counted in `netcore_repeats_dropped_total`. A power cut of the whole cluster loses what the stream stored since its last sync, delivered or not; the ingest journals publish it again, and this keeps what was already delivered from being delivered twice. An id counts only once its event was accepted by the output (delivered or kept as a dead letter): a failed event's retries always go. The deliverers share ids on the core NATS subjects `_netcore.delivered.>`: their user must be allowed to publish and subscribe there, or the input does not connect and says so. A deliverer that starts again remembers nothing. `0s` turns it off.").
 			Default("10m"),
 		service.NewIntField(ijFieldDedupeMaxBytes).
-			Description(fmt.Sprintf("Memory for the ids of `dedupe_window`, in bytes (%d bytes an id at most: the default holds %d ids). Past it the oldest ids are forgotten first, counted in `netcore_delivered_ids_evicted_total` and logged: repeats are then removed within a shorter time than `dedupe_window`.", bytesPerDeliveredID, dedupeMaxBytesDefault/bytesPerDeliveredID)).
+			Description(fmt.Sprintf("Memory for the ids of `dedupe_window`, in bytes (%d bytes an id at most: the default holds %d ids). Past it the oldest ids are forgotten first, counted in `netcore_delivered_ids_evicted_total` and logged: repeats are then removed within a shorter time than `dedupe_window`. The ids other deliverers share wait to be remembered in at most %d MiB more; a deliverer too slow to take them in drops the rest (logged), which costs only repeats delivered again, never an event.", bytesPerDeliveredID, dedupeMaxBytesDefault/bytesPerDeliveredID, peerIDsPendingBytes>>20)).
 			Default(dedupeMaxBytesDefault),
 	}
 }
@@ -45,6 +47,16 @@ const (
 	reportEvery   = 10 * time.Second
 )
 
+// peerIDsPendingBytes bounds the peers' ids received and not yet
+// remembered, instead of nats.go's 64 MB a subscription: remembering an id
+// takes well under a microsecond, so only a deliverer starved of CPU falls
+// behind, and 4 MiB (262144 ids) is seconds of a busy cluster's
+// deliveries. Past it nats.go drops messages: repeats, never events.
+const peerIDsPendingBytes = 4 << 20
+
+// allowSharing is what a deliverer whose user may not share ids is told.
+const allowSharing = "allow publish and subscribe on " + deliveredSubjectPrefix + "> for this user, or set " + ijFieldDedupeWindow + ": 0s"
+
 // repeatFilter drops events that were delivered within the window: it
 // remembers each event the output accepted, shares its id with the other
 // deliverers, and checks each event received against what it and they
@@ -61,7 +73,8 @@ type repeatFilter struct {
 	sub         *nats.Subscription
 	unshared    []byte // keys delivered here since the last share
 	sharing     *time.Timer
-	droppedN    int // since the last report
+	shareQueued bool // a share is started and has not yet taken unshared
+	droppedN    int  // since the last report
 	evictedN    int
 	reportTimer *time.Timer
 }
@@ -99,12 +112,38 @@ func (f *repeatFilter) attach(nc *nats.Conn) error {
 		return nil
 	}
 	sub, err := nc.Subscribe(f.subject, f.fromPeer)
+	if err == nil {
+		err = sub.SetPendingLimits(-1, peerIDsPendingBytes)
+	}
+	if err == nil {
+		err = refused(nc, f.subject)
+	}
 	if err != nil {
-		return fmt.Errorf("subscribing to %s for the ids other deliverers delivered: %w", f.subject, err)
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		err = fmt.Errorf("subscribing to %s for the ids other deliverers delivered: %w", f.subject, err)
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			err = fmt.Errorf("%w; %s", err, allowSharing)
+		}
+		return err
 	}
 	f.mu.Lock()
 	f.nc, f.sub = nc, sub
 	f.mu.Unlock()
+	return nil
+}
+
+// refused says why the server refused the subscription to subject, if it
+// did: it says so only in an asynchronous error, which a round trip after
+// the subscription brings back first.
+func refused(nc *nats.Conn, subject string) error {
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		return err
+	}
+	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), subject) {
+		return err
+	}
 	return nil
 }
 
@@ -164,18 +203,24 @@ func (f *repeatFilter) delivered(k idKey) {
 	f.unshared = append(f.unshared, k[:]...)
 	switch {
 	case len(f.unshared) >= shareMaxBytes:
-		go f.share()
+		// One share at a time takes all: a goroutine for each event
+		// delivered until it runs would take none.
+		if !f.shareQueued {
+			f.shareQueued = true
+			go f.share()
+		}
 	case f.sharing == nil:
 		f.sharing = time.AfterFunc(shareWait, f.share)
 	}
 }
 
 // share publishes the ids delivered here since the last time. A publish
-// that fails (no connection for long) costs only repeats at peers.
+// that fails (no connection for long) costs only repeats at peers; one
+// that fails because the input closed meanwhile is no news.
 func (f *repeatFilter) share() {
 	f.mu.Lock()
 	data, nc := f.unshared, f.nc
-	f.unshared = nil
+	f.unshared, f.shareQueued = nil, false
 	if f.sharing != nil {
 		f.sharing.Stop()
 		f.sharing = nil
@@ -184,9 +229,15 @@ func (f *repeatFilter) share() {
 	if len(data) == 0 || nc == nil {
 		return
 	}
-	if err := nc.Publish(f.subject, data); err != nil {
+	if err := nc.Publish(f.subject, data); err != nil && !f.detached() {
 		f.log.Warnf("Sharing %d delivered ids with the other deliverers: %v; they may deliver those events again if the stream stores them again", len(data)/len(idKey{}), err)
 	}
+}
+
+func (f *repeatFilter) detached() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nc == nil
 }
 
 // fromPeer remembers the ids another deliverer (or this one) delivered.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -186,5 +188,63 @@ func TestASlowOutputGetsNoRedeliveries(t *testing.T) {
 	close(reads)
 	if len(redelivered) > 0 {
 		t.Errorf("%d of %d events were delivered again while they waited for the output: %v", len(redelivered), events, redelivered)
+	}
+}
+
+// A deliverer whose user may not use the subjects ids are shared on does
+// not run on sharing nothing in silence: it fails to connect, saying what
+// to allow; one whose user may takes the peers' ids within its own bound,
+// not nats.go's 64 MB.
+func TestADelivererThatMayNotShareIdsSaysWhatToAllow(t *testing.T) {
+	deny := &server.SubjectPermission{Deny: []string{deliveredSubjectPrefix + ">"}}
+	url := runServerWith(t, []*server.User{
+		{Username: "denied", Password: "secret", Permissions: &server.Permissions{Publish: deny, Subscribe: deny}},
+		{Username: "allowed", Password: "secret"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	as := func(user string) string {
+		return fmt.Sprintf("urls: [ %q ]\nstream: DENIED\ndedupe_window: 1m", strings.Replace(url, "nats://", "nats://"+user+":secret@", 1))
+	}
+	conf, err := inputSpec().ParseYAML(as("denied"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInputFromConfig(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = in.Connect(ctx)
+	_ = in.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), allowSharing) {
+		t.Errorf("a deliverer that may not share ids connected with %v, want an error saying: %s", err, allowSharing)
+	}
+
+	allowed := connectedInput(ctx, t, as("allowed"))
+	if _, bytes, err := allowed.repeats.sub.PendingLimits(); err != nil || bytes != peerIDsPendingBytes {
+		t.Errorf("the peers' ids may wait in %d bytes (%v), want %d", bytes, err, peerIDsPendingBytes)
+	}
+}
+
+// Once a share's worth of ids waits, one share is started and takes all:
+// not a goroutine for each event delivered until it runs. On one thread
+// the test's loop runs on, those goroutines would pile up.
+func TestABurstOfDeliveriesStartsOneShareAtATime(t *testing.T) {
+	conf, err := inputSpec().ParseYAML("urls: [ nats://127.0.0.1:4222 ]\ndedupe_window: 1m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := newRepeatFilter(conf, service.MockResources(), "S", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	base, peak := runtime.NumGoroutine(), 0
+	for i := range 8 * 1024 {
+		f.delivered(keyOfID(fmt.Sprint("e", i)))
+		peak = max(peak, runtime.NumGoroutine()-base)
+	}
+	if peak > 10 {
+		t.Errorf("%d goroutines started by a burst of deliveries, want a share at a time", peak)
 	}
 }

@@ -14,10 +14,13 @@ import (
 
 // runServer starts a real NATS server with JetStream, in process, on a
 // loopback port of its own.
-func runServer(t *testing.T) string {
+func runServer(t *testing.T) string { return runServerWith(t, nil) }
+
+// runServerWith is runServer with users, each with its permissions.
+func runServerWith(t *testing.T, users []*server.User) string {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Users: users,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,17 @@ func (o *serverOutage) everyServerLost(servers int) bool {
 	return o.failed.Load() >= int64(max(servers-1, 1))
 }
 
+// pauseJournals tells the process's journals that the store may be down,
+// so that they delete nothing they retain until it acknowledges again: in
+// an outage in which nothing comes to be published, no publish fails to
+// tell them. Any lost connection counts, even to one server of several
+// (the client moves to another at once): telling one server's loss from
+// the cluster's is not possible when it happens, and a pause costs only
+// disk for the retention. At each failed reconnect attempt too, so that a
+// late acknowledgement of a publish sent before the loss does not end the
+// pause while the store is still down.
+func pauseJournals() { journal.Default.NoteOutage() }
+
 // republishJournals tells the process's journals to publish again what they
 // retain, in a goroutine of its own: nats.go runs its callbacks one by one.
 func republishJournals() {

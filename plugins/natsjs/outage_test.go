@@ -29,7 +29,8 @@ func startServerAt(t *testing.T, port int, dir string) *server.Server {
 }
 
 // A connection that moves to another server when its own goes calls no
-// hook; one that comes back after losing every server calls it, once.
+// hook; one that comes back after losing every server calls it, once. Any
+// lost connection tells of it, so that the journals pause their deletions.
 func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir()}
 	servers := []*server.Server{startServerAt(t, -1, dirs[0]), startServerAt(t, -1, dirs[1])}
@@ -41,8 +42,9 @@ func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls atomic.Int32
+	var calls, lost atomic.Int32
 	c.allLostAndBack = func() { calls.Add(1) }
+	c.connectionLost = func() { lost.Add(1) }
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc, _, err := c.connect(ctx, "test", service.MockResources().Logger())
@@ -76,6 +78,9 @@ func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
 	waitConnectedTo("the other server", other)
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("the hook ran %d times when the connection moved to the other server", n)
+	}
+	if lost.Load() == 0 {
+		t.Fatal("losing a server told nothing of it: the journals would delete what they retain")
 	}
 
 	port := servers[other].Addr().(*net.TCPAddr).Port

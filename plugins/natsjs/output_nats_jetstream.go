@@ -91,7 +91,7 @@ func newOutputFromConfig(conf *service.ParsedConfig, res *service.Resources) (*j
 	if err != nil {
 		return nil, err
 	}
-	c.allLostAndBack = republishJournals
+	c.allLostAndBack, c.connectionLost = republishJournals, pauseJournals
 	o := &jetStreamOutput{conf: c, log: res.Logger()}
 	if o.subject, err = conf.FieldInterpolatedString(ojFieldSubject); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,6 +70,9 @@ type streamConfig struct {
 	// allLostAndBack, when set, is called once the connection is back
 	// after it lost every server (outage.go).
 	allLostAndBack func()
+	// connectionLost, when set, is called when the connection is lost
+	// and at each failed attempt to get it back (outage.go).
+	connectionLost func()
 }
 
 func streamConfigFromParsed(conf *service.ParsedConfig) (c streamConfig, err error) {
@@ -128,11 +132,20 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			outage.disconnected()
+			if c.connectionLost != nil {
+				c.connectionLost()
+			}
 			if err != nil {
 				log.Warnf("NATS disconnected: %v", err)
 			}
 		}),
-		nats.ReconnectErrHandler(func(*nats.Conn, error) { outage.attemptFailed() }),
+		nats.ReconnectErrHandler(func(*nats.Conn, error) {
+			outage.attemptFailed()
+			if c.connectionLost != nil {
+				c.connectionLost()
+			}
+		}),
+		nats.ErrorHandler(asyncErrors(log)),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			if !outage.everyServerLost(len(nc.Servers())) {
 				log.Infof("NATS reconnected to %s", nc.ConnectedUrlRedacted())
@@ -175,4 +188,48 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 		log.Warnf("Stream %s keeps events by %v, not as a work queue: delivered events are not removed and it will fill up", c.stream.Name, r)
 	}
 	return nc, js, nil
+}
+
+// maxErrorKinds bounds the kinds of asynchronous errors remembered as
+// logged: a handful is all a connection meets.
+const maxErrorKinds = 32
+
+// asyncErrors logs the errors nats.go reports outside any call (a subject
+// the server refuses this user, a subscriber too slow) once per kind: they
+// come again with every message.
+func asyncErrors(log *service.Logger) nats.ErrHandler {
+	var mu sync.Mutex
+	logged := map[string]bool{}
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if err == nil {
+			return
+		}
+		kind := err.Error()
+		if sub != nil {
+			kind = "on " + sub.Subject + ": " + kind
+		}
+		mu.Lock()
+		first := !logged[kind] && len(logged) < maxErrorKinds
+		if first {
+			logged[kind] = true
+		}
+		mu.Unlock()
+		if first {
+			log.Errorf("NATS %s%s (logged once)", kind, asyncErrorHint(sub, err))
+		}
+	}
+}
+
+// asyncErrorHint says what an asynchronous error on the subjects the
+// deliverers share ids on costs, and what to do.
+func asyncErrorHint(sub *nats.Subscription, err error) string {
+	onIDs := strings.Contains(err.Error(), deliveredSubjectPrefix) || (sub != nil && strings.HasPrefix(sub.Subject, deliveredSubjectPrefix))
+	switch {
+	case !onIDs:
+		return ""
+	case errors.Is(err, nats.ErrSlowConsumer):
+		return ": ids other deliverers shared were dropped, so repeats of their events may be delivered again"
+	default:
+		return ": the deliverers cannot share the ids they delivered, so repeats may be delivered again; " + allowSharing
+	}
 }
