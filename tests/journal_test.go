@@ -67,6 +67,20 @@ func waitStreamDrained(t *testing.T, urls []string, timeout time.Duration) {
 	})
 }
 
+// journalLab is the power-cut tests' set-up: the power-cut file system, a
+// 3-node cluster at its default sync on it, the stream settled there with
+// 3 replicas, a Meiro Events stand-in, the environment the scale-out
+// configs take, and the stream's config for recoverStream.
+func journalLab(t *testing.T) (*powercut.TestMount, *powerCluster, *meiro, map[string]string, jetstream.StreamConfig) {
+	t.Helper()
+	disk := powercut.MountForTest(t)
+	cluster := startPowerCluster(t, disk.Dir, "")
+	m := newMeiro(t)
+	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+	cluster.settleStream(t, disk, env)
+	return disk, cluster, m, env, streamConfigOf(t, cluster.urls)
+}
+
 // leaderlessFor is how long a stream may have no leader once its cluster is
 // back before the tests do what docs/scale-out.md tells an operator to.
 const leaderlessFor = 60 * time.Second
@@ -169,12 +183,7 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed))
 	t.Logf("cut moments from seed %d", seed)
-	disk := powercut.MountForTest(t)
-	cluster := startPowerCluster(t, disk.Dir, "")
-	m := newMeiro(t)
-	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
-	cluster.settleStream(t, disk, env)
-	cfg := streamConfigOf(t, cluster.urls)
+	disk, cluster, m, env, cfg := journalLab(t)
 	// The deliverer is off the cut disk: it outlives the cuts, and delivers
 	// what the cluster kept and what the journals publish again.
 	deliverer := startProcess(t, options{env: env, config: scaleOutConfig(t, "deliver.yaml")})
@@ -337,12 +346,7 @@ func TestJournalAnswersThroughAJetStreamOutageAndAKill(t *testing.T) {
 // starts once the loss is seen, so that nothing the cluster lost was
 // delivered before it lost it.
 func TestJournalPublishesAgainWhatACutOfTheClusterAloneLost(t *testing.T) {
-	disk := powercut.MountForTest(t)
-	cluster := startPowerCluster(t, disk.Dir, "")
-	m := newMeiro(t)
-	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
-	cluster.settleStream(t, disk, env)
-	cfg := streamConfigOf(t, cluster.urls)
+	disk, cluster, m, env, cfg := journalLab(t)
 	ingest := startProcess(t, options{env: env, config: scaleOutConfig(t, "ingest.yaml")})
 
 	stop := make(chan struct{})

@@ -18,10 +18,15 @@ func runServer(t *testing.T) string { return runServerWith(t, nil) }
 
 // runServerWith is runServer with users, each with its permissions.
 func runServerWith(t *testing.T, users []*server.User) string {
+	return startServer(t, server.Options{Port: -1, StoreDir: t.TempDir(), Users: users}).ClientURL()
+}
+
+// startServer starts a real NATS server with JetStream on loopback, with
+// opts for the port, store and the rest, and shuts it down after the test.
+func startServer(t *testing.T, opts server.Options) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Users: users,
-	})
+	opts.Host, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", true, true, true
+	s, err := server.NewServer(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +35,7 @@ func runServerWith(t *testing.T, users []*server.User) string {
 		t.Fatal("NATS server not ready")
 	}
 	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
+	return s
 }
 
 // connectedOutput is a nats_jetstream output from yaml, connected.

@@ -15,17 +15,7 @@ import (
 // startServerAt starts a real NATS server with JetStream on port (-1: any)
 // with its store in dir.
 func startServerAt(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	return startServer(t, server.Options{Port: port, StoreDir: dir})
 }
 
 // A connection that moves to another server when its own goes calls no

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -14,18 +13,7 @@ import (
 // and its monitoring endpoint, and returns the client and monitoring URLs.
 func monitoredServer(t *testing.T) (client, monitor string) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1,
-		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(s.Shutdown)
+	s := startServer(t, server.Options{Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1, StoreDir: t.TempDir()})
 	return s.ClientURL(), "http://" + s.MonitorAddr().String()
 }
 
