@@ -422,6 +422,21 @@ output:
 	return path
 }
 
+// waitArchiveStill waits until p's archive held the same number of lines for
+// still while Meiro Events was asked again, and returns that number.
+func waitArchiveStill(t *testing.T, p *process, m *meiro, still, timeout time.Duration) int {
+	t.Helper()
+	lines, attempts, since := len(archived(t, p.dataDir)), m.attemptCount(), time.Now()
+	waitFor(t, "the archive to stop growing while Meiro Events is asked again", timeout, func() bool {
+		if n := len(archived(t, p.dataDir)); n != lines {
+			lines, attempts, since = n, m.attemptCount(), time.Now()
+			return false
+		}
+		return time.Since(since) >= still && m.attemptCount() > attempts
+	})
+	return lines
+}
+
 // What docs/destinations.md says of fan_out behind one queue: while Meiro Events is
 // down the archive stops too, once the events in flight are archived; the
 // rest waits in the queue; after a restart the archive receives again what
@@ -433,13 +448,14 @@ func TestFanOutBehindOneQueueHoldsTheHealthyDestinationBack(t *testing.T) {
 	p := startProcess(t, options{config: conf, dir: dir, env: m.env()})
 	markers := postMarkedEvents(t, p, "fan-out", 200)
 
-	// fan_out retries Meiro Events in place, without the queue's backoff
-	// (which would allow about one attempt every 10 s): by the time it was
-	// tried 100 times, the archive has what it will get.
+	// fan_out retries Meiro Events in place (Benthos's indefinite retry: 0.5 s
+	// growing to 3 s between attempts), so the archive has what it will get
+	// once it stopped growing for longer than that while Meiro Events kept
+	// being asked. A count of attempts cannot say it: how many events are in
+	// flight, each retried on its own, depends on how the posts were timed.
 	down := time.Now()
-	waitFor(t, "100 attempts at Meiro Events", 60*time.Second, func() bool { return m.attemptCount() >= 100 })
+	before := waitArchiveStill(t, p, m, 5*time.Second, 90*time.Second)
 	t.Logf("Meiro Events down: asked %d times in %s", m.attemptCount(), time.Since(down).Round(time.Millisecond))
-	before := len(archived(t, p.dataDir))
 	if before == 0 || before >= len(markers) {
 		t.Fatalf("the archive holds %d of %d events while Meiro Events is down; want some, not all", before, len(markers))
 	}
