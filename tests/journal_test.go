@@ -67,16 +67,23 @@ func waitStreamDrained(t *testing.T, urls []string, timeout time.Duration) {
 	})
 }
 
-// journalLab is the power-cut tests' set-up: the power-cut file system, a
-// 3-node cluster at its default sync on it, the stream settled there with
-// 3 replicas, a Meiro Events stand-in, the environment the scale-out
-// configs take, and the stream's config for recoverStream.
-func journalLab(t *testing.T) (*powercut.TestMount, *powerCluster, *meiro, map[string]string, jetstream.StreamConfig) {
+// powerLab is the power-cut tests' set-up: the power-cut file system, a
+// 3-node cluster on it with sync (a fragment of its jetstream block, "" for
+// the default), a Meiro Events stand-in, and the environment the scale-out
+// configs take.
+func powerLab(t *testing.T, sync string) (*powercut.TestMount, *powerCluster, *meiro, map[string]string) {
 	t.Helper()
 	disk := powercut.MountForTest(t)
-	cluster := startPowerCluster(t, disk.Dir, "")
+	cluster := startPowerCluster(t, disk.Dir, sync)
 	m := newMeiro(t)
-	env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+	return disk, cluster, m, scaleOutEnv(strings.Join(cluster.urls, ","), m)
+}
+
+// journalLab is powerLab at the default sync, with the stream settled there
+// with 3 replicas, and its config for recoverStream.
+func journalLab(t *testing.T) (*powercut.TestMount, *powerCluster, *meiro, map[string]string, jetstream.StreamConfig) {
+	t.Helper()
+	disk, cluster, m, env := powerLab(t, "")
 	cluster.settleStream(t, disk, env)
 	return disk, cluster, m, env, streamConfigOf(t, cluster.urls)
 }
@@ -281,12 +288,10 @@ func TestJournalSavesWhatAPowerCutOfTheWholeClusterLoses(t *testing.T) {
 func TestJournalAnswersThroughAJetStreamOutageAndAKill(t *testing.T) {
 	cluster := startPowerCluster(t, t.TempDir(), "")
 	m := newMeiro(t)
-	env := map[string]string{
-		"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect",
-		// A bound reached within the outage; a retention shorter than the
-		// outage, so that what was published before it leaves room.
-		"NETCORE_JOURNAL_MAX_BYTES": "4194304", "NETCORE_JOURNAL_RETAIN": "5s",
-	}
+	env := scaleOutEnv(strings.Join(cluster.urls, ","), m)
+	// A bound reached within the outage; a retention shorter than the
+	// outage, so that what was published before it leaves room.
+	env["NETCORE_JOURNAL_MAX_BYTES"], env["NETCORE_JOURNAL_RETAIN"] = "4194304", "5s"
 	startProcess(t, options{env: env, config: scaleOutConfig(t, "deliver.yaml")})
 	dir := t.TempDir()
 	ingestConf := options{env: env, config: scaleOutConfig(t, "ingest.yaml"), dir: dir}

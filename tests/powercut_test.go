@@ -317,10 +317,7 @@ func TestPowerCutOfTheWholeJetStreamCluster(t *testing.T) {
 	lostShare := map[string]float64{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			disk := powercut.MountForTest(t)
-			cluster := startPowerCluster(t, disk.Dir, tc.sync)
-			m := newMeiro(t)
-			env := map[string]string{"NATS_URL": strings.Join(cluster.urls, ","), "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+			disk, cluster, m, env := powerLab(t, tc.sync)
 			// Without the journal: the 200 waits for the stream alone.
 			ingestConf := options{env: env, config: scaleOutConfig(t, "ingest-direct.yaml")}
 			if tc.settled {

@@ -110,17 +110,19 @@ func clusterURLs(nodes []*natsNode) string {
 	return strings.Join(urls, ",")
 }
 
+// scaleOutEnv is what both scale-out configs take: the cluster's URLs
+// (comma-separated), 3 replicas, and Meiro Events.
+func scaleOutEnv(urls string, m *meiro) map[string]string {
+	return map[string]string{"NATS_URL": urls, "NETCORE_STREAM_REPLICAS": "3", "MEIRO_EVENTS_URL": m.URL + "/collect"}
+}
+
 // Two ingest and two deliver instances on a 3-node cluster with 3 replicas;
 // one node killed with -9 under load; every acknowledged event arrives.
 func TestScaleOutSurvivesANodeKilled(t *testing.T) {
 	nodes := startCluster(t)
 	m := newMeiro(t)
 	root := repoRoot(t)
-	env := map[string]string{
-		"NATS_URL":                clusterURLs(nodes),
-		"NETCORE_STREAM_REPLICAS": "3",
-		"MEIRO_EVENTS_URL":        m.URL + "/collect",
-	}
+	env := scaleOutEnv(clusterURLs(nodes), m)
 	var ingest []*process
 	for range 2 {
 		ingest = append(ingest, startProcess(t, options{env: env, config: filepath.Join(root, "config", "scale-out", "ingest.yaml")}))
