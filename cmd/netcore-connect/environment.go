@@ -67,6 +67,9 @@ var settings = []setting{
 	// the journal publishes again is stored once.
 	{"NETCORE_JOURNAL_RETAIN", "a duration from 0s to 9m, more than the NATS servers' sync_interval, e.g. 2m30s", durationRange(0, 9*time.Minute)},
 	{"NETCORE_JOURNAL_MAX_BYTES", "a whole number of bytes, at least 1048576 (1 MiB)", intRange(1<<20, 1<<62)},
+	// Batches of 64 events: past 62 at once, nats.go's 4,000 pending
+	// asynchronous publishes stall the output.
+	{"NETCORE_PUBLISH_IN_FLIGHT", "a whole number from 1 to 62, the batches of 64 events the journal publishes at once", intRange(1, 62)},
 	{"NATS_MONITOR_URL", "comma-separated http:// or https:// URLs of the NATS servers' monitoring ports", func(v string) error {
 		for item := range strings.SplitSeq(v, ",") {
 			if err := httpURL(strings.TrimSpace(item)); err != nil {
