@@ -16,6 +16,9 @@ type goalReport struct {
 	Meta  meta         `json:"meta"`
 	Goals []goalResult `json:"goals"`
 	Runs  []goalRun    `json:"runs"`
+	// renderedFrom is the -json file a report is written again from by
+	// `netcore-bench render`, said under its header.
+	renderedFrom string
 }
 
 // goalResult is one figure against its goal: the median of the runs, and
@@ -208,6 +211,9 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 	fmt.Fprintf(w, "# netcore-bench goals %s\n\n", m.Date)
 	fmt.Fprintf(w, "`%s`: %s, %d cores, %s; %.0f s of posting per scenario; took %s. Scenarios take turns within each run.\n\n",
 		m.Command, m.CPU, m.Cores, m.GoVersion, m.RunSeconds, m.Elapsed)
+	if rep.renderedFrom != "" {
+		fmt.Fprintf(w, "Written again from `%s` by `netcore-bench render`: the figures as measured, the goals judged by this version.\n\n", rep.renderedFrom)
+	}
 	writeGoalTable(w, rep.Goals)
 	fmt.Fprintln(w, "\n## Each run")
 	fmt.Fprintln(w)
