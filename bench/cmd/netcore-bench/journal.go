@@ -99,15 +99,15 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 		jr.Err = fmt.Sprintf("load generator: %v", err)
 	}
 	stopped := time.Now()
-	published, err := storedEvents(ns)
+	stored, err := storedEvents(ns)
 	jr.setLoad(res)
 	// Read when the load stops, while most of the publishing comes after:
 	// the report says so beside the figure.
 	jr.setCPU(sys.pid(), cpuBefore)
 	waitProfile()
 	if err == nil {
-		jr.PublishedPerSec = divide(float64(published), jr.LoadSeconds)
-		jr.DrainPerSec, err = d.journalDrain(ctx, ns, published, uint64(jr.AckEvents), stopped)
+		jr.PublishedPerSec = divide(float64(stored), jr.LoadSeconds)
+		jr.DrainPerSec, err = d.journalDrain(ctx, ns, stored, uint64(jr.AckEvents), stopped)
 	}
 	if err != nil {
 		jr.Err = joinErr(jr.Err, err.Error())
@@ -160,7 +160,7 @@ func (d *driver) journalDrain(ctx context.Context, ns *server.Server, published,
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("stopped waiting for the journal to publish, %d of %d events in the stream: %w", n, want, err)
 	}
-	return 0, fmt.Errorf("the stream held %d of the %d events answered 200 %s after the load: the journal did not publish the rest; read its log", n, want, d.drainTimeout)
+	return 0, fmt.Errorf("the stream held %d of the %d events answered 200 %s after the load: the journal did not publish the rest; read its log, journal-rRUN.log in -logs", n, want, d.drainTimeout)
 }
 
 // treeBytes is the bytes of the files under dir, 0 if none.
