@@ -57,6 +57,11 @@ func (g goalRun) peakRSS() float64 {
 	return max(g.Burst.PeakRSSMiB, g.Burst16.PeakRSSMiB, g.Steady.PeakRSSMiB)
 }
 
+// records are the run's scenarios that have a record, in the report's order.
+func (g goalRun) records() []record {
+	return []record{g.Bare, g.Bare16, g.Direct, g.Engine, g.Stock, g.Burst, g.Burst16, g.Drain, g.Steady, g.Journal.record}
+}
+
 // bigPost is one post of many events, with a one-event post sent a second
 // into it.
 type bigPost struct {
@@ -352,8 +357,11 @@ func postOnce(ctx context.Context, url, contentType string, body []byte) (int, e
 func (g goalRun) summary() string {
 	var journal string
 	if g.Journal.AckPosts > 0 {
-		journal = fmt.Sprintf("; journal %.0f acked/s (%.2f× burst, %.0f µs), %.0f published to the stream a second meanwhile and %.0f after, %d B of records a post, %.1f MB of journal per minute of retention", g.Journal.AckEventsPerSec,
+		journal = fmt.Sprintf("; journal %.0f acked/s (%.2f× burst, %.0f µs CPU an event during the load), %.0f published to the stream a second meanwhile and %.0f after, %d B of records a post, %.1f MB of journal per minute of retention", g.Journal.AckEventsPerSec,
 			g.Journal.AckEventsPerSec/max(g.Burst.AckEventsPerSec, 1), cpuMicros(g.Journal.record), g.Journal.PublishedPerSec, g.Journal.DrainPerSec, g.Journal.RecordBytes/int64(max(g.Journal.AckPosts, 1)), g.Journal.DiskPerMinute/1e6)
+	}
+	if g.Journal.Err != "" {
+		journal += "; journal error: " + g.Journal.Err
 	}
 	return fmt.Sprintf("bare %.0f (%.0f µs), burst %.0f (%.0f µs) acked/s (p99 at 16: bare %.1f ms, burst %.1f ms); direct %.0f, engine %.0f, drain %.0f, steady %.0f, stock %.0f delivered/s; peak RSS %.0f MiB; big post %d in %.1f s, small %d in %.2f s",
 		g.Bare.AckEventsPerSec, cpuMicros(g.Bare), g.Burst.AckEventsPerSec, cpuMicros(g.Burst), g.Bare16.P99ms, g.Burst16.P99ms,

@@ -16,6 +16,9 @@ type goalReport struct {
 	Meta  meta         `json:"meta"`
 	Goals []goalResult `json:"goals"`
 	Runs  []goalRun    `json:"runs"`
+	// renderedFrom is the -json file a report is written again from by
+	// `netcore-bench render`, said under its header.
+	renderedFrom string
 }
 
 // goalResult is one figure against its goal: the median of the runs, and
@@ -94,11 +97,15 @@ var goalSpecs = []goalSpec{
 		func(x float64) bool { return x >= 2 }},
 	{"journal ÷ burst, acked events/s at 64 senders: the scale-out ingest with its journal against the default pipeline", "≥ 0.8", "×",
 		func(g goalRun) bool { return ran(g.Journal.record, g.Burst) },
-		func(g goalRun) float64 { return divide(g.Journal.AckEventsPerSec, g.Burst.AckEventsPerSec) },
+		func(g goalRun) float64 {
+			return journalFigure(g.Journal, g.Journal.AckEventsPerSec, g.Burst.AckEventsPerSec)
+		},
 		func(x float64) bool { return x >= 0.8 }},
 	{"journal's drain ÷ burst: events/s published after the load, against burst's acked (for reference: below 1, a sustained burst fills the journal)", "–", "×",
-		func(g goalRun) bool { return ran(g.Journal.record, g.Burst) && g.Journal.DrainPerSec > 0 },
-		func(g goalRun) float64 { return divide(g.Journal.DrainPerSec, g.Burst.AckEventsPerSec) },
+		func(g goalRun) bool { return ran(g.Journal.record, g.Burst) },
+		func(g goalRun) float64 {
+			return journalFigure(g.Journal, g.Journal.DrainPerSec, g.Burst.AckEventsPerSec)
+		},
 		func(float64) bool { return true }},
 	{"p99 ack at 16 senders, burst", "≤ 10 ms", "ms",
 		func(g goalRun) bool { return ran(g.Burst16) },
@@ -204,6 +211,9 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 	fmt.Fprintf(w, "# netcore-bench goals %s\n\n", m.Date)
 	fmt.Fprintf(w, "`%s`: %s, %d cores, %s; %.0f s of posting per scenario; took %s. Scenarios take turns within each run.\n\n",
 		m.Command, m.CPU, m.Cores, m.GoVersion, m.RunSeconds, m.Elapsed)
+	if rep.renderedFrom != "" {
+		fmt.Fprintf(w, "Written again from `%s` by `netcore-bench render`: the figures as measured, the goals judged by this version.\n\n", rep.renderedFrom)
+	}
 	writeGoalTable(w, rep.Goals)
 	fmt.Fprintln(w, "\n## Each run")
 	fmt.Fprintln(w)
@@ -214,7 +224,7 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 	fmt.Fprintln(w, "| run | scenario | senders | acked events/s | p50 | p99 | delivered events/s | delivered / acked | non-200 | peak RSS | CPU µs / event |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, g := range rep.Runs {
-		for _, r := range []record{g.Bare, g.Bare16, g.Direct, g.Engine, g.Stock, g.Burst, g.Burst16, g.Drain, g.Steady} {
+		for _, r := range g.records() {
 			if !ran(r) {
 				continue // a scenario left out with -scenarios
 			}
@@ -222,9 +232,9 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 			if r.Delivered > 0 {
 				delivered = thousands(r.Delivered) + " / " + thousands(r.AckEvents)
 			}
-			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", g.Run, r.System, r.Concurrency,
+			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", g.Run, r.System, r.Concurrency,
 				thousands(int(r.AckEventsPerSec+0.5)), formatMs(r.P50ms), formatMs(r.P99ms), thousands(int(r.DeliveredPerSec+0.5)),
-				delivered, formatStatuses(r.Non200), formatMiB(r.PeakRSSMiB), cpuMicros(r))
+				delivered, formatStatuses(r.Non200), formatMiB(r.PeakRSSMiB), cpuCell(r))
 		}
 		bp := g.BigPost
 		if bp.Events > 0 {
@@ -232,10 +242,15 @@ func writeGoalMarkdown(w io.Writer, rep goalReport) {
 				g.Run, thousands(bp.Events), bp.Status, bp.Seconds, bp.SmallStatus, bp.SmallSeconds, thousands(bp.Delivered), bp.Err)
 		}
 	}
+	var names []string
+	for _, g := range rep.Runs {
+		names = append(names, fmt.Sprint(g.Run))
+	}
+	writeJournalTable(w, rep.Runs, names)
 	fmt.Fprintln(w, "\n## Notes")
 	fmt.Fprintln(w)
 	for _, g := range rep.Runs {
-		for _, r := range []record{g.Bare, g.Direct, g.Engine, g.Stock, g.Burst, g.Burst16, g.Drain, g.Steady} {
+		for _, r := range g.records() {
 			for _, n := range r.goalNotes() {
 				fmt.Fprintf(w, "- run %d, %s at %d senders: %s\n", g.Run, r.System, r.Concurrency, n)
 			}

@@ -33,15 +33,22 @@ type journalRun struct {
 	// posts acknowledged in a minute.
 	DiskPerMinute float64 `json:"journal_bytes_per_minute_of_retention"`
 	// PublishedPerSec is the events the stream stored while the load ran,
-	// a second: below the acked rate, the journal was filling (a backlog
-	// that a sustained load would turn into 503s once it is full).
+	// a second of the load: below the acked rate, the journal was filling
+	// (a backlog that a sustained load would turn into 503s once it is
+	// full).
 	PublishedPerSec float64 `json:"journal_published_per_sec"`
 	// DrainPerSec is the events the stream stored a second after the load
 	// stopped, until it held every event acknowledged (the journal's
-	// backlog published with nothing else to do); 0 if it did not within
-	// drainTimeout.
+	// backlog published with nothing else to do). When it did not within
+	// drainTimeout, Err says so.
 	DrainPerSec float64 `json:"journal_drain_per_sec"`
 }
+
+// published says whether the run measured a journal that published: a 200
+// from the journal promises the stream the post's events, so a run whose
+// drain timed out, whose stream could not be read, or whose load failed (any
+// error) says nothing of the scale-out ingest's throughput.
+func (jr journalRun) published() bool { return jr.Err == "" }
 
 // startJetStream runs a JetStream node in this process, storing in dir.
 func startJetStream(dir string) (*server.Server, error) {
@@ -92,12 +99,19 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 		jr.Err = fmt.Sprintf("load generator: %v", err)
 	}
 	stopped := time.Now()
-	published := storedEvents(ns)
-	jr.PublishedPerSec = float64(published) / d.duration.Seconds()
+	stored, err := storedEvents(ns)
 	jr.setLoad(res)
+	// Read when the load stops, while most of the publishing comes after:
+	// the report says so beside the figure.
 	jr.setCPU(sys.pid(), cpuBefore)
 	waitProfile()
-	jr.DrainPerSec = d.journalDrain(ctx, ns, published, uint64(jr.AckEvents), stopped)
+	if err == nil {
+		jr.PublishedPerSec = divide(float64(stored), jr.LoadSeconds)
+		jr.DrainPerSec, err = d.journalDrain(ctx, ns, stored, uint64(jr.AckEvents), stopped)
+	}
+	if err != nil {
+		jr.Err = joinErr(jr.Err, err.Error())
+	}
 	if hwm, err := peakRSS(sys.pid()); err == nil {
 		jr.PeakRSSMiB = float64(hwm) / (1 << 20)
 	}
@@ -114,26 +128,39 @@ func (d *driver) journal(ctx context.Context, run int, config string) (jr journa
 }
 
 // storedEvents is the events the JetStream node holds.
-func storedEvents(ns *server.Server) uint64 {
+func storedEvents(ns *server.Server) (uint64, error) {
 	jsz, err := ns.Jsz(&server.JSzOptions{})
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("reading the events the JetStream node holds (its Jsz), so the journal's publishing is not measured; run again: %w", err)
 	}
-	return jsz.Messages
+	return jsz.Messages, nil
 }
 
-// journalDrain waits until the stream holds every acknowledged event and
-// gives the rate it stored those it lacked when the load stopped (at
-// stopped, holding published); 0 if it did not within the drain timeout.
-func (d *driver) journalDrain(ctx context.Context, ns *server.Server, published, acked uint64, stopped time.Time) float64 {
+// journalDrain waits until the stream holds want events and gives the rate
+// it stored those it lacked when the load stopped (at stopped, holding
+// published). want is the events of the posts answered 200, each of which
+// the journal must publish once (the stream drops repeats by Nats-Msg-Id).
+// The stream may hold more: a post answered 503 after its write began and
+// stalled ("it may be stored"), or one that got no answer, can be in the
+// journal too, and then reaching want does not prove every 200's events
+// are in; the report lists such answers in its notes.
+func (d *driver) journalDrain(ctx context.Context, ns *server.Server, published, want uint64, stopped time.Time) (float64, error) {
 	deadline := stopped.Add(d.drainTimeout)
+	var n uint64
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if n := storedEvents(ns); n >= acked {
-			return float64(n-published) / time.Since(stopped).Seconds()
+		var err error
+		if n, err = storedEvents(ns); err != nil {
+			return 0, err
+		}
+		if n >= want {
+			return float64(n-published) / time.Since(stopped).Seconds(), nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return 0
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("stopped waiting for the journal to publish, %d of %d events in the stream: %w", n, want, err)
+	}
+	return 0, fmt.Errorf("the stream held %d of the %d events answered 200 %s after the load: the journal did not publish the rest; read its log, journal-rRUN.log in -logs", n, want, d.drainTimeout)
 }
 
 // treeBytes is the bytes of the files under dir, 0 if none.

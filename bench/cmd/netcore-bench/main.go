@@ -22,6 +22,7 @@ Usage:
   netcore-bench run [flags]            run the benchmark (from the repository root)
   netcore-bench goals [flags]          burst, drain, steady and a big post of ours against bare, direct and stock, with the ratios to those ceilings
   netcore-bench pool [-out F] J...     the goals judged over the runs of several goals -json files at once
+  netcore-bench render [-out F] J      the report of a goals -json file written again, by this version
   netcore-bench outage [flags]         memory and backlog of ours while Meiro Events is down, then the catch-up
   netcore-bench bare-server -addr A    the parse ceiling: decode posts, count events, answer 200
   netcore-bench sink -addr A           a stand-in for Meiro Events: answer 200, count events
@@ -50,6 +51,8 @@ func main() {
 		err = runCommand(ctx, args)
 	case "pool":
 		err = poolCommand(args)
+	case "render":
+		err = renderCommand(args)
 	case "outage":
 		err = outageCommand(ctx, args)
 	case "goals":

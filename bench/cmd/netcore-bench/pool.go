@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -69,8 +70,12 @@ func readGoalReports(files []string) ([]goalReport, error) {
 // the goals judged over all of them.
 func writePooledMarkdown(w io.Writer, files []string, reports []goalReport) {
 	var runs []goalRun
-	for _, rep := range reports {
+	var names []string // of each run, for the journal's table
+	for i, rep := range reports {
 		runs = append(runs, rep.Runs...)
+		for _, g := range rep.Runs {
+			names = append(names, fmt.Sprintf("%s, run %d", filepath.Base(files[i]), g.Run))
+		}
 	}
 	fmt.Fprintf(w, "# netcore-bench goals, %d repetitions from %d files\n\n", len(runs), len(files))
 	fmt.Fprintf(w, "`netcore-bench pool %s`: each figure judged by its median over the repetitions that measured it, in the order of the files:\n\n",
@@ -86,4 +91,5 @@ func writePooledMarkdown(w io.Writer, files []string, reports []goalReport) {
 	}
 	fmt.Fprintln(w)
 	writeGoalTable(w, judgeGoals(runs))
+	writeJournalTable(w, runs, names)
 }
