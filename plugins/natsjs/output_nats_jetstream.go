@@ -1,7 +1,9 @@
 package natsjs
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -130,7 +132,10 @@ func (o *jetStreamOutput) Connect(ctx context.Context) error {
 	return nil
 }
 
-// WriteBatch publishes every message and waits for the stream's acks.
+// WriteBatch publishes every message and waits for the stream's acks. It
+// reports each message the stream did not acknowledge (a batch error), so
+// that only those are tried again: the others are stored, and one event
+// the stream always refuses must not fail its batch-mates with it.
 func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
 	o.mu.Lock()
 	js := o.js
@@ -143,28 +148,64 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 	if !claim.TakeAll(claim.Of(batch)) {
 		return claim.ErrAbandoned
 	}
-	acks := make([]jetstream.PubAckFuture, 0, len(batch))
+	errs := make([]error, len(batch))
+	acks := make([]jetstream.PubAckFuture, len(batch))
 	for i, msg := range batch {
 		m, err := o.natsMsg(batch, i, msg)
 		if err != nil {
-			return err
+			errs[i] = err
+			continue
 		}
-		f, err := js.PublishMsgAsync(m)
-		if err != nil {
-			return fmt.Errorf("publishing to %s: %w", m.Subject, err)
+		if acks[i], err = js.PublishMsgAsync(m); err != nil {
+			errs[i] = fmt.Errorf("publishing to %s: %w", m.Subject, err)
+			// Too big for the server is this event's own fault; any other
+			// refusal (connection closed, too many acks pending) would
+			// meet the rest of the batch too.
+			if errors.Is(err, nats.ErrMaxPayload) {
+				continue
+			}
+			for j := i + 1; j < len(batch); j++ {
+				errs[j] = fmt.Errorf("not published, after: %w", err)
+			}
+			break
 		}
-		acks = append(acks, f)
 	}
-	for _, f := range acks {
+	for i, f := range acks {
+		if f == nil {
+			continue
+		}
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("stream %s did not store the event: %w", o.conf.stream.Name, err)
+			errs[i] = err
 		case <-ctx.Done():
-			return ctx.Err()
+			errs[i] = ctx.Err()
 		}
 	}
-	return nil
+	return o.batchResult(batch, errs)
+}
+
+// batchResult is nil when every message of the batch was stored, else a
+// batch error failing exactly the messages with an error.
+func (o *jetStreamOutput) batchResult(batch service.MessageBatch, errs []error) error {
+	var failed int
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	berr := service.NewBatchError(batch, fmt.Errorf("stream %s did not store %d of %d events (see the stream's limits, max_msg_size and max_bytes, and the servers' logs); the first: %w", o.conf.stream.Name, failed, len(batch), first))
+	for i, err := range errs {
+		if err != nil {
+			berr.Failed(i, err)
+		}
+	}
+	return berr
 }
 
 func (o *jetStreamOutput) natsMsg(batch service.MessageBatch, i int, msg *service.Message) (*nats.Msg, error) {

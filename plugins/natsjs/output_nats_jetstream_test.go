@@ -2,14 +2,20 @@ package natsjs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	// The engine's own components (the producer's input, the tracer).
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 )
 
 // event is a message as the journal hands it on: the event id in its body
@@ -58,6 +64,24 @@ func storedIDs(ctx context.Context, t *testing.T, js jetstream.JetStream, stream
 	return ids
 }
 
+// refusingOutput is a connected output to stream name on a server that
+// refuses messages over 4 KiB, the stream refusing those over 1 KiB.
+func refusingOutput(ctx context.Context, t *testing.T, name string) (*jetStreamOutput, string) {
+	t.Helper()
+	url := startServer(t, server.Options{Port: -1, StoreDir: t.TempDir(), MaxPayload: 4096}).ClientURL()
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: %s\nmax_bytes: 1000000", url, name))
+	conf := out.conf.stream
+	conf.MaxMsgSize = 1024
+	s, err := out.js.UpdateStream(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.MaxMsgSize; got != 1024 {
+		t.Fatalf("the stream takes messages up to %d bytes, want 1024", got)
+	}
+	return out, url
+}
+
 // A batch's events are stored as messages of their own, each with its own
 // Nats-Msg-Id: the stream drops a repeat of one of them, not the others.
 func TestABatchStoresEachEventWithItsOwnID(t *testing.T) {
@@ -71,6 +95,99 @@ func TestABatchStoresEachEventWithItsOwnID(t *testing.T) {
 		}
 	}
 	if got := storedIDs(ctx, t, out.js, "IDS"); !slices.Equal(got, []string{"e1", "e2", "e3", "e4"}) {
+		t.Errorf("the stream holds %v, want e1 to e4 once each", got)
+	}
+}
+
+// An event the stream refuses (over its max_msg_size) or the server
+// refuses (over its max_payload) fails alone: the batch's other events are
+// stored, once each, and reported stored, so that they are not published
+// again and a poison event does not fail every batch it lands in.
+func TestAnEventTooBigFailsAloneInItsBatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _ := refusingOutput(ctx, t, "BIG")
+	batch := service.MessageBatch{event("e1", 0), event("over-stream", 2000), event("e2", 0), event("over-server", 5000), event("e3", 0)}
+	indexer := batch.Index()
+	err := out.WriteBatch(ctx, batch)
+	var berr *service.BatchError
+	if !errors.As(err, &berr) {
+		t.Fatalf("WriteBatch returned %v, want a batch error naming the events not stored", err)
+	}
+	var failed []string
+	berr.WalkMessagesIndexedBy(indexer, func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			failed = append(failed, fmt.Sprint(i))
+		}
+		return true
+	})
+	slices.Sort(failed)
+	if !slices.Equal(failed, []string{"1", "3"}) {
+		t.Errorf("indexes %v reported failed, want [1 3], the events too big: %v", failed, err)
+	}
+	if got := storedIDs(ctx, t, out.js, "BIG"); !slices.Equal(got, []string{"e1", "e2", "e3"}) {
+		t.Errorf("the stream holds %v, want e1, e2 and e3 once each", got)
+	}
+}
+
+// Through the engine, with the batching of config/scale-out/ingest.yaml:
+// each event's input is told whether that event was stored, so that the
+// journal publishes again only the event that failed.
+func TestTheInputIsToldOfEachEventOfABatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	check, url := refusingOutput(ctx, t, "ENGINE")
+	b := service.NewStreamBuilder()
+	if err := b.SetLoggerYAML("level: none"); err != nil {
+		t.Fatal(err)
+	}
+	produce, err := b.AddProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A batch goes out only once it holds all 5 events (the period is
+	// longer than the test), so each result below is one of that batch.
+	if err := b.AddOutputYAML(fmt.Sprintf(`
+nats_jetstream:
+  urls: [ %q ]
+  stream: ENGINE
+  max_in_flight: 1
+  batching: { count: 5, period: 1m }
+`, url)); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = stream.Run(ctx) }()
+	defer func() { _ = stream.StopWithin(10 * time.Second) }()
+
+	sizes := map[string]int{"e1": 0, "e2": 0, "too-big": 2000, "e3": 0, "e4": 0}
+	var mu sync.Mutex
+	results := map[string]error{}
+	var wg sync.WaitGroup
+	for id, size := range sizes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := produce(ctx, event(id, size))
+			mu.Lock()
+			results[id] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for id, err := range results {
+		if id == "too-big" && err == nil {
+			t.Error("the event the stream refused was reported stored")
+		} else if id != "too-big" && err != nil {
+			t.Errorf("%s, stored, was reported failed: %v", id, err)
+		}
+	}
+	got := storedIDs(ctx, t, check.js, "ENGINE")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"e1", "e2", "e3", "e4"}) {
 		t.Errorf("the stream holds %v, want e1 to e4 once each", got)
 	}
 }
