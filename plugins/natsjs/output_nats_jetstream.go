@@ -61,19 +61,33 @@ output:
 }
 
 func init() {
-	service.MustRegisterBatchOutput("nats_jetstream", outputSpec(),
-		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			maxInFlight, err := conf.FieldInt(ojFieldMaxInFlight)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			policy, err := conf.FieldBatchPolicy(ojFieldBatching)
-			if err != nil {
-				return nil, service.BatchPolicy{}, 0, err
-			}
-			out, err := newOutputFromConfig(conf, res)
-			return out, policy, maxInFlight, err
-		})
+	service.MustRegisterBatchOutput("nats_jetstream", outputSpec(), newBatchOutput)
+}
+
+// newBatchOutput is the output with its batch policy and max_in_flight.
+func newBatchOutput(conf *service.ParsedConfig, res *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+	maxInFlight, err := conf.FieldInt(ojFieldMaxInFlight)
+	if err != nil {
+		return nil, service.BatchPolicy{}, 0, err
+	}
+	policy, err := conf.FieldBatchPolicy(ojFieldBatching)
+	if err != nil {
+		return nil, service.BatchPolicy{}, 0, fmt.Errorf("batching: %w", err)
+	}
+	// A batch processor that merges events (archive) would publish them as
+	// one message under the first event's Nats-Msg-Id, and the stream would
+	// drop the later events as repeats of it: acknowledged, never stored.
+	if conf.Contains(ojFieldBatching, "processors") {
+		procs, err := conf.FieldAnyList(ojFieldBatching, "processors")
+		if err != nil {
+			return nil, service.BatchPolicy{}, 0, fmt.Errorf("batching: %w", err)
+		}
+		if len(procs) > 0 {
+			return nil, service.BatchPolicy{}, 0, errors.New("batching.processors is not supported: each event must go out as a message of its own with its own Nats-Msg-Id; remove the processors (processing of each event belongs in the pipeline)")
+		}
+	}
+	out, err := newOutputFromConfig(conf, res)
+	return out, policy, maxInFlight, err
 }
 
 type jetStreamOutput struct {

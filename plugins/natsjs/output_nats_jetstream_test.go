@@ -191,3 +191,28 @@ nats_jetstream:
 		t.Errorf("the stream holds %v, want e1 to e4 once each", got)
 	}
 }
+
+// Batch processors are refused: one merging a batch's events would publish
+// them under the first one's Nats-Msg-Id, and the stream would drop the
+// others as repeats. Batching without them is taken.
+func TestBatchProcessorsAreRefused(t *testing.T) {
+	build := func(batching string) error {
+		t.Helper()
+		conf, err := outputSpec().ParseYAML("urls: [ nats://127.0.0.1:4222 ]\nbatching:\n"+batching, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err = newBatchOutput(conf, service.MockResources())
+		return err
+	}
+	if err := build("  count: 64\n  period: 2ms\n"); err != nil {
+		t.Fatalf("batching of the scale-out config refused: %v", err)
+	}
+	if err := build("  count: 64\n  processors: []\n"); err != nil {
+		t.Errorf("an empty list of processors refused: %v", err)
+	}
+	err := build("  count: 64\n  processors:\n    - archive: { format: lines }\n")
+	if err == nil || !strings.Contains(err.Error(), "batching.processors") {
+		t.Errorf("batch processors taken (%v), want an error naming batching.processors", err)
+	}
+}
