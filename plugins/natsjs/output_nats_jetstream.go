@@ -46,10 +46,14 @@ Each message is published with `+"`Nats-Msg-Id`"+` set to `+"`msg_id`"+` (the ev
 				Description("Metadata keys with this prefix are sent as headers; empty sends none.").
 				Default(stage.MetaPrefix),
 			service.NewIntField(ojFieldMaxInFlight).
-				Description("Batches published in parallel.").
+				Description("Batches (without `batching`, events) published in parallel.").
 				Default(64),
 			service.NewBatchPolicyField(ojFieldBatching).
-				Description("Events published together: a batch's events go out in one write and are acknowledged together (one failed, the batch is tried again; the stream drops what it already stored by `Nats-Msg-Id`). Batches of one event cost a write and a wait each."),
+				Description(fmt.Sprintf("Events published together. The default is no batching: each event is published alone, a write and a wait for its ack each. "+
+					"A batch's events are still separate messages, each with its own `Nats-Msg-Id` and each acknowledged by JetStream on its own; they are published without waiting for one another (nats.go buffers the writes, and may split or join them) and their acks are awaited together. "+
+					"An event the stream did not acknowledge is reported failed alone: the input (in the scale-out config, the journal) tries that event again, not the batch. "+
+					"`max_in_flight` × `count` must not exceed %d, the acks nats.go lets wait at once (PublishAsyncMaxPending): past it a publish waits for room and fails after 200 ms. "+
+					"`processors` are refused: one that merged a batch would publish its events under the first one's `Nats-Msg-Id`.", maxPendingAcks)),
 		).
 		Fields(syncCheckFields()...).
 		Example("Ingest into a 3-node cluster", "", `
@@ -57,6 +61,12 @@ output:
   nats_jetstream:
     urls: [ "${NATS_URL}" ]
     replicas: 3
+    # Up to 64 events a publish, one batch out at a time (as in
+    # config/scale-out/ingest.yaml).
+    max_in_flight: 1
+    batching:
+      count: 64
+      period: 2ms
 `)
 }
 
@@ -85,6 +95,9 @@ func newBatchOutput(conf *service.ParsedConfig, res *service.Resources) (service
 		if len(procs) > 0 {
 			return nil, service.BatchPolicy{}, 0, errors.New("batching.processors is not supported: each event must go out as a message of its own with its own Nats-Msg-Id; remove the processors (processing of each event belongs in the pipeline)")
 		}
+	}
+	if policy.Count > 0 && maxInFlight*policy.Count > maxPendingAcks {
+		res.Logger().Warnf("max_in_flight %d × batching.count %d exceeds the %d acks that may wait at once: under load publishes will fail after 200 ms waiting for room, and be tried again; lower either", maxInFlight, policy.Count, maxPendingAcks)
 	}
 	out, err := newOutputFromConfig(conf, res)
 	return out, policy, maxInFlight, err
