@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -82,6 +83,30 @@ func refusingOutput(ctx context.Context, t *testing.T, name string) (*jetStreamO
 	return out, url
 }
 
+// failedIndexes writes batch and returns the indexes of the messages it
+// reports failed, and its error; it fails unless the error is nil or a
+// batch error, which tells the events apart.
+func failedIndexes(ctx context.Context, t *testing.T, out *jetStreamOutput, batch service.MessageBatch) ([]int, error) {
+	t.Helper()
+	indexer := batch.Index()
+	err := out.WriteBatch(ctx, batch)
+	var berr *service.BatchError
+	if err == nil {
+		return nil, nil
+	} else if !errors.As(err, &berr) {
+		t.Fatalf("WriteBatch returned %v, want a batch error naming the events not stored", err)
+	}
+	var failed []int
+	berr.WalkMessagesIndexedBy(indexer, func(i int, _ *service.Message, err error) bool {
+		if err != nil {
+			failed = append(failed, i)
+		}
+		return true
+	})
+	slices.Sort(failed)
+	return failed, err
+}
+
 // A batch's events are stored as messages of their own, each with its own
 // Nats-Msg-Id: the stream drops a repeat of one of them, not the others.
 func TestABatchStoresEachEventWithItsOwnID(t *testing.T) {
@@ -108,25 +133,43 @@ func TestAnEventTooBigFailsAloneInItsBatch(t *testing.T) {
 	defer cancel()
 	out, _ := refusingOutput(ctx, t, "BIG")
 	batch := service.MessageBatch{event("e1", 0), event("over-stream", 2000), event("e2", 0), event("over-server", 5000), event("e3", 0)}
-	indexer := batch.Index()
-	err := out.WriteBatch(ctx, batch)
-	var berr *service.BatchError
-	if !errors.As(err, &berr) {
-		t.Fatalf("WriteBatch returned %v, want a batch error naming the events not stored", err)
-	}
-	var failed []string
-	berr.WalkMessagesIndexedBy(indexer, func(i int, _ *service.Message, err error) bool {
-		if err != nil {
-			failed = append(failed, fmt.Sprint(i))
-		}
-		return true
-	})
-	slices.Sort(failed)
-	if !slices.Equal(failed, []string{"1", "3"}) {
+	if failed, err := failedIndexes(ctx, t, out, batch); !slices.Equal(failed, []int{1, 3}) {
 		t.Errorf("indexes %v reported failed, want [1 3], the events too big: %v", failed, err)
 	}
 	if got := storedIDs(ctx, t, out.js, "BIG"); !slices.Equal(got, []string{"e1", "e2", "e3"}) {
 		t.Errorf("the stream holds %v, want e1, e2 and e3 once each", got)
+	}
+}
+
+// refusedFrom is JetStream whose publishes fail from the at-th on, as
+// when the connection closes in the middle of a batch.
+type refusedFrom struct {
+	jetstream.JetStream
+	at, calls int
+}
+
+func (r *refusedFrom) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if r.calls++; r.calls > r.at {
+		return nil, nats.ErrConnectionClosed
+	}
+	return r.JetStream.PublishMsgAsync(m, opts...)
+}
+
+// A publish refused for another reason than the event's size fails that
+// event and every one after it, not yet published; those published before
+// are waited for and reported stored.
+func TestAPublishRefusedMidBatchFailsTheRestOfIt(t *testing.T) {
+	url := runServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := connectedOutput(ctx, t, fmt.Sprintf("urls: [ %q ]\nstream: CUT\nmax_bytes: 100000", url))
+	js := out.js
+	out.js = &refusedFrom{JetStream: js, at: 2}
+	if failed, err := failedIndexes(ctx, t, out, events("e1", "e2", "e3", "e4", "e5")); !slices.Equal(failed, []int{2, 3, 4}) {
+		t.Errorf("indexes %v reported failed, want [2 3 4], from the refused publish on: %v", failed, err)
+	}
+	if got := storedIDs(ctx, t, js, "CUT"); !slices.Equal(got, []string{"e1", "e2"}) {
+		t.Errorf("the stream holds %v, want e1 and e2, published before the refusal", got)
 	}
 }
 
