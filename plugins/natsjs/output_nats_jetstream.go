@@ -204,16 +204,17 @@ func (o *jetStreamOutput) WriteBatch(ctx context.Context, batch service.MessageB
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			errs[i] = err
+			errs[i] = fmt.Errorf("stream %s did not store the event: %w", o.conf.stream.Name, err)
 		case <-ctx.Done():
-			errs[i] = ctx.Err()
+			errs[i] = fmt.Errorf("waiting for stream %s: %w", o.conf.stream.Name, ctx.Err())
 		}
 	}
 	return o.batchResult(batch, errs)
 }
 
 // batchResult is nil when every message of the batch was stored, else a
-// batch error failing exactly the messages with an error.
+// batch error failing exactly the messages with an error: each input is
+// told its own event's error, the headline goes where a batch is one.
 func (o *jetStreamOutput) batchResult(batch service.MessageBatch, errs []error) error {
 	var failed int
 	var first error
@@ -226,7 +227,7 @@ func (o *jetStreamOutput) batchResult(batch service.MessageBatch, errs []error) 
 	if failed == 0 {
 		return nil
 	}
-	berr := service.NewBatchError(batch, fmt.Errorf("stream %s did not store %d of %d events (see the stream's limits, max_msg_size and max_bytes, and the servers' logs); the first: %w", o.conf.stream.Name, failed, len(batch), first))
+	berr := service.NewBatchError(batch, fmt.Errorf("%d of %d events not stored (see the stream's limits, its size and message size, and the servers' logs); the first: %w", failed, len(batch), first))
 	for i, err := range errs {
 		if err != nil {
 			berr.Failed(i, err)
