@@ -12,18 +12,15 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
-// startServerAt starts a real NATS server with JetStream on port (-1: any)
-// with its store in dir.
-func startServerAt(t *testing.T, port int, dir string) *server.Server {
-	return startServer(t, server.Options{Port: port, StoreDir: dir})
-}
-
 // A connection that moves to another server when its own goes calls no
 // hook; one that comes back after losing every server calls it, once. Any
 // lost connection tells of it, so that the journals pause their deletions.
 func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir()}
-	servers := []*server.Server{startServerAt(t, -1, dirs[0]), startServerAt(t, -1, dirs[1])}
+	servers := []*server.Server{
+		startServer(t, server.Options{Port: -1, StoreDir: dirs[0]}),
+		startServer(t, server.Options{Port: -1, StoreDir: dirs[1]}),
+	}
 	conf, err := outputSpec().ParseYAML(fmt.Sprintf("urls: [ %q, %q ]", servers[0].ClientURL(), servers[1].ClientURL()), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +73,7 @@ func TestTheHookRunsOnlyWhenEveryServerWasLost(t *testing.T) {
 	port := servers[other].Addr().(*net.TCPAddr).Port
 	servers[other].Shutdown()
 	time.Sleep(time.Second) // every server refuses meanwhile
-	servers[other] = startServerAt(t, port, dirs[other])
+	servers[other] = startServer(t, server.Options{Port: port, StoreDir: dirs[other]})
 	waitConnectedTo("the server started again", other)
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the hook ran %d times when the connection came back after losing every server, want once", n)

@@ -169,7 +169,9 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 	}
 	// A publish whose ack never comes (a lost message in a leader change)
 	// fails after this instead of holding its post for ever.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncMaxPending(maxPendingAcks))
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("opening JetStream: %w", err)
@@ -189,6 +191,11 @@ func (c streamConfig) connect(ctx context.Context, name string, log *service.Log
 	}
 	return nc, js, nil
 }
+
+// maxPendingAcks is how many published events may wait for their acks at
+// once (nats.go's default, set so that the output's docs stay true): past
+// it a publish waits for room, and fails after 200 ms.
+const maxPendingAcks = 4000
 
 // maxErrorKinds bounds the kinds of asynchronous errors remembered as
 // logged: a handful is all a connection meets.
