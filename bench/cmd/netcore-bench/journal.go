@@ -67,7 +67,7 @@ func startJetStream(dir string) (*server.Server, error) {
 // journal runs the scale-out ingest on a fresh journal and JetStream node,
 // with goalSenders posting for the run's duration.
 func (d *driver) journal(ctx context.Context, run int, config string) (jr journalRun) {
-	jr.record = record{System: "journal", Concurrency: goalSenders, EventsPerPost: goalEventsInPost, Run: run,
+	jr.record = record{System: journalSystem, Concurrency: goalSenders, EventsPerPost: goalEventsInPost, Run: run,
 		LogFile: filepath.Join(d.logDir, fmt.Sprintf("journal-r%d.log", run))}
 	dir, err := os.MkdirTemp(d.tmp, "journal-")
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"io"
 )
 
+// journalSystem names the journal's record: its report tells it apart.
+const journalSystem = "journal"
+
 // journalFigure is value ÷ of, or 0 (not met) when the journal run did not
 // publish what it acknowledged: its 200s then promised the stream events it
 // never got, and a rate of them is no measure of the scale-out ingest.
@@ -18,7 +21,7 @@ func journalFigure(jr journalRun, value, of float64) float64 {
 // cpuCell is a record's CPU µs per acknowledged event. The journal's is
 // read when the load stops, before most of its publishing.
 func cpuCell(r record) string {
-	if r.System == "journal" {
+	if r.System == journalSystem {
 		return fmt.Sprintf("%.0f during the load (publishing mostly after it)", cpuMicros(r))
 	}
 	return fmt.Sprintf("%.0f", cpuMicros(r))
